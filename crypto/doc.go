@@ -1,0 +1,155 @@
+// Package crypto seals and opens the envelopes that carry every HTTP request
+// and response body between the gapsync zones (for example "internet" and
+// "intranet").
+//
+// An envelope is AES-256-GCM ciphertext behind a small clear-text header.
+// The header says which key sealed the envelope, identifies the message,
+// and binds it to a sender zone, an endpoint, a time and, for responses, the
+// request it answers. The header is not secret but it is authenticated: it
+// is the additional data (AAD) of the GCM seal, so a changed header fails
+// exactly like a changed ciphertext.
+//
+// A sender calls [Keyring.Seal]; a receiver calls [Keyring.Open] with
+// [OpenOptions] naming what it expects. Only the standard library is used.
+//
+// # Envelope layout
+//
+// All lengths are unsigned varints as written by encoding/binary
+// (AppendUvarint), and must be minimally encoded. Byte by byte:
+//
+//	offset  size      field
+//	0       1         'G' (0x47)
+//	1       1         'S' (0x53)
+//	2       1         'E' (0x45)
+//	3       1         version, currently 1
+//	4       1..2      headerLen, uvarint, at most 1024
+//	...     headerLen header:
+//	                    uvarint len + bytes  KeyID      1..32 chars [A-Za-z0-9._-]
+//	                    uvarint len + bytes  MessageID  1..64 bytes
+//	                    uvarint len + bytes  Sender     0..32 bytes
+//	                    uvarint len + bytes  Endpoint   0..128 bytes
+//	                    uvarint len + bytes  ReplyTo    0..64 bytes
+//	                    8 bytes              Time, big-endian int64 Unix nanoseconds
+//	...     12        nonce, random per message (crypto/rand)
+//	...     rest      GCM ciphertext followed by the 16-byte tag (so >= 16 bytes)
+//
+// The header must be consumed exactly: no bytes may follow Time within
+// headerLen. Anything that violates the layout or a limit is ErrMalformed,
+// both when parsing and (for limits) when sealing. The envelope is
+// 4 + len(varint(headerLen)) + headerLen + 12 + len(plaintext) + 16 bytes;
+// the plaintext length is not hidden.
+//
+// Seal fills in KeyID (always the active key id), MessageID (if empty: 32
+// lowercase hex characters from 16 random bytes) and Time (if zero:
+// time.Now()). Time is carried at nanosecond precision and comes back from
+// Seal and Open in UTC.
+//
+// # What the AAD binds
+//
+// The AAD is every byte before the nonce: magic, version, the headerLen
+// varint and the header bytes, exactly as they appear in the envelope. GCM
+// therefore authenticates, together with the ciphertext:
+//
+//   - the format version, so an envelope cannot be reinterpreted under
+//     another version;
+//   - KeyID, so it cannot be relabelled to another key;
+//   - MessageID, the handle for replay detection;
+//   - Time, checked against OpenOptions.MaxSkew, which bounds how long a
+//     captured envelope stays usable;
+//   - Sender, so a message sealed by one zone cannot be reflected back to
+//     it as if the other zone had sent it (both zones share the keys);
+//   - Endpoint, so a body sealed for one endpoint cannot be replayed to
+//     another, and a response ("RESP /v1/apply") cannot pass as a request
+//     ("POST /v1/apply");
+//   - ReplyTo, so a response is tied to the request it answers and cannot
+//     be swapped with the response to a different request.
+//
+// Authentication only proves that the header was written by a holder of
+// the key. The binding is enforced only for the fields the receiver names
+// in OpenOptions: servers should always set Endpoint and Sender, and
+// clients opening a response should set Endpoint, Sender and ReplyTo to the
+// MessageID returned by Seal for the request. An empty option skips its
+// check.
+//
+// Open does not detect a replay inside the skew window. Callers that need
+// that keep the MessageIDs they have accepted for at least 2*MaxSkew and
+// reject repeats with an error wrapping ErrReplayed.
+//
+// [PeekHeader] parses the header without authenticating it, for logging
+// and routing; nothing in its result may be trusted. Header values are
+// arbitrary bytes: quote them (%q) when logging.
+//
+// # Key rotation
+//
+// A key is an id plus a 32-byte secret, written as "id:base64(secret)" (see
+// [Key.String] and [ParseKey]). A [Keyring] has one active key, which seals,
+// and any number of older keys, which only open. Its textual form for
+// [ParseKeyring] is a comma-separated list whose first item is the active
+// key, for example "2025-06:...,2025-01:...". Because the key id travels in
+// the header, the receiver picks the right secret without trial decryption.
+//
+// Both zones seal and open, so rotate in three steps and finish each on
+// every process of both zones before starting the next:
+//
+//  1. Add the new key as an older key: "old:...,new:...". Nothing seals
+//     with it yet, but everyone can open it.
+//  2. Make it active: "new:...,old:...". Envelopes sealed with the old key
+//     that are still in flight keep opening.
+//  3. Once every process has done step 2 and MaxSkew has passed (anything
+//     sealed with the old key is now stale anyway), drop the old key:
+//     "new:...".
+//
+// Skipping step 1 makes a receiver that has not been updated yet fail with
+// ErrUnknownKey. Random 96-bit nonces are safe for about 2^32 messages per
+// key; rotate long before that.
+//
+// # Errors
+//
+// Every error returned by Open and PeekHeader wraps exactly one of the
+// sentinels below (test with errors.Is) and adds a short reason. Messages
+// never contain key material or plaintext. "Retry" below means sending the
+// same request again, sealed anew; resending the identical envelope bytes
+// can never change the outcome (except for ErrUnknownKey after a key
+// configuration change).
+//
+// A client must remember that a failure to open a response does not mean
+// the request failed: the server may have applied it. Retrying after a
+// response error is safe only for idempotent requests.
+//
+// ErrMalformed: the bytes are not a well-formed version-1 envelope (wrong
+// magic or version, truncated, a length or limit violated). Typical causes
+// are a body cut off or rewritten in transit, a peer speaking another
+// version, or something that is not gapsync talking. Not retryable as is;
+// a fresh request may succeed if the cause was a one-off transport fault.
+// Seal also returns it for a header it cannot encode.
+//
+// ErrUnknownKey: the envelope names a key id the keyring does not hold.
+// This is a configuration problem, usually a rotation done out of order
+// (see above) or zones configured with different keyrings. Retrying does
+// not help until the keyrings are fixed; afterwards it is safe.
+//
+// ErrTampered: authentication failed. Either GCM rejected the envelope
+// (the secret under that key id differs between the zones, or the header,
+// nonce, ciphertext or tag was modified), or the authenticated header is
+// bound to a different Endpoint, Sender or ReplyTo than the receiver
+// expected; the message says which. Treat it as a security event and do
+// not retry automatically: a misconfigured secret fails every time, and a
+// modified or misdirected envelope must be dropped. A client receiving
+// this for a response is in the "may have been applied" case above.
+//
+// ErrStale: the envelope authenticated but its Time is further than
+// MaxSkew from the receiver's clock, in either direction. Causes are clock
+// skew between the zones, a long delay (queueing, a stuck proxy), or a
+// replayed old envelope. Retrying with a freshly sealed request is safe
+// from this package's point of view (it gets a new Time and MessageID);
+// if it keeps failing, fix the clocks.
+//
+// ErrReplayed: never returned by this package. It is the sentinel for
+// replay guards built on MessageID. The envelope is authentic but was
+// already accepted once; drop it. A legitimate sender retrying seals anew
+// and so gets a new MessageID.
+//
+// Errors from Seal other than ErrMalformed (reading crypto/rand) and from
+// GenerateKey, ParseKey, ParseKeyring and NewKeyring (invalid keys) wrap no
+// sentinel; they are programming or configuration errors.
+package crypto

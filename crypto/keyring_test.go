@@ -1,0 +1,149 @@
+package crypto_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gapsync/gapsync/crypto"
+	"github.com/matryer/is"
+)
+
+func b64(n int, fill byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n))
+}
+
+func TestKeyStringHidesSecret(t *testing.T) {
+	is := is.New(t)
+	k := mustKey(t, "k1")
+	secret := base64.StdEncoding.EncodeToString(k.Secret)
+	for _, s := range []string{k.String(), fmt.Sprint(k), fmt.Sprintf("%v %s %#v %+v", k, k, k, k)} {
+		is.True(!strings.Contains(s, secret)) // a logged key must not show its secret
+		is.True(strings.Contains(s, "k1"))
+	}
+}
+
+func TestKeyEncodeParseKeyRoundTrip(t *testing.T) {
+	is := is.New(t)
+	k := mustKey(t, "zone.A_1-x")
+	is.Equal(len(k.Secret), 32)
+	s := k.Encode()
+	is.Equal(s, "zone.A_1-x:"+base64.StdEncoding.EncodeToString(k.Secret))
+	back, err := crypto.ParseKey(s)
+	is.NoErr(err)
+	is.Equal(back, k)
+	back, err = crypto.ParseKey("  " + s + "\n") // as read from a file
+	is.NoErr(err)
+	is.Equal(back, k)
+
+	// The parsed key really works with the same secret.
+	r1, r2 := mustRing(t, k), mustRing(t, back)
+	env, _ := seal(t, r1, crypto.Header{}, []byte("x"))
+	_, _, err = r2.Open(nil, env, nil)
+	is.NoErr(err)
+
+	other := mustKey(t, "zone.A_1-x")
+	is.True(!bytes.Equal(other.Secret, k.Secret)) // secrets are random
+}
+
+func TestGenerateKeyRejectsBadID(t *testing.T) {
+	for _, id := range []string{"", "a b", "a:b", "a,b", "ä", strings.Repeat("a", 33)} {
+		_, err := crypto.GenerateKey(id)
+		if err == nil {
+			t.Errorf("GenerateKey(%q) succeeded", id)
+		}
+	}
+	if _, err := crypto.GenerateKey(strings.Repeat("a", 32)); err != nil {
+		t.Errorf("32-char id rejected: %v", err)
+	}
+}
+
+func TestParseKeyring(t *testing.T) {
+	is := is.New(t)
+	s := " k1:" + b64(32, 1) + " ,\n\tk2:" + b64(32, 2) + "\n"
+	r, err := crypto.ParseKeyring(s)
+	is.NoErr(err)
+	is.Equal(r.ActiveID(), "k1") // the first key is active
+
+	// k2 opens but does not seal.
+	r2, err := crypto.ParseKeyring("k2:" + b64(32, 2))
+	is.NoErr(err)
+	env, _ := seal(t, r2, crypto.Header{}, []byte("x"))
+	_, _, err = r.Open(nil, env, nil)
+	is.NoErr(err)
+	env, h := seal(t, r, crypto.Header{}, []byte("x"))
+	is.Equal(h.KeyID, "k1")
+	_, _, err = r2.Open(nil, env, nil)
+	is.True(errors.Is(err, crypto.ErrUnknownKey))
+}
+
+func TestParseKeyringErrors(t *testing.T) {
+	good := "k1:" + b64(32, 1)
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"empty", "", "empty"},
+		{"blank", "  \n ", "empty"},
+		{"empty item", good + ",", "item 2"},
+		{"empty middle item", good + ", ,k2:" + b64(32, 2), "item 2"},
+		{"no colon", "k1" + b64(32, 1), ":"},
+		{"bad base64", "k1:" + b64(32, 1)[:43] + "!", "base64"},
+		{"base64 url alphabet", "k1:" + strings.Repeat("-", 43) + "=", "base64"},
+		{"short secret", "k1:" + b64(16, 1), "16 bytes"},
+		{"long secret", "k1:" + b64(33, 1), "33 bytes"},
+		{"empty secret", "k1:", "0 bytes"},
+		{"duplicate id", good + ",k1:" + b64(32, 2), "duplicate"},
+		{"duplicate id same secret", good + "," + good, "duplicate"},
+		{"bad id chars", "k/1:" + b64(32, 1), "key id"},
+		{"space in id", "k 1:" + b64(32, 1), "key id"},
+		{"empty id", ":" + b64(32, 1), "key id"},
+		{"long id", strings.Repeat("a", 33) + ":" + b64(32, 1), "key id"},
+		{"bad second item", good + ",k2:" + b64(31, 2), "item 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			r, err := crypto.ParseKeyring(tc.in)
+			is.True(err != nil)
+			is.True(r == nil)
+			is.True(strings.Contains(err.Error(), tc.want))
+			// No secret material in the message.
+			for _, secret := range []string{b64(32, 1), b64(32, 2), b64(16, 1), b64(33, 1), b64(31, 2)} {
+				is.True(!strings.Contains(err.Error(), secret))
+			}
+			_, err = crypto.ParseKey(tc.in)
+			if !strings.Contains(tc.in, ",") {
+				is.True(err != nil) // ParseKey rejects the same single items
+			}
+		})
+	}
+}
+
+func TestNewKeyringValidation(t *testing.T) {
+	k1, k2 := mustKey(t, "k1"), mustKey(t, "k2")
+	for _, tc := range []struct {
+		name   string
+		active crypto.Key
+		older  []crypto.Key
+	}{
+		{"short active secret", crypto.Key{ID: "a", Secret: make([]byte, 16)}, nil},
+		{"nil secret", crypto.Key{ID: "a"}, nil},
+		{"bad active id", crypto.Key{ID: "a b", Secret: make([]byte, 32)}, nil},
+		{"bad older", k1, []crypto.Key{{ID: "o", Secret: make([]byte, 31)}}},
+		{"duplicate active/older", k1, []crypto.Key{k2, {ID: "k1", Secret: k2.Secret}}},
+		{"duplicate older", k1, []crypto.Key{k2, k2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := crypto.NewKeyring(tc.active, tc.older...)
+			if err == nil || r != nil {
+				t.Fatalf("NewKeyring succeeded")
+			}
+		})
+	}
+	is := is.New(t)
+	r, err := crypto.NewKeyring(k2, k1)
+	is.NoErr(err)
+	is.Equal(r.ActiveID(), "k2")
+}
