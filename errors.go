@@ -1,0 +1,88 @@
+package gapsync
+
+import (
+	"errors"
+
+	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/crypto"
+)
+
+// Sentinel errors. Every error that gapsync returns wraps at most one of
+// these, so callers can branch with errors.Is. Each says whether retrying
+// the same call can help.
+var (
+	// ErrUnknownTable: the table is not enabled in sync_config on the side
+	// that was asked. Not retryable until an operator configures it.
+	ErrUnknownTable = errors.New("gapsync: table not configured for sync")
+
+	// ErrUnknownColumn: a batch names a column the target table does not
+	// have, or omits a primary-key column. Not retryable.
+	ErrUnknownColumn = errors.New("gapsync: column not in target table")
+
+	// ErrBadIdentifier: a table or column name does not match the allowed
+	// identifier syntax (letters, digits, _ and $; no quotes or backticks).
+	// Not retryable.
+	ErrBadIdentifier = errors.New("gapsync: invalid SQL identifier")
+
+	// ErrTooLarge: a request body or statement exceeds a configured cap.
+	// Not retryable with the same input.
+	ErrTooLarge = errors.New("gapsync: body too large")
+
+	// ErrLeaseHeld: another coordinator holds the lease. Retry later.
+	ErrLeaseHeld = errors.New("gapsync: lease held by another coordinator")
+
+	// ErrRemote: the far side failed in a way it did not classify (HTTP 5xx,
+	// database error). Retrying is safe: every apply is idempotent.
+	ErrRemote = errors.New("gapsync: remote side failed")
+
+	// The wire-format and envelope errors are shared with the packages that
+	// produce them, so errors.Is works whichever package you import.
+	ErrMalformed   = batch.ErrMalformed   // a batch did not parse; not retryable
+	ErrBadEnvelope = crypto.ErrMalformed  // an envelope did not parse; not retryable
+	ErrTampered    = crypto.ErrTampered   // authentication failed; not retryable
+	ErrUnknownKey  = crypto.ErrUnknownKey // key id unknown to the receiver; retry after key rollout
+	ErrStale       = crypto.ErrStale      // timestamp outside the skew window; check clocks
+	ErrReplayed    = crypto.ErrReplayed   // message id seen before; the sender must reseal
+)
+
+// Code is the short, stable name of a sentinel error as it travels on the
+// wire between the gateway and the coordinator.
+type Code string
+
+var codes = []struct {
+	code Code
+	err  error
+}{
+	{"unknown_table", ErrUnknownTable},
+	{"unknown_column", ErrUnknownColumn},
+	{"bad_identifier", ErrBadIdentifier},
+	{"too_large", ErrTooLarge},
+	{"malformed", ErrMalformed},
+	{"bad_envelope", ErrBadEnvelope},
+	{"tampered", ErrTampered},
+	{"unknown_key", ErrUnknownKey},
+	{"stale", ErrStale},
+	{"replayed", ErrReplayed},
+	{"lease_held", ErrLeaseHeld},
+}
+
+// CodeOf returns the wire code of the first sentinel err wraps, or
+// "internal" when it wraps none.
+func CodeOf(err error) Code {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "internal"
+}
+
+// ErrorOf returns the sentinel for a wire code; unknown codes map to ErrRemote.
+func ErrorOf(c Code) error {
+	for _, x := range codes {
+		if x.code == c {
+			return x.err
+		}
+	}
+	return ErrRemote
+}

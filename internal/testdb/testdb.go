@@ -1,0 +1,71 @@
+// Package testdb gives tests fresh databases: a new MariaDB/MySQL schema
+// per call (from GAPSYNC_TEST_MYSQL_DSN) or a new SQLite file.
+package testdb
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// EnvDSN names the variable with a MySQL DSN whose user may create and drop
+// databases, for example "root@tcp(127.0.0.1:3306)/".
+const EnvDSN = "GAPSYNC_TEST_MYSQL_DSN"
+
+// EnvRequire, when "1", turns a skip for want of MySQL into a failure.
+const EnvRequire = "GAPSYNC_TEST_REQUIRE_MYSQL"
+
+// MySQL creates a new, empty utf8mb4 database and returns a DSN for it.
+// The database is dropped when the test ends. Without GAPSYNC_TEST_MYSQL_DSN
+// the test is skipped, or fails when GAPSYNC_TEST_REQUIRE_MYSQL=1.
+func MySQL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvDSN)
+	if base == "" {
+		if os.Getenv(EnvRequire) == "1" {
+			t.Fatalf("%s=1 but %s is not set", EnvRequire, EnvDSN)
+		}
+		t.Skipf("%s not set: skipping the MariaDB/MySQL test", EnvDSN)
+	}
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvDSN, err)
+	}
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := "gapsync_t_" + randHex(6)
+	if _, err := admin.Exec("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		a.Exec("DROP DATABASE IF EXISTS `" + name + "`")
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
+
+// SQLite returns the path of a new SQLite file in the test's temp dir.
+func SQLite(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), randHex(4)+".db")
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

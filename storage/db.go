@@ -1,0 +1,184 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/mysqldialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/sqliteshim"
+)
+
+// Options tune a DB. A nil *Options gives the defaults.
+type Options struct {
+	// Logger receives structured logs. Default: discard.
+	Logger *slog.Logger
+	// Lag keeps a window's upper bound this far behind the database clock,
+	// so that rows stamped just before the bound but committed just after
+	// it are not skipped. Default 2s.
+	Lag time.Duration
+	// MaxTxAge: on MySQL/MariaDB the upper bound is also held before the
+	// start of every open transaction that has already written rows (read
+	// from information_schema.innodb_trx, which needs the PROCESS
+	// privilege), unless that transaction is older than MaxTxAge. Such a
+	// transaction's rows carry cursor values from before it commits.
+	// Default 15 minutes.
+	MaxTxAge time.Duration
+	// MaxStatementBytes caps the bound parameters of one multi-row upsert.
+	// Keep it well under the server's max_allowed_packet (MariaDB's default
+	// is 16 MiB) and under what the isolation gateway lets through.
+	// Default 4 MiB. A single row larger than this is refused with
+	// gapsync.ErrTooLarge.
+	MaxStatementBytes int
+	// MaxStatementRows caps the rows of one multi-row upsert. Default 500.
+	MaxStatementRows int
+	// ReplayHorizon is how long accepted message ids are remembered.
+	// It must exceed twice the envelope skew. Default 1 hour.
+	ReplayHorizon time.Duration
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.Lag == 0 {
+		r.Lag = 2 * time.Second
+	}
+	if r.MaxTxAge == 0 {
+		r.MaxTxAge = 15 * time.Minute
+	}
+	if r.MaxStatementBytes == 0 {
+		r.MaxStatementBytes = 4 << 20
+	}
+	if r.MaxStatementRows == 0 {
+		r.MaxStatementRows = 500
+	}
+	if r.ReplayHorizon == 0 {
+		r.ReplayHorizon = time.Hour
+	}
+	return r
+}
+
+// DB is one zone's database as gapsync sees it: the sync metadata tables
+// and the configured user tables. It reads changes (ChangeSource), applies
+// batches (IsolationWriter), keeps the sync log (Journal) and remembers
+// accepted message ids (ReplayGuard). It is safe for concurrent use.
+type DB struct {
+	bun  *bun.DB
+	sql  *sql.DB
+	d    dialect
+	opts Options
+
+	warnOnce  sync.Once
+	purgeMu   sync.Mutex
+	lastPurge time.Time
+}
+
+// OpenMySQL opens a MySQL or MariaDB database from a go-sql-driver DSN
+// ("user:pass@tcp(host:3306)/db"). It fixes the settings exactness depends
+// on: the session time zone is UTC (so TIMESTAMP values travel without a
+// zone shift or a DST fold), values come back unparsed (parseTime=false)
+// through server-side prepared statements (interpolateParams=false, so
+// FLOAT and DOUBLE come back in binary form, bit-exact), and the
+// connection character set is utf8mb4.
+func OpenMySQL(dsn string, o *Options) (*DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage: parse MySQL DSN: %w", err)
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	cfg.ParseTime = false
+	cfg.InterpolateParams = false
+	cfg.ClientFoundRows = false
+	cfg.MultiStatements = false
+	cfg.Collation = "utf8mb4_general_ci"
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage: MySQL connector: %w", err)
+	}
+	sqldb := sql.OpenDB(conn)
+	sqldb.SetConnMaxLifetime(30 * time.Minute)
+	sqldb.SetMaxIdleConns(8)
+	return newDB(bun.NewDB(sqldb, mysqldialect.New()), mysqlDialect{}, o)
+}
+
+// OpenSQLite opens (creating if needed) an SQLite database file, the
+// embedded default. It uses the pure-Go driver (no cgo), WAL journaling,
+// immediate write transactions and a busy timeout, so several goroutines
+// may share it.
+func OpenSQLite(path string, o *Options) (*DB, error) {
+	if path == "" || strings.Contains(path, "?") {
+		return nil, fmt.Errorf("storage: SQLite path %q must be a plain file path", path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(20000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("storage: open SQLite %s: %w", path, err)
+	}
+	sqldb.SetMaxOpenConns(4)
+	return newDB(bun.NewDB(sqldb, sqlitedialect.New()), sqliteDialect{}, o)
+}
+
+func newDB(b *bun.DB, d dialect, o *Options) (*DB, error) {
+	db := &DB{bun: b, sql: b.DB, d: d, opts: o.withDefaults()}
+	if err := b.PingContext(context.Background()); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("storage: connect %s: %w", d.Name(), err)
+	}
+	return db, nil
+}
+
+// Bun returns the underlying bun.DB, for a host that wants to share it.
+func (db *DB) Bun() *bun.DB { return db.bun }
+
+// Dialect returns "mysql" or "sqlite".
+func (db *DB) Dialect() string { return db.d.Name() }
+
+// Close closes the connection pool.
+func (db *DB) Close() error { return db.bun.Close() }
+
+// Migrate creates the sync metadata tables and their indexes if they do not
+// exist. It is idempotent and safe to call at every start.
+func (db *DB) Migrate(ctx context.Context) error {
+	for _, m := range models {
+		if _, err := db.bun.NewCreateTable().Model(m).IfNotExists().Exec(ctx); err != nil {
+			return fmt.Errorf("storage: create %T: %w", m, err)
+		}
+	}
+	for _, ix := range indexes {
+		q := "CREATE INDEX " + db.d.Quote(ix.name) + " ON " + db.d.Quote(ix.table) + " (" + ix.cols + ")"
+		if db.d.Name() == "sqlite" {
+			q = "CREATE INDEX IF NOT EXISTS " + strings.TrimPrefix(q, "CREATE INDEX ")
+		}
+		if _, err := db.sql.ExecContext(ctx, q); err != nil && !isDuplicateIndex(err) {
+			return fmt.Errorf("storage: create index %s: %w", ix.name, err)
+		}
+	}
+	return nil
+}
+
+func isDuplicateIndex(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1061 // ER_DUP_KEYNAME
+}

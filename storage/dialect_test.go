@@ -1,0 +1,60 @@
+package storage
+
+import (
+	"github.com/gapsync/gapsync/batch"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+func TestUpsertSQL(t *testing.T) {
+	is := is.New(t)
+	is.Equal(mysqlDialect{}.Upsert("t", []string{"id", "a", "b"}, []string{"id"}, 2),
+		"INSERT INTO `t` (`id`,`a`,`b`) VALUES (?,?,?),(?,?,?) ON DUPLICATE KEY UPDATE `a`=VALUES(`a`),`b`=VALUES(`b`)")
+	is.Equal(sqliteDialect{}.Upsert("t", []string{"id", "a"}, []string{"id"}, 1),
+		`INSERT INTO "t" ("id","a") VALUES (?,?) ON CONFLICT ("id") DO UPDATE SET "a"=excluded."a"`)
+	// A table that is all key has nothing to update.
+	is.Equal(mysqlDialect{}.Upsert("t", []string{"a", "b"}, []string{"a", "b"}, 1),
+		"INSERT INTO `t` (`a`,`b`) VALUES (?,?) ON DUPLICATE KEY UPDATE `a`=`a`")
+	is.Equal(sqliteDialect{}.Upsert("t", []string{"a", "b"}, []string{"a", "b"}, 1),
+		`INSERT INTO "t" ("a","b") VALUES (?,?) ON CONFLICT ("a","b") DO NOTHING`)
+}
+
+func TestQuoteDoublesQuoteChars(t *testing.T) {
+	is := is.New(t)
+	is.Equal(mysqlDialect{}.Quote("a`b"), "`a``b`")
+	is.Equal(sqliteDialect{}.Quote(`a"b`), `"a""b"`)
+}
+
+func TestSelectPageSQL(t *testing.T) {
+	is := is.New(t)
+	// Initial load: no lower bound, NULL cursors included, keyset on the key.
+	q := selectPage(mysqlDialect{}, "t", []string{"id", "k", "u"}, "u", []string{"id", "k"}, "", "2020-01-01", []any{1, "x"}, 10)
+	is.Equal(q.SQL, "SELECT `id`,`k`,`u` FROM `t` WHERE (`u` < ? OR `u` IS NULL) AND "+
+		"(`id` > ? OR (`id` = ? AND (`k` > ?))) ORDER BY `id`,`k` LIMIT 10")
+	is.Equal(q.Args, []any{"2020-01-01", 1, 1, "x"})
+	// Later windows: half-open range, keyset on (cursor, key).
+	q = selectPage(sqliteDialect{}, "t", []string{"id", "u"}, "u", []string{"id"}, "a", "b", nil, 5)
+	is.Equal(q.SQL, `SELECT +"id" AS "id",+"u" AS "u" FROM "t" WHERE "u" >= ? AND "u" < ? ORDER BY "u","id" LIMIT 5`)
+	is.Equal(q.Args, []any{"a", "b"})
+	q = selectPage(sqliteDialect{}, "t", []string{"id", "u"}, "u", []string{"id"}, "a", "b", []any{"c", 7}, 5)
+	is.Equal(q.SQL, `SELECT +"id" AS "id",+"u" AS "u" FROM "t" WHERE "u" >= ? AND "u" < ? AND ("u" > ? OR ("u" = ? AND ("id" > ?))) ORDER BY "u","id" LIMIT 5`)
+	is.Equal(q.Args, []any{"a", "b", "c", "c", 7})
+}
+
+func TestChunkRespectsLimits(t *testing.T) {
+	is := is.New(t)
+	db := &DB{d: mysqlDialect{}, opts: (&Options{MaxStatementRows: 3, MaxStatementBytes: 100}).withDefaults()}
+	row := func(n int) batchRow { return batchRow{Op: 1, Values: []any{make([]byte, n)}} }
+	chunks, err := db.chunk([]batchRow{row(10), row(10), row(10), row(10), row(60), row(50)})
+	is.NoErr(err)
+	var sizes []int
+	for _, c := range chunks {
+		sizes = append(sizes, len(c))
+	}
+	is.Equal(sizes, []int{3, 2, 1}) // 3 by rows; then 10+60 fit, +50 does not
+	_, err = db.chunk([]batchRow{row(200)})
+	is.True(err != nil) // one row over the statement cap
+}
+
+type batchRow = batch.Row

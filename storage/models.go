@@ -1,0 +1,87 @@
+package storage
+
+import (
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// ConfigRow is a row of sync_config: which tables may be synced, and how.
+// Both sides keep their own; a table must be enabled on the reading side
+// and on the writing side before a row of it moves.
+type ConfigRow struct {
+	bun.BaseModel `bun:"table:sync_config"`
+
+	TableName        string    `bun:"table_name,pk,type:varchar(64)"`
+	Direction        string    `bun:"direction,type:varchar(8),notnull"`
+	KeyColumns       string    `bun:"key_columns,type:varchar(512),notnull"`
+	CursorColumn     string    `bun:"cursor_column,type:varchar(64),notnull"`
+	SoftDeleteColumn string    `bun:"soft_delete_column,type:varchar(64),notnull"`
+	FileColumns      string    `bun:"file_columns,type:varchar(512),notnull"`
+	Enabled          bool      `bun:"enabled,notnull"`
+	UpdatedAt        time.Time `bun:"updated_at,type:datetime(6),notnull"`
+}
+
+// LogRow is a row of sync_log: one run of one table in one direction. It
+// is kept on the internet side (seed 1.1.7) and is the audit trail. A
+// table's next window starts at the WindowTo of its newest row with
+// status "ok".
+type LogRow struct {
+	bun.BaseModel `bun:"table:sync_log"`
+
+	ID         int64     `bun:"id,pk,autoincrement"`
+	RunID      string    `bun:"run_id,type:varchar(64),notnull"`
+	TableName  string    `bun:"table_name,type:varchar(64),notnull"`
+	Direction  string    `bun:"direction,type:varchar(8),notnull"`
+	WindowFrom string    `bun:"window_from,type:varchar(32),notnull"`
+	WindowTo   string    `bun:"window_to,type:varchar(32),notnull"`
+	Batches    int       `bun:"batches,notnull"`
+	Rows       int64     `bun:"rows_read,notnull"`
+	Written    int64     `bun:"rows_written,notnull"`
+	Duplicates int       `bun:"duplicates,notnull"`
+	Bytes      int64     `bun:"bytes,notnull"`
+	Status     string    `bun:"status,type:varchar(16),notnull"`
+	Error      string    `bun:"error,type:text,notnull"`
+	StartedAt  time.Time `bun:"started_at,type:datetime(6),notnull"`
+	FinishedAt time.Time `bun:"finished_at,type:datetime(6),notnull"`
+}
+
+// Log statuses.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed"
+)
+
+// AppliedRow is the applied-batch ledger on the writing side. Its row is
+// inserted in the same transaction as the batch's rows, so a batch that
+// arrives twice (a retry after a lost response) is applied once, and the
+// second arrival gets the first one's result back.
+type AppliedRow struct {
+	bun.BaseModel `bun:"table:sync_applied"`
+
+	BatchID   string    `bun:"batch_id,pk,type:varchar(64)"`
+	TableName string    `bun:"table_name,type:varchar(64),notnull"`
+	Direction string    `bun:"direction,type:varchar(8),notnull"`
+	Rows      int       `bun:"rows_in,notnull"`
+	Written   int64     `bun:"rows_written,notnull"`
+	Bytes     int64     `bun:"bytes,notnull"`
+	AppliedAt time.Time `bun:"applied_at,type:datetime(6),notnull"`
+}
+
+// MessageRow remembers the id of every authenticated request the gateway
+// accepted, so a replay is refused even after the gateway restarts. Rows
+// older than the replay horizon are purged: by then the envelope's
+// timestamp is outside the skew window and is refused as stale anyway.
+type MessageRow struct {
+	bun.BaseModel `bun:"table:sync_message"`
+
+	MessageID string    `bun:"message_id,pk,type:varchar(64)"`
+	SeenAt    time.Time `bun:"seen_at,type:datetime(6),notnull"`
+}
+
+var models = []any{(*ConfigRow)(nil), (*LogRow)(nil), (*AppliedRow)(nil), (*MessageRow)(nil)}
+
+var indexes = []struct{ name, table, cols string }{
+	{"sync_log_window", "sync_log", "table_name, direction, status, id"},
+	{"sync_message_seen", "sync_message", "seen_at"},
+}

@@ -1,0 +1,574 @@
+// Package sqltest is the conformance suite for gapsync's database
+// adapters, in the style of gocloud.dev/blob/drivertest. Every adapter that
+// gapsync ships runs it (storage on SQLite and on MariaDB); a user's own
+// adapter (Oracle, DM, a vendor gateway SDK) proves itself the same way:
+//
+//	func TestConformance(t *testing.T) {
+//		sqltest.Run(t, sqltest.Harness{Open: openMine, Types: myTypesTable})
+//	}
+//
+// The suite checks the contracts of syncer.ChangeSource,
+// syncer.IsolationWriter, syncer.Journal and transport.ReplayGuard:
+// windows, paging, exact values, idempotent apply, refusals that write
+// nothing, the sync log, and replay memory.
+package sqltest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/transport"
+)
+
+// Target is one opened, migrated, empty database behind an adapter.
+type Target struct {
+	// SQL is a plain connection for the suite's own setup and checks.
+	SQL     *sql.DB
+	Source  syncer.ChangeSource
+	Writer  syncer.IsolationWriter
+	Journal syncer.Journal
+	Replay  transport.ReplayGuard
+	// Configure writes a sync_config row.
+	Configure func(context.Context, gapsync.Table) error
+}
+
+// Features says what a backend can do, so the suite skips what it cannot.
+type Features struct {
+	// ConcurrentWriters: a second connection can hold an open write
+	// transaction while the adapter reads (MySQL/MariaDB). Enables the
+	// late-commit test.
+	ConcurrentWriters bool
+	// ChecksumTable: CHECKSUM TABLE exists and compares tables (MySQL).
+	ChecksumTable bool
+}
+
+// TypesTable describes a table full of edge values: the DDL to create it
+// (run on both sides), the statements that fill it (run on the source),
+// and its configuration. Its cursor column must hold values before 2000.
+type TypesTable struct {
+	DDL    []string
+	Insert []string
+	Config gapsync.Table
+}
+
+// Harness opens targets for the suite.
+type Harness struct {
+	// Open returns a new, empty, migrated target; it registers its own
+	// cleanup with t. Its window lag must be under one second.
+	Open func(t *testing.T) *Target
+	// Now is the SQL expression for the database's current time as the
+	// cursor columns store it, e.g. "NOW(6)".
+	Now string
+	// Types is the backend's own exact-value table.
+	Types    TypesTable
+	Features Features
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, h Harness) {
+	t.Run("TypeFidelity", func(t *testing.T) { testTypeFidelity(t, h) })
+	t.Run("IncrementalWindow", func(t *testing.T) { testIncremental(t, h) })
+	t.Run("PagingCompositeKey", func(t *testing.T) { testPaging(t, h) })
+	t.Run("IdempotentApply", func(t *testing.T) { testIdempotent(t, h) })
+	t.Run("ConcurrentDuplicateApply", func(t *testing.T) { testConcurrentDuplicate(t, h) })
+	t.Run("RefusalsWriteNothing", func(t *testing.T) { testRefusals(t, h) })
+	t.Run("Journal", func(t *testing.T) { testJournal(t, h) })
+	t.Run("Replay", func(t *testing.T) { testReplay(t, h) })
+	t.Run("BoundFollowsDatabaseClock", func(t *testing.T) { testBound(t, h) })
+	t.Run("LateCommit", func(t *testing.T) {
+		if !h.Features.ConcurrentWriters {
+			t.Skip("backend has no concurrent writers")
+		}
+		testLateCommit(t, h)
+	})
+}
+
+// The suite's own portable table: a composite key, a cursor, some data.
+const itemsDDL = `CREATE TABLE items (
+	id BIGINT NOT NULL,
+	k2 VARCHAR(20) NOT NULL,
+	name VARCHAR(200) NULL,
+	qty BIGINT NULL,
+	updated_at DATETIME(6) NULL,
+	PRIMARY KEY (id, k2))`
+
+var items = gapsync.Table{Name: "items", Direction: gapsync.Both, Key: []string{"id", "k2"}, Cursor: "updated_at", Enabled: true}
+
+func setupItems(t *testing.T, ts ...*Target) {
+	t.Helper()
+	for _, x := range ts {
+		mustExec(t, x.SQL, itemsDDL)
+		if err := x.Configure(context.Background(), items); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func insertItem(t *testing.T, db *sql.DB, id int, k2, name string, updated string) {
+	t.Helper()
+	mustExec(t, db, "INSERT INTO items (id, k2, name, qty, updated_at) VALUES (?, ?, ?, ?, ?)", id, k2, name, id*10, updated)
+}
+
+// Sync reads w from src and applies every page to dst, as the coordinator
+// does (ids set, direction push). It returns the rows moved.
+func Sync(t *testing.T, src, dst *Target, tb gapsync.Table, w gapsync.Window, p gapsync.Page) int {
+	t.Helper()
+	n := 0
+	prefix := fmt.Sprintf("t%d", time.Now().UnixNano())
+	err := src.Source.Changes(context.Background(), tb, w, p, func(b *batch.Batch) error {
+		b.ID = fmt.Sprintf("%s-%d", prefix, b.Seq)
+		b.Direction = string(gapsync.Push)
+		// Through the wire format, as in production.
+		enc, err := b.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		dec, err := batch.Decode(enc, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := dst.Writer.Apply(context.Background(), dec); err != nil {
+			return err
+		}
+		n += len(b.Rows)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("sync %s %v: %v", tb.Name, w, err)
+	}
+	return n
+}
+
+// RowHash returns a hash over every row of table ordered by orderBy, each
+// value tagged with the Go type the driver returned. It reads with a bound
+// argument so that MySQL uses the binary protocol (exact floats).
+func RowHash(t *testing.T, db *sql.DB, table, orderBy string) (string, int) {
+	t.Helper()
+	rows, err := db.Query("SELECT * FROM "+table+" WHERE 1 = ? ORDER BY "+orderBy, 1)
+	if err != nil {
+		t.Fatalf("hash %s: %v", table, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	h := sha256.New()
+	n := 0
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			hashValue(h, v)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n
+}
+
+func hashValue(h interface{ Write([]byte) (int, error) }, v any) {
+	var buf [9]byte
+	switch x := v.(type) {
+	case nil:
+		h.Write([]byte{0})
+	case int64:
+		buf[0] = 1
+		binary.BigEndian.PutUint64(buf[1:], uint64(x))
+		h.Write(buf[:])
+	case float32:
+		buf[0] = 3
+		binary.BigEndian.PutUint32(buf[1:], math.Float32bits(x))
+		h.Write(buf[:5])
+	case float64:
+		buf[0] = 4
+		binary.BigEndian.PutUint64(buf[1:], math.Float64bits(x))
+		h.Write(buf[:])
+	case []byte:
+		buf[0] = 5
+		binary.BigEndian.PutUint64(buf[1:], uint64(len(x)))
+		h.Write(buf[:])
+		h.Write(x)
+	case string:
+		buf[0] = 6
+		binary.BigEndian.PutUint64(buf[1:], uint64(len(x)))
+		h.Write(buf[:])
+		h.Write([]byte(x))
+	default:
+		fmt.Fprintf(h.(interface{ Write([]byte) (int, error) }), "%T:%v", v, v)
+	}
+}
+
+func count(t *testing.T, db *sql.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func testTypeFidelity(t *testing.T, h Harness) {
+	is := is.New(t)
+	src, dst := h.Open(t), h.Open(t)
+	cfg := h.Types.Config
+	for _, x := range []*Target{src, dst} {
+		for _, q := range h.Types.DDL {
+			mustExec(t, x.SQL, q)
+		}
+		is.NoErr(x.Configure(context.Background(), cfg))
+	}
+	for _, q := range h.Types.Insert {
+		mustExec(t, src.SQL, q)
+	}
+	order := strings.Join(cfg.Key, ",")
+	want, n := RowHash(t, src.SQL, cfg.Name, order)
+	is.True(n > 0)
+	// Small pages so that keyset paging runs over every kind of key value.
+	moved := Sync(t, src, dst, cfg, gapsync.Window{To: "2999-01-01 00:00:00.000000"}, gapsync.Page{Rows: 2})
+	is.Equal(moved, n)
+	got, m := RowHash(t, dst.SQL, cfg.Name, order)
+	is.Equal(m, n)
+	is.Equal(got, want) // every value byte-exact
+	if h.Features.ChecksumTable {
+		var name string
+		var a, b sql.NullInt64
+		is.NoErr(src.SQL.QueryRow("CHECKSUM TABLE "+cfg.Name).Scan(&name, &a))
+		is.NoErr(dst.SQL.QueryRow("CHECKSUM TABLE "+cfg.Name).Scan(&name, &b))
+		is.True(a.Valid)
+		is.Equal(a, b) // CHECKSUM TABLE agrees
+	}
+}
+
+func testIncremental(t *testing.T, h Harness) {
+	is := is.New(t)
+	src, dst := h.Open(t), h.Open(t)
+	setupItems(t, src, dst)
+	insertItem(t, src.SQL, 1, "a", "old", "2020-01-01 00:00:00.000000")
+	insertItem(t, src.SQL, 2, "a", "in window", "2020-01-02 00:00:00.000000")
+	insertItem(t, src.SQL, 3, "a", "at upper bound", "2020-01-03 00:00:00.000000")
+	insertItem(t, src.SQL, 4, "a", "just below", "2020-01-02 23:59:59.999999")
+	p := gapsync.Page{Rows: 100}
+	w := gapsync.Window{From: "2020-01-02 00:00:00.000000", To: "2020-01-03 00:00:00.000000"}
+	is.Equal(Sync(t, src, dst, items, w, p), 2) // [from, to): rows 2 and 4
+	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items WHERE id IN (2, 4)"), 2)
+	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items"), 2)
+	// The next window with nothing changed in it moves nothing.
+	is.Equal(Sync(t, src, dst, items, gapsync.Window{From: w.To, To: "2020-01-03 00:00:00.000001"}, p), 1) // row 3 sits exactly at the old bound
+	is.Equal(Sync(t, src, dst, items, gapsync.Window{From: "2020-01-03 00:00:00.000001", To: "2020-01-04 00:00:00.000000"}, p), 0)
+	// The initial window has no lower bound and takes NULL cursors too.
+	mustExec(t, src.SQL, "INSERT INTO items (id, k2, name) VALUES (5, 'a', 'no cursor')")
+	is.Equal(Sync(t, src, dst, items, gapsync.Window{To: "2020-01-01 00:00:00.000001"}, p), 2) // rows 1 and 5
+}
+
+func testPaging(t *testing.T, h Harness) {
+	is := is.New(t)
+	src, dst := h.Open(t), h.Open(t)
+	setupItems(t, src, dst)
+	tx, err := src.SQL.Begin()
+	is.NoErr(err)
+	// 250 ids × 3 second keys, many sharing one cursor value, so that
+	// keyset paging must break ties on the composite key.
+	for id := 0; id < 250; id++ {
+		for _, k := range []string{"x", "y", "z"} {
+			_, err := tx.Exec("INSERT INTO items (id, k2, name, qty, updated_at) VALUES (?, ?, ?, ?, ?)",
+				id, k, "n", id, fmt.Sprintf("2021-01-01 00:00:%02d.000000", id%7))
+			is.NoErr(err)
+		}
+	}
+	is.NoErr(tx.Commit())
+	var pages []int
+	seen := map[string]bool{}
+	w := gapsync.Window{From: "2021-01-01 00:00:00.000000", To: "2021-01-02 00:00:00.000000"}
+	err = src.Source.Changes(context.Background(), items, w, gapsync.Page{Rows: 100}, func(b *batch.Batch) error {
+		pages = append(pages, len(b.Rows))
+		for _, r := range b.Rows {
+			k := fmt.Sprint(r.Values[0], "/", r.Values[1])
+			if seen[k] {
+				return fmt.Errorf("row %s delivered twice", k)
+			}
+			seen[k] = true
+		}
+		return nil
+	})
+	is.NoErr(err)
+	is.Equal(len(seen), 750)
+	is.Equal(len(pages), 8) // 7 full pages of 100 and one of 50
+	// The initial-load path pages by key.
+	is.Equal(Sync(t, src, dst, items, gapsync.Window{To: w.To}, gapsync.Page{Rows: 64}), 750)
+	a, _ := RowHash(t, src.SQL, "items", "id, k2")
+	b, _ := RowHash(t, dst.SQL, "items", "id, k2")
+	is.Equal(a, b)
+	// A byte cap cuts pages short without losing rows.
+	n := 0
+	err = src.Source.Changes(context.Background(), items, w, gapsync.Page{Rows: 1000, Bytes: 1000}, func(b *batch.Batch) error {
+		n += len(b.Rows)
+		if len(b.Rows) > 100 {
+			return fmt.Errorf("page of %d rows ignores a 1000-byte cap", len(b.Rows))
+		}
+		return nil
+	})
+	is.NoErr(err)
+	is.Equal(n, 750)
+}
+
+func itemsBatch(id string, rows ...[]any) *batch.Batch {
+	b := &batch.Batch{ID: id, Table: "items", Direction: string(gapsync.Push), Columns: []batch.Column{
+		{Name: "id", Key: true}, {Name: "k2", Key: true}, {Name: "name"}, {Name: "qty"}, {Name: "updated_at"},
+	}}
+	for _, r := range rows {
+		b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
+	}
+	return b
+}
+
+func testIdempotent(t *testing.T, h Harness) {
+	is := is.New(t)
+	dst := h.Open(t)
+	setupItems(t, dst)
+	b := itemsBatch("idem-1",
+		[]any{int64(1), "a", "first", int64(1), "2020-01-01 00:00:00.000000"},
+		[]any{int64(2), "a", "second", nil, "2020-01-01 00:00:00.000000"})
+	r1, err := dst.Writer.Apply(context.Background(), b)
+	is.NoErr(err)
+	is.True(!r1.Duplicate)
+	is.Equal(r1.Rows, 2)
+	// Someone changes a row on the target; a late duplicate of the old
+	// batch must not overwrite it.
+	mustExec(t, dst.SQL, "UPDATE items SET name = 'changed later' WHERE id = 1")
+	r2, err := dst.Writer.Apply(context.Background(), b)
+	is.NoErr(err)
+	is.True(r2.Duplicate)
+	is.Equal(r2.Rows, 2)
+	var name string
+	is.NoErr(dst.SQL.QueryRow("SELECT name FROM items WHERE id = 1").Scan(&name))
+	is.Equal(name, "changed later")
+	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items"), 2)
+	// A new batch with the same keys updates in place: no duplicate rows.
+	_, err = dst.Writer.Apply(context.Background(), itemsBatch("idem-2",
+		[]any{int64(1), "a", "third", int64(3), "2020-01-02 00:00:00.000000"}))
+	is.NoErr(err)
+	is.NoErr(dst.SQL.QueryRow("SELECT name FROM items WHERE id = 1").Scan(&name))
+	is.Equal(name, "third")
+	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items"), 2)
+}
+
+func testConcurrentDuplicate(t *testing.T, h Harness) {
+	is := is.New(t)
+	dst := h.Open(t)
+	setupItems(t, dst)
+	var rows [][]any
+	for i := 0; i < 200; i++ {
+		rows = append(rows, []any{int64(i), "c", "v", int64(i), "2020-01-01 00:00:00.000000"})
+	}
+	var wg sync.WaitGroup
+	results := make([]gapsync.Result, 4)
+	errs := make([]error, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = dst.Writer.Apply(context.Background(), itemsBatch("dup-race", rows...))
+		}()
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range results {
+		is.NoErr(errs[i])
+		if !results[i].Duplicate {
+			fresh++
+		}
+	}
+	is.Equal(fresh, 1) // exactly one delivery applied the batch
+	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items"), 200)
+}
+
+func testRefusals(t *testing.T, h Harness) {
+	dst := h.Open(t)
+	setupItems(t, dst)
+	mustExec(t, dst.SQL, "CREATE TABLE secret (id BIGINT PRIMARY KEY, v VARCHAR(10))")
+	pullOnly := items
+	pullOnly.Name, pullOnly.Direction = "pullonly", gapsync.Pull
+	mustExec(t, dst.SQL, strings.Replace(itemsDDL, "TABLE items", "TABLE pullonly", 1))
+	if err := dst.Configure(context.Background(), pullOnly); err != nil {
+		t.Fatal(err)
+	}
+	good := []any{int64(1), "a", "x", int64(1), "2020-01-01 00:00:00.000000"}
+	cases := []struct {
+		name string
+		b    *batch.Batch
+		want error
+	}{
+		{"table not in sync_config", func() *batch.Batch {
+			b := itemsBatch("r1", []any{int64(1), "v"})
+			b.Table, b.Columns = "secret", []batch.Column{{Name: "id", Key: true}, {Name: "v"}}
+			return b
+		}(), gapsync.ErrUnknownTable},
+		{"table configured for the other direction", func() *batch.Batch {
+			b := itemsBatch("r2", good)
+			b.Table = "pullonly"
+			return b
+		}(), gapsync.ErrUnknownTable},
+		{"backtick in table name", func() *batch.Batch {
+			b := itemsBatch("r3", good)
+			b.Table = "items` ; DROP TABLE items; --"
+			return b
+		}(), gapsync.ErrBadIdentifier},
+		{"quote in column name", func() *batch.Batch {
+			b := itemsBatch("r4", good)
+			b.Columns[2].Name = `name"`
+			return b
+		}(), gapsync.ErrBadIdentifier},
+		{"column the table lacks", func() *batch.Batch {
+			b := itemsBatch("r5", good)
+			b.Columns[2].Name = "password"
+			return b
+		}(), gapsync.ErrUnknownColumn},
+		{"key column missing", func() *batch.Batch {
+			b := itemsBatch("r6", []any{int64(1), "x", int64(1), "2020-01-01 00:00:00.000000"})
+			b.Columns = append(b.Columns[:1], b.Columns[2:]...)
+			return b
+		}(), gapsync.ErrUnknownColumn},
+		{"row with too few values", itemsBatch("r7", good, []any{int64(2), "a"}), gapsync.ErrMalformed},
+		{"key flag off", func() *batch.Batch {
+			b := itemsBatch("r8", good)
+			b.Columns[1].Key = false
+			return b
+		}(), gapsync.ErrMalformed},
+		{"unknown direction", func() *batch.Batch {
+			b := itemsBatch("r9", good)
+			b.Direction = "sideways"
+			return b
+		}(), gapsync.ErrMalformed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := dst.Writer.Apply(context.Background(), c.b)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Apply: got %v, want %v", err, c.want)
+			}
+		})
+	}
+	for _, tb := range []string{"items", "secret", "pullonly", "sync_applied"} {
+		if n := count(t, dst.SQL, "SELECT COUNT(*) FROM "+tb); n != 0 {
+			t.Errorf("%s has %d rows after refused batches, want 0", tb, n)
+		}
+	}
+}
+
+func testJournal(t *testing.T, h Harness) {
+	is := is.New(t)
+	x := h.Open(t)
+	ctx := context.Background()
+	_, ok, err := x.Journal.LastWindow(ctx, "items", gapsync.Push)
+	is.NoErr(err)
+	is.True(!ok)
+	now := time.Now()
+	ok1 := gapsync.LogEntry{RunID: "r1", Table: "items", Direction: gapsync.Push, Rows: 3,
+		Window: gapsync.Window{To: "2020-01-01 00:00:00.000000"}, StartedAt: now, FinishedAt: now}
+	is.NoErr(x.Journal.Record(ctx, ok1))
+	failed := ok1
+	failed.RunID, failed.Window = "r2", gapsync.Window{From: ok1.Window.To, To: "2020-01-02 00:00:00.000000"}
+	failed.Err = errors.New("gateway said 500")
+	is.NoErr(x.Journal.Record(ctx, failed))
+	other := ok1
+	other.Direction, other.Window.To = gapsync.Pull, "2030-01-01 00:00:00.000000"
+	is.NoErr(x.Journal.Record(ctx, other))
+	to, ok, err := x.Journal.LastWindow(ctx, "items", gapsync.Push)
+	is.NoErr(err)
+	is.True(ok)
+	is.Equal(to, ok1.Window.To) // a failed run does not advance the window
+}
+
+func testReplay(t *testing.T, h Harness) {
+	is := is.New(t)
+	x := h.Open(t)
+	ctx := context.Background()
+	now := time.Now()
+	is.NoErr(x.Replay.Remember(ctx, "m1", now))
+	is.NoErr(x.Replay.Remember(ctx, "m2", now))
+	err := x.Replay.Remember(ctx, "m1", now.Add(time.Second))
+	is.True(errors.Is(err, gapsync.ErrReplayed))
+}
+
+func testBound(t *testing.T, h Harness) {
+	is := is.New(t)
+	x := h.Open(t)
+	setupItems(t, x)
+	mustExec(t, x.SQL, "INSERT INTO items (id, k2, updated_at) VALUES (1, 'now', "+h.Now+")")
+	var stamped string
+	is.NoErr(x.SQL.QueryRow("SELECT updated_at FROM items WHERE id = 1 AND 1 = ?", 1).Scan(&stamped))
+	b1, err := x.Source.Bound(context.Background(), items)
+	is.NoErr(err)
+	_, err = time.Parse("2006-01-02 15:04:05.000000", b1)
+	is.NoErr(err)
+	// The bound trails the database clock, so a row stamped just now is
+	// not yet inside the window.
+	is.True(b1 <= stamped)
+	time.Sleep(20 * time.Millisecond)
+	b2, err := x.Source.Bound(context.Background(), items)
+	is.NoErr(err)
+	is.True(b2 >= b1)
+	_, err = x.Source.Bound(context.Background(), gapsync.Table{Name: "nope", Key: []string{"id"}, Cursor: "c"})
+	is.True(errors.Is(err, gapsync.ErrUnknownTable))
+}
+
+// testLateCommit: a row stamped inside a window by a transaction that
+// commits only after that window was read must still be synced later.
+func testLateCommit(t *testing.T, h Harness) {
+	is := is.New(t)
+	src, dst := h.Open(t), h.Open(t)
+	setupItems(t, src, dst)
+	ctx := context.Background()
+	tx, err := src.SQL.BeginTx(ctx, nil)
+	is.NoErr(err)
+	defer tx.Rollback()
+	_, err = tx.Exec("INSERT INTO items (id, k2, name, updated_at) VALUES (1, 'late', 'late commit', " + h.Now + ")")
+	is.NoErr(err)
+	var stamped string
+	is.NoErr(tx.QueryRow("SELECT updated_at FROM items WHERE id = 1 AND 1 = ?", 1).Scan(&stamped))
+	time.Sleep(1200 * time.Millisecond) // the open transaction ages past the lag
+	insertItem(t, src.SQL, 2, "early", "committed", "2020-01-01 00:00:00.000000")
+
+	// Cycle 1 runs while the transaction is open. Its bound must stay
+	// at or before the late row's stamp (a bound of now-minus-lag alone
+	// would be past it, and the row would be skipped for good).
+	to1, err := src.Source.Bound(ctx, items)
+	is.NoErr(err)
+	is.True(to1 <= stamped)
+	is.Equal(Sync(t, src, dst, items, gapsync.Window{To: to1}, gapsync.Page{Rows: 10}), 1)
+
+	is.NoErr(tx.Commit())
+	to2, err := src.Source.Bound(ctx, items)
+	is.NoErr(err)
+	is.True(to2 > to1)
+	Sync(t, src, dst, items, gapsync.Window{From: to1, To: to2}, gapsync.Page{Rows: 10})
+	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items WHERE k2 = 'late'"), 1) // the late row arrived
+}

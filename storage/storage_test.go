@@ -1,0 +1,56 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gapsync/gapsync/internal/testdb"
+	"github.com/gapsync/gapsync/storage"
+	"github.com/gapsync/gapsync/storage/sqltest"
+)
+
+func target(t *testing.T, db *storage.DB) *sqltest.Target {
+	t.Helper()
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Migrate twice: it must be idempotent.
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &sqltest.Target{SQL: db.Bun().DB, Source: db, Writer: db, Journal: db, Replay: db, Configure: db.Configure}
+}
+
+var testOpts = &storage.Options{Lag: 300 * time.Millisecond}
+
+func TestConformanceSQLite(t *testing.T) {
+	sqltest.Run(t, sqltest.Harness{
+		Open: func(t *testing.T) *sqltest.Target {
+			db, err := storage.OpenSQLite(testdb.SQLite(t), testOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return target(t, db)
+		},
+		Now:   "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+		Types: sqltest.SQLiteTypes,
+	})
+}
+
+func TestConformanceMariaDB(t *testing.T) {
+	testdb.MySQL(t) // skip early without a server
+	sqltest.Run(t, sqltest.Harness{
+		Open: func(t *testing.T) *sqltest.Target {
+			db, err := storage.OpenMySQL(testdb.MySQL(t), testOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return target(t, db)
+		},
+		Now:      "NOW(6)",
+		Types:    sqltest.MySQLTypes,
+		Features: sqltest.Features{ConcurrentWriters: true, ChecksumTable: true},
+	})
+}

@@ -1,0 +1,93 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/transport"
+)
+
+// GatewayOptions tune a Gateway. Nil gives the defaults.
+type GatewayOptions struct {
+	// Replay remembers accepted message ids. Default: the writer, when it
+	// implements transport.ReplayGuard (storage's *DB does). The ids must
+	// live in the intranet database so that a restart forgets nothing.
+	Replay transport.ReplayGuard
+	// MaxBody caps a request body. Default 64 MiB.
+	MaxBody int64
+	// MaxSkew bounds envelope timestamps. Default 5 minutes.
+	MaxSkew time.Duration
+	// Limits bound what a decoded batch may hold. Default batch defaults.
+	Limits *batch.Limits
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+// Gateway is the external zone's service: an http.Handler that the
+// internet coordinator calls. It keeps no state of its own: batches go to
+// the intranet database through the IsolationWriter, and accepted message
+// ids go to the replay guard, which lives there too.
+type Gateway struct {
+	w    IsolationWriter
+	srv  *transport.Server
+	opts GatewayOptions
+}
+
+// NewGateway returns a Gateway that applies batches with w and opens and
+// seals envelopes with keys.
+func NewGateway(w IsolationWriter, keys *crypto.Keyring, o *GatewayOptions) (*Gateway, error) {
+	g := &Gateway{w: w}
+	if o != nil {
+		g.opts = *o
+	}
+	if g.opts.Logger == nil {
+		g.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if g.opts.Replay == nil {
+		rg, ok := w.(transport.ReplayGuard)
+		if !ok {
+			return nil, errors.New("syncer: NewGateway: the writer keeps no message ids; set GatewayOptions.Replay")
+		}
+		g.opts.Replay = rg
+	}
+	srv, err := transport.NewServer(keys, g.opts.Replay, &transport.ServerOptions{
+		MaxBody: g.opts.MaxBody, MaxSkew: g.opts.MaxSkew, Logger: g.opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv.Handle(transport.PathApply, g.apply)
+	g.srv = srv
+	return g, nil
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
+
+// apply is seed 1.1.6: write the batch into the intranet database and
+// return its sync log entry.
+func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
+	b, err := batch.Decode(body, g.opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if b.Direction != string(gapsync.Push) {
+		return nil, fmt.Errorf("%w: the gateway applies push batches only, got %q", gapsync.ErrMalformed, b.Direction)
+	}
+	start := time.Now()
+	res, err := g.w.Apply(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	g.opts.Logger.Info("applied batch", "batch", b.ID, "table", b.Table, "rows", res.Rows,
+		"written", res.Written, "duplicate", res.Duplicate, "took", time.Since(start))
+	return json.Marshal(res)
+}

@@ -1,0 +1,75 @@
+package syncer
+
+import (
+	"context"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
+)
+
+// ChangeSource reads the changed rows of configured tables from one zone's
+// database. The storage package's *DB implements it for MySQL/MariaDB and
+// SQLite; storage/sqltest is the conformance suite for other adapters.
+// Implementations must be safe for concurrent use by several tables.
+type ChangeSource interface {
+	// Tables returns the tables enabled for direction d in this side's
+	// sync_config. Only these are ever read.
+	Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table, error)
+
+	// Bound returns the upper bound for the next window of t, from the
+	// database's clock (never the host's), held back far enough that a row
+	// stamped before the bound but committed after it cannot be missed.
+	// Bounds are text in the form "2006-01-02 15:04:05.000000" and compare
+	// correctly as strings.
+	Bound(ctx context.Context, t gapsync.Table) (string, error)
+
+	// Changes calls fn with the rows of t whose cursor lies in w, one page
+	// at a time; a page respects p. It holds no query open while fn runs.
+	// The batch it passes has Table, Columns, Rows, WindowFrom, WindowTo
+	// and Seq set; the caller sets ID and Direction. Row values are exactly
+	// what the database returned (see package batch). An error from fn
+	// stops the scan and is returned unchanged. Retrying is safe.
+	Changes(ctx context.Context, t gapsync.Table, w gapsync.Window, p gapsync.Page, fn func(*batch.Batch) error) error
+}
+
+// Journal is the sync log on the internet side (seed 1.1.7): every run of
+// every table is recorded, and a table's next window starts where its
+// latest successful run ended.
+type Journal interface {
+	// LastWindow returns the To of the newest successful run of table in
+	// direction d, and false if there is none.
+	LastWindow(ctx context.Context, table string, d gapsync.Direction) (string, bool, error)
+	// Record appends one run's entry. It must be durable when it returns:
+	// a window advances only through this call.
+	Record(ctx context.Context, e gapsync.LogEntry) error
+}
+
+// IsolationWriter applies batches to the intranet database through the
+// isolation device. Vendor devices pass only some statements; the storage
+// adapter keeps to multi-row INSERT … ON DUPLICATE KEY UPDATE, SELECT and
+// (for the ledger) INSERT, with a configurable statement size.
+type IsolationWriter interface {
+	// Apply writes b and returns the result to log. It must be idempotent
+	// by b.ID: a batch already applied is not applied again, and its first
+	// result comes back with Duplicate set. The rows and the record of the
+	// batch id commit together or not at all.
+	//
+	// It must refuse, before writing anything: a table not enabled for
+	// b.Direction in the intranet's sync_config (gapsync.ErrUnknownTable),
+	// invalid identifiers (gapsync.ErrBadIdentifier), columns the table
+	// lacks (gapsync.ErrUnknownColumn), and rows that do not fit the
+	// columns (gapsync.ErrMalformed). Retrying after any other error is
+	// safe.
+	Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
+}
+
+// Transport is the coordinator's view of the external-zone service. The
+// transport package's *Client implements it over sealed HTTP.
+type Transport interface {
+	// Apply delivers b to the gateway, which applies it through its
+	// IsolationWriter, and returns the gateway's result. Retrying is safe:
+	// apply is idempotent by batch id. Errors wrap gapsync sentinels; a
+	// refusal of the input (ErrUnknownTable, ErrMalformed, …) will not go
+	// away on retry, gapsync.ErrRemote may.
+	Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
+}

@@ -1,0 +1,142 @@
+package gapsync
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Direction names which way rows travel.
+type Direction string
+
+const (
+	// Push is internet → intranet (seed flow 1.1).
+	Push Direction = "push"
+	// Pull is intranet → internet (seed flow 1.2).
+	Pull Direction = "pull"
+	// Both enables a table in both directions (sync_config only).
+	Both Direction = "both"
+)
+
+// Valid reports whether d is one of Push, Pull or Both.
+func (d Direction) Valid() bool { return d == Push || d == Pull || d == Both }
+
+// Table is one row of sync_config: a table that may be synced, and how.
+// Only tables named in sync_config are ever read or written, on either side.
+type Table struct {
+	Name      string    // table name, validated by ValidIdentifier
+	Direction Direction // Push, Pull or Both
+	Key       []string  // primary-key columns, in order
+	Cursor    string    // the change-time column (DATETIME/TIMESTAMP); rows changed in the window are synced
+	// SoftDelete, when set, names a column whose non-NULL, non-zero value
+	// marks a row deleted. Rows travel unchanged; the column is data.
+	SoftDelete string
+	// FileColumns name columns that hold file references (used by the file flow).
+	FileColumns []string
+	Enabled     bool
+}
+
+// Allows reports whether t is enabled for direction d.
+func (t Table) Allows(d Direction) bool {
+	return t.Enabled && (t.Direction == d || t.Direction == Both)
+}
+
+// Validate checks every identifier in t and the direction.
+func (t Table) Validate() error {
+	if err := ValidIdentifier(t.Name); err != nil {
+		return err
+	}
+	if !t.Direction.Valid() {
+		return fmt.Errorf("gapsync: table %s: direction %q is not push, pull or both", t.Name, t.Direction)
+	}
+	if len(t.Key) == 0 {
+		return fmt.Errorf("gapsync: table %s: no primary-key columns configured", t.Name)
+	}
+	cols := append(append([]string{}, t.Key...), t.Cursor)
+	if t.SoftDelete != "" {
+		cols = append(cols, t.SoftDelete)
+	}
+	cols = append(cols, t.FileColumns...)
+	for _, c := range cols {
+		if err := ValidIdentifier(c); err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// ValidIdentifier accepts 1 to 64 characters of ASCII letters, digits, _ and
+// $, not starting with a digit. Anything else (quotes, backticks, spaces,
+// dots, non-ASCII) is refused with ErrBadIdentifier: identifiers are quoted
+// as well, but refusing odd names keeps vendor isolation gateways, which
+// often filter statements, out of trouble.
+func ValidIdentifier(s string) error {
+	if len(s) == 0 || len(s) > 64 {
+		return fmt.Errorf("%w: %q must be 1 to 64 characters", ErrBadIdentifier, s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '$':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return fmt.Errorf("%w: %q", ErrBadIdentifier, s)
+		}
+	}
+	return nil
+}
+
+// SplitList splits a comma-separated list of names, trimming spaces and
+// dropping empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Window is the half-open range [From, To) of cursor values synced in one
+// run, as text in the database's own format ("2006-01-02 15:04:05.999999").
+// From is empty for a table's first run: the initial load has no lower bound
+// and also takes rows whose cursor is NULL.
+type Window struct {
+	From string
+	To   string
+}
+
+// Result is what the far side reports for one applied batch; it is the
+// gateway's sync log entry (seed 1.1.6) that the coordinator records.
+type Result struct {
+	BatchID   string `json:"batch_id"`
+	Table     string `json:"table"`
+	Rows      int    `json:"rows"`      // rows in the batch
+	Written   int64  `json:"written"`   // rows the database reports as inserted or changed
+	Bytes     int64  `json:"bytes"`     // payload bytes of the batch
+	Duplicate bool   `json:"duplicate"` // already applied earlier: nothing written this time
+	AppliedAt string `json:"applied_at"`
+}
+
+// Page bounds one batch read from a ChangeSource.
+type Page struct {
+	Rows  int // at most this many rows (default 1000)
+	Bytes int // stop adding rows once the payload passes this (default 4 MiB)
+}
+
+// LogEntry is one run of one table in one direction: a row of sync_log.
+type LogEntry struct {
+	RunID      string
+	Table      string
+	Direction  Direction
+	Window     Window
+	Batches    int
+	Rows       int64 // rows read and sent
+	Written    int64 // rows the far database reported written
+	Duplicates int   // batches the far side had already applied
+	Bytes      int64
+	Err        error // nil for a successful run
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
