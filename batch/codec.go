@@ -76,45 +76,56 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 		}
 		dst = append(dst, byte(r.Op))
 		for j, v := range r.Values {
-			switch v := v.(type) {
-			case nil:
-				dst = append(dst, kindNull)
-			case int64:
-				dst = append(dst, kindInt64)
-				dst = binary.AppendUvarint(dst, zigzag(v))
-			case uint64:
-				dst = append(dst, kindUint64)
-				dst = binary.AppendUvarint(dst, v)
-			case float32:
-				dst = append(dst, kindFloat32)
-				dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(v))
-			case float64:
-				dst = append(dst, kindFloat64)
-				dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
-			case []byte:
-				if v == nil {
-					dst = append(dst, kindNull)
-					continue
-				}
-				dst = append(dst, kindBytes)
-				dst = binary.AppendUvarint(dst, uint64(len(v)))
-				dst = append(dst, v...)
-			case string:
-				dst = append(dst, kindString)
-				dst = binary.AppendUvarint(dst, uint64(len(v)))
-				dst = append(dst, v...)
-			case bool:
-				if v {
-					dst = append(dst, kindBool, 1)
-				} else {
-					dst = append(dst, kindBool, 0)
-				}
-			default:
+			var ok bool
+			if dst, ok = AppendValue(dst, v); !ok {
 				return orig, fmt.Errorf("%w: encode: row %d, column %q: Go type %T", ErrUnsupportedValue, i, b.Columns[j].Name, v)
 			}
 		}
 	}
 	return dst, nil
+}
+
+// AppendValue appends the wire encoding of one value (its kind byte and
+// payload) to dst. It reports false, with dst unchanged, for a Go type the
+// format does not carry. The encoding is canonical, so it also serves to
+// hash rows for comparison (storage's Checksum, the conformance suite).
+func AppendValue(dst []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case nil:
+		dst = append(dst, kindNull)
+	case int64:
+		dst = append(dst, kindInt64)
+		dst = binary.AppendUvarint(dst, zigzag(v))
+	case uint64:
+		dst = append(dst, kindUint64)
+		dst = binary.AppendUvarint(dst, v)
+	case float32:
+		dst = append(dst, kindFloat32)
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(v))
+	case float64:
+		dst = append(dst, kindFloat64)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+	case []byte:
+		if v == nil {
+			return append(dst, kindNull), true
+		}
+		dst = append(dst, kindBytes)
+		dst = binary.AppendUvarint(dst, uint64(len(v)))
+		dst = append(dst, v...)
+	case string:
+		dst = append(dst, kindString)
+		dst = binary.AppendUvarint(dst, uint64(len(v)))
+		dst = append(dst, v...)
+	case bool:
+		if v {
+			dst = append(dst, kindBool, 1)
+		} else {
+			dst = append(dst, kindBool, 0)
+		}
+	default:
+		return dst, false
+	}
+	return dst, true
 }
 
 func appendStr(dst []byte, s string) []byte {

@@ -182,3 +182,13 @@ func isDuplicateIndex(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1061 // ER_DUP_KEYNAME
 }
+
+// Open opens a database from one string, as the example mains take it:
+// "sqlite:PATH" for an SQLite file, anything else as a MySQL/MariaDB DSN
+// for OpenMySQL.
+func Open(dsn string, o *Options) (*DB, error) {
+	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		return OpenSQLite(p, o)
+	}
+	return OpenMySQL(dsn, o)
+}

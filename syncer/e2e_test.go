@@ -324,4 +324,3 @@ func TestGatewayRefusesBadInput(t *testing.T) {
 		}
 	})
 }
-

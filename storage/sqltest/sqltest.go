@@ -17,11 +17,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -183,47 +181,23 @@ func RowHash(t *testing.T, db *sql.DB, table, orderBy string) (string, int) {
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
+		var buf []byte
 		for _, v := range vals {
-			hashValue(h, v)
+			if b, ok := v.([]byte); ok && b == nil {
+				v = []byte{} // an empty BLOB, not NULL (that is the nil interface)
+			}
+			var ok bool
+			if buf, ok = batch.AppendValue(buf, v); !ok {
+				buf = fmt.Appendf(buf, "%T:%v", v, v)
+			}
 		}
+		h.Write(buf)
 		n++
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n
-}
-
-func hashValue(h interface{ Write([]byte) (int, error) }, v any) {
-	var buf [9]byte
-	switch x := v.(type) {
-	case nil:
-		h.Write([]byte{0})
-	case int64:
-		buf[0] = 1
-		binary.BigEndian.PutUint64(buf[1:], uint64(x))
-		h.Write(buf[:])
-	case float32:
-		buf[0] = 3
-		binary.BigEndian.PutUint32(buf[1:], math.Float32bits(x))
-		h.Write(buf[:5])
-	case float64:
-		buf[0] = 4
-		binary.BigEndian.PutUint64(buf[1:], math.Float64bits(x))
-		h.Write(buf[:])
-	case []byte:
-		buf[0] = 5
-		binary.BigEndian.PutUint64(buf[1:], uint64(len(x)))
-		h.Write(buf[:])
-		h.Write(x)
-	case string:
-		buf[0] = 6
-		binary.BigEndian.PutUint64(buf[1:], uint64(len(x)))
-		h.Write(buf[:])
-		h.Write([]byte(x))
-	default:
-		fmt.Fprintf(h.(interface{ Write([]byte) (int, error) }), "%T:%v", v, v)
-	}
 }
 
 func count(t *testing.T, db *sql.DB, q string, args ...any) int {
