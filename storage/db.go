@@ -30,8 +30,9 @@ type Options struct {
 	// MaxTxAge: on MySQL/MariaDB the upper bound is also held before the
 	// start of every open transaction that has already written rows (read
 	// from information_schema.innodb_trx, which needs the PROCESS
-	// privilege), unless that transaction is older than MaxTxAge. Such a
-	// transaction's rows carry cursor values from before it commits.
+	// privilege), unless that transaction is older than MaxTxAge or its
+	// connection's default database is another one. Such a transaction's
+	// rows carry cursor values from before it commits.
 	// Default 15 minutes.
 	MaxTxAge time.Duration
 	// MaxStatementBytes caps the bound parameters of one multi-row upsert.

@@ -110,12 +110,15 @@ func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
 }
 
 // oldestWriter returns the age of the oldest open InnoDB transaction that
-// has modified rows, ignoring this connection and transactions older than
-// MaxTxAge. Without the PROCESS privilege it logs once and reports none.
+// has modified rows, ignoring this connection, transactions older than
+// MaxTxAge, and connections whose default database is another one (a
+// writer there that names our tables with a database prefix is not seen).
+// Without the PROCESS privilege it logs once and reports none.
 func (db *DB) oldestWriter(ctx context.Context) (time.Duration, bool) {
 	const q = "SELECT COALESCE(MAX(TIMESTAMPDIFF(MICROSECOND, trx_started, " +
 		"CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM'))), -1) FROM information_schema.INNODB_TRX " +
 		"WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_rows_modified > 0 AND " +
+		"trx_mysql_thread_id IN (SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() OR DB IS NULL) AND " +
 		"trx_started > CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM') - INTERVAL ? SECOND"
 	var us int64
 	if err := db.sql.QueryRowContext(ctx, q, int64(db.opts.MaxTxAge/time.Second)).Scan(&us); err != nil {

@@ -126,7 +126,9 @@ func TestFaultsRecover(t *testing.T) {
 
 		z.faults.fail500 = 1
 		_, err := z.runOnce()
-		is.True(errors.Is(err, gapsync.ErrRemote))
+		if !errors.Is(err, gapsync.ErrRemote) {
+			t.Fatalf("cycle against a failing gateway: %v, want ErrRemote", err)
+		}
 		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM items"), 0)
 
 		z.faults.dropLate = 1 // the first batch lands, its answer is lost

@@ -1,0 +1,92 @@
+// Command external is the external zone's main: the gateway that the
+// internet coordinator calls over HTTP(S). It reaches the intranet
+// database only, through the isolation device, and keeps no state of its
+// own outside it. Copy it into your project and adapt; put TLS in front or
+// pass -tls-cert and -tls-key.
+//
+//	GAPSYNC_KEYS=k2026:BASE64... external -listen :8443 -db 'user:pass@tcp(isolation-gw:3306)/app'
+//
+// Flags may also come from the environment: GAPSYNC_INTRANET_DB,
+// GAPSYNC_LISTEN.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/storage"
+	"github.com/gapsync/gapsync/syncer"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "external:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	listen := flag.String("listen", envOr("GAPSYNC_LISTEN", "127.0.0.1:8440"), "address to serve the gateway on")
+	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database through the isolation device: a MySQL DSN, or sqlite:PATH")
+	maxBody := flag.Int64("max-body", 64<<20, "largest request body accepted, in bytes")
+	maxStmt := flag.Int("max-statement", 4<<20, "largest upsert statement sent through the isolation device, in bytes")
+	cert := flag.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
+	key := flag.String("tls-key", "", "TLS key file")
+	flag.Parse()
+	if *dsn == "" {
+		return errors.New("need -db (or GAPSYNC_INTRANET_DB)")
+	}
+	keys, err := crypto.ParseKeyring(os.Getenv("GAPSYNC_KEYS"))
+	if err != nil {
+		return fmt.Errorf("GAPSYNC_KEYS: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "external")
+
+	db, err := storage.Open(*dsn, &storage.Options{Logger: log, MaxStatementBytes: *maxStmt})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, MaxBody: *maxBody})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: *listen, Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	log.Info("gateway listening", "addr", *listen, "tls", *cert != "")
+	if *cert != "" {
+		err = srv.ListenAndServeTLS(*cert, *key)
+	} else {
+		err = srv.ListenAndServe()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,165 @@
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/internal/testdb"
+	"github.com/gapsync/gapsync/storage"
+)
+
+// TestZoneMains builds the three zone mains and runs them as separate
+// processes against two MariaDB databases, as a deployment would: the
+// intranet main prepares its database, the external main serves the
+// gateway, the internet main runs cycles; the gateway is restarted in
+// between.
+func TestZoneMains(t *testing.T) {
+	is := is.New(t)
+	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./internet", "./external", "./intranet")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build mains: %v\n%s", err, out)
+	}
+	key, err := crypto.GenerateKey("mains1")
+	is.NoErr(err)
+	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+
+	const ddl = `CREATE TABLE demo (id BIGINT UNSIGNED PRIMARY KEY, title VARCHAR(100) NOT NULL,
+		amount DECIMAL(20,6), at TIMESTAMP(6) NULL, data VARBINARY(64), updated_at DATETIME(6) NOT NULL)`
+	ctx := context.Background()
+	open := func(dsn string) *storage.DB {
+		db, err := storage.OpenMySQL(dsn, nil)
+		is.NoErr(err)
+		t.Cleanup(func() { db.Close() })
+		_, err = db.Bun().ExecContext(ctx, ddl)
+		is.NoErr(err)
+		return db
+	}
+	inet, intra := open(inetDSN), open(intraDSN)
+	insert := func(from, to int) {
+		for i := from; i < to; i++ {
+			_, err := inet.Bun().DB.ExecContext(ctx, "INSERT INTO demo VALUES (?, ?, ?, NOW(6), ?, NOW(6))",
+				i, "标题 "+strings.Repeat("😀", i%3), "123.456789", []byte{byte(i), 0, 255})
+			is.NoErr(err)
+		}
+	}
+
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	out := run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at")
+	is.True(strings.Contains(out, "demo enabled for push"))
+
+	addr := freeAddr(t)
+	external := startExternal(t, bin, env, addr, intraDSN)
+	insert(0, 40)
+	time.Sleep(300 * time.Millisecond) // past the -lag below
+	inetArgs := []string{"-once", "-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at", "-lag", "200ms"}
+	out = run("internet", inetArgs...)
+	is.True(strings.Contains(out, "rows_pushed=40"))
+
+	// The external zone restarts; the next cycle carries on.
+	stop(t, external)
+	external = startExternal(t, bin, env, addr, intraDSN)
+	insert(40, 55)
+	_, err = inet.Bun().DB.ExecContext(ctx, "UPDATE demo SET title = 'changed 已改', updated_at = NOW(6) WHERE id < 3")
+	is.NoErr(err)
+	time.Sleep(300 * time.Millisecond)
+	out = run("internet", inetArgs...)
+	is.True(strings.Contains(out, "rows_pushed=18"))
+	stop(t, external)
+
+	demo := gapsync.Table{Name: "demo", Key: []string{"id"}, Cursor: "updated_at"}
+	a, n, err := inet.Checksum(ctx, demo)
+	is.NoErr(err)
+	b, m, err := intra.Checksum(ctx, demo)
+	is.NoErr(err)
+	is.Equal(n, int64(55))
+	is.Equal(m, n)
+	is.Equal(a, b)
+	logs, err := inet.Log(ctx, "demo", 0)
+	is.NoErr(err)
+	is.Equal(len(logs), 2)
+	is.Equal(logs[0].Status, storage.StatusOK)
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startExternal(t *testing.T, bin string, env []string, addr, dsn string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "external"), "-listen", addr, "-db", dsn)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return cmd
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("external did not start listening on %s:\n%s", addr, out.String())
+	return nil
+}
+
+func stop(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("external exited badly after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("external did not stop on SIGTERM")
+	}
+}
+
+// TestQuickstart runs the newcomer's first command and checks its verdict.
+func TestQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a program")
+	}
+	out, err := exec.Command("go", "run", "./quickstart").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run ./examples/quickstart: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "quickstart: OK") || !strings.Contains(last, "204 rows in cycle 1, 5 rows in cycle 2") {
+		t.Fatalf("last line %q", last)
+	}
+}

@@ -1,0 +1,51 @@
+// Package storage is gapsync's database adapter, built on bun: MySQL and
+// MariaDB through mysqldialect and go-sql-driver/mysql, and SQLite (the
+// embedded default) through bun's sqliteshim, pure Go.
+//
+// A *DB implements syncer.ChangeSource, syncer.Journal,
+// syncer.IsolationWriter and transport.ReplayGuard, so one value serves a
+// zone's database whatever its role.
+//
+// # Metadata tables
+//
+// Migrate creates them idempotently:
+//
+//   - sync_config: which tables may sync, in which direction, with their
+//     key, cursor, soft-delete and file columns. Only tables enabled here
+//     are ever read or written, on either side.
+//   - sync_log: one row per run and table (internet side): window, counts,
+//     bytes, status, error, timings. The audit trail, and where each
+//     table's next window starts.
+//   - sync_applied: the applied-batch ledger (writing side), committed in
+//     the same transaction as the batch's rows.
+//   - sync_message: accepted message ids (gateway side), so replays are
+//     refused across restarts.
+//
+// # Exact values
+//
+// OpenMySQL fixes the session so values travel untouched: UTC session time
+// zone, no client-side time parsing, server-side prepared statements (the
+// binary protocol returns FLOAT and DOUBLE bit-exact; the text protocol
+// rounds FLOAT to six digits), utf8mb4. SQLite columns are read through a
+// unary plus so the driver does not turn DATETIME text into time.Time.
+//
+// # Windows
+//
+// A window is [from, to) over the configured cursor column. Its upper
+// bound comes from the database clock, a configurable lag behind now, and
+// on MySQL/MariaDB also before the start of any open transaction that has
+// already written rows (information_schema.INNODB_TRX; needs PROCESS),
+// since those rows carry cursor values older than their commit. The
+// cursor column needs an index: CREATE INDEX ix_t_cursor ON t (cursor);
+// InnoDB secondary indexes carry the primary key, so (cursor, key) keyset
+// paging reads without a sort.
+//
+// # Isolation devices
+//
+// Writes are multi-row INSERT … ON DUPLICATE KEY UPDATE (SQLite: ON
+// CONFLICT DO UPDATE) through prepared statements, sized by
+// Options.MaxStatementRows and Options.MaxStatementBytes so that a vendor
+// device's statement cap is respected; plus INSERT into the ledger and
+// the replay table, and SELECT. Note that ON DUPLICATE KEY UPDATE fires on
+// any unique key, not only the primary key.
+package storage
