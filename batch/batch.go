@@ -53,9 +53,25 @@ type Batch struct {
 	WindowFrom string // window bounds as text (may be empty), <= 64 bytes each
 	WindowTo   string
 	Seq        uint64 // page number within the window
-	Columns    []Column
-	Rows       []Row
+	// Since is the reverse direction's last window bound, <= 64 bytes: a
+	// row on the receiving side whose cursor is at or after it changed
+	// there since the last sync and has not travelled back yet, so an
+	// incoming change to it is a conflict (see the storage package).
+	Since   string
+	Flags   Flags
+	Columns []Column
+	Rows    []Row
 }
+
+// Flags modify how a batch is applied.
+type Flags uint8
+
+const (
+	// FlagForce applies every row without conflict checks: the batch
+	// carries the winners of conflicts the sender has already settled.
+	FlagForce  Flags = 1 << 0
+	flagsKnown       = FlagForce
+)
 
 // Limits bounds what Decode accepts. Zero (or negative) fields mean the
 // defaults shown. Limits apply to Decode only; encoding does not check
@@ -176,7 +192,7 @@ func (b *Batch) Bytes() int64 {
 // error.
 func (b *Batch) encodedSize() int {
 	n := 4 + strSize(b.ID) + strSize(b.Table) + strSize(b.Direction) +
-		strSize(b.WindowFrom) + strSize(b.WindowTo) + uvarintLen(b.Seq) +
+		strSize(b.WindowFrom) + strSize(b.WindowTo) + uvarintLen(b.Seq) + strSize(b.Since) + 1 +
 		uvarintLen(uint64(len(b.Columns))) + uvarintLen(uint64(len(b.Rows)))
 	for i := range b.Columns {
 		n += strSize(b.Columns[i].Name) + strSize(b.Columns[i].Type) + 1

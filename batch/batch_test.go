@@ -22,7 +22,7 @@ func (r raw) s(x string) raw  { return append(binary.AppendUvarint(r, uint64(len
 func (r raw) b(x ...byte) raw { return append(r, x...) }
 
 // header is magic, version and a valid header with Seq 0.
-func header() raw { return raw("GSB\x01").s("b1").s("t").s("push").s("").s("").u(0) }
+func header() raw { return raw("GSB\x01").s("b1").s("t").s("push").s("").s("").u(0).s("").b(0) }
 
 // oneCol is header plus one column "a" and the row count n.
 func oneCol(n uint64) raw { return header().u(1).s("a").s("").b(0).u(n) }
@@ -52,7 +52,8 @@ func valueEqual(x, y any) bool {
 // differ if not.
 func batchEqual(a, b *Batch) (bool, string) {
 	if a.ID != b.ID || a.Table != b.Table || a.Direction != b.Direction ||
-		a.WindowFrom != b.WindowFrom || a.WindowTo != b.WindowTo || a.Seq != b.Seq {
+		a.WindowFrom != b.WindowFrom || a.WindowTo != b.WindowTo || a.Seq != b.Seq ||
+		a.Since != b.Since || a.Flags != b.Flags {
 		return false, "header"
 	}
 	if len(a.Columns) != len(b.Columns) {
@@ -173,7 +174,7 @@ func TestNilBytesIsNull(t *testing.T) {
 func TestWireLayout(t *testing.T) {
 	is := is.New(t)
 	b := &Batch{
-		ID: "b1", Table: "t", Direction: "push", WindowFrom: "1", WindowTo: "2", Seq: 300,
+		ID: "b1", Table: "t", Direction: "push", WindowFrom: "1", WindowTo: "2", Seq: 300, Since: "0", Flags: FlagForce,
 		Columns: []Column{{Name: "id", Type: "INT", Key: true}, {Name: "v", Type: ""}},
 		Rows: []Row{
 			{Op: OpUpsert, Values: []any{int64(-3), "hé"}},
@@ -190,6 +191,8 @@ func TestWireLayout(t *testing.T) {
 		4, 'p', 'u', 's', 'h', // Direction
 		1, '1', 1, '2', // WindowFrom, WindowTo
 		0xAC, 0x02, // Seq 300
+		1, '0', // Since
+		1,                                // Flags: force
 		2,                                // ncols
 		2, 'i', 'd', 3, 'I', 'N', 'T', 1, // id INT key
 		1, 'v', 0, 0, // v, no type, flags 0

@@ -53,6 +53,8 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 	dst = appendStr(dst, b.WindowFrom)
 	dst = appendStr(dst, b.WindowTo)
 	dst = binary.AppendUvarint(dst, b.Seq)
+	dst = appendStr(dst, b.Since)
+	dst = append(dst, byte(b.Flags))
 	dst = binary.AppendUvarint(dst, uint64(len(b.Columns)))
 	for i := range b.Columns {
 		c := &b.Columns[i]
@@ -151,6 +153,10 @@ func (b *Batch) validate() error {
 		return encodeErr("WindowFrom longer than 64 bytes")
 	case len(b.WindowTo) > maxWindowLen:
 		return encodeErr("WindowTo longer than 64 bytes")
+	case len(b.Since) > maxWindowLen:
+		return encodeErr("Since longer than 64 bytes")
+	case b.Flags&^flagsKnown != 0:
+		return encodeErr("unknown flags")
 	case len(b.Columns) == 0:
 		return encodeErr("no columns")
 	}
@@ -395,6 +401,24 @@ func (d *decoder) parse(out *Batch) error {
 	if build {
 		out.Seq = seq
 	}
+	if s, p, err = d.str(p, "since", 0, maxWindowLen); err != nil {
+		return err
+	}
+	if build {
+		out.Since = d.text(s)
+	} else {
+		d.strBytes += len(s)
+	}
+	if p >= len(data) {
+		return malformed("truncated before flags", p)
+	}
+	if Flags(data[p])&^flagsKnown != 0 {
+		return malformed("unknown flags", p)
+	}
+	if build {
+		out.Flags = Flags(data[p])
+	}
+	p++
 
 	// Columns.
 	colsOff := p
