@@ -28,9 +28,13 @@ type Table struct {
 	Direction Direction // Push, Pull or Both
 	Key       []string  // primary-key columns, in order
 	Cursor    string    // the change-time column (DATETIME/TIMESTAMP); rows changed in the window are synced
-	// SoftDelete, when set, names a column whose non-NULL, non-zero value
-	// marks a row deleted. Rows travel unchanged; the column is data.
+	// SoftDelete, when set, names a column whose non-NULL, non-zero,
+	// non-empty value marks a row deleted.
 	SoftDelete string
+	// SoftDeleteAs says how a soft-deleted row travels: "update" (the
+	// default: the row travels as it is, the flag is data) or "delete"
+	// (the far side deletes the row).
+	SoftDeleteAs string
 	// FileColumns name columns that hold file references (used by the file flow).
 	FileColumns []string
 	Enabled     bool
@@ -48,6 +52,12 @@ func (t Table) Validate() error {
 	}
 	if !t.Direction.Valid() {
 		return fmt.Errorf("gapsync: table %s: direction %q is not push, pull or both", t.Name, t.Direction)
+	}
+	if t.SoftDeleteAs != "" && t.SoftDeleteAs != "update" && t.SoftDeleteAs != "delete" {
+		return fmt.Errorf("gapsync: table %s: soft-delete mode %q is not update or delete", t.Name, t.SoftDeleteAs)
+	}
+	if t.SoftDeleteAs == "delete" && t.SoftDelete == "" {
+		return fmt.Errorf("gapsync: table %s: soft-delete mode delete needs a soft-delete column", t.Name)
 	}
 	if len(t.Key) == 0 {
 		return fmt.Errorf("gapsync: table %s: no primary-key columns configured", t.Name)
@@ -116,6 +126,10 @@ type Result struct {
 	Written   int64  `json:"written"`   // rows the database reports as inserted or changed
 	Bytes     int64  `json:"bytes"`     // payload bytes of the batch
 	Duplicate bool   `json:"duplicate"` // already applied earlier: nothing written this time
+	// Conflicts holds, as an encoded batch (package batch), the receiving
+	// side's own versions of rows that were not applied because they had
+	// changed there too; empty when there were none.
+	Conflicts []byte `json:"conflicts,omitempty"`
 	AppliedAt string `json:"applied_at"`
 }
 
@@ -135,6 +149,7 @@ type LogEntry struct {
 	Rows       int64 // rows read and sent
 	Written    int64 // rows the far database reported written
 	Duplicates int   // batches the far side had already applied
+	Conflicts  int   // keys changed on both sides, settled by the resolver
 	Bytes      int64
 	Err        error // nil for a successful run
 	StartedAt  time.Time

@@ -20,17 +20,18 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 		KeyColumns:       strings.Join(t.Key, ","),
 		CursorColumn:     t.Cursor,
 		SoftDeleteColumn: t.SoftDelete,
+		SoftDeleteAs:     t.SoftDeleteAs,
 		FileColumns:      strings.Join(t.FileColumns, ","),
 		Enabled:          t.Enabled,
 		UpdatedAt:        time.Now().UTC(),
 	}
 	q := db.bun.NewInsert().Model(row)
 	set := "direction = EXCLUDED.direction, key_columns = EXCLUDED.key_columns, cursor_column = EXCLUDED.cursor_column, " +
-		"soft_delete_column = EXCLUDED.soft_delete_column, file_columns = EXCLUDED.file_columns, enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at"
+		"soft_delete_column = EXCLUDED.soft_delete_column, soft_delete_as = EXCLUDED.soft_delete_as, file_columns = EXCLUDED.file_columns, enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at"
 	if db.d.Name() == "mysql" {
 		q = q.On("DUPLICATE KEY UPDATE").
 			Set("direction = VALUES(direction), key_columns = VALUES(key_columns), cursor_column = VALUES(cursor_column)").
-			Set("soft_delete_column = VALUES(soft_delete_column), file_columns = VALUES(file_columns)").
+			Set("soft_delete_column = VALUES(soft_delete_column), soft_delete_as = VALUES(soft_delete_as), file_columns = VALUES(file_columns)").
 			Set("enabled = VALUES(enabled), updated_at = VALUES(updated_at)")
 	} else {
 		q = q.On("CONFLICT (table_name) DO UPDATE").Set(set)
@@ -83,12 +84,13 @@ func (db *DB) Table(ctx context.Context, name string, d gapsync.Direction) (gaps
 
 func (r ConfigRow) table() gapsync.Table {
 	return gapsync.Table{
-		Name:        r.TableName,
-		Direction:   gapsync.Direction(r.Direction),
-		Key:         gapsync.SplitList(r.KeyColumns),
-		Cursor:      r.CursorColumn,
-		SoftDelete:  r.SoftDeleteColumn,
-		FileColumns: gapsync.SplitList(r.FileColumns),
-		Enabled:     r.Enabled,
+		Name:         r.TableName,
+		Direction:    gapsync.Direction(r.Direction),
+		Key:          gapsync.SplitList(r.KeyColumns),
+		Cursor:       r.CursorColumn,
+		SoftDelete:   r.SoftDeleteColumn,
+		SoftDeleteAs: r.SoftDeleteAs,
+		FileColumns:  gapsync.SplitList(r.FileColumns),
+		Enabled:      r.Enabled,
 	}
 }

@@ -145,39 +145,53 @@ func insertValues(b *strings.Builder, d dialect, table string, cols []string, ro
 	}
 }
 
+// pageQuery describes one page of a change scan.
+type pageQuery struct {
+	table    string
+	cols     []string // selected columns
+	cursor   string
+	key      []string
+	from, to string
+	after    []any // order values of the previous page's last row; nil for the first page
+	limit    int
+	extra    string // an additional condition, ANDed (already quoted)
+}
+
 // selectPage builds one page of a change scan: the rows of table whose
 // cursor lies in the window, in keyset order, after the last row of the
-// previous page (after == nil for the first page).
+// previous page.
 //
 // The initial load (from == "") walks the primary key, which is the
 // clustered order in InnoDB, and also takes rows whose cursor is NULL.
 // Later windows walk (cursor, key), which an index on the cursor column
 // serves without a sort: InnoDB secondary indexes carry the primary key.
-func selectPage(d dialect, table string, cols []string, cursor string, key []string, from, to string, after []any, limit int) Query {
+func selectPage(d dialect, p pageQuery) Query {
 	var b strings.Builder
 	var args []any
 	b.WriteString("SELECT ")
-	for i, c := range cols {
+	for i, c := range p.cols {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(d.SelectExpr(c))
 	}
 	b.WriteString(" FROM ")
-	b.WriteString(d.Quote(table))
-	qc := d.Quote(cursor)
-	order := key
-	if from == "" {
+	b.WriteString(d.Quote(p.table))
+	qc := d.Quote(p.cursor)
+	order := p.orderBy()
+	if p.from == "" {
 		b.WriteString(" WHERE (" + qc + " < ? OR " + qc + " IS NULL)")
-		args = append(args, to)
+		args = append(args, p.to)
 	} else {
 		b.WriteString(" WHERE " + qc + " >= ? AND " + qc + " < ?")
-		args = append(args, from, to)
-		order = append([]string{cursor}, key...)
+		args = append(args, p.from, p.to)
 	}
-	if after != nil {
+	if p.extra != "" {
+		b.WriteString(" AND " + p.extra)
+	}
+	if p.after != nil {
 		b.WriteString(" AND ")
-		args = appendKeyset(&b, d, order, after, args)
+		args = appendKeyset(&b, d, order, p.after, args)
 	}
 	b.WriteString(" ORDER BY ")
 	for i, c := range order {
@@ -186,8 +200,40 @@ func selectPage(d dialect, table string, cols []string, cursor string, key []str
 		}
 		b.WriteString(d.Quote(c))
 	}
-	b.WriteString(" LIMIT " + strconv.Itoa(limit))
+	b.WriteString(" LIMIT " + strconv.Itoa(p.limit))
 	return Query{SQL: b.String(), Args: args}
+}
+
+// orderBy is the keyset order: the key for the initial load, else the
+// cursor then the key.
+func (p pageQuery) orderBy() []string {
+	if p.from == "" {
+		return p.key
+	}
+	return append([]string{p.cursor}, p.key...)
+}
+
+// keyMatch writes (k1 = ? AND k2 = ?) OR (…) for n keys, the form every
+// engine resolves by primary-key lookups, and returns the key values as
+// arguments.
+func keyMatch(d dialect, prefix string, key []string, keys [][]any) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, len(keys)*len(key))
+	for i, kv := range keys {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteByte('(')
+		for j, k := range key {
+			if j > 0 {
+				b.WriteString(" AND ")
+			}
+			b.WriteString(prefix + d.Quote(k) + " = ?")
+			args = append(args, kv[j])
+		}
+		b.WriteByte(')')
+	}
+	return b.String(), args
 }
 
 // appendKeyset writes (c1, c2, …) > (v1, v2, …) in the expanded form

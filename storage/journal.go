@@ -30,7 +30,7 @@ func (db *DB) Record(ctx context.Context, e gapsync.LogEntry) error {
 	row := &LogRow{
 		RunID: e.RunID, TableName: e.Table, Direction: string(e.Direction),
 		WindowFrom: e.Window.From, WindowTo: e.Window.To,
-		Batches: e.Batches, Rows: e.Rows, Written: e.Written, Duplicates: e.Duplicates, Bytes: e.Bytes,
+		Batches: e.Batches, Rows: e.Rows, Written: e.Written, Duplicates: e.Duplicates, Conflicts: e.Conflicts, Bytes: e.Bytes,
 		Status: StatusOK, StartedAt: e.StartedAt.UTC(), FinishedAt: e.FinishedAt.UTC(),
 	}
 	if e.Err != nil {

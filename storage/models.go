@@ -17,6 +17,7 @@ type ConfigRow struct {
 	KeyColumns       string    `bun:"key_columns,type:varchar(512),notnull"`
 	CursorColumn     string    `bun:"cursor_column,type:varchar(64),notnull"`
 	SoftDeleteColumn string    `bun:"soft_delete_column,type:varchar(64),notnull"`
+	SoftDeleteAs     string    `bun:"soft_delete_as,type:varchar(8),notnull"`
 	FileColumns      string    `bun:"file_columns,type:varchar(512),notnull"`
 	Enabled          bool      `bun:"enabled,notnull"`
 	UpdatedAt        time.Time `bun:"updated_at,type:datetime(6),notnull"`
@@ -39,6 +40,7 @@ type LogRow struct {
 	Rows       int64     `bun:"rows_read,notnull"`
 	Written    int64     `bun:"rows_written,notnull"`
 	Duplicates int       `bun:"duplicates,notnull"`
+	Conflicts  int       `bun:"conflicts,notnull"`
 	Bytes      int64     `bun:"bytes,notnull"`
 	Status     string    `bun:"status,type:varchar(16),notnull"`
 	Error      string    `bun:"error,type:text,notnull"`
@@ -65,7 +67,45 @@ type AppliedRow struct {
 	Rows      int       `bun:"rows_in,notnull"`
 	Written   int64     `bun:"rows_written,notnull"`
 	Bytes     int64     `bun:"bytes,notnull"`
+	Conflicts []byte    `bun:"conflicts,type:longblob"`
 	AppliedAt time.Time `bun:"applied_at,type:datetime(6),notnull"`
+}
+
+// VersionRow is the row-version ledger of a table synced both ways: for
+// each key, a hash of the row as sync last wrote it here (or "deleted").
+// A row read for sending whose hash matches arrived by sync and is not
+// sent back (no echo); a local row whose hash differs was changed here.
+type VersionRow struct {
+	bun.BaseModel `bun:"table:sync_row_version"`
+
+	TableName string `bun:"table_name,pk,type:varchar(64)"`
+	KeyHash   string `bun:"key_hash,pk,type:varchar(32)"`
+	RowHash   string `bun:"row_hash,type:varchar(32),notnull"`
+}
+
+// ConflictRow records one settled conflict with both versions, for
+// operators (internet side).
+type ConflictRow struct {
+	bun.BaseModel `bun:"table:sync_conflict"`
+
+	ID         int64     `bun:"id,pk,autoincrement"`
+	RunID      string    `bun:"run_id,type:varchar(64),notnull"`
+	TableName  string    `bun:"table_name,type:varchar(64),notnull"`
+	KeyText    string    `bun:"key_text,type:text,notnull"`
+	Policy     string    `bun:"policy,type:varchar(64),notnull"`
+	Winner     string    `bun:"winner,type:varchar(16),notnull"`
+	Internet   string    `bun:"internet_version,type:longtext,notnull"`
+	Intranet   string    `bun:"intranet_version,type:longtext,notnull"`
+	DetectedAt time.Time `bun:"detected_at,type:datetime(6),notnull"`
+}
+
+// LeaseRow is the one-coordinator-at-a-time lease (internet side).
+type LeaseRow struct {
+	bun.BaseModel `bun:"table:sync_lease"`
+
+	Name      string `bun:"name,pk,type:varchar(64)"`
+	Holder    string `bun:"holder,type:varchar(64),notnull"`
+	ExpiresAt string `bun:"expires_at,type:varchar(32),notnull"`
 }
 
 // MessageRow remembers the id of every authenticated request the gateway
@@ -79,7 +119,8 @@ type MessageRow struct {
 	SeenAt    time.Time `bun:"seen_at,type:datetime(6),notnull"`
 }
 
-var models = []any{(*ConfigRow)(nil), (*LogRow)(nil), (*AppliedRow)(nil), (*MessageRow)(nil)}
+var models = []any{(*ConfigRow)(nil), (*LogRow)(nil), (*AppliedRow)(nil), (*MessageRow)(nil),
+	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil)}
 
 var indexes = []struct{ name, table, cols string }{
 	{"sync_log_window", "sync_log", "table_name, direction, status, id"},

@@ -133,13 +133,47 @@ func (db *DB) oldestWriter(ctx context.Context) (time.Duration, bool) {
 	return time.Duration(us) * time.Microsecond, true
 }
 
-// Changes reads the rows of t whose cursor lies in w, page by page in
-// keyset order, and calls fn with each page as a batch. Only one page is
-// in memory at a time, and no query is open while fn runs, so fn may take
-// as long as it needs (a send over a slow gateway). The batch passed to fn
-// has Table, Columns, Rows, WindowFrom, WindowTo and Seq set; fn sets ID.
+// Changes reads the rows of t whose cursor lies in w, page by page, and
+// calls fn with each non-empty page as a batch. Only one page is in memory
+// at a time, and no query is open while fn runs, so fn may take as long
+// as it needs (a send over a slow gateway). The batch passed to fn has
+// Table, Columns, Rows, WindowFrom, WindowTo and Seq set; fn sets ID.
 // An error from fn stops the scan and is returned as is.
 func (db *DB) Changes(ctx context.Context, t gapsync.Table, w gapsync.Window, p gapsync.Page, fn func(*batch.Batch) error) error {
+	var after []byte
+	seq := uint64(0)
+	for {
+		b, next, more, err := db.ReadPage(ctx, t, w, after, p)
+		if err != nil {
+			return err
+		}
+		if len(b.Rows) > 0 {
+			b.Seq = seq
+			seq++
+			if err := fn(b); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+		after = next
+	}
+}
+
+// ReadPage reads one page of the changes of t in w, starting after the
+// position next from the previous page (nil for the first). It returns
+// the page, the position after it, and whether more pages may follow; a
+// page may be empty while more is true. Deletions come first (from t's
+// tombstone table, if installed), then changed rows; a soft-deleted row
+// of a table configured with SoftDeleteAs "delete" travels as a delete.
+// For a table synced both ways, rows that arrived by sync and have not
+// changed since are left out: they are not sent back (no echo).
+//
+// The position is opaque and safe to hand to another process (the
+// gateway serves pull requests with it); a malformed one is refused with
+// gapsync.ErrMalformed.
+func (db *DB) ReadPage(ctx context.Context, t gapsync.Table, w gapsync.Window, after []byte, p gapsync.Page) (*batch.Batch, []byte, bool, error) {
 	if p.Rows <= 0 {
 		p.Rows = 1000
 	}
@@ -148,64 +182,131 @@ func (db *DB) Changes(ctx context.Context, t gapsync.Table, w gapsync.Window, p 
 	}
 	cols, err := db.columns(ctx, t.Name)
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
 	if err := checkTable(t, cols); err != nil {
-		return err
+		return nil, nil, false, err
 	}
 	names := make([]string, len(cols))
 	bcols := make([]batch.Column, len(cols))
 	for i, c := range cols {
 		if err := gapsync.ValidIdentifier(c.Name); err != nil {
-			return fmt.Errorf("storage: table %s: %w", t.Name, err)
+			return nil, nil, false, fmt.Errorf("storage: table %s: %w", t.Name, err)
 		}
 		names[i] = c.Name
 		bcols[i] = batch.Column{Name: c.Name, Type: c.Type, Key: contains(t.Key, c.Name)}
 	}
-	// Positions of the keyset columns among the selected ones.
-	order := t.Key
-	if w.From != "" {
-		order = append([]string{t.Cursor}, t.Key...)
+	phase, keyset, err := decodePosition(after, t, w)
+	if err != nil {
+		return nil, nil, false, err
 	}
-	pos := make([]int, len(order))
-	for i, o := range order {
-		for j, n := range names {
-			if n == o {
-				pos[i] = j
-			}
-		}
-	}
-	var after []any
-	for seq := uint64(0); ; seq++ {
-		q := selectPage(db.d, t.Name, names, t.Cursor, t.Key, w.From, w.To, after, p.Rows)
-		b := &batch.Batch{Table: t.Name, WindowFrom: w.From, WindowTo: w.To, Seq: seq, Columns: bcols}
-		full, err := db.readPage(ctx, q, len(cols), p, b)
+	if phase == phaseTombstones {
+		ok, err := db.hasTombstones(ctx, t.Name)
 		if err != nil {
-			return fmt.Errorf("storage: read changes of %s: %w", t.Name, err)
+			return nil, nil, false, err
 		}
-		if len(b.Rows) == 0 {
-			return nil
-		}
-		last := b.Rows[len(b.Rows)-1].Values
-		after = make([]any, len(pos))
-		for i, j := range pos {
-			after[i] = last[j]
-		}
-		if err := fn(b); err != nil {
-			return err
-		}
-		if !full {
-			return nil
+		if !ok {
+			phase, keyset = phaseRows, nil
 		}
 	}
+	b := &batch.Batch{Table: t.Name, WindowFrom: w.From, WindowTo: w.To, Columns: bcols}
+	pq := pageQuery{table: t.Name, cols: names, cursor: t.Cursor, key: t.Key, from: w.From, to: w.To, after: keyset, limit: p.Rows}
+	keyPos := positions(names, t.Key)
+	curPos := positions(names, []string{t.Cursor})[0]
+	if phase == phaseTombstones {
+		tt := TombstoneTable(t.Name)
+		pq.table, pq.cols, pq.cursor = tt, append(append([]string{}, t.Key...), tombstoneAt), tombstoneAt
+		// A key deleted and then inserted again is alive: send the row, not the deletion.
+		live, _ := keyMatch(db.d, db.d.Quote(t.Name)+".", t.Key, [][]any{make([]any, len(t.Key))})
+		for _, k := range t.Key {
+			live = strings.Replace(live, "?", db.d.Quote(tt)+"."+db.d.Quote(k), 1)
+		}
+		pq.extra = "NOT EXISTS (SELECT 1 FROM " + db.d.Quote(t.Name) + " WHERE " + live + ")"
+	}
+	read, full, err := db.readPage(ctx, selectPage(db.d, pq), len(pq.cols), p)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("storage: read changes of %s: %w", t.Name, err)
+	}
+	var next []byte
+	more := full
+	if len(read) > 0 {
+		last := read[len(read)-1]
+		if phase == phaseRows {
+			next, err = encodePosition(phase, pq.orderBy(), pick(last, positions(names, pq.orderBy())))
+		} else {
+			next, err = encodePosition(phase, pq.orderBy(), pick(last, positions(pq.cols, pq.orderBy())))
+		}
+		if err != nil {
+			return nil, nil, false, err
+		}
+	}
+	if phase == phaseTombstones && !full {
+		next, err = encodePosition(phaseRows, nil, nil)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		more = true
+	}
+	for _, r := range read {
+		switch {
+		case phase == phaseTombstones:
+			vals := make([]any, len(names))
+			for i, kp := range keyPos {
+				vals[kp] = r[i]
+			}
+			vals[curPos] = r[len(t.Key)]
+			b.Rows = append(b.Rows, batch.Row{Op: batch.OpDelete, Values: vals})
+		case t.SoftDeleteAs == "delete" && isSoftDeleted(r[positions(names, []string{t.SoftDelete})[0]]):
+			vals := make([]any, len(names))
+			for _, kp := range keyPos {
+				vals[kp] = r[kp]
+			}
+			vals[curPos] = r[curPos]
+			b.Rows = append(b.Rows, batch.Row{Op: batch.OpDelete, Values: vals})
+		default:
+			b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
+		}
+	}
+	if t.Direction == gapsync.Both && len(b.Rows) > 0 {
+		if err := db.dropEchoes(ctx, t, names, b); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return b, next, more, nil
 }
 
-// readPage runs q and appends its rows to b until the page is full by rows
-// or bytes. full reports whether more rows may follow.
-func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page, b *batch.Batch) (full bool, err error) {
+// dropEchoes removes from b the rows whose state is what sync last wrote
+// here: they came from the other side and must not go back.
+func (db *DB) dropEchoes(ctx context.Context, t gapsync.Table, names []string, b *batch.Batch) error {
+	keyPos := positions(names, t.Key)
+	khs := make([]string, len(b.Rows))
+	for i, r := range b.Rows {
+		khs[i] = keyHash(pick(r.Values, keyPos))
+	}
+	led, err := db.versions(ctx, db.sql, t.Name, khs)
+	if err != nil {
+		return err
+	}
+	kept := b.Rows[:0]
+	for i, r := range b.Rows {
+		h := deletedHash
+		if r.Op == batch.OpUpsert {
+			h = rowHash(names, r.Values)
+		}
+		if led[khs[i]] != h {
+			kept = append(kept, r)
+		}
+	}
+	b.Rows = kept
+	return nil
+}
+
+// readPage runs q and returns its rows, stopping early once their size
+// passes p.Bytes. full reports whether more rows may follow.
+func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page) (out [][]any, full bool, err error) {
 	rows, err := db.sql.QueryContext(ctx, q.SQL, q.Args...)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	defer rows.Close()
 	size := 0
@@ -216,25 +317,75 @@ func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page, 
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return false, err
+			return nil, false, err
 		}
 		for i, v := range vals {
-			// A driver may return an empty BLOB as a nil []byte inside a
-			// non-nil interface; NULL is the nil interface. Make the empty
-			// value non-nil so that no later layer mistakes it for NULL.
-			if b, ok := v.([]byte); ok && b == nil {
-				vals[i] = []byte{}
-			}
+			vals[i] = normalize(v)
 		}
-		r := batch.Row{Op: batch.OpUpsert, Values: vals}
-		b.Rows = append(b.Rows, r)
-		size += batch.RowSize(r)
+		out = append(out, vals)
+		size += batch.RowSize(batch.Row{Values: vals})
 		if size >= p.Bytes {
-			return true, rows.Close()
+			return out, true, rows.Close()
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return false, err
+		return nil, false, err
 	}
-	return len(b.Rows) == p.Rows, nil
+	return out, len(out) == p.Rows, nil
+}
+
+// Scan phases: deletions first, then changed rows.
+const (
+	phaseTombstones = 0
+	phaseRows       = 1
+)
+
+// encodePosition writes a scan position as a one-row batch: the phase and
+// the order values of the last row read.
+func encodePosition(phase int, order []string, vals []any) ([]byte, error) {
+	b := &batch.Batch{ID: "position", Table: "position", Columns: []batch.Column{{Name: "phase"}}}
+	row := []any{int64(phase)}
+	for i, o := range order {
+		b.Columns = append(b.Columns, batch.Column{Name: o})
+		row = append(row, vals[i])
+	}
+	b.Rows = []batch.Row{{Op: batch.OpUpsert, Values: row}}
+	return b.MarshalBinary()
+}
+
+func decodePosition(p []byte, t gapsync.Table, w gapsync.Window) (int, []any, error) {
+	if len(p) == 0 {
+		return phaseTombstones, nil, nil
+	}
+	b, err := batch.Decode(p, &batch.Limits{MaxColumns: 65, MaxRows: 1, MaxValue: 1 << 16})
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: scan position: %v", gapsync.ErrMalformed, err)
+	}
+	if len(b.Rows) != 1 || b.Columns[0].Name != "phase" {
+		return 0, nil, fmt.Errorf("%w: scan position has no phase", gapsync.ErrMalformed)
+	}
+	phase, ok := b.Rows[0].Values[0].(int64)
+	if !ok || (phase != phaseTombstones && phase != phaseRows) {
+		return 0, nil, fmt.Errorf("%w: scan position phase", gapsync.ErrMalformed)
+	}
+	vals := b.Rows[0].Values[1:]
+	if len(vals) == 0 {
+		return int(phase), nil, nil
+	}
+	order := t.Key
+	if w.From != "" {
+		order = append([]string{tombstoneAt}, t.Key...)
+		if phase == phaseRows {
+			order[0] = t.Cursor
+		}
+	}
+	if len(order) != len(vals) {
+		return 0, nil, fmt.Errorf("%w: scan position does not fit table %s", gapsync.ErrMalformed, t.Name)
+	}
+	for i, o := range order {
+		if b.Columns[i+1].Name != o {
+			return 0, nil, fmt.Errorf("%w: scan position does not fit table %s", gapsync.ErrMalformed, t.Name)
+		}
+	}
+	return int(phase), vals, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gapsync/gapsync"
@@ -12,9 +13,19 @@ import (
 )
 
 // Apply writes a batch into its table, idempotently: the rows are upserted
-// by primary key and the batch id is recorded in the sync_applied ledger in
-// the same transaction. A batch whose id is already in the ledger is not
-// applied again; its first result comes back with Duplicate set.
+// (or deleted) by primary key and the batch id is recorded in the
+// sync_applied ledger in the same transaction. A batch whose id is already
+// in the ledger is not applied again; its first result comes back with
+// Duplicate set.
+//
+// For a table configured here for both directions, Apply also keeps the
+// row-version ledger (so that what arrived is not sent back) and settles
+// nothing by itself: an incoming row whose key has a local change that has
+// not travelled yet (a local row or deletion that differs, that sync did
+// not write, and whose cursor is at or after b.Since) is a conflict. It is
+// left as it is, and its local version comes back in Result.Conflicts for
+// the coordinator to settle; a batch flagged batch.FlagForce is applied
+// without that check.
 //
 // Before anything is written, Apply refuses (with the matching gapsync
 // sentinel) a table not enabled in this side's sync_config for the batch's
@@ -24,10 +35,10 @@ import (
 // Options.MaxStatementBytes. The statements are plain multi-row
 // INSERT … ON DUPLICATE KEY UPDATE (MySQL) or INSERT … ON CONFLICT DO
 // UPDATE (SQLite), sized by Options.MaxStatementRows and MaxStatementBytes,
-// through server-side prepared statements.
+// through server-side prepared statements, and DELETE by key for deletes.
 func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error) {
 	res := gapsync.Result{BatchID: b.ID, Table: b.Table, Rows: len(b.Rows), Bytes: b.Bytes()}
-	names, key, err := db.checkBatch(ctx, b)
+	t, names, err := db.checkBatch(ctx, b)
 	if err != nil {
 		return res, err
 	}
@@ -36,55 +47,84 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	} else if ok {
 		return prev, nil
 	}
-	chunks, err := db.chunk(b.Rows)
-	if err != nil {
+	fail := func(err error) (gapsync.Result, error) {
 		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
+	}
+	var upserts []batch.Row
+	var deletes [][]any
+	keyPos := positions(names, t.Key)
+	for _, r := range b.Rows {
+		if r.Op == batch.OpDelete {
+			deletes = append(deletes, pick(r.Values, keyPos))
+		} else {
+			upserts = append(upserts, r)
+		}
+	}
+	chunks, err := db.chunk(upserts)
+	if err != nil {
+		return fail(err)
 	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return res, fmt.Errorf("apply %s batch %s: begin: %w", b.Table, b.ID, err)
+		return fail(err)
 	}
 	defer tx.Rollback()
-	var (
-		stmt     *sql.Stmt
-		stmtRows int
-		args     []any
-	)
-	for _, rows := range chunks {
-		args = args[:0]
-		for _, r := range rows {
-			args = append(args, r.Values...)
+	rows := b.Rows
+	if t.Direction == gapsync.Both {
+		var conflicts []batch.Row
+		if rows, conflicts, err = db.settle(ctx, tx, t, names, b); err != nil {
+			return fail(err)
 		}
-		q := db.d.Upsert(b.Table, names, key, len(rows))
-		var r sql.Result
-		if len(rows) == stmtRows {
-			r, err = stmt.ExecContext(ctx, args...)
-		} else if len(chunks) > 1 && stmt == nil {
-			// Prepare the full-size statement once and reuse it.
-			if stmt, err = tx.PrepareContext(ctx, q); err == nil {
-				stmtRows = len(rows)
-				defer stmt.Close()
-				r, err = stmt.ExecContext(ctx, args...)
+		if len(conflicts) > 0 {
+			cb := &batch.Batch{ID: b.ID, Table: b.Table, Columns: b.Columns, Rows: conflicts}
+			if res.Conflicts, err = cb.MarshalBinary(); err != nil {
+				return fail(err)
 			}
-		} else {
-			r, err = tx.ExecContext(ctx, q, args...)
+			upserts, deletes = upserts[:0], deletes[:0]
+			for _, r := range rows {
+				if r.Op == batch.OpDelete {
+					deletes = append(deletes, pick(r.Values, keyPos))
+				} else {
+					upserts = append(upserts, r)
+				}
+			}
+			if chunks, err = db.chunk(upserts); err != nil {
+				return fail(err)
+			}
 		}
-		if err != nil {
-			return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
+	}
+	n, err := db.upsert(ctx, tx, b.Table, names, t.Key, chunks)
+	if err != nil {
+		return fail(err)
+	}
+	res.Written += n
+	if n, err = db.delete(ctx, tx, b.Table, t.Key, deletes); err != nil {
+		return fail(err)
+	}
+	res.Written += n
+	if t.Direction == gapsync.Both {
+		khs, hs := make([]string, len(rows)), make([]string, len(rows))
+		for i, r := range rows {
+			khs[i] = keyHash(pick(r.Values, keyPos))
+			hs[i] = deletedHash
+			if r.Op == batch.OpUpsert {
+				hs[i] = rowHash(names, r.Values)
+			}
 		}
-		n, _ := r.RowsAffected()
-		res.Written += n
+		if err := db.recordVersions(ctx, tx, t.Name, khs, hs); err != nil {
+			return fail(err)
+		}
 	}
 	now := time.Now().UTC()
-	led := "INSERT INTO sync_applied (batch_id, table_name, direction, rows_in, rows_written, bytes, applied_at) VALUES (?,?,?,?,?,?,?) "
+	led := "INSERT INTO sync_applied (batch_id, table_name, direction, rows_in, rows_written, bytes, conflicts, applied_at) VALUES (?,?,?,?,?,?,?,?) "
 	if db.d.Name() == "mysql" {
 		led += "ON DUPLICATE KEY UPDATE batch_id = batch_id"
 	} else {
 		led += "ON CONFLICT (batch_id) DO NOTHING"
 	}
-	r, err := tx.ExecContext(ctx, led, b.ID, b.Table, b.Direction, res.Rows, res.Written, res.Bytes, now.Format(timeLayout))
+	r, err := tx.ExecContext(ctx, led, b.ID, b.Table, b.Direction, res.Rows, res.Written, res.Bytes, res.Conflicts, now.Format(timeLayout))
 	if err != nil {
-		return res, fmt.Errorf("apply %s batch %s: ledger: %w", b.Table, b.ID, err)
+		return fail(fmt.Errorf("ledger: %w", err))
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
 		// A concurrent delivery of the same batch committed first.
@@ -93,57 +133,229 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		return prev, err
 	}
 	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("apply %s batch %s: commit: %w", b.Table, b.ID, err)
+		return fail(fmt.Errorf("commit: %w", err))
 	}
 	res.AppliedAt = now.Format(timeLayout)
 	return res, nil
 }
 
+// upsert runs the multi-row upserts, preparing the full-size statement
+// once and reusing it.
+func (db *DB) upsert(ctx context.Context, tx *sql.Tx, table string, names, key []string, chunks [][]batch.Row) (int64, error) {
+	var (
+		stmt     *sql.Stmt
+		stmtRows int
+		args     []any
+		written  int64
+	)
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
+	for _, rows := range chunks {
+		args = args[:0]
+		for _, r := range rows {
+			args = append(args, r.Values...)
+		}
+		var (
+			r   sql.Result
+			err error
+		)
+		switch {
+		case stmt != nil && len(rows) == stmtRows:
+			r, err = stmt.ExecContext(ctx, args...)
+		case stmt == nil && len(chunks) > 1:
+			if stmt, err = tx.PrepareContext(ctx, db.d.Upsert(table, names, key, len(rows))); err == nil {
+				stmtRows = len(rows)
+				r, err = stmt.ExecContext(ctx, args...)
+			}
+		default:
+			r, err = tx.ExecContext(ctx, db.d.Upsert(table, names, key, len(rows)), args...)
+		}
+		if err != nil {
+			return written, err
+		}
+		n, _ := r.RowsAffected()
+		written += n
+	}
+	return written, nil
+}
+
+// delete removes rows by key, in statements of at most 500 keys.
+func (db *DB) delete(ctx context.Context, tx *sql.Tx, table string, key []string, keys [][]any) (int64, error) {
+	var written int64
+	for start := 0; start < len(keys); start += 500 {
+		end := min(start+500, len(keys))
+		where, args := keyMatch(db.d, "", key, keys[start:end])
+		r, err := tx.ExecContext(ctx, "DELETE FROM "+db.d.Quote(table)+" WHERE "+where, args...)
+		if err != nil {
+			return written, err
+		}
+		n, _ := r.RowsAffected()
+		written += n
+	}
+	return written, nil
+}
+
+// settle splits the incoming rows of a two-way table into those to apply
+// and the local versions of those in conflict (see Apply).
+func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, b *batch.Batch) (apply, conflicts []batch.Row, err error) {
+	keyPos := positions(names, t.Key)
+	curPos := positions(names, []string{t.Cursor})[0]
+	keys := make([][]any, len(b.Rows))
+	khs := make([]string, len(b.Rows))
+	for i, r := range b.Rows {
+		keys[i] = pick(r.Values, keyPos)
+		khs[i] = keyHash(keys[i])
+	}
+	led, err := db.versions(ctx, tx, t.Name, khs)
+	if err != nil {
+		return nil, nil, err
+	}
+	local, err := db.lookup(ctx, tx, t.Name, names, t.Key, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	tombs := map[string][]any{}
+	if ok, err := db.hasTombstones(ctx, t.Name); err != nil {
+		return nil, nil, err
+	} else if ok {
+		if tombs, err = db.lookup(ctx, tx, TombstoneTable(t.Name), append(append([]string{}, t.Key...), tombstoneAt), t.Key, keys); err != nil {
+			return nil, nil, err
+		}
+	}
+	force := b.Flags&batch.FlagForce != 0
+	for i, r := range b.Rows {
+		in := deletedHash
+		if r.Op == batch.OpUpsert {
+			in = rowHash(names, r.Values)
+		}
+		var (
+			mine   string
+			cursor any
+			found  bool
+			lv     batch.Row
+		)
+		if vals, ok := local[khs[i]]; ok {
+			mine, cursor, found = rowHash(names, vals), vals[curPos], true
+			lv = batch.Row{Op: batch.OpUpsert, Values: vals}
+		} else if tv, ok := tombs[khs[i]]; ok {
+			mine, cursor, found = deletedHash, tv[len(t.Key)], true
+			vals := make([]any, len(names))
+			for j, kp := range keyPos {
+				vals[kp] = tv[j]
+			}
+			vals[curPos] = cursor
+			lv = batch.Row{Op: batch.OpDelete, Values: vals}
+		}
+		if !force && found && mine != in && led[khs[i]] != mine && unsynced(cursor, b.Since) {
+			conflicts = append(conflicts, lv)
+			continue
+		}
+		apply = append(apply, r)
+	}
+	return apply, conflicts, nil
+}
+
+// unsynced reports whether a local cursor value is at or after since, the
+// reverse direction's last bound: a change there has not travelled yet.
+func unsynced(cursor any, since string) bool {
+	if since == "" {
+		return true
+	}
+	switch c := cursor.(type) {
+	case []byte:
+		return string(c) >= since
+	case string:
+		return c >= since
+	}
+	return false
+}
+
+// lookup reads the rows of table with the given keys, keyed by keyHash.
+func (db *DB) lookup(ctx context.Context, q sqlQueryer, table string, names, key []string, keys [][]any) (map[string][]any, error) {
+	out := make(map[string][]any, len(keys))
+	keyPos := positions(names, key)
+	sel := make([]string, len(names))
+	for i, n := range names {
+		sel[i] = db.d.SelectExpr(n)
+	}
+	for start := 0; start < len(keys); start += 500 {
+		end := min(start+500, len(keys))
+		where, args := keyMatch(db.d, "", key, keys[start:end])
+		rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+db.d.Quote(table)+" WHERE "+where, args...)
+		if err != nil {
+			return nil, fmt.Errorf("storage: look up %s: %w", table, err)
+		}
+		for rows.Next() {
+			vals := make([]any, len(names))
+			ptrs := make([]any, len(names))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			for i, v := range vals {
+				vals[i] = normalize(v)
+			}
+			out[keyHash(pick(vals, keyPos))] = vals
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // checkBatch validates b against this side's configuration and the target
 // table, and returns the column names and the configured key.
-func (db *DB) checkBatch(ctx context.Context, b *batch.Batch) (names, key []string, err error) {
+func (db *DB) checkBatch(ctx context.Context, b *batch.Batch) (t gapsync.Table, names []string, err error) {
 	if b.ID == "" {
-		return nil, nil, fmt.Errorf("%w: batch has no id", gapsync.ErrMalformed)
+		return t, nil, fmt.Errorf("%w: batch has no id", gapsync.ErrMalformed)
 	}
 	d := gapsync.Direction(b.Direction)
 	if d != gapsync.Push && d != gapsync.Pull {
-		return nil, nil, fmt.Errorf("%w: batch direction %q", gapsync.ErrMalformed, b.Direction)
+		return t, nil, fmt.Errorf("%w: batch direction %q", gapsync.ErrMalformed, b.Direction)
 	}
-	t, err := db.Table(ctx, b.Table, d)
+	t, err = db.Table(ctx, b.Table, d)
 	if err != nil {
-		return nil, nil, err
+		return t, nil, err
 	}
 	cols, err := db.columns(ctx, t.Name)
 	if err != nil {
-		return nil, nil, err
+		return t, nil, err
 	}
 	names = make([]string, len(b.Columns))
 	for i, c := range b.Columns {
 		if err := gapsync.ValidIdentifier(c.Name); err != nil {
-			return nil, nil, fmt.Errorf("batch %s column: %w", b.ID, err)
+			return t, nil, fmt.Errorf("batch %s column: %w", b.ID, err)
 		}
 		if _, ok := findColumn(cols, c.Name); !ok {
-			return nil, nil, fmt.Errorf("%w: %s.%s", gapsync.ErrUnknownColumn, t.Name, c.Name)
+			return t, nil, fmt.Errorf("%w: %s.%s", gapsync.ErrUnknownColumn, t.Name, c.Name)
 		}
 		if c.Key != contains(t.Key, c.Name) {
-			return nil, nil, fmt.Errorf("%w: %s.%s key flag disagrees with sync_config", gapsync.ErrMalformed, t.Name, c.Name)
+			return t, nil, fmt.Errorf("%w: %s.%s key flag disagrees with sync_config", gapsync.ErrMalformed, t.Name, c.Name)
 		}
 		names[i] = c.Name
 	}
 	for _, k := range t.Key {
 		if !contains(names, k) {
-			return nil, nil, fmt.Errorf("%w: batch %s lacks key column %s.%s", gapsync.ErrUnknownColumn, b.ID, t.Name, k)
+			return t, nil, fmt.Errorf("%w: batch %s lacks key column %s.%s", gapsync.ErrUnknownColumn, b.ID, t.Name, k)
 		}
 	}
 	for i, r := range b.Rows {
-		if r.Op != batch.OpUpsert {
-			return nil, nil, fmt.Errorf("%w: row %d: op %d not supported", gapsync.ErrMalformed, i, r.Op)
-		}
 		if len(r.Values) != len(names) {
-			return nil, nil, fmt.Errorf("%w: row %d has %d values for %d columns", gapsync.ErrMalformed, i, len(r.Values), len(names))
+			return t, nil, fmt.Errorf("%w: row %d has %d values for %d columns", gapsync.ErrMalformed, i, len(r.Values), len(names))
 		}
 	}
-	return names, t.Key, nil
+	if t.Direction == gapsync.Both && !contains(names, t.Cursor) {
+		return t, nil, fmt.Errorf("%w: batch %s lacks cursor column %s.%s", gapsync.ErrUnknownColumn, b.ID, t.Name, t.Cursor)
+	}
+	return t, names, nil
 }
 
 // chunk splits rows into statements that respect the row, byte and
@@ -184,6 +396,6 @@ func (db *DB) applied(ctx context.Context, id string) (gapsync.Result, bool, err
 	}
 	return gapsync.Result{
 		BatchID: a.BatchID, Table: a.TableName, Rows: a.Rows, Written: a.Written, Bytes: a.Bytes,
-		Duplicate: true, AppliedAt: a.AppliedAt.UTC().Format(timeLayout),
+		Duplicate: true, Conflicts: a.Conflicts, AppliedAt: a.AppliedAt.UTC().Format(timeLayout),
 	}, true, nil
 }

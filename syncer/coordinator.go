@@ -16,6 +16,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/transport"
 )
 
 // CoordinatorOptions tune a Coordinator. Nil gives the defaults.
@@ -27,27 +28,41 @@ type CoordinatorOptions struct {
 	Tables int
 	// Interval is the pause between cycles in Run. Default 1 minute.
 	Interval time.Duration
+	// Resolver settles a key changed on both sides. Default
+	// gapsync.NewestWins (the later cursor wins; a tie goes to the internet).
+	Resolver gapsync.Resolver
+	// LeaseName names the lease in sync_lease; coordinators that share it
+	// take turns. Default "coordinator".
+	LeaseName string
+	// LeaseTTL is how long a lease lasts unless renewed; a coordinator
+	// renews it every third of that while it works, and a dead one's
+	// lease lapses after it. Default 1 minute.
+	LeaseTTL time.Duration
+	// Holder names this instance in the lease. Default: random.
+	Holder string
 	// Logger; default discards.
 	Logger *slog.Logger
 }
 
 // Coordinator is the internet zone's role. Every exchange starts here: it
-// reads changed rows from the internet database, sends them sealed to the
-// gateway, and keeps the sync log.
+// reads changed rows from the internet database and sends them sealed to
+// the gateway (push, seed 1.1), asks the gateway for the intranet's changed
+// rows and applies them here (pull, seed 1.2), settles conflicts, and keeps
+// the sync log. A lease in the internet database lets one instance work at
+// a time.
 type Coordinator struct {
-	src  ChangeSource
-	log  Journal
+	db   InternetDB
 	tr   Transport
 	opts CoordinatorOptions
 }
 
-// NewCoordinator returns a Coordinator reading from src, logging to j and
-// delivering through t. storage's *DB serves as both src and j.
-func NewCoordinator(src ChangeSource, j Journal, t Transport, o *CoordinatorOptions) (*Coordinator, error) {
-	if src == nil || j == nil || t == nil {
-		return nil, errors.New("syncer: NewCoordinator needs a change source, a journal and a transport")
+// NewCoordinator returns a Coordinator over the internet database db (a
+// storage.DB) and the gateway at the other end of t.
+func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordinator, error) {
+	if db == nil || t == nil {
+		return nil, errors.New("syncer: NewCoordinator needs the internet database and a transport")
 	}
-	c := &Coordinator{src: src, log: j, tr: t}
+	c := &Coordinator{db: db, tr: t}
 	if o != nil {
 		c.opts = *o
 	}
@@ -63,6 +78,18 @@ func NewCoordinator(src ChangeSource, j Journal, t Transport, o *CoordinatorOpti
 	if c.opts.Interval <= 0 {
 		c.opts.Interval = time.Minute
 	}
+	if c.opts.Resolver == nil {
+		c.opts.Resolver = gapsync.NewestWins{}
+	}
+	if c.opts.LeaseName == "" {
+		c.opts.LeaseName = "coordinator"
+	}
+	if c.opts.LeaseTTL <= 0 {
+		c.opts.LeaseTTL = time.Minute
+	}
+	if c.opts.Holder == "" {
+		c.opts.Holder = newID()
+	}
 	if c.opts.Logger == nil {
 		c.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -75,13 +102,22 @@ type Report struct {
 	Tables []gapsync.LogEntry // one per table and direction, as logged
 }
 
-// Rows returns the rows sent in direction d (all directions when d is "").
+// Rows returns the rows moved in direction d (all directions when d is "").
 func (r *Report) Rows(d gapsync.Direction) int64 {
 	var n int64
 	for _, t := range r.Tables {
 		if d == "" || t.Direction == d {
 			n += t.Rows
 		}
+	}
+	return n
+}
+
+// Conflicts returns the conflicts settled in the cycle.
+func (r *Report) Conflicts() int {
+	n := 0
+	for _, t := range r.Tables {
+		n += t.Conflicts
 	}
 	return n
 }
@@ -99,11 +135,17 @@ func (r *Report) Err() error {
 
 // Run runs a cycle, then one every Interval, until ctx is done. A failed
 // cycle is logged (and recorded in the sync log) and retried at the next
-// tick; Run returns only ctx's error.
+// tick; while another instance holds the lease, this one waits its turn.
+// On cancellation the cycle in flight stops, is logged as failed (its
+// windows do not advance), the lease is released, and Run returns ctx's
+// error.
 func (c *Coordinator) Run(ctx context.Context) error {
 	for {
 		r, err := c.RunOnce(ctx)
-		if err != nil {
+		switch {
+		case errors.Is(err, gapsync.ErrLeaseHeld):
+			c.opts.Logger.Debug("another coordinator holds the lease; waiting", "err", err)
+		case err != nil:
 			c.opts.Logger.Warn("cycle failed", "run", r.RunID, "err", err)
 		}
 		select {
@@ -114,14 +156,49 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce runs one cycle: every table enabled for push, in parallel up to
-// Options.Tables. Each table's run is recorded in the sync log whether it
-// succeeds or fails; the error joins the failures.
+// RunOnce runs one cycle: for every table enabled in the internet
+// sync_config, pull (intranet → internet) then push (internet → intranet),
+// tables in parallel up to Options.Tables. Each table's run in each
+// direction is recorded in the sync log whether it succeeds or fails; the
+// error joins the failures. When another coordinator holds the lease,
+// RunOnce does nothing and returns an error wrapping gapsync.ErrLeaseHeld.
 func (c *Coordinator) RunOnce(ctx context.Context) (*Report, error) {
 	r := &Report{RunID: newID()}
-	tables, err := c.src.Tables(ctx, gapsync.Push)
+	if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil {
+		return r, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewed := make(chan struct{})
+	go func() { // keep the lease while working; stop working if it is lost
+		defer close(renewed)
+		tick := time.NewTicker(c.opts.LeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil && ctx.Err() == nil {
+					cancel(fmt.Errorf("lease lost: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		cancel(nil)
+		<-renewed
+		rctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer done()
+		if err := c.db.Release(rctx, c.opts.LeaseName, c.opts.Holder); err != nil {
+			c.opts.Logger.Warn("release lease", "err", err)
+		}
+	}()
+
+	tables, err := c.tables(ctx)
 	if err != nil {
-		return r, fmt.Errorf("syncer: list tables: %w", err)
+		return r, err
 	}
 	var (
 		mu sync.Mutex
@@ -130,9 +207,15 @@ func (c *Coordinator) RunOnce(ctx context.Context) (*Report, error) {
 	g.SetLimit(c.opts.Tables)
 	for _, t := range tables {
 		g.Go(func() error {
-			e := c.push(ctx, r.RunID, t)
+			var es []gapsync.LogEntry
+			if t.Allows(gapsync.Pull) {
+				es = append(es, c.pull(ctx, r.RunID, t))
+			}
+			if t.Allows(gapsync.Push) {
+				es = append(es, c.push(ctx, r.RunID, t))
+			}
 			mu.Lock()
-			r.Tables = append(r.Tables, e)
+			r.Tables = append(r.Tables, es...)
 			mu.Unlock()
 			return nil
 		})
@@ -141,55 +224,145 @@ func (c *Coordinator) RunOnce(ctx context.Context) (*Report, error) {
 	return r, r.Err()
 }
 
+// tables lists the internet side's enabled tables, each once.
+func (c *Coordinator) tables(ctx context.Context) ([]gapsync.Table, error) {
+	var out []gapsync.Table
+	seen := map[string]bool{}
+	for _, d := range []gapsync.Direction{gapsync.Pull, gapsync.Push} {
+		ts, err := c.db.Tables(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("syncer: list tables: %w", err)
+		}
+		for _, t := range ts {
+			if !seen[t.Name] {
+				seen[t.Name] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out, nil
+}
+
 // push is seed flow 1.1 for one table: window, rows, batches, send, log.
 func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) gapsync.LogEntry {
 	e := gapsync.LogEntry{RunID: runID, Table: t.Name, Direction: gapsync.Push, StartedAt: time.Now()}
-	log := c.opts.Logger.With("run", runID, "table", t.Name, "dir", gapsync.Push)
 	e.Err = func() error {
-		from, _, err := c.log.LastWindow(ctx, t.Name, gapsync.Push)
+		from, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Push)
 		if err != nil {
 			return err
 		}
-		to, err := c.src.Bound(ctx, t)
+		since, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Pull)
 		if err != nil {
 			return err
 		}
-		if from != "" && to <= from {
-			to = from // the bound is held back (a long transaction): nothing to read yet
+		to, err := c.db.Bound(ctx, t)
+		if err != nil {
+			return err
 		}
-		e.Window = gapsync.Window{From: from, To: to}
+		e.Window = window(from, to)
 		prefix := newID() // batch ids: unique per table run, stable across retries of a batch
-		return c.src.Changes(ctx, t, e.Window, c.opts.Page, func(b *batch.Batch) error {
+		return c.db.Changes(ctx, t, e.Window, c.opts.Page, func(b *batch.Batch) error {
 			b.ID = prefix + "-" + strconv.FormatUint(b.Seq, 10)
-			b.Direction = string(gapsync.Push)
+			b.Direction, b.Since = string(gapsync.Push), since
 			res, err := c.tr.Apply(ctx, b)
 			if err != nil {
 				return err
 			}
-			e.Batches++
-			e.Rows += int64(len(b.Rows))
-			e.Bytes += res.Bytes
-			e.Written += res.Written
-			if res.Duplicate {
-				e.Duplicates++
-			}
-			log.Debug("batch applied", "batch", b.ID, "rows", len(b.Rows), "duplicate", res.Duplicate)
-			return nil
+			account(&e, b, res)
+			return c.settle(ctx, runID, t, gapsync.Push, b, res.Conflicts, &e)
 		})
 	}()
+	return c.record(ctx, e)
+}
+
+// pull is seed flow 1.2 for one table: the window from the intranet clock,
+// pages of intranet changes through the gateway, applied here, logged here.
+func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) gapsync.LogEntry {
+	e := gapsync.LogEntry{RunID: runID, Table: t.Name, Direction: gapsync.Pull, StartedAt: time.Now()}
+	e.Err = func() error {
+		from, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Pull)
+		if err != nil {
+			return err
+		}
+		since, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Push)
+		if err != nil {
+			return err
+		}
+		to, err := c.tr.Bound(ctx, t.Name)
+		if err != nil {
+			return err
+		}
+		e.Window = window(from, to)
+		prefix := newID()
+		var after []byte
+		for seq := 0; ; seq++ {
+			p, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Name, Window: e.Window, After: after, Page: c.opts.Page})
+			if err != nil {
+				return err
+			}
+			b := p.Batch
+			if b.Table != t.Name {
+				return fmt.Errorf("%w: asked for %s, got a page of %q", gapsync.ErrMalformed, t.Name, b.Table)
+			}
+			if len(b.Rows) > 0 {
+				b.ID = prefix + "-" + strconv.Itoa(seq)
+				b.Direction, b.Since, b.Flags = string(gapsync.Pull), since, 0
+				res, err := c.db.Apply(ctx, b)
+				if err != nil {
+					return err
+				}
+				account(&e, b, res)
+				if err := c.settle(ctx, runID, t, gapsync.Pull, b, res.Conflicts, &e); err != nil {
+					return err
+				}
+			}
+			if !p.More {
+				return nil
+			}
+			after = p.Next
+		}
+	}()
+	return c.record(ctx, e)
+}
+
+// window is [from, to), where a bound held back behind from (by a long
+// transaction, or a clock stepped back) yields an empty window.
+func window(from, to string) gapsync.Window {
+	if from != "" && to < from {
+		to = from
+	}
+	return gapsync.Window{From: from, To: to}
+}
+
+func account(e *gapsync.LogEntry, b *batch.Batch, res gapsync.Result) {
+	e.Batches++
+	e.Rows += int64(len(b.Rows))
+	e.Bytes += res.Bytes
+	e.Written += res.Written
+	if res.Duplicate {
+		e.Duplicates++
+	}
+}
+
+// record writes e to the sync log with a context that survives
+// cancellation, so that an interrupted run still leaves its trace.
+func (c *Coordinator) record(ctx context.Context, e gapsync.LogEntry) gapsync.LogEntry {
+	if e.Err != nil && context.Cause(ctx) != nil && context.Cause(ctx) != ctx.Err() {
+		e.Err = fmt.Errorf("%w (%v)", e.Err, context.Cause(ctx))
+	}
 	e.FinishedAt = time.Now()
-	// Record with a context that survives cancellation, so a failed or
-	// interrupted run still leaves its trace in the audit log.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := c.log.Record(rctx, e); err != nil {
+	if err := c.db.Record(rctx, e); err != nil {
 		e.Err = errors.Join(e.Err, fmt.Errorf("record sync log: %w", err))
 	}
+	log := c.opts.Logger.With("run", e.RunID, "table", e.Table, "dir", e.Direction,
+		"window_from", e.Window.From, "window_to", e.Window.To, "rows", e.Rows)
 	if e.Err != nil {
-		log.Warn("table sync failed", "window_from", e.Window.From, "window_to", e.Window.To, "rows", e.Rows, "err", e.Err)
+		log.Warn("table sync failed", "err", e.Err)
 	} else {
-		log.Info("table synced", "window_from", e.Window.From, "window_to", e.Window.To,
-			"rows", e.Rows, "batches", e.Batches, "bytes", e.Bytes, "took", e.FinishedAt.Sub(e.StartedAt))
+		log.Info("table synced", "batches", e.Batches, "bytes", e.Bytes, "conflicts", e.Conflicts,
+			"took", e.FinishedAt.Sub(e.StartedAt))
 	}
 	return e
 }

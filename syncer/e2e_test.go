@@ -29,7 +29,7 @@ const itemsDDL = `CREATE TABLE items (
 	qty BIGINT NULL,
 	updated_at DATETIME(6) NULL)`
 
-var items = gapsync.Table{Name: "items", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+var items = gapsync.Table{Name: "items", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
 
 func (z *zones) insertItems(from, to int) {
 	z.t.Helper()

@@ -50,7 +50,7 @@ func ExampleCoordinator() {
 	defer srv.Close()
 
 	client, _ := transport.NewClient(srv.URL, keys, nil) // internet zone
-	coord, _ := syncer.NewCoordinator(internet, internet, client, nil)
+	coord, _ := syncer.NewCoordinator(internet, client, nil)
 	report, err := coord.RunOnce(ctx)
 	if err != nil {
 		panic(err)

@@ -37,15 +37,15 @@ type GatewayOptions struct {
 // the intranet database through the IsolationWriter, and accepted message
 // ids go to the replay guard, which lives there too.
 type Gateway struct {
-	w    IsolationWriter
+	db   IntranetDB
 	srv  *transport.Server
 	opts GatewayOptions
 }
 
-// NewGateway returns a Gateway that applies batches with w and opens and
-// seals envelopes with keys.
-func NewGateway(w IsolationWriter, keys *crypto.Keyring, o *GatewayOptions) (*Gateway, error) {
-	g := &Gateway{w: w}
+// NewGateway returns a Gateway that serves the intranet database db and
+// opens and seals envelopes with keys.
+func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gateway, error) {
+	g := &Gateway{db: db}
 	if o != nil {
 		g.opts = *o
 	}
@@ -53,7 +53,7 @@ func NewGateway(w IsolationWriter, keys *crypto.Keyring, o *GatewayOptions) (*Ga
 		g.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if g.opts.Replay == nil {
-		rg, ok := w.(transport.ReplayGuard)
+		rg, ok := db.(transport.ReplayGuard)
 		if !ok {
 			return nil, errors.New("syncer: NewGateway: the writer keeps no message ids; set GatewayOptions.Replay")
 		}
@@ -66,6 +66,8 @@ func NewGateway(w IsolationWriter, keys *crypto.Keyring, o *GatewayOptions) (*Ga
 		return nil, err
 	}
 	srv.Handle(transport.PathApply, g.apply)
+	srv.Handle(transport.PathBound, g.bound)
+	srv.Handle(transport.PathPull, g.pull)
 	g.srv = srv
 	return g, nil
 }
@@ -83,11 +85,52 @@ func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the gateway applies push batches only, got %q", gapsync.ErrMalformed, b.Direction)
 	}
 	start := time.Now()
-	res, err := g.w.Apply(ctx, b)
+	res, err := g.db.Apply(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	g.opts.Logger.Info("applied batch", "batch", b.ID, "table", b.Table, "rows", res.Rows,
 		"written", res.Written, "duplicate", res.Duplicate, "took", time.Since(start))
 	return json.Marshal(res)
+}
+
+// bound is seed 1.2.1 seen from the intranet: the bound of a table's next
+// pull window, from the intranet database's clock.
+func (g *Gateway) bound(ctx context.Context, body []byte) ([]byte, error) {
+	var r transport.BoundRequest
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("%w: bound request: %v", gapsync.ErrMalformed, err)
+	}
+	t, err := g.db.Table(ctx, r.Table, gapsync.Pull)
+	if err != nil {
+		return nil, err
+	}
+	b, err := g.db.Bound(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(transport.BoundResponse{Bound: b})
+}
+
+// pull is seed 1.2.4: one page of a table's intranet changes.
+func (g *Gateway) pull(ctx context.Context, body []byte) ([]byte, error) {
+	var r transport.PullRequest
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("%w: pull request: %v", gapsync.ErrMalformed, err)
+	}
+	if r.Window.To == "" || len(r.Window.To) > 32 || len(r.Window.From) > 32 || (r.Window.From != "" && r.Window.From > r.Window.To) {
+		return nil, fmt.Errorf("%w: pull window %q..%q", gapsync.ErrMalformed, r.Window.From, r.Window.To)
+	}
+	r.Clamp()
+	t, err := g.db.Table(ctx, r.Table, gapsync.Pull)
+	if err != nil {
+		return nil, err
+	}
+	b, next, more, err := g.db.ReadPage(ctx, t, r.Window, r.After, r.Page)
+	if err != nil {
+		return nil, err
+	}
+	b.ID, b.Direction = "page", string(gapsync.Pull)
+	g.opts.Logger.Info("served pull page", "table", t.Name, "rows", len(b.Rows), "more", more)
+	return (&transport.PullPage{Batch: b, Next: next, More: more}).MarshalBinary()
 }

@@ -2,9 +2,11 @@ package syncer
 
 import (
 	"context"
+	"time"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/transport"
 )
 
 // ChangeSource reads the changed rows of configured tables from one zone's
@@ -63,6 +65,53 @@ type IsolationWriter interface {
 	Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 }
 
+// IsolationReader reads the intranet database for the pull flow (seed
+// 1.2), through the isolation device, with SELECT only.
+type IsolationReader interface {
+	// Table returns the configuration of a table enabled for d in the
+	// intranet's sync_config, or an error wrapping gapsync.ErrUnknownTable
+	// (or ErrBadIdentifier for a name that is not an identifier).
+	Table(ctx context.Context, name string, d gapsync.Direction) (gapsync.Table, error)
+	// Bound is ChangeSource.Bound for the intranet database.
+	Bound(ctx context.Context, t gapsync.Table) (string, error)
+	// ReadPage reads one page of t's changes in w after the opaque
+	// position after (nil first) and returns the page, the next position
+	// and whether more may follow. Pages leave out rows that arrived by
+	// sync (no echo). A malformed position is refused with
+	// gapsync.ErrMalformed. Retrying is safe.
+	ReadPage(ctx context.Context, t gapsync.Table, w gapsync.Window, after []byte, p gapsync.Page) (*batch.Batch, []byte, bool, error)
+}
+
+// IntranetDB is what the gateway needs of the intranet database.
+type IntranetDB interface {
+	IsolationWriter
+	IsolationReader
+}
+
+// ConflictLog keeps settled conflicts for operators (internet side).
+type ConflictLog interface {
+	RecordConflict(ctx context.Context, c gapsync.ConflictRecord) error
+}
+
+// Leaser is the one-coordinator-at-a-time lease, kept by the database's
+// clock. Acquire takes or renews name for holder for ttl, or returns an
+// error wrapping gapsync.ErrLeaseHeld. Release lets it go early.
+type Leaser interface {
+	Acquire(ctx context.Context, name, holder string, ttl time.Duration) error
+	Release(ctx context.Context, name, holder string) error
+}
+
+// InternetDB is what the coordinator needs of the internet database:
+// changes to push, the sync log, a writer for pulled rows, the conflict
+// log and the lease. storage's *DB is one.
+type InternetDB interface {
+	ChangeSource
+	Journal
+	IsolationWriter
+	ConflictLog
+	Leaser
+}
+
 // Transport is the coordinator's view of the external-zone service. The
 // transport package's *Client implements it over sealed HTTP.
 type Transport interface {
@@ -72,4 +121,8 @@ type Transport interface {
 	// refusal of the input (ErrUnknownTable, ErrMalformed, …) will not go
 	// away on retry, gapsync.ErrRemote may.
 	Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
+	// Bound returns the intranet bound of table's next pull window.
+	Bound(ctx context.Context, table string) (string, error)
+	// Pull returns one page of a table's intranet changes. Retrying is safe.
+	Pull(ctx context.Context, r transport.PullRequest) (*transport.PullPage, error)
 }

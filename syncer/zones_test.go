@@ -97,7 +97,7 @@ func newZones(t *testing.T, kind string, o zoneOpts) *zones {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z.coord, err = syncer.NewCoordinator(z.inet, z.inet, z.client, &syncer.CoordinatorOptions{Page: o.page})
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Page: o.page})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
-	coord, err := syncer.NewCoordinator(db, db, client, &syncer.CoordinatorOptions{Logger: log, Interval: *interval})
+	coord, err := syncer.NewCoordinator(db, client, &syncer.CoordinatorOptions{Logger: log, Interval: *interval})
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
-	coord, err := syncer.NewCoordinator(internet, internet, client, &syncer.CoordinatorOptions{Logger: logger, Page: gapsync.Page{Rows: 100}})
+	coord, err := syncer.NewCoordinator(internet, client, &syncer.CoordinatorOptions{Logger: logger, Page: gapsync.Page{Rows: 100}})
 	if err != nil {
 		return err
 	}

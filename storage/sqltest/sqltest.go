@@ -346,8 +346,11 @@ func testIdempotent(t *testing.T, h Harness) {
 	is.Equal(name, "changed later")
 	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items"), 2)
 	// A new batch with the same keys updates in place: no duplicate rows.
-	_, err = dst.Writer.Apply(context.Background(), itemsBatch("idem-2",
-		[]any{int64(1), "a", "third", int64(3), "2020-01-02 00:00:00.000000"}))
+	// (Since says the local change above has travelled already, so it is
+	// not a conflict.)
+	b2 := itemsBatch("idem-2", []any{int64(1), "a", "third", int64(3), "2020-01-02 00:00:00.000000"})
+	b2.Since = "2020-06-01 00:00:00.000000"
+	_, err = dst.Writer.Apply(context.Background(), b2)
 	is.NoErr(err)
 	is.NoErr(dst.SQL.QueryRow("SELECT name FROM items WHERE id = 1").Scan(&name))
 	is.Equal(name, "third")
