@@ -12,8 +12,22 @@ import (
 	"github.com/gapsync/gapsync/batch"
 )
 
-// deletedHash is the row hash the version ledger records for a deletion.
-const deletedHash = "deleted"
+// stateHash is what the version ledger compares: the hash of a whole row
+// for an upsert, or for a deletion a hash of its key and its deletion time
+// (carried in the cursor column), so that a row deleted, created again and
+// deleted again is a new state, not an echo of the first deletion.
+func stateHash(op batch.Op, names []string, vals []any, keyPos []int, curPos int) string {
+	if op == batch.OpUpsert {
+		return rowHash(names, vals)
+	}
+	dn := make([]string, 0, len(keyPos)+1)
+	dv := make([]any, 0, len(keyPos)+1)
+	for _, p := range keyPos {
+		dn, dv = append(dn, names[p]), append(dv, vals[p])
+	}
+	dn, dv = append(dn, "\x00deleted_at"), append(dv, vals[curPos])
+	return "d" + rowHash(dn, dv)[1:]
+}
 
 // keyHash identifies a row by its key values, in configured key order.
 func keyHash(vals []any) string {

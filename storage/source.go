@@ -279,6 +279,7 @@ func (db *DB) ReadPage(ctx context.Context, t gapsync.Table, w gapsync.Window, a
 // here: they came from the other side and must not go back.
 func (db *DB) dropEchoes(ctx context.Context, t gapsync.Table, names []string, b *batch.Batch) error {
 	keyPos := positions(names, t.Key)
+	curPos := positions(names, []string{t.Cursor})[0]
 	khs := make([]string, len(b.Rows))
 	for i, r := range b.Rows {
 		khs[i] = keyHash(pick(r.Values, keyPos))
@@ -289,11 +290,7 @@ func (db *DB) dropEchoes(ctx context.Context, t gapsync.Table, names []string, b
 	}
 	kept := b.Rows[:0]
 	for i, r := range b.Rows {
-		h := deletedHash
-		if r.Op == batch.OpUpsert {
-			h = rowHash(names, r.Values)
-		}
-		if led[khs[i]] != h {
+		if led[khs[i]] != stateHash(r.Op, names, r.Values, keyPos, curPos) {
 			kept = append(kept, r)
 		}
 	}

@@ -103,15 +103,23 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	}
 	res.Written += n
 	if t.Direction == gapsync.Both {
+		curPos := positions(names, []string{t.Cursor})[0]
 		khs, hs := make([]string, len(rows)), make([]string, len(rows))
+		var tombs [][]any
 		for i, r := range rows {
 			khs[i] = keyHash(pick(r.Values, keyPos))
-			hs[i] = deletedHash
-			if r.Op == batch.OpUpsert {
-				hs[i] = rowHash(names, r.Values)
+			hs[i] = stateHash(r.Op, names, r.Values, keyPos, curPos)
+			if r.Op == batch.OpDelete {
+				tombs = append(tombs, append(pick(r.Values, keyPos), r.Values[curPos]))
 			}
 		}
 		if err := db.recordVersions(ctx, tx, t.Name, khs, hs); err != nil {
+			return fail(err)
+		}
+		// The local trigger stamped its tombstones with this side's clock;
+		// restamp them with the deletion's own time, so that the ledger
+		// recognises them as the deletion that arrived.
+		if err := db.stampTombstones(ctx, tx, t, tombs); err != nil {
 			return fail(err)
 		}
 	}
@@ -227,10 +235,7 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 	}
 	force := b.Flags&batch.FlagForce != 0
 	for i, r := range b.Rows {
-		in := deletedHash
-		if r.Op == batch.OpUpsert {
-			in = rowHash(names, r.Values)
-		}
+		in := stateHash(r.Op, names, r.Values, keyPos, curPos)
 		var (
 			mine   string
 			cursor any
@@ -241,13 +246,14 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 			mine, cursor, found = rowHash(names, vals), vals[curPos], true
 			lv = batch.Row{Op: batch.OpUpsert, Values: vals}
 		} else if tv, ok := tombs[khs[i]]; ok {
-			mine, cursor, found = deletedHash, tv[len(t.Key)], true
+			cursor, found = tv[len(t.Key)], true
 			vals := make([]any, len(names))
 			for j, kp := range keyPos {
 				vals[kp] = tv[j]
 			}
 			vals[curPos] = cursor
 			lv = batch.Row{Op: batch.OpDelete, Values: vals}
+			mine = stateHash(batch.OpDelete, names, vals, keyPos, curPos)
 		}
 		if !force && found && mine != in && led[khs[i]] != mine && unsynced(cursor, b.Since) {
 			conflicts = append(conflicts, lv)
@@ -256,6 +262,29 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 		apply = append(apply, r)
 	}
 	return apply, conflicts, nil
+}
+
+// stampTombstones writes the tombstones of applied deletions (key values
+// followed by the deletion time) when t has a tombstone table.
+func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, tombs [][]any) error {
+	if len(tombs) == 0 {
+		return nil
+	}
+	if ok, err := db.hasTombstones(ctx, t.Name); err != nil || !ok {
+		return err
+	}
+	cols := append(append([]string{}, t.Key...), tombstoneAt)
+	for start := 0; start < len(tombs); start += 500 {
+		end := min(start+500, len(tombs))
+		var args []any
+		for _, r := range tombs[start:end] {
+			args = append(args, r...)
+		}
+		if _, err := tx.ExecContext(ctx, db.d.Upsert(TombstoneTable(t.Name), cols, t.Key, end-start), args...); err != nil {
+			return fmt.Errorf("stamp tombstones: %w", err)
+		}
+	}
+	return nil
 }
 
 // unsynced reports whether a local cursor value is at or after since, the

@@ -50,7 +50,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, kind string)) {
 
 func openDB(t *testing.T, kind string) *storage.DB {
 	t.Helper()
-	o := &storage.Options{Lag: 200 * time.Millisecond}
+	o := &storage.Options{Lag: 60 * time.Millisecond}
 	var (
 		db  *storage.DB
 		err error
@@ -158,7 +158,7 @@ func (z *zones) dst() *sql.DB { return z.intra.Bun().DB }
 
 // waitLag sleeps past the window lag so that rows just written fall inside
 // the next window.
-func (z *zones) waitLag() { time.Sleep(250 * time.Millisecond) }
+func (z *zones) waitLag() { time.Sleep(80 * time.Millisecond) }
 
 func (z *zones) runOnce() (*syncer.Report, error) {
 	return z.coord.RunOnce(context.Background())
@@ -211,4 +211,15 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.next.ServeHTTP(w, r)
 	}
+}
+
+func crypto_h(path string) crypto.Header { return crypto.Header{Endpoint: "POST " + path} }
+
+func otherKeyring(t *testing.T) *crypto.Keyring {
+	k, err := crypto.GenerateKey("test1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := crypto.NewKeyring(k)
+	return r
 }
