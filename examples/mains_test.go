@@ -67,16 +67,16 @@ func TestZoneMains(t *testing.T) {
 		}
 		return string(out)
 	}
-	out := run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at")
-	is.True(strings.Contains(out, "demo enabled for push"))
+	out := run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at:both", "-tombstones")
+	is.True(strings.Contains(out, "demo enabled for both"))
 
 	addr := freeAddr(t)
 	external := startExternal(t, bin, env, addr, intraDSN)
 	insert(0, 40)
 	time.Sleep(300 * time.Millisecond) // past the -lag below
-	inetArgs := []string{"-once", "-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at", "-lag", "200ms"}
+	inetArgs := []string{"-once", "-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at:both", "-tombstones", "-lag", "200ms"}
 	out = run("internet", inetArgs...)
-	is.True(strings.Contains(out, "rows_pushed=40"))
+	is.True(strings.Contains(out, "rows_pushed=40 rows_pulled=0"))
 
 	// The external zone restarts; the next cycle carries on.
 	stop(t, external)
@@ -84,9 +84,15 @@ func TestZoneMains(t *testing.T) {
 	insert(40, 55)
 	_, err = inet.Bun().DB.ExecContext(ctx, "UPDATE demo SET title = 'changed 已改', updated_at = NOW(6) WHERE id < 3")
 	is.NoErr(err)
+	_, err = intra.Bun().DB.ExecContext(ctx, "UPDATE demo SET title = 'intranet edit 内网', updated_at = NOW(6) WHERE id IN (10, 11)")
+	is.NoErr(err)
+	_, err = intra.Bun().DB.ExecContext(ctx, "DELETE FROM demo WHERE id = 12")
+	is.NoErr(err)
 	time.Sleep(300 * time.Millisecond)
 	out = run("internet", inetArgs...)
-	is.True(strings.Contains(out, "rows_pushed=18"))
+	if !strings.Contains(out, "rows_pushed=18 rows_pulled=3") {
+		t.Fatalf("second cycle:\n%s", out)
+	}
 	stop(t, external)
 
 	demo := gapsync.Table{Name: "demo", Key: []string{"id"}, Cursor: "updated_at"}
@@ -94,12 +100,12 @@ func TestZoneMains(t *testing.T) {
 	is.NoErr(err)
 	b, m, err := intra.Checksum(ctx, demo)
 	is.NoErr(err)
-	is.Equal(n, int64(55))
+	is.Equal(n, int64(54))
 	is.Equal(m, n)
 	is.Equal(a, b)
 	logs, err := inet.Log(ctx, "demo", 0)
 	is.NoErr(err)
-	is.Equal(len(logs), 2)
+	is.Equal(len(logs), 4) // two cycles, both directions
 	is.Equal(logs[0].Status, storage.StatusOK)
 }
 
@@ -114,7 +120,7 @@ func freeAddr(t *testing.T) string {
 
 func startExternal(t *testing.T, bin string, env []string, addr, dsn string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "external"), "-listen", addr, "-db", dsn)
+	cmd := exec.Command(filepath.Join(bin, "external"), "-listen", addr, "-db", dsn, "-lag", "200ms")
 	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -159,7 +165,8 @@ func TestQuickstart(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	last := lines[len(lines)-1]
-	if !strings.HasPrefix(last, "quickstart: OK") || !strings.Contains(last, "204 rows in cycle 1, 5 rows in cycle 2") {
+	if !strings.HasPrefix(last, "quickstart: OK") || !strings.Contains(last, "internet→intranet 209 rows") ||
+		!strings.Contains(last, "intranet→internet 4 rows") {
 		t.Fatalf("last line %q", last)
 	}
 }

@@ -19,22 +19,26 @@ func (db *DB) Checksum(ctx context.Context, t gapsync.Table) (string, int64, err
 	h := sha256.New()
 	var n int64
 	var buf []byte
-	err := db.Changes(ctx, t, gapsync.Window{To: "9999-12-31 23:59:59.999999"}, gapsync.Page{Rows: 5000}, func(b *batch.Batch) error {
+	var after []byte
+	for {
+		b, next, more, err := db.page(ctx, t, gapsync.Window{To: "9999-12-31 23:59:59.999999"}, after, gapsync.Page{Rows: 5000}, false)
+		if err != nil {
+			return "", 0, err
+		}
 		for _, r := range b.Rows {
 			n++
 			buf = buf[:0]
 			for _, v := range r.Values {
 				var ok bool
 				if buf, ok = batch.AppendValue(buf, v); !ok {
-					return fmt.Errorf("storage: checksum %s: unsupported value %T", t.Name, v)
+					return "", 0, fmt.Errorf("storage: checksum %s: unsupported value %T", t.Name, v)
 				}
 			}
 			h.Write(buf)
 		}
-		return nil
-	})
-	if err != nil {
-		return "", 0, err
+		if !more {
+			return hex.EncodeToString(h.Sum(nil)), n, nil
+		}
+		after = next
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

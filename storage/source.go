@@ -174,6 +174,12 @@ func (db *DB) Changes(ctx context.Context, t gapsync.Table, w gapsync.Window, p 
 // gateway serves pull requests with it); a malformed one is refused with
 // gapsync.ErrMalformed.
 func (db *DB) ReadPage(ctx context.Context, t gapsync.Table, w gapsync.Window, after []byte, p gapsync.Page) (*batch.Batch, []byte, bool, error) {
+	return db.page(ctx, t, w, after, p, true)
+}
+
+// page is ReadPage; changes=false reads the table as it is instead (no
+// deletions, no echo filter, soft-deleted rows as rows), for Checksum.
+func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after []byte, p gapsync.Page, changes bool) (*batch.Batch, []byte, bool, error) {
 	if p.Rows <= 0 {
 		p.Rows = 1000
 	}
@@ -199,6 +205,9 @@ func (db *DB) ReadPage(ctx context.Context, t gapsync.Table, w gapsync.Window, a
 	phase, keyset, err := decodePosition(after, t, w)
 	if err != nil {
 		return nil, nil, false, err
+	}
+	if phase == phaseTombstones && !changes {
+		phase = phaseRows
 	}
 	if phase == phaseTombstones {
 		ok, err := db.hasTombstones(ctx, t.Name)
@@ -256,7 +265,7 @@ func (db *DB) ReadPage(ctx context.Context, t gapsync.Table, w gapsync.Window, a
 			}
 			vals[curPos] = r[len(t.Key)]
 			b.Rows = append(b.Rows, batch.Row{Op: batch.OpDelete, Values: vals})
-		case t.SoftDeleteAs == "delete" && isSoftDeleted(r[positions(names, []string{t.SoftDelete})[0]]):
+		case changes && t.SoftDeleteAs == "delete" && isSoftDeleted(r[positions(names, []string{t.SoftDelete})[0]]):
 			vals := make([]any, len(names))
 			for _, kp := range keyPos {
 				vals[kp] = r[kp]
@@ -267,7 +276,7 @@ func (db *DB) ReadPage(ctx context.Context, t gapsync.Table, w gapsync.Window, a
 			b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
 		}
 	}
-	if t.Direction == gapsync.Both && len(b.Rows) > 0 {
+	if changes && t.Direction == gapsync.Both && len(b.Rows) > 0 {
 		if err := db.dropEchoes(ctx, t, names, b); err != nil {
 			return nil, nil, false, err
 		}

@@ -64,6 +64,15 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	if err != nil {
 		return fail(err)
 	}
+	// Everything read outside the transaction is read before it begins:
+	// on SQLite a transaction that waits for a second pooled connection
+	// can deadlock with writers queued behind it.
+	tombs := false
+	if t.Direction == gapsync.Both {
+		if tombs, err = db.hasTombstones(ctx, t.Name); err != nil {
+			return fail(err)
+		}
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err)
@@ -72,7 +81,7 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	rows := b.Rows
 	if t.Direction == gapsync.Both {
 		var conflicts []batch.Row
-		if rows, conflicts, err = db.settle(ctx, tx, t, names, b); err != nil {
+		if rows, conflicts, err = db.settle(ctx, tx, t, names, b, tombs); err != nil {
 			return fail(err)
 		}
 		if len(conflicts) > 0 {
@@ -105,12 +114,12 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	if t.Direction == gapsync.Both {
 		curPos := positions(names, []string{t.Cursor})[0]
 		khs, hs := make([]string, len(rows)), make([]string, len(rows))
-		var tombs [][]any
+		var stamps [][]any
 		for i, r := range rows {
 			khs[i] = keyHash(pick(r.Values, keyPos))
 			hs[i] = stateHash(r.Op, names, r.Values, keyPos, curPos)
-			if r.Op == batch.OpDelete {
-				tombs = append(tombs, append(pick(r.Values, keyPos), r.Values[curPos]))
+			if r.Op == batch.OpDelete && tombs {
+				stamps = append(stamps, append(pick(r.Values, keyPos), r.Values[curPos]))
 			}
 		}
 		if err := db.recordVersions(ctx, tx, t.Name, khs, hs); err != nil {
@@ -119,7 +128,7 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		// The local trigger stamped its tombstones with this side's clock;
 		// restamp them with the deletion's own time, so that the ledger
 		// recognises them as the deletion that arrived.
-		if err := db.stampTombstones(ctx, tx, t, tombs); err != nil {
+		if err := db.stampTombstones(ctx, tx, t, stamps); err != nil {
 			return fail(err)
 		}
 	}
@@ -208,7 +217,7 @@ func (db *DB) delete(ctx context.Context, tx *sql.Tx, table string, key []string
 
 // settle splits the incoming rows of a two-way table into those to apply
 // and the local versions of those in conflict (see Apply).
-func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, b *batch.Batch) (apply, conflicts []batch.Row, err error) {
+func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, b *batch.Batch, hasTombs bool) (apply, conflicts []batch.Row, err error) {
 	keyPos := positions(names, t.Key)
 	curPos := positions(names, []string{t.Cursor})[0]
 	keys := make([][]any, len(b.Rows))
@@ -226,9 +235,7 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 		return nil, nil, err
 	}
 	tombs := map[string][]any{}
-	if ok, err := db.hasTombstones(ctx, t.Name); err != nil {
-		return nil, nil, err
-	} else if ok {
+	if hasTombs {
 		if tombs, err = db.lookup(ctx, tx, TombstoneTable(t.Name), append(append([]string{}, t.Key...), tombstoneAt), t.Key, keys); err != nil {
 			return nil, nil, err
 		}
@@ -265,13 +272,10 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 }
 
 // stampTombstones writes the tombstones of applied deletions (key values
-// followed by the deletion time) when t has a tombstone table.
+// followed by the deletion time); t must have a tombstone table.
 func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, tombs [][]any) error {
 	if len(tombs) == 0 {
 		return nil
-	}
-	if ok, err := db.hasTombstones(ctx, t.Name); err != nil || !ok {
-		return err
 	}
 	cols := append(append([]string{}, t.Key...), tombstoneAt)
 	for start := 0; start < len(tombs); start += 500 {

@@ -3,22 +3,26 @@
 //
 // # Roles
 //
-//   - Coordinator (internet zone) runs cycles: for each table enabled for
-//     push in the internet sync_config it takes the window [last
-//     successful bound, database clock − lag), reads the changed rows in
-//     pages, sends each page as a sealed batch to the gateway, and records
-//     the run in sync_log. A window advances only when every batch of it
-//     was applied and the run was logged.
+//   - Coordinator (internet zone) runs cycles under a lease: for each table
+//     enabled in the internet sync_config it pulls (the intranet's changes
+//     in [last pull bound, intranet clock − lag), page by page through the
+//     gateway, applied to the internet database) and then pushes (the
+//     internet's changes in [last push bound, internet clock − lag), sent
+//     page by page to the gateway), settles conflicts with its Resolver,
+//     and records each direction's run in sync_log. A window advances only
+//     when every batch of it was applied and the run was logged.
 //   - Gateway (external zone) is an http.Handler: it opens and checks each
-//     envelope, refuses replays, decodes the batch and applies it through
-//     its IsolationWriter, and returns the result that the coordinator
-//     logs (seed 1.1.6).
+//     envelope, refuses replays, and serves /v1/apply (write a batch
+//     through the IsolationWriter and return the result that the
+//     coordinator logs, seed 1.1.6), /v1/bound and /v1/pull (read the
+//     intranet's changes through the IsolationReader, seed 1.2.4).
 //
 // # Interfaces
 //
-// ChangeSource, Journal, IsolationWriter and Transport are each one small
-// contract, documented on its methods: what errors mean, what is safe to
-// retry. storage.DB implements the first three for MySQL/MariaDB and
-// SQLite; transport.Client implements Transport. A user's own adapter
-// proves itself with storage/sqltest.
+// ChangeSource, Journal, IsolationWriter, IsolationReader, ConflictLog,
+// Leaser and Transport are each one small contract, documented on its
+// methods: what errors mean, what is safe to retry. InternetDB and
+// IntranetDB bundle what each role needs; storage.DB is both, for
+// MySQL/MariaDB and SQLite; transport.Client implements Transport. A
+// user's own adapter proves itself with storage/sqltest.
 package syncer

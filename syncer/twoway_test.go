@@ -410,3 +410,32 @@ func trace(t *testing.T, format string, args ...any) {
 		t.Logf(format, args...)
 	}
 }
+
+// Run loops on its interval and stops cleanly on cancel, leaving the lease
+// free for the next instance.
+func TestRunStopsGracefully(t *testing.T) {
+	is := is.New(t)
+	z := twoWay(t, "sqlite", zoneOpts{}, notes)
+	c, err := syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Interval: 30 * time.Millisecond, Holder: "runner"})
+	is.NoErr(err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	z.set(gapsync.Internet, 1, "while running", 1)
+	z.set(gapsync.Intranet, 2, "also while running", 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for z.body(gapsync.Intranet, 1) != "while running" || z.body(gapsync.Internet, 2) != "also while running" {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not sync within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		is.True(errors.Is(err, context.Canceled))
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop on cancel")
+	}
+	is.NoErr(z.inet.Acquire(context.Background(), "coordinator", "next", time.Minute)) // the lease was released
+}

@@ -41,6 +41,7 @@ func run(ctx context.Context) error {
 	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database through the isolation device: a MySQL DSN, or sqlite:PATH")
 	maxBody := flag.Int64("max-body", 64<<20, "largest request body accepted, in bytes")
 	maxStmt := flag.Int("max-statement", 4<<20, "largest upsert statement sent through the isolation device, in bytes")
+	lag := flag.Duration("lag", 2*time.Second, "keep each pull window this far behind the intranet database clock")
 	cert := flag.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	key := flag.String("tls-key", "", "TLS key file")
 	flag.Parse()
@@ -53,7 +54,7 @@ func run(ctx context.Context) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "external")
 
-	db, err := storage.Open(*dsn, &storage.Options{Logger: log, MaxStatementBytes: *maxStmt})
+	db, err := storage.Open(*dsn, &storage.Options{Logger: log, MaxStatementBytes: *maxStmt, Lag: *lag})
 	if err != nil {
 		return err
 	}

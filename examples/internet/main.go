@@ -49,6 +49,7 @@ func run(ctx context.Context) error {
 		tables = append(tables, t)
 		return err
 	})
+	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	flag.Parse()
 	if *dsn == "" || *gateway == "" {
 		return errors.New("need -db and -gateway (or GAPSYNC_INTERNET_DB and GAPSYNC_GATEWAY_URL)")
@@ -71,6 +72,11 @@ func run(ctx context.Context) error {
 		if err := db.Configure(ctx, t); err != nil {
 			return err
 		}
+		if *tombstones {
+			if err := db.InstallTombstones(ctx, t); err != nil {
+				return err
+			}
+		}
 	}
 	client, err := transport.NewClient(*gateway, keys, &transport.ClientOptions{Logger: log})
 	if err != nil {
@@ -84,7 +90,8 @@ func run(ctx context.Context) error {
 	if *once {
 		r, err := coord.RunOnce(ctx)
 		if r != nil {
-			log.Info("cycle done", "run", r.RunID, "rows_pushed", r.Rows(""), "tables", len(r.Tables))
+			log.Info("cycle done", "run", r.RunID, "rows_pushed", r.Rows(gapsync.Push), "rows_pulled", r.Rows(gapsync.Pull),
+				"conflicts", r.Conflicts(), "tables", len(r.Tables))
 		}
 		return err
 	}

@@ -1,11 +1,12 @@
 // Command intranet is the intranet zone's main. In this release the
-// intranet side has no scheduled work of its own: rows arrive through the
-// external-zone gateway, which writes them into the intranet database.
-// This command prepares that database (creates the sync metadata tables)
-// and, with -table, enables a table in its sync_config; the file flow
-// (merge, verify, upload to the intranet object store) will run here.
+// intranet side has no scheduled work of its own: rows travel both ways
+// through the external-zone gateway, which reads and writes the intranet
+// database. This command prepares that database (creates the sync
+// metadata tables), enables tables in its sync_config with -table, and
+// installs the delete triggers with -tombstones; the file flow (merge,
+// verify, upload to the intranet object store) will run here.
 //
-//	intranet -db 'user:pass@tcp(db:3306)/app' -table demo:id:updated_at
+//	intranet -db 'user:pass@tcp(db:3306)/app' -table demo:id:updated_at:both -tombstones
 package main
 
 import (
@@ -36,9 +37,11 @@ func run(ctx context.Context) error {
 		tables = append(tables, s)
 		return nil
 	})
+	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "intranet: prepares the intranet database for gapsync. Nothing else to do yet:\n"+
-			"rows arrive through the external-zone gateway; the intranet file worker comes with the file flow.")
+		fmt.Fprintln(flag.CommandLine.Output(), "intranet: prepares the intranet database for gapsync (metadata tables, sync_config rows,\n"+
+			"delete triggers). Nothing else runs here yet: rows travel both ways through the\n"+
+			"external-zone gateway; the intranet file worker comes with the file flow.")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -60,6 +63,11 @@ func run(ctx context.Context) error {
 		}
 		if err := db.Configure(ctx, t); err != nil {
 			return err
+		}
+		if *tombstones {
+			if err := db.InstallTombstones(ctx, t); err != nil {
+				return err
+			}
 		}
 		fmt.Printf("intranet: %s enabled for %s\n", t.Name, t.Direction)
 	}

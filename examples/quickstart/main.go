@@ -1,9 +1,10 @@
 // Command quickstart runs all three zones of gapsync in one process on the
 // embedded default: two SQLite files (the internet and intranet
 // databases), the external-zone gateway on loopback HTTP, and the internet
-// coordinator. It creates a demo table with varied rows, syncs it, checks
-// that the intranet table equals the internet one, changes some rows,
-// syncs again, and prints a last line that begins "quickstart: OK".
+// coordinator. It creates a demo table with varied rows, syncs it to the
+// intranet, changes rows on both sides (and deletes one on the intranet),
+// syncs again both ways, checks that the two tables are equal, and prints
+// a last line that begins "quickstart: OK".
 //
 //	go run ./examples/quickstart            # fresh temporary directory
 //	go run ./examples/quickstart -dir data  # keep the databases; re-runnable
@@ -37,7 +38,7 @@ func main() {
 	}
 }
 
-var demo = gapsync.Table{Name: "demo", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+var demo = gapsync.Table{Name: "demo", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
 
 const demoDDL = `CREATE TABLE IF NOT EXISTS demo (
 	id INTEGER PRIMARY KEY,
@@ -91,6 +92,10 @@ func run(ctx context.Context) error {
 		}
 		// Both sides must name a table in sync_config before it moves.
 		if err := db.Configure(ctx, demo); err != nil {
+			return err
+		}
+		// A trigger-fed tombstone table lets hard deletes travel.
+		if err := db.InstallTombstones(ctx, demo); err != nil {
 			return err
 		}
 	}
@@ -166,8 +171,15 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	// Change a few rows and sync again: only those travel.
-	if _, err := internet.Bun().DB.ExecContext(ctx, "UPDATE demo SET note = 'updated 已更新', updated_at = "+now+" WHERE id > ? AND id <= ?", base, base+5); err != nil {
+	// Change rows on both sides, delete one on the intranet, and sync
+	// again: only those travel, each in its own direction.
+	if _, err := internet.Bun().DB.ExecContext(ctx, "UPDATE demo SET note = 'updated on the internet 互联网', updated_at = "+now+" WHERE id > ? AND id <= ?", base, base+5); err != nil {
+		return err
+	}
+	if _, err := intranet.Bun().DB.ExecContext(ctx, "UPDATE demo SET note = 'updated on the intranet 内网', updated_at = "+now+" WHERE id > ? AND id <= ?", base+10, base+13); err != nil {
+		return err
+	}
+	if _, err := intranet.Bun().DB.ExecContext(ctx, "DELETE FROM demo WHERE id = ?", base+20); err != nil {
 		return err
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -178,16 +190,26 @@ func run(ctx context.Context) error {
 	if err := same(ctx, internet, intranet); err != nil {
 		return err
 	}
-	if second.Rows(gapsync.Push) != 5 {
-		return fmt.Errorf("second cycle sent %d rows, want the 5 changed ones", second.Rows(gapsync.Push))
+	if second.Rows(gapsync.Push) != 5 || second.Rows(gapsync.Pull) != 4 {
+		return fmt.Errorf("second cycle moved %d rows out and %d back, want the 5 and 4 changed ones", second.Rows(gapsync.Push), second.Rows(gapsync.Pull))
+	}
+	// A quiet cycle: nothing echoes back.
+	third, err := coord.RunOnce(ctx)
+	if err != nil {
+		return err
+	}
+	if third.Rows("") != 0 {
+		return fmt.Errorf("a quiet cycle moved %d rows", third.Rows(""))
 	}
 	logged, err := internet.Log(ctx, "demo", 0)
 	if err != nil {
 		return err
 	}
 	_, total, _ := intranet.Checksum(ctx, demo)
-	fmt.Printf("quickstart: OK push internet→intranet: %d rows in cycle 1, %d rows in cycle 2; intranet demo table has %d rows equal to internet (checksum); %d runs in sync_log; databases %s\n",
-		first.Rows(gapsync.Push), second.Rows(gapsync.Push), total, len(logged), kept)
+	fmt.Printf("quickstart: OK internet→intranet %d rows (%d inserted, then %d updated); intranet→internet %d rows (3 updated, 1 deleted); "+
+		"both demo tables hold the same %d rows (checksum); quiet cycle moved 0; %d runs in sync_log; databases %s\n",
+		first.Rows(gapsync.Push)+second.Rows(gapsync.Push), first.Rows(gapsync.Push), second.Rows(gapsync.Push), second.Rows(gapsync.Pull),
+		total, len(logged), kept)
 	return nil
 }
 

@@ -41,6 +41,7 @@ type Target struct {
 	Writer  syncer.IsolationWriter
 	Journal syncer.Journal
 	Replay  transport.ReplayGuard
+	Lease   syncer.Leaser
 	// Configure writes a sync_config row.
 	Configure func(context.Context, gapsync.Table) error
 }
@@ -87,6 +88,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RefusalsWriteNothing", func(t *testing.T) { testRefusals(t, h) })
 	t.Run("Journal", func(t *testing.T) { testJournal(t, h) })
 	t.Run("Replay", func(t *testing.T) { testReplay(t, h) })
+	t.Run("Lease", func(t *testing.T) { testLease(t, h) })
 	t.Run("BoundFollowsDatabaseClock", func(t *testing.T) { testBound(t, h) })
 	t.Run("LateCommit", func(t *testing.T) {
 		if !h.Features.ConcurrentWriters {
@@ -548,4 +550,22 @@ func testLateCommit(t *testing.T, h Harness) {
 	is.True(to2 > to1)
 	Sync(t, src, dst, items, gapsync.Window{From: to1, To: to2}, gapsync.Page{Rows: 10})
 	is.Equal(count(t, dst.SQL, "SELECT COUNT(*) FROM items WHERE k2 = 'late'"), 1) // the late row arrived
+}
+
+func testLease(t *testing.T, h Harness) {
+	is := is.New(t)
+	x := h.Open(t)
+	ctx := context.Background()
+	is.NoErr(x.Lease.Acquire(ctx, "c", "a", 400*time.Millisecond))
+	is.NoErr(x.Lease.Acquire(ctx, "c", "a", 400*time.Millisecond)) // renewal
+	err := x.Lease.Acquire(ctx, "c", "b", time.Second)
+	is.True(errors.Is(err, gapsync.ErrLeaseHeld))             // b waits
+	is.NoErr(x.Lease.Acquire(ctx, "other", "b", time.Second)) // another lease is free
+	time.Sleep(500 * time.Millisecond)                        // a died: its lease lapses
+	is.NoErr(x.Lease.Acquire(ctx, "c", "b", time.Second))
+	is.True(errors.Is(x.Lease.Acquire(ctx, "c", "a", time.Second), gapsync.ErrLeaseHeld))
+	is.NoErr(x.Lease.Release(ctx, "c", "a")) // not a's to release: no effect
+	is.True(errors.Is(x.Lease.Acquire(ctx, "c", "a", time.Second), gapsync.ErrLeaseHeld))
+	is.NoErr(x.Lease.Release(ctx, "c", "b"))
+	is.NoErr(x.Lease.Acquire(ctx, "c", "a", time.Second)) // released: free at once
 }
