@@ -64,6 +64,10 @@ var codes = []struct {
 	{"stale", ErrStale},
 	{"replayed", ErrReplayed},
 	{"lease_held", ErrLeaseHeld},
+	{"bad_path", ErrBadPath},
+	{"forbidden_url", ErrForbiddenURL},
+	{"read_only", ErrReadOnly},
+	{"checksum_mismatch", ErrChecksumMismatch},
 }
 
 // CodeOf returns the wire code of the first sentinel err wraps, or
@@ -86,3 +90,23 @@ func ErrorOf(c Code) error {
 	}
 	return ErrRemote
 }
+
+// File-flow sentinels.
+var (
+	// ErrBadPath: a file key or name is not a clean relative path (empty,
+	// absolute, "..", backslash, NUL, or an encoded form of those). Not
+	// retryable.
+	ErrBadPath = errors.New("gapsync: file path not allowed")
+
+	// ErrForbiddenURL: a file URL is outside the allowlist, or resolves to a
+	// loopback, private, link-local or metadata address (SSRF). Not
+	// retryable.
+	ErrForbiddenURL = errors.New("gapsync: file URL not allowed")
+
+	// ErrReadOnly: the file store cannot be written (an HTTP source).
+	ErrReadOnly = errors.New("gapsync: file store is read-only")
+
+	// ErrChecksumMismatch: merged bytes do not match the recorded MD5 or
+	// SHA-256. Retryable: the file is transferred again.
+	ErrChecksumMismatch = errors.New("gapsync: file checksum mismatch")
+)
