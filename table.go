@@ -171,3 +171,27 @@ func ParseTable(s string) (Table, error) {
 	}
 	return t, t.Validate()
 }
+
+// CleanKey checks a file key: a slash-separated relative path of at most
+// 1024 bytes whose elements are 1 to 255 bytes, none "." or "..", with no
+// backslash and no NUL. It returns an error wrapping ErrBadPath otherwise.
+// Keys are taken literally: callers that read paths out of rows or URLs
+// decode them first (package pathmap does), so that an encoded "..%2f"
+// is checked as the ".." it stands for.
+func CleanKey(key string) error {
+	if key == "" || len(key) > 1024 {
+		return fmt.Errorf("%w: %q must be 1 to 1024 bytes", ErrBadPath, key)
+	}
+	if strings.ContainsAny(key, "\\\x00") {
+		return fmt.Errorf("%w: %q holds a backslash or NUL", ErrBadPath, key)
+	}
+	if key[0] == '/' {
+		return fmt.Errorf("%w: %q is absolute", ErrBadPath, key)
+	}
+	for _, el := range strings.Split(key, "/") {
+		if el == "" || el == "." || el == ".." || len(el) > 255 {
+			return fmt.Errorf("%w: %q has an empty, dot or over-long element", ErrBadPath, key)
+		}
+	}
+	return nil
+}
