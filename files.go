@@ -35,3 +35,12 @@ type Progress struct {
 	FilesDone  int
 	FilesTotal int
 }
+
+// Chunk is one stored piece of a file's bytes.
+type Chunk struct {
+	FileID string `json:"file_id"`
+	Idx    int    `json:"idx"`
+	MD5    string `json:"md5"`
+	SHA256 string `json:"sha256"`
+	Data   []byte `json:"-"`
+}

@@ -2,6 +2,7 @@ package gapsync
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -35,8 +36,13 @@ type Table struct {
 	// default: the row travels as it is, the flag is data) or "delete"
 	// (the far side deletes the row).
 	SoftDeleteAs string
-	// FileColumns name columns that hold file references (used by the file flow).
+	// FileColumns name columns that hold file references (the file flow
+	// moves the files and rewrites the references).
 	FileColumns []string
+	// FilePattern, when set, is a regular expression whose matches (or
+	// first submatch) inside file-column values are the references, for
+	// text that embeds paths; without it a whole value is one reference.
+	FilePattern string
 	Enabled     bool
 }
 
@@ -58,6 +64,11 @@ func (t Table) Validate() error {
 	}
 	if t.SoftDeleteAs == "delete" && t.SoftDelete == "" {
 		return fmt.Errorf("gapsync: table %s: soft-delete mode delete needs a soft-delete column", t.Name)
+	}
+	if t.FilePattern != "" {
+		if _, err := regexp.Compile(t.FilePattern); err != nil {
+			return fmt.Errorf("gapsync: table %s: file pattern: %w", t.Name, err)
+		}
 	}
 	if len(t.Key) == 0 {
 		return fmt.Errorf("gapsync: table %s: no primary-key columns configured", t.Name)

@@ -22,16 +22,17 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 		SoftDeleteColumn: t.SoftDelete,
 		SoftDeleteAs:     t.SoftDeleteAs,
 		FileColumns:      strings.Join(t.FileColumns, ","),
+		FilePattern:      t.FilePattern,
 		Enabled:          t.Enabled,
 		UpdatedAt:        time.Now().UTC(),
 	}
 	q := db.bun.NewInsert().Model(row)
 	set := "direction = EXCLUDED.direction, key_columns = EXCLUDED.key_columns, cursor_column = EXCLUDED.cursor_column, " +
-		"soft_delete_column = EXCLUDED.soft_delete_column, soft_delete_as = EXCLUDED.soft_delete_as, file_columns = EXCLUDED.file_columns, enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at"
+		"soft_delete_column = EXCLUDED.soft_delete_column, soft_delete_as = EXCLUDED.soft_delete_as, file_columns = EXCLUDED.file_columns, file_pattern = EXCLUDED.file_pattern, enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at"
 	if db.d.Name() == "mysql" {
 		q = q.On("DUPLICATE KEY UPDATE").
 			Set("direction = VALUES(direction), key_columns = VALUES(key_columns), cursor_column = VALUES(cursor_column)").
-			Set("soft_delete_column = VALUES(soft_delete_column), soft_delete_as = VALUES(soft_delete_as), file_columns = VALUES(file_columns)").
+			Set("soft_delete_column = VALUES(soft_delete_column), soft_delete_as = VALUES(soft_delete_as), file_columns = VALUES(file_columns), file_pattern = VALUES(file_pattern)").
 			Set("enabled = VALUES(enabled), updated_at = VALUES(updated_at)")
 	} else {
 		q = q.On("CONFLICT (table_name) DO UPDATE").Set(set)
@@ -42,7 +43,8 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 	return nil
 }
 
-// Tables returns the tables enabled for direction d in sync_config. A row
+// Tables returns the tables enabled for direction d in sync_config (every
+// enabled table when d is ""). A row
 // that does not validate (a bad identifier typed by an operator) is an
 // error, not silently skipped.
 func (db *DB) Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table, error) {
@@ -53,7 +55,7 @@ func (db *DB) Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table,
 	var out []gapsync.Table
 	for _, r := range rows {
 		t := r.table()
-		if !t.Allows(d) {
+		if d != "" && !t.Allows(d) {
 			continue
 		}
 		if err := t.Validate(); err != nil {

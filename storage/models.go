@@ -19,6 +19,7 @@ type ConfigRow struct {
 	SoftDeleteColumn string    `bun:"soft_delete_column,type:varchar(64),notnull"`
 	SoftDeleteAs     string    `bun:"soft_delete_as,type:varchar(8),notnull"`
 	FileColumns      string    `bun:"file_columns,type:varchar(512),notnull"`
+	FilePattern      string    `bun:"file_pattern,type:varchar(512),notnull"`
 	Enabled          bool      `bun:"enabled,notnull"`
 	UpdatedAt        time.Time `bun:"updated_at,type:datetime(6),notnull"`
 }

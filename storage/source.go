@@ -281,6 +281,11 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 			return nil, nil, false, err
 		}
 	}
+	if changes && len(b.Rows) > 0 {
+		if err := db.foreignizeRefs(ctx, t, b); err != nil {
+			return nil, nil, false, err
+		}
+	}
 	return b, next, more, nil
 }
 

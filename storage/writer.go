@@ -50,6 +50,11 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	fail := func(err error) (gapsync.Result, error) {
 		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
 	}
+	// References to the other side's files that are published here
+	// become this side's addresses before anything is hashed or written.
+	if err := db.localizeRefs(ctx, t, b); err != nil {
+		return fail(err)
+	}
 	var upserts []batch.Row
 	var deletes [][]any
 	keyPos := positions(names, t.Key)

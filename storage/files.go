@@ -1,0 +1,385 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gapsync/gapsync"
+)
+
+// FileRecordRow is a row of file_record: one referenced file, in the
+// database of each side it reaches.
+type FileRecordRow struct {
+	bun.BaseModel `bun:"table:file_record"`
+
+	ID        string    `bun:"id,pk,type:varchar(64)"`
+	Origin    string    `bun:"origin,type:varchar(16),notnull"`
+	Ref       string    `bun:"ref,type:text,notnull"`
+	Size      int64     `bun:"size,notnull"`
+	MD5       string    `bun:"md5,type:varchar(32),notnull"`
+	SHA256    string    `bun:"sha256,type:varchar(64),notnull"`
+	ChunkSize int64     `bun:"chunk_size,notnull"`
+	Chunks    int       `bun:"chunks,notnull"`
+	Status    string    `bun:"status,type:varchar(16),notnull"`
+	Error     string    `bun:"error,type:text,notnull"`
+	Attempts  int       `bun:"attempts,notnull"`
+	LocalKey  string    `bun:"local_key,type:text,notnull"`
+	Acked     bool      `bun:"acked,notnull"`
+	UpdatedAt time.Time `bun:"updated_at,type:datetime(6),notnull"`
+}
+
+// FileChunkRow is a row of file_chunk: one ordered piece of a file's bytes.
+type FileChunkRow struct {
+	bun.BaseModel `bun:"table:file_chunk"`
+
+	FileID string `bun:"file_id,pk,type:varchar(64)"`
+	Idx    int    `bun:"idx,pk"`
+	Size   int64  `bun:"size,notnull"`
+	MD5    string `bun:"md5,type:varchar(32),notnull"`
+	SHA256 string `bun:"sha256,type:varchar(64),notnull"`
+	Data   []byte `bun:"data,type:longblob"`
+	Synced bool   `bun:"synced,notnull"`
+}
+
+// PathMappingRow is a row of path_mapping: a reference as the other side's
+// rows hold it (Foreign) and the key of this side's published copy (Local).
+// Rows applied here have their foreign references replaced by local ones;
+// rows read here for sending get local copies' references turned back.
+type PathMappingRow struct {
+	bun.BaseModel `bun:"table:path_mapping"`
+
+	ForeignHash string `bun:"foreign_hash,pk,type:varchar(64)"`
+	LocalHash   string `bun:"local_hash,type:varchar(64),notnull"`
+	Foreign     string `bun:"foreign_ref,type:text,notnull"`
+	Local       string `bun:"local_ref,type:text,notnull"`
+}
+
+func init() {
+	models = append(models, (*FileRecordRow)(nil), (*FileChunkRow)(nil), (*PathMappingRow)(nil))
+	indexes = append(indexes,
+		struct{ name, table, cols string }{"file_record_status", "file_record", "origin, status"},
+		struct{ name, table, cols string }{"file_record_sha", "file_record", "sha256"},
+		struct{ name, table, cols string }{"path_mapping_local", "path_mapping", "local_hash"},
+	)
+}
+
+func refHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// FileID is the id of the record of ref from origin.
+func FileID(origin gapsync.Side, ref string) string {
+	return refHash(string(origin) + "\x00" + ref)[:32]
+}
+
+func (r FileRecordRow) record() gapsync.FileRecord {
+	return gapsync.FileRecord{ID: r.ID, Origin: gapsync.Side(r.Origin), Ref: r.Ref, Size: r.Size, MD5: r.MD5, SHA256: r.SHA256,
+		ChunkSize: r.ChunkSize, Chunks: r.Chunks, Status: r.Status, Error: r.Error, Attempts: r.Attempts, LocalKey: r.LocalKey}
+}
+
+func (db *DB) insertIgnore(q *bun.InsertQuery, key string) *bun.InsertQuery {
+	if db.d.Name() == "mysql" {
+		return q.On("DUPLICATE KEY UPDATE " + key + " = " + key)
+	}
+	return q.On("CONFLICT DO NOTHING")
+}
+
+// NoteFiles records references found in rows sent from this side (seed
+// 1.1.4): one record per distinct reference, created once; a reference
+// already noted is not noted again. References that are this side's
+// copies of the other side's files are skipped: they travel back as the
+// other side's own references. It returns how many records are new.
+func (db *DB) NoteFiles(ctx context.Context, origin gapsync.Side, refs []string) (int, error) {
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	copies, err := db.mapped(ctx, "local_hash", refs)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	now := time.Now().UTC()
+	for _, ref := range refs {
+		if _, ok := copies[ref]; ok {
+			continue
+		}
+		row := &FileRecordRow{ID: FileID(origin, ref), Origin: string(origin), Ref: ref, Status: gapsync.FileExtracted, UpdatedAt: now}
+		res, err := db.insertIgnore(db.bun.NewInsert().Model(row), "id").Exec(ctx)
+		if err != nil {
+			return n, fmt.Errorf("storage: note file %q: %w", ref, err)
+		}
+		if k, _ := res.RowsAffected(); k == 1 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// FileRecords returns up to limit records from origin with one of the
+// statuses, oldest change first.
+func (db *DB) FileRecords(ctx context.Context, origin gapsync.Side, limit int, statuses ...string) ([]gapsync.FileRecord, error) {
+	var rows []FileRecordRow
+	q := db.bun.NewSelect().Model(&rows).Where("origin = ?", string(origin)).Where("status IN (?)", bun.In(statuses)).OrderExpr("updated_at, id")
+	if limit > 0 {
+		q = q.Limit(int64(limit))
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read file records: %w", err)
+	}
+	out := make([]gapsync.FileRecord, len(rows))
+	for i, r := range rows {
+		out[i] = r.record()
+	}
+	return out, nil
+}
+
+// FileRecord returns one record, or an error wrapping sql.ErrNoRows.
+func (db *DB) FileRecord(ctx context.Context, id string) (gapsync.FileRecord, error) {
+	var r FileRecordRow
+	if err := db.bun.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx); err != nil {
+		return gapsync.FileRecord{}, fmt.Errorf("storage: file record %s: %w", id, err)
+	}
+	return r.record(), nil
+}
+
+// PutFileRecord writes a record as given (the receiving side's copy, or a
+// status change), replacing the row with the same id.
+func (db *DB) PutFileRecord(ctx context.Context, f gapsync.FileRecord) error {
+	row := &FileRecordRow{ID: f.ID, Origin: string(f.Origin), Ref: f.Ref, Size: f.Size, MD5: f.MD5, SHA256: f.SHA256,
+		ChunkSize: f.ChunkSize, Chunks: f.Chunks, Status: f.Status, Error: f.Error, Attempts: f.Attempts, LocalKey: f.LocalKey,
+		UpdatedAt: time.Now().UTC()}
+	q := db.bun.NewInsert().Model(row)
+	cols := []string{"origin", "ref", "size", "md5", "sha256", "chunk_size", "chunks", "status", "error", "attempts", "local_key", "updated_at"}
+	if db.d.Name() == "mysql" {
+		q = q.On("DUPLICATE KEY UPDATE")
+		for _, c := range cols {
+			q = q.Set(c + " = VALUES(" + c + ")")
+		}
+	} else {
+		q = q.On("CONFLICT (id) DO UPDATE")
+		for _, c := range cols {
+			q = q.Set(c + " = EXCLUDED." + c)
+		}
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("storage: write file record %s: %w", f.ID, err)
+	}
+	return nil
+}
+
+// AckFiles marks records as received by the other side (seed 1.4.3).
+func (db *DB) AckFiles(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := db.bun.NewUpdate().Model((*FileRecordRow)(nil)).Set("acked = ?", true).Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+		return fmt.Errorf("storage: ack files: %w", err)
+	}
+	return nil
+}
+
+// UnackedFiles returns stored records of origin that the other side has
+// not acknowledged yet.
+func (db *DB) UnackedFiles(ctx context.Context, origin gapsync.Side, limit int) ([]gapsync.FileRecord, error) {
+	var rows []FileRecordRow
+	q := db.bun.NewSelect().Model(&rows).Where("origin = ?", string(origin)).Where("status = ?", gapsync.FileStored).
+		Where("acked = ?", false).OrderExpr("updated_at, id").Limit(int64(limit))
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read unacknowledged files: %w", err)
+	}
+	out := make([]gapsync.FileRecord, len(rows))
+	for i, r := range rows {
+		out[i] = r.record()
+	}
+	return out, nil
+}
+
+// PutChunk stores one chunk (replacing a previous copy, which repairs a
+// corrupted one), through a prepared statement so the bytes travel in the
+// binary protocol.
+func (db *DB) PutChunk(ctx context.Context, c gapsync.Chunk) error {
+	q := "INSERT INTO file_chunk (file_id, idx, size, md5, sha256, data, synced) VALUES (?,?,?,?,?,?,?) "
+	if db.d.Name() == "mysql" {
+		q += "ON DUPLICATE KEY UPDATE size = VALUES(size), md5 = VALUES(md5), sha256 = VALUES(sha256), data = VALUES(data)"
+	} else {
+		q += "ON CONFLICT (file_id, idx) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, data = excluded.data"
+	}
+	data := c.Data
+	if data == nil {
+		data = []byte{}
+	}
+	if _, err := db.sql.ExecContext(ctx, q, c.FileID, c.Idx, int64(len(c.Data)), c.MD5, c.SHA256, data, false); err != nil {
+		return fmt.Errorf("storage: put chunk %s/%d: %w", c.FileID, c.Idx, err)
+	}
+	return nil
+}
+
+// GetChunk reads one chunk; a missing one is an error wrapping sql.ErrNoRows.
+func (db *DB) GetChunk(ctx context.Context, fileID string, idx int) (gapsync.Chunk, error) {
+	c := gapsync.Chunk{FileID: fileID, Idx: idx}
+	err := db.sql.QueryRowContext(ctx, "SELECT md5, sha256, data FROM file_chunk WHERE file_id = ? AND idx = ?", fileID, idx).Scan(&c.MD5, &c.SHA256, &c.Data)
+	if err != nil {
+		return c, fmt.Errorf("storage: chunk %s/%d: %w", fileID, idx, err)
+	}
+	return c, nil
+}
+
+// ChunkIndexes returns the indexes of the chunks of a file held here;
+// unsyncedOnly limits them to chunks not yet acknowledged by the other side.
+func (db *DB) ChunkIndexes(ctx context.Context, fileID string, unsyncedOnly bool) ([]int, error) {
+	q := "SELECT idx FROM file_chunk WHERE file_id = ?"
+	if unsyncedOnly {
+		q += " AND synced = 0"
+	}
+	rows, err := db.sql.QueryContext(ctx, q+" ORDER BY idx", fileID)
+	if err != nil {
+		return nil, fmt.Errorf("storage: chunk list of %s: %w", fileID, err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var i int
+		if err := rows.Scan(&i); err != nil {
+			return nil, err
+		}
+		out = append(out, i)
+	}
+	return out, rows.Err()
+}
+
+// AckChunks marks chunks as received by the other side (seed 1.4.4d).
+func (db *DB) AckChunks(ctx context.Context, fileID string, idxs []int) error {
+	if len(idxs) == 0 {
+		return nil
+	}
+	if _, err := db.bun.NewUpdate().Model((*FileChunkRow)(nil)).Set("synced = ?", true).
+		Where("file_id = ?", fileID).Where("idx IN (?)", bun.In(idxs)).Exec(ctx); err != nil {
+		return fmt.Errorf("storage: ack chunks of %s: %w", fileID, err)
+	}
+	return nil
+}
+
+// DeleteChunks removes chunks of a file: the given indexes, or all when
+// idxs is nil (purging a published file, or dropping corrupt pieces so
+// that they are sent again).
+func (db *DB) DeleteChunks(ctx context.Context, fileID string, idxs []int) error {
+	q := db.bun.NewDelete().Model((*FileChunkRow)(nil)).Where("file_id = ?", fileID)
+	if idxs != nil {
+		if len(idxs) == 0 {
+			return nil
+		}
+		q = q.Where("idx IN (?)", bun.In(idxs))
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("storage: delete chunks of %s: %w", fileID, err)
+	}
+	return nil
+}
+
+// SameContent returns a record here, other than id, with the given SHA-256
+// whose bytes are complete (stored, or published with a local key).
+func (db *DB) SameContent(ctx context.Context, sha, id string) (gapsync.FileRecord, bool, error) {
+	var r FileRecordRow
+	err := db.bun.NewSelect().Model(&r).Where("sha256 = ?", sha).Where("id <> ?", id).
+		Where("(status = ? OR (status = ? AND local_key <> ''))", gapsync.FileStored, gapsync.FilePublished).
+		OrderExpr("id").Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gapsync.FileRecord{}, false, nil
+	}
+	if err != nil {
+		return gapsync.FileRecord{}, false, fmt.Errorf("storage: find content %s: %w", sha, err)
+	}
+	return r.record(), true, nil
+}
+
+// AddMapping records that the other side's reference foreign is published
+// here as local.
+func (db *DB) AddMapping(ctx context.Context, foreign, local string) error {
+	row := &PathMappingRow{ForeignHash: refHash(foreign), LocalHash: refHash(local), Foreign: foreign, Local: local}
+	q := db.bun.NewInsert().Model(row)
+	if db.d.Name() == "mysql" {
+		q = q.On("DUPLICATE KEY UPDATE").Set("local_hash = VALUES(local_hash), local_ref = VALUES(local_ref)")
+	} else {
+		q = q.On("CONFLICT (foreign_hash) DO UPDATE").Set("local_hash = EXCLUDED.local_hash, local_ref = EXCLUDED.local_ref")
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("storage: add path mapping: %w", err)
+	}
+	return nil
+}
+
+// mapped looks refs up in path_mapping by the given hash column and returns
+// ref → the other end of its mapping.
+func (db *DB) mapped(ctx context.Context, by string, refs []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	hashes := make([]string, len(refs))
+	for i, r := range refs {
+		hashes[i] = refHash(r)
+	}
+	var rows []PathMappingRow
+	if err := db.bun.NewSelect().Model(&rows).Where(by+" IN (?)", bun.In(hashes)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read path mapping: %w", err)
+	}
+	for _, r := range rows {
+		if by == "foreign_hash" {
+			out[r.Foreign] = r.Local
+		} else {
+			out[r.Local] = r.Foreign
+		}
+	}
+	return out, nil
+}
+
+// MapForeign returns, for those of refs that are the other side's files
+// published here, this side's reference.
+func (db *DB) MapForeign(ctx context.Context, refs []string) (map[string]string, error) {
+	return db.mapped(ctx, "foreign_hash", refs)
+}
+
+// MapLocal returns, for those of refs that are this side's copies of the
+// other side's files, the other side's reference.
+func (db *DB) MapLocal(ctx context.Context, refs []string) (map[string]string, error) {
+	return db.mapped(ctx, "local_hash", refs)
+}
+
+// PurgeChunks deletes the chunks of files published before the given time:
+// their bytes live in a store now (seed: chunks are kept only as long as
+// the transfer needs them, plus a retention).
+func (db *DB) PurgeChunks(ctx context.Context, before time.Time) (int, error) {
+	var ids []string
+	if err := db.bun.NewSelect().Model((*FileRecordRow)(nil)).Column("id").Where("status = ?", gapsync.FilePublished).
+		Where("updated_at < ?", before.UTC()).Scan(ctx, &ids); err != nil {
+		return 0, fmt.Errorf("storage: find purgeable files: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		res, err := db.bun.NewDelete().Model((*FileChunkRow)(nil)).Where("file_id = ?", id).Exec(ctx)
+		if err != nil {
+			return n, fmt.Errorf("storage: purge chunks of %s: %w", id, err)
+		}
+		k, _ := res.RowsAffected()
+		n += int(k)
+	}
+	return n, nil
+}
+
+// AllChunksSynced reports whether every chunk of a file held here has been
+// acknowledged by the other side.
+func (db *DB) AllChunksSynced(ctx context.Context, fileID string) (bool, error) {
+	var n int
+	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM file_chunk WHERE file_id = ? AND synced = 0", fileID).Scan(&n); err != nil {
+		return false, fmt.Errorf("storage: chunk state of %s: %w", fileID, err)
+	}
+	return n == 0, nil
+}
