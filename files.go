@@ -1,5 +1,17 @@
 package gapsync
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// FileID is the id of the record of ref from origin: the same on both
+// sides, so a reference is recorded once however often it is found.
+func FileID(origin Side, ref string) string {
+	h := sha256.Sum256([]byte(string(origin) + "\x00" + ref))
+	return hex.EncodeToString(h[:16])
+}
+
 // File statuses, per step of the file flow (seed 1.1.4, 1.3, 1.4). A
 // record lives in the database of each side it reaches.
 const (

@@ -75,10 +75,6 @@ func refHash(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// FileID is the id of the record of ref from origin.
-func FileID(origin gapsync.Side, ref string) string {
-	return refHash(string(origin) + "\x00" + ref)[:32]
-}
 
 func (r FileRecordRow) record() gapsync.FileRecord {
 	return gapsync.FileRecord{ID: r.ID, Origin: gapsync.Side(r.Origin), Ref: r.Ref, Size: r.Size, MD5: r.MD5, SHA256: r.SHA256,
@@ -111,7 +107,7 @@ func (db *DB) NoteFiles(ctx context.Context, origin gapsync.Side, refs []string)
 		if _, ok := copies[ref]; ok {
 			continue
 		}
-		row := &FileRecordRow{ID: FileID(origin, ref), Origin: string(origin), Ref: ref, Status: gapsync.FileExtracted, UpdatedAt: now}
+		row := &FileRecordRow{ID: gapsync.FileID(origin, ref), Origin: string(origin), Ref: ref, Status: gapsync.FileExtracted, UpdatedAt: now}
 		res, err := db.insertIgnore(db.bun.NewInsert().Model(row), "id").Exec(ctx)
 		if err != nil {
 			return n, fmt.Errorf("storage: note file %q: %w", ref, err)
