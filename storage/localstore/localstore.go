@@ -1,0 +1,308 @@
+// Package localstore is a syncer.FileStore over a local directory.
+//
+// The directory is opened with os.OpenRoot, so every operation resolves
+// inside it: a key is first checked with gapsync.CleanKey (no "..", no
+// absolute paths, no backslashes), and even a symbolic link inside the
+// directory that points outside it is refused by the operating-system
+// layer rather than followed.
+//
+// Put writes to a temporary file in the key's directory (named
+// ".gapsync-tmp-…"), copies exactly the declared number of bytes, syncs
+// it and renames it over the key, so a reader sees the old file or the
+// new one, never a part; on any failure the temporary file is removed.
+// Keys whose last element starts with ".gapsync-tmp-" are refused, so an
+// upload in progress is never visible through the store.
+//
+// Checksums are not kept: Stat returns FileInfo.MD5 and SHA256 empty.
+package localstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/syncer"
+)
+
+// TempPrefix starts the name of every temporary file Put writes.
+const TempPrefix = ".gapsync-tmp-"
+
+// Options tune a Store; the zero value (or nil) means defaults.
+type Options struct {
+	// FileMode is the permission of new files (default 0o644, before the
+	// umask).
+	FileMode fs.FileMode
+	// DirMode is the permission of new directories (default 0o755).
+	DirMode fs.FileMode
+}
+
+// Store is a directory of files. It is safe for concurrent use.
+type Store struct {
+	root *os.Root
+	opts Options
+}
+
+var _ syncer.FileStore = (*Store)(nil)
+
+// New opens (creating it if needed) the directory dir as a store. Close
+// releases it.
+func New(dir string, o *Options) (*Store, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.FileMode == 0 {
+		opts.FileMode = 0o644
+	}
+	if opts.DirMode == 0 {
+		opts.DirMode = 0o755
+	}
+	if dir == "" {
+		return nil, errors.New("localstore: no directory given")
+	}
+	if err := os.MkdirAll(dir, opts.DirMode); err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	return &Store{root: root, opts: opts}, nil
+}
+
+// Close releases the directory.
+func (s *Store) Close() error {
+	if err := s.root.Close(); err != nil {
+		return fmt.Errorf("localstore: close: %w", err)
+	}
+	return nil
+}
+
+// Dir returns the directory the store was opened on.
+func (s *Store) Dir() string { return s.root.Name() }
+
+func checkKey(key string) error {
+	if err := gapsync.CleanKey(key); err != nil {
+		return err
+	}
+	if strings.HasPrefix(path.Base(key), TempPrefix) {
+		return fmt.Errorf("%w: %q is a temporary file name", gapsync.ErrBadPath, key)
+	}
+	return nil
+}
+
+// Stat returns the size of the file at key.
+func (s *Store) Stat(ctx context.Context, key string) (syncer.FileInfo, error) {
+	fi, err := s.stat(key)
+	if err != nil {
+		return syncer.FileInfo{}, fmt.Errorf("localstore: stat %q: %w", key, err)
+	}
+	return syncer.FileInfo{Key: key, Size: fi.Size()}, nil
+}
+
+func (s *Store) stat(key string) (fs.FileInfo, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	fi, err := s.root.Stat(key)
+	if err != nil {
+		return nil, notExist(err)
+	}
+	if err := regular(fi); err != nil {
+		return nil, err
+	}
+	return fi, nil
+}
+
+// notExist makes "a/b" where "a" is a file a missing file, as it is on an
+// object store.
+func notExist(err error) error {
+	if errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
+	}
+	return err
+}
+
+// regular refuses what is not a file: a directory is no file, so it is
+// reported missing, as on an object store.
+func regular(fi fs.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return fmt.Errorf("%w: is a directory", fs.ErrNotExist)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	return nil
+}
+
+// OpenRange returns a reader of n bytes of the file at key from off. The
+// reader holds the file open, so a Put that replaces the file meanwhile
+// does not change what it reads.
+func (s *Store) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	rc, err := s.openRange(key, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: open %q [%d,+%d): %w", key, off, n, err)
+	}
+	return rc, nil
+}
+
+func (s *Store) openRange(key string, off, n int64) (io.ReadCloser, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if off < 0 || n < 0 {
+		return nil, errors.New("negative offset or length")
+	}
+	f, err := s.root.Open(key)
+	if err != nil {
+		return nil, notExist(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := regular(fi); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if off > fi.Size() || n > fi.Size()-off {
+		f.Close()
+		return nil, fmt.Errorf("range ends past the file's %d bytes: %w", fi.Size(), io.ErrUnexpectedEOF)
+	}
+	return &rangeReader{r: io.NewSectionReader(f, off, n), left: n, f: f}, nil
+}
+
+// rangeReader reads exactly left bytes; an early end is io.ErrUnexpectedEOF.
+type rangeReader struct {
+	r    io.Reader
+	left int64
+	f    *os.File
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n, err := r.r.Read(p)
+	r.left -= int64(n)
+	if err == io.EOF && r.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (r *rangeReader) Close() error { return r.f.Close() }
+
+// Put stores exactly size bytes from r at key, replacing any file there
+// atomically. info is not kept.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, info syncer.FileInfo) error {
+	if err := s.put(ctx, key, r, size); err != nil {
+		return fmt.Errorf("localstore: put %q: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if size < 0 {
+		return errors.New("negative size")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := path.Dir(key)
+	if dir != "." {
+		if err := s.root.MkdirAll(dir, s.opts.DirMode); err != nil {
+			return err
+		}
+	}
+	var rnd [12]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(dir, TempPrefix+hex.EncodeToString(rnd[:]))
+	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.opts.FileMode)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			_ = s.root.Remove(tmp)
+		}
+	}()
+	if err := copyExact(ctx, f, r, size); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.root.Rename(tmp, key); err != nil {
+		return err
+	}
+	s.syncDir(dir)
+	return nil
+}
+
+// syncDir makes the rename durable where the file system allows it.
+func (s *Store) syncDir(dir string) {
+	if d, err := s.root.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// copyExact copies size bytes from r to w, failing if r ends early, yields
+// more, fails, or ctx ends.
+func copyExact(ctx context.Context, w io.Writer, r io.Reader, size int64) error {
+	cr := &ctxReader{ctx: ctx, r: r}
+	n, err := io.CopyN(w, cr, size)
+	if err == io.EOF {
+		return fmt.Errorf("reader ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		return err
+	}
+	var one [1]byte
+	for range 100 {
+		k, err := cr.Read(one[:])
+		if k > 0 {
+			return fmt.Errorf("reader yields more than %d bytes", size)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
