@@ -167,18 +167,22 @@ type LogEntry struct {
 	FinishedAt time.Time
 }
 
-// ParseTable reads the short form NAME:KEY[+KEY…]:CURSOR[:DIRECTION] that
-// the example mains take in -table flags, for example
-// "orders:id:updated_at" or "lines:order_id+line_no:changed_at:both".
-// The direction defaults to push; the table is enabled.
+// ParseTable reads the short form NAME:KEY[+KEY…]:CURSOR[:DIRECTION[:FILECOL[+FILECOL…]]]
+// that the example mains take in -table flags, for example
+// "orders:id:updated_at", "lines:order_id+line_no:changed_at:both" or
+// "docs:id:updated_at:both:path". The direction defaults to push; the
+// table is enabled.
 func ParseTable(s string) (Table, error) {
 	p := strings.Split(s, ":")
-	if len(p) < 3 || len(p) > 4 {
-		return Table{}, fmt.Errorf("gapsync: table %q: want NAME:KEY[+KEY…]:CURSOR[:DIRECTION]", s)
+	if len(p) < 3 || len(p) > 5 {
+		return Table{}, fmt.Errorf("gapsync: table %q: want NAME:KEY[+KEY…]:CURSOR[:DIRECTION[:FILECOL[+FILECOL…]]]", s)
 	}
 	t := Table{Name: p[0], Key: strings.Split(p[1], "+"), Cursor: p[2], Direction: Push, Enabled: true}
-	if len(p) == 4 {
+	if len(p) >= 4 {
 		t.Direction = Direction(p[3])
+	}
+	if len(p) == 5 {
+		t.FileColumns = strings.Split(p[4], "+")
 	}
 	return t, t.Validate()
 }

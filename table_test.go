@@ -35,7 +35,10 @@ func TestParseTable(t *testing.T) {
 	tb, err = gapsync.ParseTable("orders:id:updated_at")
 	is.NoErr(err)
 	is.True(tb.Allows(gapsync.Push) && !tb.Allows(gapsync.Pull))
-	for _, bad := range []string{"orders", "orders:id", "o`x:id:u", "orders:id:u:sideways", "a:b:c:d:e"} {
+	tb, err = gapsync.ParseTable("docs:id:u:both:path+thumb")
+	is.NoErr(err)
+	is.Equal(tb.FileColumns, []string{"path", "thumb"})
+	for _, bad := range []string{"orders", "orders:id", "o`x:id:u", "orders:id:u:sideways", "a:b:c:d:e`", "a:b:c:d:e:f"} {
 		_, err := gapsync.ParseTable(bad)
 		is.True(err != nil)
 	}

@@ -49,6 +49,16 @@ func TestZoneMains(t *testing.T) {
 		return db
 	}
 	inet, intra := open(inetDSN), open(intraDSN)
+	for _, db := range []*storage.DB{inet, intra} {
+		_, err := db.Bun().ExecContext(ctx, "CREATE TABLE docs (id BIGINT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6))")
+		is.NoErr(err)
+	}
+	inetStore, intraStore := t.TempDir(), t.TempDir()
+	report := bytes.Repeat([]byte("年度报告 annual report\n"), 100_000) // ~2.6 MiB: several chunks
+	is.NoErr(os.MkdirAll(filepath.Join(inetStore, "reports"), 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(inetStore, "reports", "2026 年报.txt"), report, 0o644))
+	_, err = inet.Bun().DB.ExecContext(ctx, "INSERT INTO docs VALUES (1, 'reports/2026 年报.txt', NOW(6))")
+	is.NoErr(err)
 	insert := func(from, to int) {
 		for i := from; i < to; i++ {
 			_, err := inet.Bun().DB.ExecContext(ctx, "INSERT INTO demo VALUES (?, ?, ?, NOW(6), ?, NOW(6))",
@@ -67,16 +77,28 @@ func TestZoneMains(t *testing.T) {
 		}
 		return string(out)
 	}
-	out := run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at:both", "-tombstones")
+	out := run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at:both", "-table", "docs:id:updated_at:both:path", "-tombstones")
 	is.True(strings.Contains(out, "demo enabled for both"))
 
 	addr := freeAddr(t)
 	external := startExternal(t, bin, env, addr, intraDSN)
 	insert(0, 40)
 	time.Sleep(300 * time.Millisecond) // past the -lag below
-	inetArgs := []string{"-once", "-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at:both", "-tombstones", "-lag", "200ms"}
+	inetArgs := []string{"-once", "-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at:both",
+		"-table", "docs:id:updated_at:both:path", "-tombstones", "-lag", "200ms", "-store", "dir:" + inetStore}
 	out = run("internet", inetArgs...)
-	is.True(strings.Contains(out, "rows_pushed=40 rows_pulled=0"))
+	if !strings.Contains(out, "rows_pushed=41 rows_pulled=0") || !strings.Contains(out, "files_sent=1") {
+		t.Fatalf("first cycle:\n%s", out)
+	}
+	// The intranet worker publishes the file and points the row at it.
+	out = run("intranet", "-db", intraDSN, "-store", "dir:"+intraStore, "-once")
+	is.True(strings.Contains(out, "published=1"))
+	got, err := os.ReadFile(filepath.Join(intraStore, "from-internet", "reports", "2026 年报.txt"))
+	is.NoErr(err)
+	is.True(bytes.Equal(got, report))
+	var path string
+	is.NoErr(intra.Bun().DB.QueryRowContext(ctx, "SELECT path FROM docs WHERE id = 1").Scan(&path))
+	is.Equal(path, "from-internet/reports/2026 年报.txt")
 
 	// The external zone restarts; the next cycle carries on.
 	stop(t, external)
@@ -106,6 +128,9 @@ func TestZoneMains(t *testing.T) {
 	logs, err := inet.Log(ctx, "demo", 0)
 	is.NoErr(err)
 	is.Equal(len(logs), 4) // two cycles, both directions
+	logs, err = inet.Log(ctx, "docs", 0)
+	is.NoErr(err)
+	is.Equal(logs[0].Rows, int64(0)) // the rewritten reference did not come back
 	is.Equal(logs[0].Status, storage.StatusOK)
 }
 
@@ -165,8 +190,8 @@ func TestQuickstart(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	last := lines[len(lines)-1]
-	if !strings.HasPrefix(last, "quickstart: OK") || !strings.Contains(last, "internet→intranet 209 rows") ||
-		!strings.Contains(last, "intranet→internet 4 rows") {
+	if !strings.HasPrefix(last, "quickstart: OK") || !strings.Contains(last, "internet→intranet 212 rows") ||
+		!strings.Contains(last, "and 3 files") || !strings.Contains(last, "intranet→internet 5 rows") {
 		t.Fatalf("last line %q", last)
 	}
 }

@@ -75,7 +75,6 @@ func refHash(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-
 func (r FileRecordRow) record() gapsync.FileRecord {
 	return gapsync.FileRecord{ID: r.ID, Origin: gapsync.Side(r.Origin), Ref: r.Ref, Size: r.Size, MD5: r.MD5, SHA256: r.SHA256,
 		ChunkSize: r.ChunkSize, Chunks: r.Chunks, Status: r.Status, Error: r.Error, Attempts: r.Attempts, LocalKey: r.LocalKey}

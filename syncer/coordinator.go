@@ -40,6 +40,9 @@ type CoordinatorOptions struct {
 	LeaseTTL time.Duration
 	// Holder names this instance in the lease. Default: random.
 	Holder string
+	// Files configures the file flow (seed 1.1.4, 1.3, 1.4) on the
+	// internet side. Nil, or no Store: rows only.
+	Files *FileOptions
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -51,9 +54,10 @@ type CoordinatorOptions struct {
 // the sync log. A lease in the internet database lets one instance work at
 // a time.
 type Coordinator struct {
-	db   InternetDB
-	tr   Transport
-	opts CoordinatorOptions
+	db       InternetDB
+	tr       Transport
+	opts     CoordinatorOptions
+	fileFlow *fileFlow
 }
 
 // NewCoordinator returns a Coordinator over the internet database db (a
@@ -93,6 +97,11 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 	if c.opts.Logger == nil {
 		c.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	ff, err := newFileFlow(db, c.opts.Files, gapsync.Internet, c.opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	c.fileFlow = ff
 	return c, nil
 }
 
@@ -100,6 +109,10 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 type Report struct {
 	RunID  string
 	Tables []gapsync.LogEntry // one per table and direction, as logged
+	Files  FileReport
+	// FilesErr is the file flow's error, if any; files are retried next
+	// cycle and do not hold back the tables' windows.
+	FilesErr error
 }
 
 // Rows returns the rows moved in direction d (all directions when d is "").
@@ -122,9 +135,9 @@ func (r *Report) Conflicts() int {
 	return n
 }
 
-// Err joins the errors of the tables that failed.
+// Err joins the errors of the tables that failed and of the file flow.
 func (r *Report) Err() error {
-	var errs []error
+	errs := []error{r.FilesErr}
 	for _, t := range r.Tables {
 		if t.Err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", t.Direction, t.Table, t.Err))
@@ -221,6 +234,9 @@ func (c *Coordinator) RunOnce(ctx context.Context) (*Report, error) {
 		})
 	}
 	g.Wait()
+	if c.fileFlow != nil && ctx.Err() == nil {
+		r.FilesErr = c.files(ctx, &r.Files)
+	}
 	return r, r.Err()
 }
 
@@ -269,6 +285,11 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) g
 				return err
 			}
 			account(&e, b, res)
+			if c.fileFlow != nil {
+				if _, err := c.fileFlow.db.NoteBatchFiles(ctx, t, gapsync.Internet, b); err != nil {
+					return err
+				}
+			}
 			return c.settle(ctx, runID, t, gapsync.Push, b, res.Conflicts, &e)
 		})
 	}()

@@ -37,9 +37,10 @@ type GatewayOptions struct {
 // the intranet database through the IsolationWriter, and accepted message
 // ids go to the replay guard, which lives there too.
 type Gateway struct {
-	db   IntranetDB
-	srv  *transport.Server
-	opts GatewayOptions
+	db    IntranetDB
+	files FileDB // nil when the intranet database has no file tables
+	srv   *transport.Server
+	opts  GatewayOptions
 }
 
 // NewGateway returns a Gateway that serves the intranet database db and
@@ -68,6 +69,7 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 	srv.Handle(transport.PathApply, g.apply)
 	srv.Handle(transport.PathBound, g.bound)
 	srv.Handle(transport.PathPull, g.pull)
+	g.handleFiles(srv)
 	g.srv = srv
 	return g, nil
 }
@@ -131,6 +133,13 @@ func (g *Gateway) pull(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	b.ID, b.Direction = "page", string(gapsync.Pull)
+	if g.files != nil && len(b.Rows) > 0 {
+		// Seed 1.2.5: the files these rows reference are recorded for the
+		// intranet worker to read into the database.
+		if _, err := g.files.NoteBatchFiles(ctx, t, gapsync.Intranet, b); err != nil {
+			return nil, err
+		}
+	}
 	g.opts.Logger.Info("served pull page", "table", t.Name, "rows", len(b.Rows), "more", more)
 	return (&transport.PullPage{Batch: b, Next: next, More: more}).MarshalBinary()
 }

@@ -182,16 +182,26 @@ func count(t *testing.T, db *sql.DB, q string) int {
 
 // faults sits in front of the gateway and misbehaves on request.
 type faults struct {
-	mu       sync.Mutex
-	fail500  int // answer 500 without calling the gateway
-	dropLate int // call the gateway, then cut the connection before the answer
-	next     http.Handler
-	requests int
+	mu        sync.Mutex
+	fail500   int    // answer 500 without calling the gateway
+	dropLate  int    // call the gateway, then cut the connection before the answer
+	only      string // when set, faults hit only this path
+	passFirst int    // let this many matching requests through first
+	next      http.Handler
+	requests  int
 }
 
 func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests++
+	if (f.only != "" && r.URL.Path != f.only) || f.passFirst > 0 {
+		if f.only == "" || r.URL.Path == f.only {
+			f.passFirst--
+		}
+		f.mu.Unlock()
+		f.next.ServeHTTP(w, r)
+		return
+	}
 	fail, drop := f.fail500 > 0, f.dropLate > 0
 	if fail {
 		f.fail500--

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -44,7 +45,11 @@ func run(ctx context.Context) error {
 	lag := flag.Duration("lag", 2*time.Second, "keep each pull window this far behind the intranet database clock")
 	cert := flag.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	key := flag.String("tls-key", "", "TLS key file")
+	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
 	flag.Parse()
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit)
+	}
 	if *dsn == "" {
 		return errors.New("need -db (or GAPSYNC_INTRANET_DB)")
 	}

@@ -18,12 +18,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/crypto"
 	"github.com/gapsync/gapsync/storage"
+	"github.com/gapsync/gapsync/storage/storeurl"
 	"github.com/gapsync/gapsync/syncer"
 	"github.com/gapsync/gapsync/transport"
 )
@@ -49,8 +52,13 @@ func run(ctx context.Context) error {
 		tables = append(tables, t)
 		return err
 	})
+	store := flag.String("store", os.Getenv("GAPSYNC_INTERNET_STORE"), "internet file store: dir:PATH or s3://BUCKET/PREFIX (empty: rows only)")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
+	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
 	flag.Parse()
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit)
+	}
 	if *dsn == "" || *gateway == "" {
 		return errors.New("need -db and -gateway (or GAPSYNC_INTERNET_DB and GAPSYNC_GATEWAY_URL)")
 	}
@@ -83,7 +91,15 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
-	coord, err := syncer.NewCoordinator(db, client, &syncer.CoordinatorOptions{Logger: log, Interval: *interval})
+	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval}
+	if *store != "" {
+		st, err := storeurl.Open(ctx, *store)
+		if err != nil {
+			return err
+		}
+		opts.Files = &syncer.FileOptions{Store: st, Progress: progressBar("internet")}
+	}
+	coord, err := syncer.NewCoordinator(db, client, opts)
 	if err != nil {
 		return err
 	}
@@ -91,9 +107,28 @@ func run(ctx context.Context) error {
 		r, err := coord.RunOnce(ctx)
 		if r != nil {
 			log.Info("cycle done", "run", r.RunID, "rows_pushed", r.Rows(gapsync.Push), "rows_pulled", r.Rows(gapsync.Pull),
-				"conflicts", r.Conflicts(), "tables", len(r.Tables))
+				"conflicts", r.Conflicts(), "tables", len(r.Tables), "files_sent", r.Files.Sent, "files_received", r.Files.Received,
+				"file_bytes", r.Files.Bytes)
 		}
 		return err
 	}
 	return coord.Run(ctx)
+}
+
+// progressBar draws file progress on stderr, at most a few times a second.
+func progressBar(zone string) func(gapsync.Progress) {
+	var last time.Time
+	return func(p gapsync.Progress) {
+		if p.BytesTotal == 0 || (time.Since(last) < 200*time.Millisecond && p.BytesDone < p.BytesTotal) {
+			return
+		}
+		last = time.Now()
+		const width = 30
+		done := int(width * p.BytesDone / p.BytesTotal)
+		fmt.Fprintf(os.Stderr, "\r%s %-7s [%s%s] %3d%% %s", zone, p.Step, strings.Repeat("#", done), strings.Repeat(".", width-done),
+			100*p.BytesDone/p.BytesTotal, p.File)
+		if p.BytesDone >= p.BytesTotal {
+			fmt.Fprintln(os.Stderr)
+		}
+	}
 }

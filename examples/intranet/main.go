@@ -1,12 +1,13 @@
-// Command intranet is the intranet zone's main. In this release the
-// intranet side has no scheduled work of its own: rows travel both ways
-// through the external-zone gateway, which reads and writes the intranet
-// database. This command prepares that database (creates the sync
-// metadata tables), enables tables in its sync_config with -table, and
-// installs the delete triggers with -tombstones; the file flow (merge,
-// verify, upload to the intranet object store) will run here.
+// Command intranet is the intranet zone's main: the scheduled worker. It
+// prepares the intranet database (sync metadata tables, -table entries in
+// its sync_config, -tombstones delete triggers) and, with -store, runs the
+// file worker: it reads the bytes of intranet files that outgoing rows
+// reference into the database as chunks, and publishes files that came
+// from the internet to the intranet object store after verifying them.
+// It talks to nothing but the intranet database and store.
 //
-//	intranet -db 'user:pass@tcp(db:3306)/app' -table demo:id:updated_at:both -tombstones
+//	intranet -db 'user:pass@tcp(db:3306)/app' -table demo:id:updated_at:both -tombstones \
+//	    -store s3://platform/gapsync/?endpoint=http://objects.intra:9000 -interval 30s
 package main
 
 import (
@@ -14,15 +15,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/storage"
+	"github.com/gapsync/gapsync/storage/storeurl"
+	"github.com/gapsync/gapsync/syncer"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "intranet:", err)
@@ -37,14 +44,21 @@ func run(ctx context.Context) error {
 		tables = append(tables, s)
 		return nil
 	})
+	store := flag.String("store", os.Getenv("GAPSYNC_INTRANET_STORE"), "intranet file store: dir:PATH or s3://BUCKET/PREFIX (empty: prepare the database and exit)")
+	interval := flag.Duration("interval", 30*time.Second, "pause between worker runs")
+	once := flag.Bool("once", false, "run the worker once and exit")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "intranet: prepares the intranet database for gapsync (metadata tables, sync_config rows,\n"+
-			"delete triggers). Nothing else runs here yet: rows travel both ways through the\n"+
-			"external-zone gateway; the intranet file worker comes with the file flow.")
+			"delete triggers) and, with -store, runs the intranet file worker. Rows travel through the\n"+
+			"external-zone gateway; this command only ever touches the intranet database and store.")
 		flag.PrintDefaults()
 	}
+	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
 	flag.Parse()
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit)
+	}
 	if *dsn == "" {
 		return errors.New("need -db (or GAPSYNC_INTRANET_DB)")
 	}
@@ -71,6 +85,27 @@ func run(ctx context.Context) error {
 		}
 		fmt.Printf("intranet: %s enabled for %s\n", t.Name, t.Direction)
 	}
-	fmt.Println("intranet: metadata tables ready; no scheduled intranet work in this release")
-	return nil
+	fmt.Println("intranet: metadata tables ready")
+	if *store == "" {
+		return nil
+	}
+	st, err := storeurl.Open(ctx, *store)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "intranet")
+	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Logger: log, Interval: *interval, Files: syncer.FileOptions{Store: st}})
+	if err != nil {
+		return err
+	}
+	if *once {
+		r, err := w.RunOnce(ctx)
+		log.Info("worker run", "staged", r.Staged, "published", r.Published, "waiting", r.Waiting)
+		return err
+	}
+	err = w.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

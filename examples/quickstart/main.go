@@ -1,30 +1,36 @@
 // Command quickstart runs all three zones of gapsync in one process on the
 // embedded default: two SQLite files (the internet and intranet
-// databases), the external-zone gateway on loopback HTTP, and the internet
-// coordinator. It creates a demo table with varied rows, syncs it to the
-// intranet, changes rows on both sides (and deletes one on the intranet),
-// syncs again both ways, checks that the two tables are equal, and prints
-// a last line that begins "quickstart: OK".
+// databases), two local directories (their file stores), the
+// external-zone gateway on loopback HTTP, the internet coordinator and the
+// intranet worker. It creates a demo table with varied rows and a table of
+// attachments, syncs them, changes rows on both sides (and deletes one on
+// the intranet), attaches files on both sides, syncs again both ways,
+// checks that the tables agree and every file arrived byte for byte, and
+// prints a last line that begins "quickstart: OK".
 //
 //	go run ./examples/quickstart            # fresh temporary directory
-//	go run ./examples/quickstart -dir data  # keep the databases; re-runnable
+//	go run ./examples/quickstart -dir data  # keep everything; re-runnable
 package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/crypto"
 	"github.com/gapsync/gapsync/storage"
+	"github.com/gapsync/gapsync/storage/localstore"
 	"github.com/gapsync/gapsync/syncer"
 	"github.com/gapsync/gapsync/transport"
 )
@@ -38,19 +44,31 @@ func main() {
 	}
 }
 
-var demo = gapsync.Table{Name: "demo", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+var (
+	demo = gapsync.Table{Name: "demo", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+	// attachments reference files; the file flow moves them and rewrites
+	// the references to each side's own address.
+	attachments = gapsync.Table{Name: "attachments", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at",
+		FileColumns: []string{"path"}, Enabled: true}
+)
 
-const demoDDL = `CREATE TABLE IF NOT EXISTS demo (
+const ddl = `CREATE TABLE IF NOT EXISTS demo (
 	id INTEGER PRIMARY KEY,
 	title TEXT NOT NULL,
 	note TEXT NULL,
 	amount NUMERIC NULL,
 	ratio REAL NULL,
 	payload BLOB NULL,
+	updated_at DATETIME NOT NULL);
+CREATE TABLE IF NOT EXISTS attachments (
+	id INTEGER PRIMARY KEY,
+	path TEXT NOT NULL,
 	updated_at DATETIME NOT NULL)`
 
+const now = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
 func run(ctx context.Context) error {
-	dir := flag.String("dir", "", "directory for the two SQLite files (default: a new temporary directory, removed at exit)")
+	dir := flag.String("dir", "", "directory for the databases and stores (default: a new temporary directory, removed at exit)")
 	verbose := flag.Bool("v", false, "log every step")
 	flag.Parse()
 	kept := "kept in " + *dir
@@ -71,7 +89,7 @@ func run(ctx context.Context) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	// Internet zone database and intranet zone database.
+	// The internet and intranet databases, and their file stores.
 	dbOpts := &storage.Options{Logger: logger, Lag: 50 * time.Millisecond}
 	internet, err := storage.OpenSQLite(filepath.Join(*dir, "internet.db"), dbOpts)
 	if err != nil {
@@ -87,17 +105,29 @@ func run(ctx context.Context) error {
 		if err := db.Migrate(ctx); err != nil {
 			return err
 		}
-		if _, err := db.Bun().ExecContext(ctx, demoDDL); err != nil {
-			return err
+		for _, q := range strings.Split(ddl, ";") {
+			if _, err := db.Bun().ExecContext(ctx, q); err != nil {
+				return err
+			}
 		}
-		// Both sides must name a table in sync_config before it moves.
-		if err := db.Configure(ctx, demo); err != nil {
-			return err
+		for _, t := range []gapsync.Table{demo, attachments} {
+			// Both sides must name a table in sync_config before it moves;
+			// a trigger-fed tombstone table lets hard deletes travel.
+			if err := db.Configure(ctx, t); err != nil {
+				return err
+			}
+			if err := db.InstallTombstones(ctx, t); err != nil {
+				return err
+			}
 		}
-		// A trigger-fed tombstone table lets hard deletes travel.
-		if err := db.InstallTombstones(ctx, demo); err != nil {
-			return err
-		}
+	}
+	inetFiles, err := localstore.New(filepath.Join(*dir, "internet-files"), nil)
+	if err != nil {
+		return err
+	}
+	intraFiles, err := localstore.New(filepath.Join(*dir, "intranet-files"), nil)
+	if err != nil {
+		return err
 	}
 
 	// One shared key: in a deployment it comes from GAPSYNC_KEYS on both
@@ -124,20 +154,36 @@ func run(ctx context.Context) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	// Internet zone: the coordinator.
+	// Internet zone: the coordinator. Intranet zone: the worker.
 	client, err := transport.NewClient("http://"+ln.Addr().String(), keys, &transport.ClientOptions{Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	coord, err := syncer.NewCoordinator(internet, client, &syncer.CoordinatorOptions{Logger: logger, Page: gapsync.Page{Rows: 100}})
+	coord, err := syncer.NewCoordinator(internet, client, &syncer.CoordinatorOptions{
+		Logger: logger, Page: gapsync.Page{Rows: 100}, Files: &syncer.FileOptions{Store: inetFiles, ChunkSize: 64 << 10},
+	})
 	if err != nil {
 		return err
+	}
+	worker, err := syncer.NewIntranetWorker(intranet, &syncer.WorkerOptions{
+		Logger: logger, Files: syncer.FileOptions{Store: intraFiles, ChunkSize: 64 << 10},
+	})
+	if err != nil {
+		return err
+	}
+	cycle := func() (*syncer.Report, error) {
+		time.Sleep(100 * time.Millisecond) // past the window lag
+		r, err := coord.RunOnce(ctx)
+		if err != nil {
+			return r, err
+		}
+		_, err = worker.RunOnce(ctx)
+		return r, err
 	}
 
 	// Varied rows: Chinese and emoji, NULL next to the empty string, a
 	// 64 KiB blob with NUL bytes, extreme numbers.
-	now := "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 	var base int64
 	if err := internet.Bun().QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM demo").Scan(&base); err != nil {
 		return err
@@ -156,61 +202,107 @@ func run(ctx context.Context) error {
 		rows = append(rows, []any{fmt.Sprintf("row %d", i), fmt.Sprintf("第%d行", i), i, float64(i) / 3, nil})
 	}
 	for i, r := range rows {
-		if _, err := internet.Bun().DB.ExecContext(ctx, "INSERT INTO demo (id, title, note, amount, ratio, payload, updated_at) VALUES (?, ?, ?, ?, ?, ?, "+now+")",
+		if err := exec(ctx, internet, "INSERT INTO demo (id, title, note, amount, ratio, payload, updated_at) VALUES (?, ?, ?, ?, ?, ?, "+now+")",
 			append([]any{base + int64(i) + 1}, r...)...); err != nil {
 			return err
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // past the window lag
+	// Files on the internet side, referenced by rows: a 1 MiB report (16
+	// chunks of 64 KiB), an empty file, a name in Chinese with an emoji.
+	files := map[string][]byte{}
+	for i, name := range []string{"reports/月报 2026 📈.pdf", "empty.txt", "photos/substation one.jpg"} {
+		data := make([]byte, []int{1 << 20, 0, 200_000}[i])
+		for j := range data {
+			data[j] = byte(j*31 + i)
+		}
+		name = fmt.Sprintf("%d/%s", base, name)
+		files[name] = data
+		if err := inetFiles.Put(ctx, name, strings.NewReader(string(data)), int64(len(data)), syncer.FileInfo{}); err != nil {
+			return err
+		}
+		if err := exec(ctx, internet, "INSERT INTO attachments (id, path, updated_at) VALUES (?, ?, "+now+")", base+int64(i)+1, name); err != nil {
+			return err
+		}
+	}
 
-	first, err := coord.RunOnce(ctx)
+	first, err := cycle()
 	if err != nil {
 		return err
 	}
+
+	// Change rows on both sides, delete one on the intranet, attach a file
+	// there, and sync again: only those travel, each in its own direction.
+	if err := exec(ctx, internet, "UPDATE demo SET note = 'updated on the internet 互联网', updated_at = "+now+" WHERE id > ? AND id <= ?", base, base+5); err != nil {
+		return err
+	}
+	if err := exec(ctx, intranet, "UPDATE demo SET note = 'updated on the intranet 内网', updated_at = "+now+" WHERE id > ? AND id <= ?", base+10, base+13); err != nil {
+		return err
+	}
+	if err := exec(ctx, intranet, "DELETE FROM demo WHERE id = ?", base+20); err != nil {
+		return err
+	}
+	inName := fmt.Sprintf("%d/scans/巡检记录.png", base)
+	files[inName] = []byte(strings.Repeat("intranet scan ", 5000))
+	if err := intraFiles.Put(ctx, inName, strings.NewReader(string(files[inName])), int64(len(files[inName])), syncer.FileInfo{}); err != nil {
+		return err
+	}
+	if err := exec(ctx, intranet, "INSERT INTO attachments (id, path, updated_at) VALUES (?, ?, "+now+")", base+100, inName); err != nil {
+		return err
+	}
+	second, err := cycle() // rows both ways; the worker reads the intranet file in
+	if err != nil {
+		return err
+	}
+	third, err := cycle() // the intranet file crosses and is published here
+	if err != nil {
+		return err
+	}
+	quiet, err := cycle()
+	if err != nil {
+		return err
+	}
+
+	// Check: the demo tables are equal; every file arrived byte for byte
+	// and its rows point at the local copy on the far side.
 	if err := same(ctx, internet, intranet); err != nil {
 		return err
 	}
-
-	// Change rows on both sides, delete one on the intranet, and sync
-	// again: only those travel, each in its own direction.
-	if _, err := internet.Bun().DB.ExecContext(ctx, "UPDATE demo SET note = 'updated on the internet 互联网', updated_at = "+now+" WHERE id > ? AND id <= ?", base, base+5); err != nil {
-		return err
+	if second.Rows(gapsync.Push) != 5 || second.Rows(gapsync.Pull) != 5 {
+		return fmt.Errorf("second cycle moved %d rows out and %d back, want 5 and 5", second.Rows(gapsync.Push), second.Rows(gapsync.Pull))
 	}
-	if _, err := intranet.Bun().DB.ExecContext(ctx, "UPDATE demo SET note = 'updated on the intranet 内网', updated_at = "+now+" WHERE id > ? AND id <= ?", base+10, base+13); err != nil {
-		return err
+	if quiet.Rows("") != 0 {
+		return fmt.Errorf("a quiet cycle moved %d rows", quiet.Rows(""))
 	}
-	if _, err := intranet.Bun().DB.ExecContext(ctx, "DELETE FROM demo WHERE id = ?", base+20); err != nil {
-		return err
+	for name, data := range files {
+		to, far, side, farDB := intraFiles, "from-internet/"+name, "internet", intranet
+		if name == inName {
+			to, far, side, farDB = inetFiles, "from-intranet/"+name, "intranet", internet
+		}
+		if got := digest(ctx, to, far); got != fmt.Sprintf("%x", sha256.Sum256(data)) {
+			return fmt.Errorf("%s file %s did not arrive intact on the far side (%s)", side, name, got)
+		}
+		var n int
+		if err := farDB.Bun().QueryRowContext(ctx, "SELECT COUNT(*) FROM attachments WHERE path = ?", far).Scan(&n); err != nil || n != 1 {
+			return fmt.Errorf("the far row of %s does not point at %s (%v)", name, far, err)
+		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	second, err := coord.RunOnce(ctx)
-	if err != nil {
-		return err
-	}
-	if err := same(ctx, internet, intranet); err != nil {
-		return err
-	}
-	if second.Rows(gapsync.Push) != 5 || second.Rows(gapsync.Pull) != 4 {
-		return fmt.Errorf("second cycle moved %d rows out and %d back, want the 5 and 4 changed ones", second.Rows(gapsync.Push), second.Rows(gapsync.Pull))
-	}
-	// A quiet cycle: nothing echoes back.
-	third, err := coord.RunOnce(ctx)
-	if err != nil {
-		return err
-	}
-	if third.Rows("") != 0 {
-		return fmt.Errorf("a quiet cycle moved %d rows", third.Rows(""))
-	}
-	logged, err := internet.Log(ctx, "demo", 0)
+	logged, err := internet.Log(ctx, "", 0)
 	if err != nil {
 		return err
 	}
 	_, total, _ := intranet.Checksum(ctx, demo)
-	fmt.Printf("quickstart: OK internet→intranet %d rows (%d inserted, then %d updated); intranet→internet %d rows (3 updated, 1 deleted); "+
-		"both demo tables hold the same %d rows (checksum); quiet cycle moved 0; %d runs in sync_log; databases %s\n",
-		first.Rows(gapsync.Push)+second.Rows(gapsync.Push), first.Rows(gapsync.Push), second.Rows(gapsync.Push), second.Rows(gapsync.Pull),
-		total, len(logged), kept)
+	fmt.Printf("quickstart: OK internet→intranet %d rows (%d demo rows inserted, 5 updated, %d attachment rows) and %d files; "+
+		"intranet→internet %d rows (3 updated, 1 deleted, 1 attachment row) and 1 file; "+
+		"both demo tables hold the same %d rows (checksum); every file arrived intact (SHA-256) and its far rows point at the local copy; "+
+		"quiet cycle moved 0; %d runs in sync_log; data %s\n",
+		first.Rows(gapsync.Push)+second.Rows(gapsync.Push)+third.Rows(gapsync.Push), len(rows), len(files)-1, len(files)-1,
+		second.Rows(gapsync.Pull)+third.Rows(gapsync.Pull), total, len(logged), kept)
 	return nil
+}
+
+func exec(ctx context.Context, db *storage.DB, q string, args ...any) error {
+	_, err := db.Bun().DB.ExecContext(ctx, q, args...)
+	return err
 }
 
 // same compares the demo table on both sides by checksum.
@@ -227,4 +319,22 @@ func same(ctx context.Context, a, b *storage.DB) error {
 		return fmt.Errorf("intranet demo (%d rows) differs from internet demo (%d rows)", nb, na)
 	}
 	return nil
+}
+
+// digest is the SHA-256 of a stored file, or why there is none.
+func digest(ctx context.Context, st syncer.FileStore, key string) string {
+	info, err := st.Stat(ctx, key)
+	if err != nil {
+		return err.Error()
+	}
+	rc, err := st.OpenRange(ctx, key, 0, info.Size)
+	if err != nil {
+		return err.Error()
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
 }

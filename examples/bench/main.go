@@ -1,0 +1,264 @@
+// Command bench measures gapsync on a real MariaDB/MySQL server, with the
+// three zone mains as separate processes so that each role's peak memory
+// is its own.
+//
+//	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/' -case file -size 1GiB
+//
+// Case "file": one file of -size bytes goes from the internet store through
+// the internet database, the gateway and the intranet database into the
+// intranet store, verified by SHA-256. It prints the wall time and MB/s of
+// each leg and the peak RSS of each role.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/gapsync/gapsync/crypto"
+)
+
+func main() {
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	dsn := flag.String("mysql", os.Getenv("GAPSYNC_TEST_MYSQL_DSN"), "DSN of a MariaDB/MySQL user that may create databases")
+	sizes := flag.String("size", "1GiB", "file sizes for the file case, comma-separated (KiB, MiB, GiB suffixes)")
+	flag.Parse()
+	if *dsn == "" {
+		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
+	}
+	bin, err := os.MkdirTemp("", "gapsync-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	fmt.Fprintln(os.Stderr, "bench: building the zone mains")
+	build := exec.Command("go", "build", "-o", bin+"/", "./examples/internet", "./examples/external", "./examples/intranet")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build the mains (run from the module root): %w", err)
+	}
+	fmt.Printf("| file size | stage+send (internet) | publish (intranet) | end to end | peak RSS internet | peak RSS external | peak RSS intranet |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|\n")
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := parseSize(s)
+		if err != nil {
+			return err
+		}
+		if err := fileCase(ctx, *dsn, bin, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for suf, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suf) {
+			s, mult = strings.TrimSuffix(s, suf), m
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n * mult, err
+}
+
+// fresh creates an empty database and returns its DSN.
+func fresh(base, name string) (string, error) {
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		return "", err
+	}
+	cfg.DBName = ""
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	for _, q := range []string{"DROP DATABASE IF EXISTS `" + name + "`", "CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4"} {
+		if _, err := db.Exec(q); err != nil {
+			return "", err
+		}
+	}
+	cfg.DBName = name
+	return cfg.FormatDSN(), nil
+}
+
+func execSQL(dsn string, qs ...string) error {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, q := range qs {
+		if _, err := db.Exec(q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+func fileCase(ctx context.Context, base, bin string, size int64) error {
+	inetDSN, err := fresh(base, "gapsync_bench_internet")
+	if err != nil {
+		return err
+	}
+	intraDSN, err := fresh(base, "gapsync_bench_intranet")
+	if err != nil {
+		return err
+	}
+	const ddl = "CREATE TABLE docs (id BIGINT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6))"
+	if err := execSQL(inetDSN, ddl); err != nil {
+		return err
+	}
+	if err := execSQL(intraDSN, ddl); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "gapsync-bench-stores-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	inetStore, intraStore := filepath.Join(work, "internet"), filepath.Join(work, "intranet")
+	os.MkdirAll(inetStore, 0o755)
+	want, err := writeFile(filepath.Join(inetStore, "big.bin"), size)
+	if err != nil {
+		return err
+	}
+	if err := execSQL(inetDSN, "INSERT INTO docs VALUES (1, 'big.bin', NOW(6) - INTERVAL 1 MINUTE)"); err != nil {
+		return err
+	}
+	key, _ := crypto.GenerateKey("bench")
+	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+	table := "docs:id:updated_at:push:path"
+	if _, _, err := proc(bin, env, "intranet", "-db", intraDSN, "-table", table); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	gw := exec.Command(filepath.Join(bin, "external"), "-listen", addr, "-db", intraDSN)
+	gw.Env = env
+	if err := gw.Start(); err != nil {
+		return err
+	}
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	sendTime, inetRSS, err := proc(bin, env, "internet", "-once", "-db", inetDSN, "-gateway", "http://"+addr,
+		"-table", table, "-store", "dir:"+inetStore)
+	if err != nil {
+		gw.Process.Kill()
+		return err
+	}
+	gw.Process.Signal(syscall.SIGTERM)
+	gw.Wait()
+	gwRSS := gw.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	pubTime, intraRSS, err := proc(bin, env, "intranet", "-once", "-db", intraDSN, "-store", "dir:"+intraStore)
+	if err != nil {
+		return err
+	}
+	got, err := hashFile(filepath.Join(intraStore, "from-internet", "big.bin"))
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("the published file differs: %s, want %s", got, want)
+	}
+	mb := float64(size) / (1 << 20)
+	total := sendTime + pubTime
+	fmt.Printf("| %d MiB | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %d MiB | %d MiB | %d MiB |\n",
+		size>>20, sendTime.Seconds(), mb/sendTime.Seconds(), pubTime.Seconds(), mb/pubTime.Seconds(),
+		total.Seconds(), mb/total.Seconds(), inetRSS>>10, gwRSS>>10, intraRSS>>10)
+	return nil
+}
+
+// proc runs one zone main to completion and returns its wall time and
+// peak RSS in KiB.
+func proc(bin string, env []string, name string, args ...string) (time.Duration, int64, error) {
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Env = env
+	out, err := os.CreateTemp("", "gapsync-bench-log-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(out.Name())
+	cmd.Stdout, cmd.Stderr = out, out
+	start := time.Now()
+	err = cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		log, _ := os.ReadFile(out.Name())
+		return took, 0, fmt.Errorf("%s: %w\n%s", name, err, log)
+	}
+	return took, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
+}
+
+// writeFile writes size pseudo-random bytes and returns their SHA-256.
+func writeFile(path string, size int64) (string, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		n := min(int64(len(buf)), left)
+		for i := 0; i < int(n); i += 8 {
+			v := rng.Uint64()
+			for j := 0; j < 8 && i+j < int(n); j++ {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		h.Write(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			return "", err
+		}
+		left -= n
+	}
+	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

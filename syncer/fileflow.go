@@ -1,0 +1,398 @@
+package syncer
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/chunker"
+	"github.com/gapsync/gapsync/pathmap"
+)
+
+// FileDB is what the file flow needs of a zone's database: the staging
+// tables file_record and file_chunk, and path_mapping. storage's *DB is
+// one. It is optional: a role whose database does not implement it, or
+// whose FileOptions has no Store, moves no files.
+type FileDB interface {
+	NoteFiles(ctx context.Context, origin gapsync.Side, refs []string) (int, error)
+	NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsync.Side, b *batch.Batch) (int, error)
+	FileRecords(ctx context.Context, origin gapsync.Side, limit int, statuses ...string) ([]gapsync.FileRecord, error)
+	FileRecord(ctx context.Context, id string) (gapsync.FileRecord, error)
+	PutFileRecord(ctx context.Context, f gapsync.FileRecord) error
+	UnackedFiles(ctx context.Context, origin gapsync.Side, limit int) ([]gapsync.FileRecord, error)
+	AckFiles(ctx context.Context, ids []string) error
+	PutChunk(ctx context.Context, c gapsync.Chunk) error
+	GetChunk(ctx context.Context, fileID string, idx int) (gapsync.Chunk, error)
+	ChunkIndexes(ctx context.Context, fileID string, unsyncedOnly bool) ([]int, error)
+	AckChunks(ctx context.Context, fileID string, idxs []int) error
+	AllChunksSynced(ctx context.Context, fileID string) (bool, error)
+	DeleteChunks(ctx context.Context, fileID string, idxs []int) error
+	SameContent(ctx context.Context, sha, id string) (gapsync.FileRecord, bool, error)
+	AddMapping(ctx context.Context, foreign, local string) error
+	RewriteRefs(ctx context.Context, from, to string) (int, error)
+	PurgeChunks(ctx context.Context, before time.Time) (int, error)
+}
+
+// FileOptions configure the file flow of one role.
+type FileOptions struct {
+	// Store is this zone's file store: where references in its rows point
+	// and where the other side's files are published. Nil: no file flow.
+	Store FileStore
+	// URLStore serves references that are http(s) URLs (an httpstore with
+	// its allowlist). Nil: URL references fail with gapsync.ErrForbiddenURL.
+	URLStore FileStore
+	// StripPrefix is removed from path references before they are keys
+	// (for rows that hold "/uploads/a.png" for the key "a.png").
+	StripPrefix string
+	// KeyPrefix is where the other side's files are published here; the
+	// default is "from-internet/" or "from-intranet/".
+	KeyPrefix string
+	// RefPrefix is put before a published key to make the reference that
+	// rows here hold (often the same as StripPrefix). Default "".
+	RefPrefix string
+	// ChunkSize of the pieces files travel in. Default chunker.DefaultChunkSize
+	// (4 MiB; see package chunker for its relation to max_allowed_packet).
+	ChunkSize int64
+	// Concurrency: ranges read at once when staging. Default 4.
+	Concurrency int
+	// Transfers: chunk batches in flight at once when sending or fetching.
+	// Default 2. Memory of a transfer is about Transfers × BatchBytes × 3
+	// (chunks, frame, envelope).
+	Transfers int
+	// BatchBytes caps the chunks sent or fetched in one request. Default
+	// 8 MiB; keep it under the gateway's body cap.
+	BatchBytes int64
+	// Retention keeps a published file's chunks this long. Default 24h; a
+	// negative value purges at once.
+	Retention time.Duration
+	// MaxAttempts before a failing file is left alone. Default 5.
+	MaxAttempts int
+	// Progress, when set, is called as bytes move (from several
+	// goroutines; keep it quick).
+	Progress func(gapsync.Progress)
+}
+
+func (o *FileOptions) withDefaults(local gapsync.Side) FileOptions {
+	var r FileOptions
+	if o != nil {
+		r = *o
+	}
+	if r.KeyPrefix == "" {
+		other := gapsync.Internet
+		if local == gapsync.Internet {
+			other = gapsync.Intranet
+		}
+		r.KeyPrefix = "from-" + string(other) + "/"
+	}
+	if r.ChunkSize <= 0 {
+		r.ChunkSize = chunker.DefaultChunkSize
+	}
+	if r.Concurrency <= 0 {
+		r.Concurrency = 4
+	}
+	if r.Transfers <= 0 {
+		r.Transfers = 2
+	}
+	if r.BatchBytes <= 0 {
+		r.BatchBytes = 8 << 20
+	}
+	if r.Retention == 0 {
+		r.Retention = 24 * time.Hour
+	}
+	if r.MaxAttempts <= 0 {
+		r.MaxAttempts = 5
+	}
+	return r
+}
+
+// fileFlow is the part of the file flow both roles share.
+type fileFlow struct {
+	db    FileDB
+	opts  FileOptions
+	local gapsync.Side
+	log   *slog.Logger
+}
+
+func (f *fileFlow) progress(p gapsync.Progress) {
+	if f.opts.Progress != nil {
+		f.opts.Progress(p)
+	}
+}
+
+// stage reads the bytes of this side's referenced files into the database
+// as chunks (seed 1.1.4 and 1.4.1): for each extracted record, stat the
+// file, split it, store the chunks, record the sums.
+func (f *fileFlow) stage(ctx context.Context) (int, error) {
+	recs, err := f.db.FileRecords(ctx, f.local, 100, gapsync.FileExtracted, gapsync.FileFailed)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for i, rec := range recs {
+		if rec.Attempts >= f.opts.MaxAttempts {
+			continue
+		}
+		if err := f.stageOne(ctx, rec, i, len(recs)); err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), rec.Attempts+1
+			if errors.Is(err, gapsync.ErrBadPath) || errors.Is(err, gapsync.ErrForbiddenURL) {
+				rec.Attempts = f.opts.MaxAttempts // refused: never fetched, never retried
+			}
+			f.log.Warn("file not staged", "ref", rec.Ref, "attempt", rec.Attempts, "err", err)
+			errs = append(errs, fmt.Errorf("stage %s: %w", rec.Ref, err), f.db.PutFileRecord(ctx, rec))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// storeFor picks the store and key of a reference.
+func (f *fileFlow) storeFor(ref string) (FileStore, string, error) {
+	key, err := pathmap.Normalize(ref, f.opts.StripPrefix)
+	if err != nil {
+		return nil, "", err
+	}
+	if strings.HasPrefix(key, "http://") || strings.HasPrefix(key, "https://") {
+		if f.opts.URLStore == nil {
+			return nil, "", fmt.Errorf("%w: %s: no URL store configured", gapsync.ErrForbiddenURL, ref)
+		}
+		return f.opts.URLStore, key, nil
+	}
+	return f.opts.Store, key, nil
+}
+
+func (f *fileFlow) stageOne(ctx context.Context, rec gapsync.FileRecord, i, total int) error {
+	st, key, err := f.storeFor(rec.Ref)
+	if err != nil {
+		return err
+	}
+	info, err := st.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	var done atomic.Int64
+	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return st.OpenRange(ctx, key, off, n) }
+	sums, err := chunker.Split(ctx, info.Size, open, &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: f.opts.Concurrency}, 0,
+		func(c chunker.Chunk) error {
+			if err := f.db.PutChunk(ctx, gapsync.Chunk{FileID: rec.ID, Idx: c.Index, MD5: c.MD5, SHA256: c.SHA256, Data: c.Data}); err != nil {
+				return err
+			}
+			f.progress(gapsync.Progress{Step: "stage", File: rec.Ref, BytesDone: done.Add(int64(len(c.Data))), BytesTotal: info.Size, FilesDone: i, FilesTotal: total})
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	rec.Size, rec.MD5, rec.SHA256, rec.ChunkSize, rec.Chunks = sums.Size, sums.MD5, sums.SHA256, f.opts.ChunkSize, sums.Chunks
+	rec.Status, rec.Error = gapsync.FileStored, ""
+	f.log.Info("file staged", "ref", rec.Ref, "bytes", sums.Size, "chunks", sums.Chunks, "sha256", sums.SHA256)
+	return f.db.PutFileRecord(ctx, rec)
+}
+
+// localKey is where a file of the other side is published here.
+func (f *fileFlow) localKey(rec gapsync.FileRecord) (string, error) {
+	key, err := pathmap.Normalize(rec.Ref, f.opts.StripPrefix)
+	if err != nil {
+		return "", err
+	}
+	if u, err := url.Parse(key); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		key = u.Host + u.EscapedPath()
+		if p, err := url.PathUnescape(key); err == nil {
+			key = p
+		}
+	}
+	key = f.opts.KeyPrefix + key
+	return key, gapsync.CleanKey(key)
+}
+
+// publish merges the chunks of a complete incoming record, verifies them
+// and writes the file to this side's store; then it records the mapping
+// and rewrites the references (seed 1.3.4 and 1.4.5). Nothing unverified
+// is published: the store writes from a reader that fails instead of
+// ending when a sum does not match, and a store stores nothing then. The
+// corrupt chunks are dropped so that the next cycle fetches them again.
+func (f *fileFlow) publish(ctx context.Context, rec gapsync.FileRecord, total int) error {
+	key, err := f.localKey(rec)
+	if err != nil {
+		rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), f.opts.MaxAttempts
+		return errors.Join(err, f.db.PutFileRecord(ctx, rec))
+	}
+	var r io.Reader
+	if twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID); err != nil {
+		return err
+	} else if ok && twin.Status == gapsync.FilePublished && twin.LocalKey != "" {
+		// The same bytes are here already: copy them, verified, instead of
+		// waiting for them to cross again.
+		rc, err := f.opts.Store.OpenRange(ctx, twin.LocalKey, 0, rec.Size)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		r = verifying(rc, rec)
+	} else {
+		r = chunker.NewReader(ctx, chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256},
+			func(ctx context.Context, i int) (chunker.Chunk, error) {
+				c, err := f.db.GetChunk(ctx, rec.ID, i)
+				if err != nil {
+					return chunker.Chunk{}, err
+				}
+				return chunker.Chunk{Index: i, Data: c.Data, MD5: c.MD5, SHA256: c.SHA256}, nil
+			})
+	}
+	err = f.opts.Store.Put(ctx, key, r, rec.Size, FileInfo{Key: key, Size: rec.Size, MD5: rec.MD5, SHA256: rec.SHA256})
+	if err != nil {
+		rec.Error, rec.Attempts = err.Error(), rec.Attempts+1
+		if errors.Is(err, gapsync.ErrChecksumMismatch) {
+			bad, derr := f.badChunks(ctx, rec)
+			f.log.Warn("file failed verification; nothing published, corrupt chunks dropped", "ref", rec.Ref, "chunks", bad, "err", err)
+			err = errors.Join(err, derr, f.db.DeleteChunks(ctx, rec.ID, bad))
+		}
+		return errors.Join(err, f.db.PutFileRecord(ctx, rec))
+	}
+	ref := f.opts.RefPrefix + key
+	if err := f.db.AddMapping(ctx, rec.Ref, ref); err != nil {
+		return err
+	}
+	n, err := f.db.RewriteRefs(ctx, rec.Ref, ref)
+	if err != nil {
+		return err
+	}
+	rec.Status, rec.Error, rec.LocalKey = gapsync.FilePublished, "", key
+	f.log.Info("file published", "ref", rec.Ref, "key", key, "bytes", rec.Size, "rows_rewritten", n)
+	f.progress(gapsync.Progress{Step: "publish", File: rec.Ref, BytesDone: rec.Size, BytesTotal: rec.Size, FilesTotal: total})
+	return f.db.PutFileRecord(ctx, rec)
+}
+
+// badChunks returns the chunks of rec whose bytes do not match their own
+// sums, or all of them when each matches but the whole does not.
+func (f *fileFlow) badChunks(ctx context.Context, rec gapsync.FileRecord) ([]int, error) {
+	var bad, all []int
+	for i := 0; i < rec.Chunks; i++ {
+		all = append(all, i)
+		c, err := f.db.GetChunk(ctx, rec.ID, i)
+		if err != nil {
+			bad = append(bad, i)
+			continue
+		}
+		m, s := md5.Sum(c.Data), sha256.Sum256(c.Data)
+		if (c.MD5 != "" && hex.EncodeToString(m[:]) != c.MD5) || (c.SHA256 != "" && hex.EncodeToString(s[:]) != c.SHA256) {
+			bad = append(bad, i)
+		}
+	}
+	if len(bad) == 0 {
+		return all, nil
+	}
+	return bad, nil
+}
+
+// missing returns the chunk indexes of rec not held here.
+func (f *fileFlow) missing(ctx context.Context, rec gapsync.FileRecord) ([]int, error) {
+	have, err := f.db.ChunkIndexes(ctx, rec.ID, false)
+	if err != nil {
+		return nil, err
+	}
+	got := make(map[int]bool, len(have))
+	for _, i := range have {
+		got[i] = true
+	}
+	need := []int{}
+	for i := 0; i < rec.Chunks; i++ {
+		if !got[i] {
+			need = append(need, i)
+		}
+	}
+	return need, nil
+}
+
+// purge drops the chunks of files published longer ago than Retention.
+func (f *fileFlow) purge(ctx context.Context) {
+	n, err := f.db.PurgeChunks(ctx, time.Now().Add(-max(f.opts.Retention, 0)))
+	if err != nil {
+		f.log.Warn("purge chunks", "err", err)
+	} else if n > 0 {
+		f.log.Info("purged chunks of published files", "chunks", n)
+	}
+}
+
+// batches groups chunk indexes so that each group carries at most
+// BatchBytes, and returns the groups.
+func (f *fileFlow) batches(idxs []int, chunkSize int64) [][]int {
+	per := int(max(f.opts.BatchBytes/max(chunkSize, 1), 1))
+	var out [][]int
+	for len(idxs) > 0 {
+		n := min(per, len(idxs))
+		out = append(out, idxs[:n])
+		idxs = idxs[n:]
+	}
+	return out
+}
+
+// parallel runs fn over groups with at most Transfers at once; the
+// number of workers is derived from the groups (seed 1.4.4b).
+func (f *fileFlow) parallel(ctx context.Context, groups [][]int, fn func(ctx context.Context, g []int) error) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(min(f.opts.Transfers, max(len(groups), 1)))
+	for _, g := range groups {
+		eg.Go(func() error { return fn(ctx, g) })
+	}
+	return eg.Wait()
+}
+
+// verifying passes r through while hashing it and fails at the end, in
+// place of io.EOF, when the bytes differ from rec's size or sums.
+func verifying(r io.Reader, rec gapsync.FileRecord) io.Reader {
+	return &verifier{r: r, rec: rec, m: md5.New(), s: sha256.New()}
+}
+
+type verifier struct {
+	r    io.Reader
+	rec  gapsync.FileRecord
+	m, s interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+	n int64
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.m.Write(p[:n])
+	v.s.Write(p[:n])
+	v.n += int64(n)
+	if err == io.EOF {
+		if v.n != v.rec.Size || (v.rec.MD5 != "" && hex.EncodeToString(v.m.Sum(nil)) != v.rec.MD5) ||
+			(v.rec.SHA256 != "" && hex.EncodeToString(v.s.Sum(nil)) != v.rec.SHA256) {
+			return n, fmt.Errorf("%w: copy of %s", gapsync.ErrChecksumMismatch, v.rec.Ref)
+		}
+	}
+	return n, err
+}
+
+// newFileFlow returns the file flow of a role, or nil when o has no store.
+func newFileFlow(db any, o *FileOptions, local gapsync.Side, log *slog.Logger) (*fileFlow, error) {
+	if o == nil || o.Store == nil {
+		return nil, nil
+	}
+	fdb, ok := db.(FileDB)
+	if !ok {
+		return nil, errors.New("syncer: a file store is configured but the database has no file tables (FileDB)")
+	}
+	return &fileFlow{db: fdb, opts: o.withDefaults(local), local: local, log: log}, nil
+}

@@ -1,0 +1,216 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/transport"
+)
+
+// Largest chunk and request sizes the gateway accepts in the file flow.
+const (
+	maxChunkSize     = 64 << 20
+	maxRecordsPerReq = 500
+	maxChunksPerReq  = 256
+)
+
+// handleFiles registers the file endpoints when the intranet database has
+// the file tables.
+func (g *Gateway) handleFiles(srv *transport.Server) {
+	fdb, ok := g.db.(FileDB)
+	if !ok {
+		return
+	}
+	g.files = fdb
+	srv.Handle(transport.PathFileOffer, g.offerFiles)
+	srv.Handle(transport.PathFileChunks, g.storeChunks)
+	srv.Handle(transport.PathFileRecords, g.fileRecords)
+	srv.Handle(transport.PathFileAck, g.ackFiles)
+	srv.Handle(transport.PathFileGetChunks, g.getChunks)
+	srv.Handle(transport.PathFileAckChunks, g.ackChunks)
+}
+
+func decodeJSON(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
+	}
+	return nil
+}
+
+// checkRecord refuses a record that cannot be what it claims.
+func checkRecord(r gapsync.FileRecord, origin gapsync.Side) error {
+	switch {
+	case r.Origin != origin:
+		return fmt.Errorf("%w: file %s has origin %q here", gapsync.ErrMalformed, r.ID, r.Origin)
+	case r.ID != gapsync.FileID(r.Origin, r.Ref):
+		return fmt.Errorf("%w: file id %s does not match its reference", gapsync.ErrMalformed, r.ID)
+	case r.Size < 0 || r.ChunkSize < 1 || r.ChunkSize > maxChunkSize || int64(r.Chunks) != (r.Size+r.ChunkSize-1)/r.ChunkSize:
+		return fmt.Errorf("%w: file %s: %d bytes in %d chunks of %d", gapsync.ErrMalformed, r.ID, r.Size, r.Chunks, r.ChunkSize)
+	case len(r.SHA256) != 64 || len(r.MD5) != 32:
+		return fmt.Errorf("%w: file %s: checksums missing", gapsync.ErrMalformed, r.ID)
+	}
+	return nil
+}
+
+// offerFiles is seed 1.3.2 for records: store each internet record in the
+// intranet database and say which chunks it still needs.
+func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
+	var req transport.OfferRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Records) > maxRecordsPerReq {
+		return nil, fmt.Errorf("%w: %d records in one offer", gapsync.ErrTooLarge, len(req.Records))
+	}
+	var resp transport.OfferResponse
+	offered := map[string]bool{} // content offered earlier in this request
+	f := &fileFlow{db: g.files}
+	for _, r := range req.Records {
+		if err := checkRecord(r, gapsync.Internet); err != nil {
+			return nil, err
+		}
+		a := transport.OfferAnswer{ID: r.ID, Status: gapsync.FileIncoming}
+		cur, err := g.files.FileRecord(ctx, r.ID)
+		switch {
+		case err == nil && cur.Status == gapsync.FilePublished && cur.SHA256 == r.SHA256:
+			a.Status, a.LocalKey = gapsync.FilePublished, cur.LocalKey
+		default:
+			if err != nil || cur.SHA256 != r.SHA256 {
+				r.Status, r.Error, r.Attempts, r.LocalKey = gapsync.FileIncoming, "", 0, ""
+				if err := g.files.PutFileRecord(ctx, r); err != nil {
+					return nil, err
+				}
+			}
+			_, twin, err := g.files.SameContent(ctx, r.SHA256, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !twin && !offered[r.SHA256] {
+				if a.Need, err = f.missing(ctx, r); err != nil {
+					return nil, err
+				}
+			}
+			offered[r.SHA256] = true
+		}
+		if a.Need == nil {
+			a.Need = []int{}
+		}
+		resp.Answers = append(resp.Answers, a)
+	}
+	return json.Marshal(resp)
+}
+
+// storeChunks is seed 1.3.2 for chunks: write them into the intranet
+// database, each checked against its record.
+func (g *Gateway) storeChunks(ctx context.Context, body []byte) ([]byte, error) {
+	cs, err := transport.DecodeChunks(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) > maxChunksPerReq {
+		return nil, fmt.Errorf("%w: %d chunks in one request", gapsync.ErrTooLarge, len(cs))
+	}
+	recs := map[string]gapsync.FileRecord{}
+	for _, c := range cs {
+		r, ok := recs[c.FileID]
+		if !ok {
+			if r, err = g.files.FileRecord(ctx, c.FileID); err != nil || r.Origin != gapsync.Internet || r.Status == gapsync.FilePublished {
+				return nil, fmt.Errorf("%w: chunk for file %q, which was not offered", gapsync.ErrMalformed, c.FileID)
+			}
+			recs[c.FileID] = r
+		}
+		if c.Idx < 0 || c.Idx >= r.Chunks || int64(len(c.Data)) > r.ChunkSize {
+			return nil, fmt.Errorf("%w: chunk %d of file %s does not fit it", gapsync.ErrMalformed, c.Idx, c.FileID)
+		}
+	}
+	for _, c := range cs {
+		if err := g.files.PutChunk(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(transport.CountResponse{Stored: len(cs)})
+}
+
+// fileRecords is seed 1.4.2: intranet records not yet acknowledged.
+func (g *Gateway) fileRecords(ctx context.Context, body []byte) ([]byte, error) {
+	var req transport.RecordsRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	recs, err := g.files.UnackedFiles(ctx, gapsync.Intranet, min(max(req.Limit, 1), maxRecordsPerReq))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(transport.RecordsResponse{Records: recs})
+}
+
+// ackFiles is seed 1.4.3.
+func (g *Gateway) ackFiles(ctx context.Context, body []byte) ([]byte, error) {
+	var req transport.AckRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	if len(req.IDs) > maxRecordsPerReq {
+		return nil, fmt.Errorf("%w: %d ids", gapsync.ErrTooLarge, len(req.IDs))
+	}
+	return []byte("{}"), g.files.AckFiles(ctx, req.IDs)
+}
+
+// intranetFile returns an intranet-origin record, refusing others.
+func (g *Gateway) intranetFile(ctx context.Context, req transport.ChunksRequest) (gapsync.FileRecord, error) {
+	r, err := g.files.FileRecord(ctx, req.FileID)
+	if err != nil || r.Origin != gapsync.Intranet {
+		return r, fmt.Errorf("%w: no intranet file %q", gapsync.ErrMalformed, req.FileID)
+	}
+	if len(req.Idxs) > maxChunksPerReq || int64(len(req.Idxs))*r.ChunkSize > 2*maxChunkSize {
+		return r, fmt.Errorf("%w: %d chunks in one request", gapsync.ErrTooLarge, len(req.Idxs))
+	}
+	return r, nil
+}
+
+// getChunks is seed 1.4.4c.
+func (g *Gateway) getChunks(ctx context.Context, body []byte) ([]byte, error) {
+	var req transport.ChunksRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	if _, err := g.intranetFile(ctx, req); err != nil {
+		return nil, err
+	}
+	cs := make([]gapsync.Chunk, 0, len(req.Idxs))
+	for _, i := range req.Idxs {
+		c, err := g.files.GetChunk(ctx, req.FileID, i)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return transport.AppendChunks(nil, cs)
+}
+
+// ackChunks is seed 1.4.4d; once every chunk is acknowledged the intranet
+// record is marked delivered (published), so its chunks age into a purge.
+func (g *Gateway) ackChunks(ctx context.Context, body []byte) ([]byte, error) {
+	var req transport.ChunksRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	r, err := g.intranetFile(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.files.AckChunks(ctx, req.FileID, req.Idxs); err != nil {
+		return nil, err
+	}
+	if all, err := g.files.AllChunksSynced(ctx, req.FileID); err != nil {
+		return nil, err
+	} else if all && r.Status == gapsync.FileStored {
+		r.Status = gapsync.FilePublished
+		if err := g.files.PutFileRecord(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return []byte("{}"), nil
+}

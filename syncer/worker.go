@@ -1,0 +1,120 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/gapsync/gapsync"
+)
+
+// WorkerOptions tune an IntranetWorker.
+type WorkerOptions struct {
+	// Files configures the file flow; Files.Store (the intranet object
+	// store, the "unstructured platform") is required.
+	Files FileOptions
+	// Interval between runs in Run. Default 30 seconds.
+	Interval time.Duration
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+// IntranetWorker is the intranet zone's scheduled task. It never talks to
+// the other zones: it reads the intranet database and the intranet store.
+// Each run it reads the bytes of intranet files that rows sent out
+// reference into the database as chunks (seed 1.2.5, 1.4.1), and publishes
+// files that arrived from the internet: merge, verify MD5 and SHA-256,
+// upload, record the mapping, rewrite references (seed 1.3.4).
+type IntranetWorker struct {
+	f    *fileFlow
+	opts WorkerOptions
+}
+
+// NewIntranetWorker returns a worker over the intranet database db (a
+// storage.DB).
+func NewIntranetWorker(db FileDB, o *WorkerOptions) (*IntranetWorker, error) {
+	w := &IntranetWorker{}
+	if o != nil {
+		w.opts = *o
+	}
+	if w.opts.Files.Store == nil {
+		return nil, errors.New("syncer: NewIntranetWorker needs WorkerOptions.Files.Store")
+	}
+	if w.opts.Interval <= 0 {
+		w.opts.Interval = 30 * time.Second
+	}
+	if w.opts.Logger == nil {
+		w.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	f, err := newFileFlow(db, &w.opts.Files, gapsync.Intranet, w.opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	w.f = f
+	return w, nil
+}
+
+// WorkerReport sums up one run.
+type WorkerReport struct {
+	Staged    int // intranet files read into the database
+	Published int // internet files verified and written to the intranet store
+	Waiting   int // internet files still missing chunks
+}
+
+// RunOnce runs the worker's steps once. Failures of single files are
+// recorded on their records and retried next run; the error joins them.
+func (w *IntranetWorker) RunOnce(ctx context.Context) (WorkerReport, error) {
+	var r WorkerReport
+	n, err := w.f.stage(ctx)
+	r.Staged = n
+	errs := []error{err}
+	incoming, err := w.f.db.FileRecords(ctx, gapsync.Internet, 200, gapsync.FileIncoming)
+	if err != nil {
+		return r, errors.Join(append(errs, err)...)
+	}
+	for _, rec := range incoming {
+		if rec.Attempts >= w.f.opts.MaxAttempts {
+			continue
+		}
+		need, err := w.f.missing(ctx, rec)
+		if err != nil {
+			return r, err
+		}
+		if len(need) > 0 {
+			twin, ok, err := w.f.db.SameContent(ctx, rec.SHA256, rec.ID)
+			if err != nil {
+				return r, err
+			}
+			if !ok || twin.Status != gapsync.FilePublished {
+				r.Waiting++
+				continue
+			}
+		}
+		if err := w.f.publish(ctx, rec, len(incoming)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.Published++
+	}
+	w.f.purge(ctx)
+	return r, errors.Join(errs...)
+}
+
+// Run runs the worker every Interval until ctx is done.
+func (w *IntranetWorker) Run(ctx context.Context) error {
+	for {
+		r, err := w.RunOnce(ctx)
+		if err != nil {
+			w.opts.Logger.Warn("intranet worker run failed", "err", err)
+		} else if r.Staged+r.Published > 0 {
+			w.opts.Logger.Info("intranet worker run", "staged", r.Staged, "published", r.Published, "waiting", r.Waiting)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(w.opts.Interval):
+		}
+	}
+}
