@@ -15,7 +15,22 @@
 //     envelope, refuses replays, and serves /v1/apply (write a batch
 //     through the IsolationWriter and return the result that the
 //     coordinator logs, seed 1.1.6), /v1/bound and /v1/pull (read the
-//     intranet's changes through the IsolationReader, seed 1.2.4).
+//     intranet's changes through the IsolationReader, seed 1.2.4), and the
+//     file endpoints (offer records and store chunks; list, fetch and
+//     acknowledge intranet records and chunks).
+//   - IntranetWorker (intranet zone) is the scheduled task that alone
+//     touches the intranet store: it reads intranet files that outgoing
+//     rows reference into the database as chunks, and publishes files
+//     that came from the internet after verifying them.
+//
+// # Files
+//
+// With CoordinatorOptions.Files (and WorkerOptions.Files) each side has a
+// FileStore. References found in the file columns of rows sent are
+// recorded once each, staged as chunks by the side that owns the file,
+// transferred with only the missing chunks, merged and verified on
+// arrival, published under from-internet/ or from-intranet/, and every
+// referencing row is rewritten to the local address.
 //
 // # Interfaces
 //
