@@ -224,6 +224,10 @@ func TestFilesBothWays(t *testing.T) {
 				r, _ = z.round()
 				is.Equal(r.Rows(""), int64(0)) // rewrites do not echo
 				is.True(z.progress.Load() > 0)
+				// With Retention < 0 the chunks of published files are purged
+				// at once, on both sides.
+				is.Equal(count(t, z.src(), "SELECT COUNT(*) FROM file_chunk"), 0)
+				is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_chunk"), 0)
 			})
 		})
 	}
