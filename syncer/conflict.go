@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -19,9 +20,14 @@ import (
 // local versions that win stay and travel the other way in their own
 // direction's next run (their cursor is past that direction's bound).
 // Every conflict is recorded with both versions.
-func (c *Coordinator) settle(ctx context.Context, runID string, t gapsync.Table, d gapsync.Direction, b *batch.Batch, blob []byte, e *gapsync.LogEntry) error {
+// mu, when set, guards e (pages settle concurrently).
+func (c *Coordinator) settle(ctx context.Context, runID string, t gapsync.Table, d gapsync.Direction, b *batch.Batch, blob []byte, e *gapsync.LogEntry, mu *sync.Mutex) error {
 	if len(blob) == 0 {
 		return nil
+	}
+	if mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
 	}
 	local, err := batch.Decode(blob, nil)
 	if err != nil {

@@ -26,6 +26,10 @@ type CoordinatorOptions struct {
 	Page gapsync.Page
 	// Tables is how many tables sync at once. Default 4.
 	Tables int
+	// InFlight is how many batches of one table may be on their way at
+	// once: the next page is read while earlier ones are being applied.
+	// Default 3. 1 sends strictly one after another.
+	InFlight int
 	// Interval is the pause between cycles in Run. Default 1 minute.
 	Interval time.Duration
 	// Resolver settles a key changed on both sides. Default
@@ -78,6 +82,9 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 	}
 	if c.opts.Tables <= 0 {
 		c.opts.Tables = 4
+	}
+	if c.opts.InFlight <= 0 {
+		c.opts.InFlight = 3
 	}
 	if c.opts.Interval <= 0 {
 		c.opts.Interval = time.Minute
@@ -277,21 +284,32 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) g
 		}
 		e.Window = window(from, to)
 		prefix := newID() // batch ids: unique per table run, stable across retries of a batch
-		return c.db.Changes(ctx, t, e.Window, c.opts.Page, func(b *batch.Batch) error {
+		// Pages are read in order and sent up to InFlight at a time; the
+		// window is recorded only after every one of them was applied.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(c.opts.InFlight)
+		var mu sync.Mutex
+		err = c.db.Changes(gctx, t, e.Window, c.opts.Page, func(b *batch.Batch) error {
 			b.ID = prefix + "-" + strconv.FormatUint(b.Seq, 10)
 			b.Direction, b.Since = string(gapsync.Push), since
-			res, err := c.tr.Apply(ctx, b)
-			if err != nil {
-				return err
-			}
-			account(&e, b, res)
-			if c.fileFlow != nil {
-				if _, err := c.fileFlow.db.NoteBatchFiles(ctx, t, gapsync.Internet, b); err != nil {
+			g.Go(func() error {
+				res, err := c.tr.Apply(gctx, b)
+				if err != nil {
 					return err
 				}
-			}
-			return c.settle(ctx, runID, t, gapsync.Push, b, res.Conflicts, &e)
+				if c.fileFlow != nil {
+					if _, err := c.fileFlow.db.NoteBatchFiles(gctx, t, gapsync.Internet, b); err != nil {
+						return err
+					}
+				}
+				mu.Lock()
+				account(&e, b, res)
+				mu.Unlock()
+				return c.settle(gctx, runID, t, gapsync.Push, b, res.Conflicts, &e, &mu)
+			})
+			return gctx.Err()
 		})
+		return errors.Join(err, g.Wait())
 	}()
 	return c.record(ctx, e)
 }
@@ -333,7 +351,7 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) g
 					return err
 				}
 				account(&e, b, res)
-				if err := c.settle(ctx, runID, t, gapsync.Pull, b, res.Conflicts, &e); err != nil {
+				if err := c.settle(ctx, runID, t, gapsync.Pull, b, res.Conflicts, &e, nil); err != nil {
 					return err
 				}
 			}

@@ -129,12 +129,14 @@ func TestFaultsRecover(t *testing.T) {
 		if !errors.Is(err, gapsync.ErrRemote) {
 			t.Fatalf("cycle against a failing gateway: %v, want ErrRemote", err)
 		}
-		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM items"), 0)
+		// Pages in flight alongside the failed one may have landed; the
+		// rest did not, and the window did not move.
+		is.True(count(t, z.dst(), "SELECT COUNT(*) FROM items") < 50)
 
-		z.faults.dropLate = 1 // the first batch lands, its answer is lost
+		z.faults.dropLate = 1 // a batch lands, its answer is lost
 		_, err = z.runOnce()
 		is.True(err != nil)
-		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM items"), 20)
+		is.True(count(t, z.dst(), "SELECT COUNT(*) FROM items") >= 20)
 
 		// More changes arrive while the far side is unhappy.
 		z.insertItems(50, 70)

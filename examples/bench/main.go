@@ -44,6 +44,9 @@ func main() {
 func run(ctx context.Context) error {
 	dsn := flag.String("mysql", os.Getenv("GAPSYNC_TEST_MYSQL_DSN"), "DSN of a MariaDB/MySQL user that may create databases")
 	sizes := flag.String("size", "1GiB", "file sizes for the file case, comma-separated (KiB, MiB, GiB suffixes)")
+	cases := flag.String("cases", "rows,file", "cases to run: rows (initial load and incremental), file")
+	nrows := flag.Int("rows", 1_000_000, "rows for the initial load")
+	runs := flag.Int("runs", 3, "measured runs of the rows case, after one warm-up")
 	flag.Parse()
 	if *dsn == "" {
 		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
@@ -53,6 +56,14 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
+	if strings.Contains(*cases, "rows") {
+		if err := rowsReport(ctx, *dsn, *nrows, *runs); err != nil {
+			return err
+		}
+	}
+	if !strings.Contains(*cases, "file") {
+		return nil
+	}
 	fmt.Fprintln(os.Stderr, "bench: building the zone mains")
 	build := exec.Command("go", "build", "-o", bin+"/", "./examples/internet", "./examples/external", "./examples/intranet")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -261,4 +272,39 @@ func hashFile(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func rowsReport(ctx context.Context, dsn string, n, runs int) error {
+	changed := min(10_000, n/10)
+	var loads, dumps, incrs []time.Duration
+	for i := 0; i <= runs; i++ {
+		l, d, inc, err := rowsCase(ctx, dsn, n, changed)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			fmt.Fprintf(os.Stderr, "bench: warm-up: gapsync %.1f s, mysqldump|mysql %.1f s, incremental %.2f s\n", l.Seconds(), d.Seconds(), inc.Seconds())
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: run %d: gapsync %.1f s, mysqldump|mysql %.1f s, incremental %.2f s\n", i, l.Seconds(), d.Seconds(), inc.Seconds())
+		loads, dumps, incrs = append(loads, l), append(dumps, d), append(incrs, inc)
+	}
+	l, d, inc := median(loads), median(dumps), median(incrs)
+	fmt.Printf("| case | gapsync | peer | ratio gapsync ÷ peer |\n|---|---|---|---|\n")
+	fmt.Printf("| initial load, %d rows | %.1f s, %.0f rows/s | mysqldump\\|mysql %.1f s, %.0f rows/s | %.2f |\n",
+		n, l.Seconds(), float64(n)/l.Seconds(), d.Seconds(), float64(n)/d.Seconds(), l.Seconds()/d.Seconds())
+	fmt.Printf("| incremental, %d of %d rows changed | %.2f s for one cycle | | |\n\n", changed, n, inc.Seconds())
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
 }
