@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/transport"
@@ -50,10 +53,40 @@ func (c *Coordinator) files(ctx context.Context, r *FileReport) error {
 }
 
 func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTransport, r *FileReport) error {
-	recs, err := f.db.FileRecords(ctx, gapsync.Internet, 200, gapsync.FileStored)
-	if err != nil || len(recs) == 0 {
-		return err
+	// Offer in pages, oldest first, until every stored file was offered
+	// once this cycle.
+	var after string
+	for {
+		recs, err := f.db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileStored)
+		if err != nil {
+			return err
+		}
+		page := recs[:0]
+		for _, rec := range recs {
+			if rec.ID > after && len(page) < 200 {
+				page = append(page, rec)
+			}
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		after = page[len(page)-1].ID
+		if err := c.pushPage(ctx, f, ft, page, r); err != nil {
+			return err
+		}
 	}
+}
+
+// piece names one chunk of one file.
+type piece struct {
+	rec gapsync.FileRecord
+	idx int
+}
+
+// pushPage offers one page of records and sends the chunks the intranet
+// lacks, grouped across files into batches of up to BatchBytes, so many
+// small files share a request (seed 1.3.1-1.3.3).
+func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTransport, recs []gapsync.FileRecord, r *FileReport) error {
 	answers, err := ft.OfferFiles(ctx, recs)
 	if err != nil {
 		return err
@@ -63,7 +96,9 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 		byID[rec.ID] = rec
 	}
 	var errs []error
-	for i, a := range answers {
+	var pieces []piece
+	sending := map[string]int{}
+	for _, a := range answers {
 		rec, ok := byID[a.ID]
 		if !ok {
 			return fmt.Errorf("%w: offer answer for unknown file %s", gapsync.ErrMalformed, a.ID)
@@ -74,48 +109,91 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 			errs = append(errs, f.db.PutFileRecord(ctx, rec))
 			continue
 		}
-		if len(a.Need) == 0 {
-			continue
+		for _, i := range a.Need {
+			pieces = append(pieces, piece{rec, i})
 		}
-		var done atomic.Int64
-		err := f.parallel(ctx, f.batches(a.Need, rec.ChunkSize), func(ctx context.Context, idxs []int) error {
-			cs := make([]gapsync.Chunk, 0, len(idxs))
-			var size int64
-			for _, i := range idxs {
-				ch, err := f.db.GetChunk(ctx, rec.ID, i)
+		if len(a.Need) > 0 {
+			sending[rec.ID] = len(a.Need)
+		}
+	}
+	var groups [][]piece
+	var size int64
+	for _, p := range pieces {
+		cs := min(p.rec.ChunkSize, max(p.rec.Size-int64(p.idx)*p.rec.ChunkSize, 0))
+		if len(groups) == 0 || size+cs > f.opts.BatchBytes {
+			groups, size = append(groups, nil), 0
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], p)
+		size += cs
+	}
+	var done atomic.Int64
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(min(f.opts.Transfers, max(len(groups), 1)))
+	for _, g := range groups {
+		eg.Go(func() error {
+			cs := make([]gapsync.Chunk, 0, len(g))
+			var n int64
+			for _, p := range g {
+				ch, err := f.db.GetChunk(gctx, p.rec.ID, p.idx)
 				if err != nil {
 					return err
 				}
 				cs = append(cs, ch)
-				size += int64(len(ch.Data))
+				n += int64(len(ch.Data))
 			}
-			if _, err := ft.SendChunks(ctx, cs); err != nil {
+			if _, err := ft.SendChunks(gctx, cs); err != nil {
+				mu.Lock()
+				for _, p := range g {
+					failed[p.rec.ID] = true
+				}
+				mu.Unlock()
 				return err
 			}
-			f.progress(gapsync.Progress{Step: "send", File: rec.Ref, BytesDone: done.Add(size), BytesTotal: rec.Size, FilesDone: i, FilesTotal: len(answers)})
+			d := done.Add(n)
+			f.progress(gapsync.Progress{Step: "send", File: g[len(g)-1].rec.Ref, BytesDone: d, BytesTotal: 0, FilesTotal: len(sending)})
 			return nil
 		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("send %s: %w", rec.Ref, err))
-			continue
+	}
+	if err := eg.Wait(); err != nil {
+		errs = append(errs, fmt.Errorf("send chunks: %w", err))
+	}
+	r.Bytes += done.Load()
+	for id := range sending {
+		if !failed[id] && len(errs) == 0 {
+			r.Sent++
+			c.opts.Logger.Info("file sent", "ref", byID[id].Ref, "chunks", sending[id])
 		}
-		r.Sent++
-		r.Bytes += done.Load()
-		c.opts.Logger.Info("file sent", "ref", rec.Ref, "chunks", len(a.Need), "bytes", done.Load())
 	}
 	return errors.Join(errs...)
 }
 
 func (c *Coordinator) pullFiles(ctx context.Context, f *fileFlow, ft FileTransport, r *FileReport) error {
-	// 1.4.2-1.4.3: records, stored here, then acknowledged.
+	// 1.4.2-1.4.3: records, stored here, then acknowledged, page by page.
+	for {
+		n, err := c.pullRecords(ctx, f, ft)
+		if err != nil {
+			return err
+		}
+		if n < 200 {
+			break
+		}
+	}
+	return c.pullChunks(ctx, f, ft, r)
+}
+
+// pullRecords stores one page of unacknowledged intranet records here and
+// acknowledges them; it returns how many came.
+func (c *Coordinator) pullRecords(ctx context.Context, f *fileFlow, ft FileTransport) (int, error) {
 	recs, err := ft.FileRecords(ctx, 200)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var ids []string
 	for _, rec := range recs {
 		if rec.Origin != gapsync.Intranet {
-			return fmt.Errorf("%w: intranet offered a file of origin %q", gapsync.ErrMalformed, rec.Origin)
+			return 0, fmt.Errorf("%w: intranet offered a file of origin %q", gapsync.ErrMalformed, rec.Origin)
 		}
 		if cur, err := f.db.FileRecord(ctx, rec.ID); err == nil && cur.Status == gapsync.FilePublished && cur.SHA256 == rec.SHA256 {
 			ids = append(ids, rec.ID) // already here
@@ -123,18 +201,23 @@ func (c *Coordinator) pullFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 		}
 		rec.Status, rec.Error, rec.Attempts, rec.LocalKey = gapsync.FileIncoming, "", 0, ""
 		if err := f.db.PutFileRecord(ctx, rec); err != nil {
-			return err
+			return 0, err
 		}
 		ids = append(ids, rec.ID)
 	}
 	if len(ids) > 0 {
 		if err := ft.AckFiles(ctx, ids); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	// 1.4.4: the chunks each incoming file lacks, in parallel batches,
-	// each batch acknowledged once stored; then 1.4.5: publish.
-	incoming, err := f.db.FileRecords(ctx, gapsync.Intranet, 200, gapsync.FileIncoming)
+	return len(recs), nil
+}
+
+// pullChunks fetches, for each incoming file, the chunks it lacks in
+// parallel batches, each acknowledged once stored (1.4.4), then publishes
+// it (1.4.5).
+func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransport, r *FileReport) error {
+	incoming, err := f.db.FileRecords(ctx, gapsync.Intranet, 0, gapsync.FileIncoming)
 	if err != nil {
 		return err
 	}

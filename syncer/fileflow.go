@@ -136,7 +136,7 @@ func (f *fileFlow) progress(p gapsync.Progress) {
 // as chunks (seed 1.1.4 and 1.4.1): for each extracted record, stat the
 // file, split it, store the chunks, record the sums.
 func (f *fileFlow) stage(ctx context.Context) (int, error) {
-	recs, err := f.db.FileRecords(ctx, f.local, 100, gapsync.FileExtracted, gapsync.FileFailed)
+	recs, err := f.db.FileRecords(ctx, f.local, 0, gapsync.FileExtracted, gapsync.FileFailed)
 	if err != nil {
 		return 0, err
 	}

@@ -70,7 +70,7 @@ func (w *IntranetWorker) RunOnce(ctx context.Context) (WorkerReport, error) {
 	n, err := w.f.stage(ctx)
 	r.Staged = n
 	errs := []error{err}
-	incoming, err := w.f.db.FileRecords(ctx, gapsync.Internet, 200, gapsync.FileIncoming)
+	incoming, err := w.f.db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileIncoming)
 	if err != nil {
 		return r, errors.Join(append(errs, err)...)
 	}

@@ -44,10 +44,15 @@ func main() {
 func run(ctx context.Context) error {
 	dsn := flag.String("mysql", os.Getenv("GAPSYNC_TEST_MYSQL_DSN"), "DSN of a MariaDB/MySQL user that may create databases")
 	sizes := flag.String("size", "1GiB", "file sizes for the file case, comma-separated (KiB, MiB, GiB suffixes)")
-	cases := flag.String("cases", "rows,file", "cases to run: rows (initial load and incremental), file")
+	cases := flag.String("cases", "rows,small,file", "cases to run: rows (initial load and incremental), small (many small files), file (one large file)")
 	nrows := flag.Int("rows", 1_000_000, "rows for the initial load")
+	nsmall := flag.Int("small", 10_000, "files of 8 KiB for the small-files case")
 	runs := flag.Int("runs", 3, "measured runs of the rows case, after one warm-up")
+	quick := flag.Bool("quick", false, "small sizes for a fast check: 50,000 rows, 1,000 small files, a 64 MiB file, one run")
 	flag.Parse()
+	if *quick {
+		*nrows, *nsmall, *sizes, *runs = 50_000, 1000, "64MiB", 1
+	}
 	if *dsn == "" {
 		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
 	}
@@ -61,6 +66,13 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
+	if strings.Contains(*cases, "small") {
+		d, err := smallFilesCase(ctx, *dsn, *nsmall, 8<<10)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| many small files | %d files of 8 KiB in %.1f s, %.0f files/s |\n|---|---|\n\n", *nsmall, d.Seconds(), float64(*nsmall)/d.Seconds())
+	}
 	if !strings.Contains(*cases, "file") {
 		return nil
 	}
@@ -70,8 +82,8 @@ func run(ctx context.Context) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build the mains (run from the module root): %w", err)
 	}
-	fmt.Printf("| file size | stage+send (internet) | publish (intranet) | end to end | peak RSS internet | peak RSS external | peak RSS intranet |\n")
-	fmt.Printf("|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| file size | stage+send (internet) | publish (intranet) | end to end | stage bound (same bytes, raw BLOB I/O) | ratio bound ÷ gapsync | peak RSS internet | peak RSS external | peak RSS intranet |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := parseSize(s)
 		if err != nil {
@@ -205,11 +217,16 @@ func fileCase(ctx context.Context, base, bin string, size int64) error {
 	if got != want {
 		return fmt.Errorf("the published file differs: %s, want %s", got, want)
 	}
+	bound, err := stageBound(base, size, 4<<20, 4)
+	if err != nil {
+		return err
+	}
 	mb := float64(size) / (1 << 20)
 	total := sendTime + pubTime
-	fmt.Printf("| %d MiB | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %d MiB | %d MiB | %d MiB |\n",
+	fmt.Printf("| %d MiB | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.2f | %d MiB | %d MiB | %d MiB |\n",
 		size>>20, sendTime.Seconds(), mb/sendTime.Seconds(), pubTime.Seconds(), mb/pubTime.Seconds(),
-		total.Seconds(), mb/total.Seconds(), inetRSS>>10, gwRSS>>10, intraRSS>>10)
+		total.Seconds(), mb/total.Seconds(), bound.Seconds(), mb/bound.Seconds(), bound.Seconds()/total.Seconds(),
+		inetRSS>>10, gwRSS>>10, intraRSS>>10)
 	return nil
 }
 
@@ -276,24 +293,28 @@ func hashFile(path string) (string, error) {
 
 func rowsReport(ctx context.Context, dsn string, n, runs int) error {
 	changed := min(10_000, n/10)
-	var loads, dumps, incrs []time.Duration
+	var loads, dumps, incrs, scats []time.Duration
 	for i := 0; i <= runs; i++ {
-		l, d, inc, err := rowsCase(ctx, dsn, n, changed)
+		l, d, inc, sc, err := rowsCase(ctx, dsn, n, changed)
 		if err != nil {
 			return err
 		}
+		what := fmt.Sprintf("run %d", i)
 		if i == 0 {
-			fmt.Fprintf(os.Stderr, "bench: warm-up: gapsync %.1f s, mysqldump|mysql %.1f s, incremental %.2f s\n", l.Seconds(), d.Seconds(), inc.Seconds())
-			continue
+			what = "warm-up"
 		}
-		fmt.Fprintf(os.Stderr, "bench: run %d: gapsync %.1f s, mysqldump|mysql %.1f s, incremental %.2f s\n", i, l.Seconds(), d.Seconds(), inc.Seconds())
-		loads, dumps, incrs = append(loads, l), append(dumps, d), append(incrs, inc)
+		fmt.Fprintf(os.Stderr, "bench: %s: gapsync %.1f s, mysqldump|mysql %.1f s, incremental %.2f s (newest rows) %.2f s (scattered)\n",
+			what, l.Seconds(), d.Seconds(), inc.Seconds(), sc.Seconds())
+		if i > 0 {
+			loads, dumps, incrs, scats = append(loads, l), append(dumps, d), append(incrs, inc), append(scats, sc)
+		}
 	}
-	l, d, inc := median(loads), median(dumps), median(incrs)
+	l, d, inc, sc := median(loads), median(dumps), median(incrs), median(scats)
 	fmt.Printf("| case | gapsync | peer | ratio gapsync ÷ peer |\n|---|---|---|---|\n")
 	fmt.Printf("| initial load, %d rows | %.1f s, %.0f rows/s | mysqldump\\|mysql %.1f s, %.0f rows/s | %.2f |\n",
 		n, l.Seconds(), float64(n)/l.Seconds(), d.Seconds(), float64(n)/d.Seconds(), l.Seconds()/d.Seconds())
-	fmt.Printf("| incremental, %d of %d rows changed | %.2f s for one cycle | | |\n\n", changed, n, inc.Seconds())
+	fmt.Printf("| incremental, the newest %d of %d rows changed | %.2f s for one cycle | | |\n", changed, n, inc.Seconds())
+	fmt.Printf("| incremental, %d rows spread over all %d changed | %.2f s for one cycle | | |\n\n", changed, n, sc.Seconds())
 	return nil
 }
 
