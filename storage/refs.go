@@ -175,24 +175,8 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 		if err != nil {
 			return n, err
 		}
-		var hits [][]any
-		for rows.Next() {
-			vals := make([]any, len(names))
-			ptrs := make([]any, len(names))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return n, err
-			}
-			for i, v := range vals {
-				vals[i] = normalize(v)
-			}
-			hits = append(hits, vals)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		hits, err := scanAll(rows, len(names))
+		if err != nil {
 			return n, err
 		}
 		ci := positions(names, []string{col})[0]

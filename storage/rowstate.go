@@ -173,3 +173,25 @@ func isSoftDeleted(v any) bool {
 	}
 	return true
 }
+
+// scanAll reads every row of rows as n values each, NULL as nil and an
+// empty BLOB as a non-nil empty []byte, and closes rows.
+func scanAll(rows *sql.Rows, n int) ([][]any, error) {
+	defer rows.Close()
+	var out [][]any
+	ptrs := make([]any, n)
+	for rows.Next() {
+		vals := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			vals[i] = normalize(v)
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}

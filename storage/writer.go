@@ -326,24 +326,12 @@ func (db *DB) lookup(ctx context.Context, q sqlQueryer, table string, names, key
 		if err != nil {
 			return nil, fmt.Errorf("storage: look up %s: %w", table, err)
 		}
-		for rows.Next() {
-			vals := make([]any, len(names))
-			ptrs := make([]any, len(names))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			for i, v := range vals {
-				vals[i] = normalize(v)
-			}
-			out[keyHash(pick(vals, keyPos))] = vals
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		found, err := scanAll(rows, len(names))
+		if err != nil {
 			return nil, err
+		}
+		for _, vals := range found {
+			out[keyHash(pick(vals, keyPos))] = vals
 		}
 	}
 	return out, nil

@@ -85,7 +85,7 @@ func smallFilesCase(ctx context.Context, base string, n, size int) (time.Duratio
 	if err != nil {
 		return 0, err
 	}
-	const ddl = "CREATE TABLE docs (id BIGINT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6), KEY (updated_at))"
+	const ddl = "CREATE TABLE docs (id BIGINT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6), KEY (updated_at), KEY (path))"
 	for _, d := range []string{inetDSN, intraDSN} {
 		if err := execSQL(d, ddl); err != nil {
 			return 0, err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -139,9 +140,16 @@ func rowsCase(ctx context.Context, base string, n, changed int) (load, dump, inc
 	}
 
 	// gapsync: one cycle moves every row, sealed, over loopback HTTP.
+	if profile != nil {
+		pprof.StartCPUProfile(profile)
+	}
 	start := time.Now()
 	r, err := z.coord.RunOnce(ctx)
 	load = time.Since(start)
+	if profile != nil {
+		pprof.StopCPUProfile()
+		profile = nil // one profile: the warm-up's
+	}
 	if err != nil {
 		return
 	}

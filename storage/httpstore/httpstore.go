@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/internal/iox"
 	"github.com/gapsync/gapsync/syncer"
 )
 
@@ -571,29 +572,8 @@ func (s *Store) openRange(ctx context.Context, key string, off, n int64) (io.Rea
 	default:
 		return fail(statusError(resp))
 	}
-	return &exactBody{r: io.LimitReader(resp.Body, n), c: resp.Body, left: n}, nil
+	return iox.ExactBody(resp.Body, n), nil
 }
-
-// exactBody yields exactly left bytes; an early end is io.ErrUnexpectedEOF.
-type exactBody struct {
-	r    io.Reader
-	c    io.Closer
-	left int64
-}
-
-func (b *exactBody) Read(p []byte) (int, error) {
-	if b.left == 0 {
-		return 0, io.EOF
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	if err == io.EOF && b.left > 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
-}
-
-func (b *exactBody) Close() error { return b.c.Close() }
 
 // Put always fails: an HTTP source is read-only.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, info syncer.FileInfo) error {

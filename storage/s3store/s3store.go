@@ -41,6 +41,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/internal/iox"
 	"github.com/gapsync/gapsync/syncer"
 )
 
@@ -215,7 +216,7 @@ func (s *Store) openRange(ctx context.Context, key string, off, n int64) (io.Rea
 		out.Body.Close()
 		return nil, fmt.Errorf("range past the end of the object (%d of %d bytes): %w", *out.ContentLength, n, io.ErrUnexpectedEOF)
 	}
-	return &exactBody{r: io.LimitReader(out.Body, n), c: out.Body, left: n}, nil
+	return iox.ExactBody(out.Body, n), nil
 }
 
 // rangeOnly turns off the SDK's response checksum validation for ranged
@@ -226,27 +227,6 @@ func (s *Store) openRange(ctx context.Context, key string, off, n int64) (io.Rea
 func rangeOnly(o *s3.Options) {
 	o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 }
-
-// exactBody yields exactly left bytes; an early end is io.ErrUnexpectedEOF.
-type exactBody struct {
-	r    io.Reader
-	c    io.Closer
-	left int64
-}
-
-func (b *exactBody) Read(p []byte) (int, error) {
-	if b.left == 0 {
-		return 0, io.EOF
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	if err == io.EOF && b.left > 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
-}
-
-func (b *exactBody) Close() error { return b.c.Close() }
 
 // Put uploads exactly size bytes from r to key, keeping info.MD5 and
 // info.SHA256 (when set, and checked against the bytes) as user metadata.
