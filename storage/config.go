@@ -93,6 +93,7 @@ func (r ConfigRow) table() gapsync.Table {
 		SoftDelete:   r.SoftDeleteColumn,
 		SoftDeleteAs: r.SoftDeleteAs,
 		FileColumns:  gapsync.SplitList(r.FileColumns),
+		FilePattern:  r.FilePattern,
 		Enabled:      r.Enabled,
 	}
 }

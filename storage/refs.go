@@ -203,8 +203,16 @@ func (db *DB) rewriteRow(ctx context.Context, t gapsync.Table, names []string, k
 	}
 	defer tx.Rollback()
 	where, args := keyMatch(db.d, "", t.Key, [][]any{pick(vals, keyPos)})
-	if _, err := tx.ExecContext(ctx, "UPDATE "+db.d.Quote(t.Name)+" SET "+db.d.Quote(names[ci])+" = ? WHERE "+where, append([]any{nv}, args...)...); err != nil {
+	// Only if the value is still the one read: an application change made
+	// since wins over the rewrite.
+	col := db.d.Quote(names[ci])
+	res, err := tx.ExecContext(ctx, "UPDATE "+db.d.Quote(t.Name)+" SET "+col+" = ? WHERE ("+where+") AND "+col+" = ?",
+		append(append([]any{nv}, args...), vals[ci])...)
+	if err != nil {
 		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
 	}
 	if t.Direction == gapsync.Both {
 		kh := keyHash(pick(vals, keyPos))

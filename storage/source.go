@@ -54,9 +54,13 @@ func findColumn(cols []column, name string) (column, bool) {
 	return column{}, false
 }
 
-// checkTable verifies that the configured key and cursor columns exist.
+// checkTable verifies that every column sync_config names exists.
 func checkTable(t gapsync.Table, cols []column) error {
-	for _, k := range append(append([]string{}, t.Key...), t.Cursor) {
+	named := append(append([]string{}, t.Key...), t.Cursor)
+	if t.SoftDelete != "" {
+		named = append(named, t.SoftDelete)
+	}
+	for _, k := range append(named, t.FileColumns...) {
 		if _, ok := findColumn(cols, k); !ok {
 			return fmt.Errorf("%w: %s.%s (named in sync_config)", gapsync.ErrUnknownColumn, t.Name, k)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -61,6 +62,7 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 		if err != nil {
 			return err
 		}
+		sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
 		page := recs[:0]
 		for _, rec := range recs {
 			if rec.ID > after && len(page) < 200 {
@@ -231,8 +233,13 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 			return err
 		}
 		var done atomic.Int64
-		if _, ok, _ := f.db.SameContent(ctx, rec.SHA256, rec.ID); ok {
-			need = nil // the same bytes are here already
+		twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID)
+		if err != nil {
+			return err
+		}
+		fromTwin := ok && twin.Status == gapsync.FilePublished && twin.LocalKey != ""
+		if fromTwin {
+			need = nil // the same bytes are published here already
 		}
 		err = f.parallel(ctx, f.batches(need, rec.ChunkSize), func(ctx context.Context, idxs []int) error {
 			cs, err := ft.GetChunks(ctx, rec.ID, idxs)
@@ -260,6 +267,19 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 		if err := f.publish(ctx, rec, len(incoming)); err != nil {
 			errs = append(errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
 			continue
+		}
+		if fromTwin && rec.Chunks > 0 {
+			// Nothing was fetched; acknowledge every chunk so that the
+			// intranet marks the file delivered and purges its chunks.
+			all := make([]int, rec.Chunks)
+			for i := range all {
+				all[i] = i
+			}
+			for _, g := range f.batches(all, rec.ChunkSize) {
+				if err := ft.AckChunks(ctx, rec.ID, g); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 		r.Received++
 	}

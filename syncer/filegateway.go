@@ -77,16 +77,24 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 		case err == nil && cur.Status == gapsync.FilePublished && cur.SHA256 == r.SHA256:
 			a.Status, a.LocalKey = gapsync.FilePublished, cur.LocalKey
 		default:
+			if err == nil && cur.SHA256 != r.SHA256 {
+				// The file changed under the same reference: its old
+				// chunks are of no use.
+				if err := g.files.DeleteChunks(ctx, r.ID, nil); err != nil {
+					return nil, err
+				}
+			}
 			if err != nil || cur.SHA256 != r.SHA256 {
 				r.Status, r.Error, r.Attempts, r.LocalKey = gapsync.FileIncoming, "", 0, ""
 				if err := g.files.PutFileRecord(ctx, r); err != nil {
 					return nil, err
 				}
 			}
-			_, twin, err := g.files.SameContent(ctx, r.SHA256, r.ID)
+			tw, ok, err := g.files.SameContent(ctx, r.SHA256, r.ID)
 			if err != nil {
 				return nil, err
 			}
+			twin := ok && tw.Status == gapsync.FilePublished && tw.LocalKey != ""
 			if !twin && !offered[r.SHA256] {
 				if a.Need, err = f.missing(ctx, r); err != nil {
 					return nil, err
