@@ -40,6 +40,7 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("storage: configure %s: %w", t.Name, err)
 	}
+	db.meta.Clear()
 	return nil
 }
 
@@ -49,8 +50,13 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 // error, not silently skipped.
 func (db *DB) Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table, error) {
 	var rows []ConfigRow
-	if err := db.bun.NewSelect().Model(&rows).Where("enabled = ?", true).Order("table_name").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("storage: read sync_config: %w", err)
+	if v, ok := db.meta.Load("sync_config"); ok && time.Since(v.(metaEntry).at) < metaTTL {
+		rows = v.(metaEntry).tables
+	} else {
+		if err := db.bun.NewSelect().Model(&rows).Where("enabled = ?", true).Order("table_name").Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: read sync_config: %w", err)
+		}
+		db.meta.Store("sync_config", metaEntry{at: time.Now(), tables: rows})
 	}
 	var out []gapsync.Table
 	for _, r := range rows {

@@ -84,6 +84,7 @@ type DB struct {
 	d    dialect
 	opts Options
 
+	meta      sync.Map // cached table shapes and sync_config (see metaTTL)
 	warnOnce  sync.Once
 	purgeMu   sync.Mutex
 	lastPurge time.Time

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -23,6 +24,31 @@ type column struct {
 // columns introspects table. It returns gapsync.ErrUnknownTable when the
 // table does not exist.
 func (db *DB) columns(ctx context.Context, table string) ([]column, error) {
+	if v, ok := db.meta.Load("columns\x00" + table); ok {
+		if e := v.(metaEntry); time.Since(e.at) < metaTTL {
+			return e.cols, e.err
+		}
+	}
+	cols, err := db.readColumns(ctx, table)
+	if err == nil || errors.Is(err, gapsync.ErrUnknownTable) {
+		db.meta.Store("columns\x00"+table, metaEntry{at: time.Now(), cols: cols, err: err})
+	}
+	return cols, err
+}
+
+// metaTTL is how long table shapes and sync_config stay cached: they are
+// read for every page and batch, and change rarely. Configure clears the
+// cache; changes made by another process show within metaTTL.
+const metaTTL = 2 * time.Second
+
+type metaEntry struct {
+	at     time.Time
+	cols   []column
+	tables []ConfigRow
+	err    error
+}
+
+func (db *DB) readColumns(ctx context.Context, table string) ([]column, error) {
 	rows, err := db.sql.QueryContext(ctx, db.d.Columns(), table)
 	if err != nil {
 		return nil, fmt.Errorf("storage: columns of %s: %w", table, err)

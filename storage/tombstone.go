@@ -87,6 +87,7 @@ func (db *DB) InstallTombstones(ctx context.Context, t gapsync.Table) error {
 			return fmt.Errorf("storage: install tombstones for %s: %w", t.Name, err)
 		}
 	}
+	db.meta.Clear()
 	return nil
 }
 
