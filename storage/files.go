@@ -122,7 +122,7 @@ func (db *DB) NoteFiles(ctx context.Context, origin gapsync.Side, refs []string)
 // statuses, oldest change first.
 func (db *DB) FileRecords(ctx context.Context, origin gapsync.Side, limit int, statuses ...string) ([]gapsync.FileRecord, error) {
 	var rows []FileRecordRow
-	q := db.bun.NewSelect().Model(&rows).Where("origin = ?", string(origin)).Where("status IN (?)", bun.In(statuses)).OrderExpr("updated_at, id")
+	q := db.bun.NewSelect().Model(&rows).Where("origin = ?", string(origin)).Where("status IN (?)", bun.List(statuses)).OrderExpr("updated_at, id")
 	if limit > 0 {
 		q = q.Limit(int64(limit))
 	}
@@ -175,7 +175,7 @@ func (db *DB) AckFiles(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := db.bun.NewUpdate().Model((*FileRecordRow)(nil)).Set("acked = ?", true).Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+	if _, err := db.bun.NewUpdate().Model((*FileRecordRow)(nil)).Set("acked = ?", true).Where("id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 		return fmt.Errorf("storage: ack files: %w", err)
 	}
 	return nil
@@ -256,7 +256,7 @@ func (db *DB) AckChunks(ctx context.Context, fileID string, idxs []int) error {
 		return nil
 	}
 	if _, err := db.bun.NewUpdate().Model((*FileChunkRow)(nil)).Set("synced = ?", true).
-		Where("file_id = ?", fileID).Where("idx IN (?)", bun.In(idxs)).Exec(ctx); err != nil {
+		Where("file_id = ?", fileID).Where("idx IN (?)", bun.List(idxs)).Exec(ctx); err != nil {
 		return fmt.Errorf("storage: ack chunks of %s: %w", fileID, err)
 	}
 	return nil
@@ -271,7 +271,7 @@ func (db *DB) DeleteChunks(ctx context.Context, fileID string, idxs []int) error
 		if len(idxs) == 0 {
 			return nil
 		}
-		q = q.Where("idx IN (?)", bun.In(idxs))
+		q = q.Where("idx IN (?)", bun.List(idxs))
 	}
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("storage: delete chunks of %s: %w", fileID, err)
@@ -323,7 +323,7 @@ func (db *DB) mapped(ctx context.Context, by string, refs []string) (map[string]
 		hashes[i] = refHash(r)
 	}
 	var rows []PathMappingRow
-	if err := db.bun.NewSelect().Model(&rows).Where(by+" IN (?)", bun.In(hashes)).Scan(ctx); err != nil {
+	if err := db.bun.NewSelect().Model(&rows).Where(by+" IN (?)", bun.List(hashes)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("storage: read path mapping: %w", err)
 	}
 	for _, r := range rows {

@@ -256,11 +256,11 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		tt := TombstoneTable(t.Name)
 		pq.table, pq.cols, pq.cursor = tt, append(append([]string{}, t.Key...), tombstoneAt), tombstoneAt
 		// A key deleted and then inserted again is alive: send the row, not the deletion.
-		live, _ := keyMatch(db.d, db.d.Quote(t.Name)+".", t.Key, [][]any{make([]any, len(t.Key))})
-		for _, k := range t.Key {
-			live = strings.Replace(live, "?", db.d.Quote(tt)+"."+db.d.Quote(k), 1)
+		same := make([]string, len(t.Key))
+		for i, k := range t.Key {
+			same[i] = db.d.Quote(t.Name) + "." + db.d.Quote(k) + " = " + db.d.Quote(tt) + "." + db.d.Quote(k)
 		}
-		pq.extra = "NOT EXISTS (SELECT 1 FROM " + db.d.Quote(t.Name) + " WHERE " + live + ")"
+		pq.extra = "NOT EXISTS (SELECT 1 FROM " + db.d.Quote(t.Name) + " WHERE " + strings.Join(same, " AND ") + ")"
 	}
 	read, full, err := db.readPage(ctx, selectPage(db.d, pq), len(pq.cols), p)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -349,7 +348,6 @@ func TestSameContentCrossesOnce(t *testing.T) {
 	is.Equal(moved, int64(0))
 	is.Equal(sha(t, z.intraStore, "from-internet/later.bin"), shaOf(data))
 	is.Equal(z.path(gapsync.Intranet, 3), "from-internet/later.bin")
-	_ = fmt.Sprint
 }
 
 // genReader yields n pseudo-random bytes without holding them.

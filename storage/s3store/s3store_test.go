@@ -125,7 +125,6 @@ func TestConformanceWithPrefix(t *testing.T) {
 type genReader struct {
 	rng       *rand.ChaCha8
 	left, pos int64
-	sum       []byte
 	h         interface {
 		io.Writer
 		Sum([]byte) []byte
