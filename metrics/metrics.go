@@ -1,0 +1,225 @@
+// Package metrics counts what the three roles do, for a host to export to Prometheus.
+//
+// A host makes one *Metrics per process with New, hands it to the roles it
+// runs, and either registers it into its own registry (it is a
+// prometheus.Collector) or mounts Handler on its mux. Every method is a no-op
+// on a nil *Metrics, so a role calls them unconditionally and a host that
+// wants no metrics passes nil.
+//
+// The metrics, all counters unless stated:
+//
+//	gapsync_cycles_total{role,result}             finished cycles; result is "ok" or "error"
+//	gapsync_cycle_duration_seconds{role}          histogram of cycle durations, 10 ms to 1 h
+//	gapsync_last_success_timestamp_seconds{role}  gauge: unix time of the last ok cycle
+//	gapsync_rows_total{table,direction}           rows moved; direction is "push" or "pull"
+//	gapsync_bytes_total{kind}                     payload bytes moved; kind is "rows" or "files"
+//	gapsync_conflicts_total{table}                rows changed on both sides, settled by the policy
+//	gapsync_files_total{direction,outcome}        files by direction and outcome
+//	gapsync_gateway_requests_total{path,result}   gateway requests; result is "ok" or the refusal's code
+//
+// "push" is internet→intranet, "pull" is intranet→internet. A series appears
+// when it is first counted; the first Cycle of a role also creates its "ok"
+// and "error" series at zero, so increase() and rate() see the first error.
+//
+// Label values come from the caller. They should be few and stable: role
+// names, table names, route paths (not raw request paths), and error codes.
+// Values that are not valid UTF-8 are repaired rather than refused, so a call
+// never panics.
+package metrics
+
+import (
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Results of a cycle, as the result label of gapsync_cycles_total.
+const (
+	ResultOK    = "ok"
+	ResultError = "error"
+)
+
+// DurationBuckets are the upper bounds, in seconds, of
+// gapsync_cycle_duration_seconds: from 10 ms to one hour.
+var DurationBuckets = []float64{
+	0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	1, 2.5, 5, 10, 30,
+	60, 120, 300, 600, 1800, 3600,
+}
+
+// Metrics holds the counters of one process. It is safe for concurrent use, and every
+// method is a no-op on a nil *Metrics, so a role calls them unconditionally.
+type Metrics struct {
+	cycles      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	lastSuccess *prometheus.GaugeVec
+	rows        *prometheus.CounterVec
+	bytes       *prometheus.CounterVec
+	conflicts   *prometheus.CounterVec
+	files       *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+
+	handler http.Handler
+}
+
+// New returns a Metrics with every counter at zero and no series yet.
+func New() *Metrics {
+	m := &Metrics{
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gapsync_cycles_total",
+			Help: "Finished sync cycles by role and result (ok or error).",
+		}, []string{"role", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gapsync_cycle_duration_seconds",
+			Help:    "Duration of finished sync cycles by role.",
+			Buckets: DurationBuckets,
+		}, []string{"role"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gapsync_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful cycle by role.",
+		}, []string{"role"}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gapsync_rows_total",
+			Help: "Rows moved by table and direction (push: internet to intranet, pull: intranet to internet).",
+		}, []string{"table", "direction"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gapsync_bytes_total",
+			Help: "Payload bytes moved by kind (rows or files).",
+		}, []string{"kind"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gapsync_conflicts_total",
+			Help: "Rows changed on both sides and settled by the conflict policy, by table.",
+		}, []string{"table"}),
+		files: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gapsync_files_total",
+			Help: "Files by direction (push or pull) and outcome (staged, sent, published, failed).",
+		}, []string{"direction", "outcome"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gapsync_gateway_requests_total",
+			Help: "Gateway requests by path and result (ok or the refusal's code).",
+		}, []string{"path", "result"}),
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		m.cycles, m.duration, m.lastSuccess, m.rows,
+		m.bytes, m.conflicts, m.files, m.requests,
+	}
+}
+
+// Describe and Collect make *Metrics a prometheus.Collector, so a host registers it in its own registry: reg.MustRegister(m).
+//
+// Registering two *Metrics into one registry fails with a
+// prometheus.AlreadyRegisteredError, since both describe the same metrics.
+// One *Metrics may be registered into several registries.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	if m == nil {
+		return
+	}
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect sends the current value of every series; see Describe.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	if m == nil {
+		return
+	}
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}
+
+// Handler serves the counters (and nothing else) in the Prometheus exposition format, for hosts without a registry of their own.
+//
+// On a nil *Metrics it serves an empty exposition.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{})
+	}
+	return m.handler
+}
+
+// Cycle records one finished cycle of a role ("coordinator", "worker"): its duration, and success or failure.
+//
+// A nil err counts as "ok" and sets the role's last-success time to now; any
+// other err counts as "error". A negative duration is recorded as zero.
+func (m *Metrics) Cycle(role string, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	role = label(role)
+	ok := m.cycles.WithLabelValues(role, ResultOK)
+	bad := m.cycles.WithLabelValues(role, ResultError)
+	if err == nil {
+		ok.Inc()
+	} else {
+		bad.Inc()
+	}
+	m.duration.WithLabelValues(role).Observe(max(took, 0).Seconds())
+	if err == nil {
+		m.lastSuccess.WithLabelValues(role).SetToCurrentTime()
+	}
+}
+
+// Rows counts rows moved for a table in a direction ("push" = internet→intranet, "pull" = intranet→internet).
+func (m *Metrics) Rows(table, direction string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.rows.WithLabelValues(label(table), label(direction)).Add(float64(n))
+}
+
+// Bytes counts payload bytes moved; kind is "rows" or "files".
+func (m *Metrics) Bytes(kind string, n int64) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.bytes.WithLabelValues(label(kind)).Add(float64(n))
+}
+
+// Conflicts counts rows changed on both sides and settled by the policy.
+func (m *Metrics) Conflicts(table string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.conflicts.WithLabelValues(label(table)).Add(float64(n))
+}
+
+// Files counts files by direction ("push"/"pull") and outcome ("staged", "sent", "published", "failed").
+func (m *Metrics) Files(direction, outcome string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.files.WithLabelValues(label(direction), label(outcome)).Add(float64(n))
+}
+
+// Request counts gateway requests by path and result: "ok", or the refusal's short code (e.g. "tampered", "replayed", "unknown_table").
+//
+// path should be the route the gateway serves (such as "/v1/apply"), not the
+// raw request path, so that a caller cannot create series at will.
+func (m *Metrics) Request(path, result string) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(label(path), label(result)).Inc()
+}
+
+// label returns s as a valid label value: invalid UTF-8 would make the
+// client library panic, so it is replaced.
+func label(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
