@@ -31,6 +31,10 @@ type reader struct {
 	want Sums
 	next Next
 
+	ahead    int                // chunks fetched beyond the current one
+	launched int                // chunks whose fetch has started
+	pending  []chan fetchResult // fetches started, in chunk order
+
 	i     int    // next chunk to fetch
 	cur   []byte // verified bytes of the current chunk not yet returned
 	total int64  // bytes of the chunks fetched so far
@@ -59,7 +63,17 @@ type reader struct {
 // The reader also implements io.WriterTo, which io.Copy uses to write
 // each chunk without an intermediate buffer.
 func NewReader(ctx context.Context, want Sums, next Next) io.Reader {
-	r := &reader{ctx: ctx, want: want, next: next, chunkMD5: md5.New(), chunkSHA: sha256.New()}
+	return NewReaderAhead(ctx, want, 0, next)
+}
+
+// NewReaderAhead is NewReader that fetches up to ahead chunks beyond the
+// one being read, each in its own goroutine, so that fetching overlaps
+// verifying and writing: memory is ahead+1 chunks. next is then called
+// concurrently and must not reuse the buffers it returns. A reader
+// abandoned before its end leaves at most ahead fetches to finish on
+// their own (cancel ctx to cut them short).
+func NewReaderAhead(ctx context.Context, want Sums, ahead int, next Next) io.Reader {
+	r := &reader{ctx: ctx, want: want, next: next, ahead: max(ahead, 0), chunkMD5: md5.New(), chunkSHA: sha256.New()}
 	if want.MD5 != "" {
 		r.fileMD5 = md5.New()
 	}
@@ -128,7 +142,7 @@ func (r *reader) fetch() error {
 		return err
 	}
 	i := r.i
-	c, err := r.next(r.ctx, i)
+	c, err := r.get(i)
 	if err != nil {
 		return fmt.Errorf("chunker: chunk %d: %w", i, err)
 	}
@@ -186,6 +200,31 @@ func (r *reader) fetch() error {
 	r.total += int64(len(d))
 	r.cur = d
 	return nil
+}
+
+type fetchResult struct {
+	c   Chunk
+	err error
+}
+
+// get returns chunk i, the next in order, through next: at once, or from
+// the fetches started ahead, starting those up to i+ahead.
+func (r *reader) get(i int) (Chunk, error) {
+	if r.ahead == 0 {
+		return r.next(r.ctx, i)
+	}
+	for ; r.launched < r.want.Chunks && r.launched <= i+r.ahead; r.launched++ {
+		j, ch := r.launched, make(chan fetchResult, 1)
+		go func() {
+			c, err := r.next(r.ctx, j)
+			ch <- fetchResult{c, err}
+		}()
+		r.pending = append(r.pending, ch)
+	}
+	res := <-r.pending[0]
+	r.pending[0] = nil
+	r.pending = r.pending[1:]
+	return res.c, res.err
 }
 
 // finish checks the whole file after the last chunk.

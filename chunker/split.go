@@ -30,6 +30,14 @@ const defaultConcurrency = 4
 type Options struct {
 	ChunkSize   int64 // bytes per chunk (the last may be shorter); 0 means DefaultChunkSize; negative is an error
 	Concurrency int   // ranges read at once; 0 means 4; negative is an error
+
+	// Store, when set, is called with each chunk as soon as it is read
+	// and hashed, from the goroutine that read it: up to Concurrency
+	// calls run at once, in any order. A chunk is emitted (in order) only
+	// after its Store call returned; an error fails the split like a
+	// read error. It lets a slow sink (a database insert) run as
+	// parallel as the reads. c.Data is only valid during the call.
+	Store func(ctx context.Context, c Chunk) error
 }
 
 func (o *Options) resolve() (chunkSize int64, concurrency int, err error) {
@@ -100,7 +108,7 @@ type slot struct {
 }
 
 // fill reads chunk idx (n bytes at off) into the slot and hashes it.
-func (s *slot) fill(ctx context.Context, open OpenRange, bufSize int64, idx int, off, n int64) error {
+func (s *slot) fill(ctx context.Context, open OpenRange, store func(context.Context, Chunk) error, bufSize int64, idx int, off, n int64) error {
 	if s.buf == nil {
 		s.buf = make([]byte, bufSize)
 		s.md5, s.sha = md5.New(), sha256.New()
@@ -124,6 +132,11 @@ func (s *slot) fill(ctx context.Context, open OpenRange, bufSize int64, idx int,
 	s.n = n
 	s.md5Hex = hexSum(s.md5, data, s.sum[:0])
 	s.shaHex = hexSum(s.sha, data, s.sum[:0])
+	if store != nil {
+		if err := store(ctx, Chunk{Index: idx, Offset: off, Data: data, MD5: s.md5Hex, SHA256: s.shaHex}); err != nil {
+			return err
+		}
+	}
 	s.done <- struct{}{}
 	return nil
 }
@@ -174,6 +187,10 @@ func Split(ctx context.Context, size int64, open OpenRange, o *Options, first in
 		return Sums{}, err
 	}
 
+	var store func(context.Context, Chunk) error
+	if o != nil {
+		store = o.Store
+	}
 	sums := Sums{Size: size, Chunks: n}
 	whole := first == 0 // only a full pass can hash the whole file
 	var fileMD5, fileSHA hash.Hash
@@ -200,7 +217,7 @@ func Split(ctx context.Context, size int64, open OpenRange, o *Options, first in
 			j, s := next, slotOf(next)
 			off := int64(j) * chunkSize
 			l := min(chunkSize, size-off)
-			g.Go(func() error { return s.fill(gctx, open, bufSize, j, off, l) })
+			g.Go(func() error { return s.fill(gctx, open, store, bufSize, j, off, l) })
 		}
 	}
 	// stop cancels the reads in flight and waits for them.
