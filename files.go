@@ -56,3 +56,9 @@ type Chunk struct {
 	SHA256 string `json:"sha256"`
 	Data   []byte `json:"-"`
 }
+
+// ChunkKey names one chunk of one file.
+type ChunkKey struct {
+	FileID string
+	Idx    int
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -100,23 +101,30 @@ func (db *DB) NoteFiles(ctx context.Context, origin gapsync.Side, refs []string)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
 	now := time.Now().UTC()
+	var rows []FileRecordRow
 	for _, ref := range refs {
-		if _, ok := copies[ref]; ok {
-			continue
+		if _, ok := copies[ref]; !ok {
+			rows = append(rows, FileRecordRow{ID: gapsync.FileID(origin, ref), Origin: string(origin), Ref: ref, Status: gapsync.FileExtracted, UpdatedAt: now})
 		}
-		row := &FileRecordRow{ID: gapsync.FileID(origin, ref), Origin: string(origin), Ref: ref, Status: gapsync.FileExtracted, UpdatedAt: now}
-		res, err := db.insertIgnore(db.bun.NewInsert().Model(row), "id").Exec(ctx)
+	}
+	n := 0
+	for len(rows) > 0 {
+		part := rows[:min(len(rows), batchRows)]
+		rows = rows[len(part):]
+		res, err := db.insertIgnore(db.bun.NewInsert().Model(&part), "id").Exec(ctx)
 		if err != nil {
-			return n, fmt.Errorf("storage: note file %q: %w", ref, err)
+			return n, fmt.Errorf("storage: note %d files: %w", len(part), err)
 		}
-		if k, _ := res.RowsAffected(); k == 1 {
-			n++
-		}
+		k, _ := res.RowsAffected() // inserted rows only: a duplicate changes nothing
+		n += int(k)
 	}
 	return n, nil
 }
+
+// batchRows is how many rows one multi-row statement of the file tables
+// carries at most.
+const batchRows = 256
 
 // FileRecords returns up to limit records from origin with one of the
 // statuses, oldest change first.
@@ -148,26 +156,58 @@ func (db *DB) FileRecord(ctx context.Context, id string) (gapsync.FileRecord, er
 // PutFileRecord writes a record as given (the receiving side's copy, or a
 // status change), replacing the row with the same id.
 func (db *DB) PutFileRecord(ctx context.Context, f gapsync.FileRecord) error {
-	row := &FileRecordRow{ID: f.ID, Origin: string(f.Origin), Ref: f.Ref, Size: f.Size, MD5: f.MD5, SHA256: f.SHA256,
-		ChunkSize: f.ChunkSize, Chunks: f.Chunks, Status: f.Status, Error: f.Error, Attempts: f.Attempts, LocalKey: f.LocalKey,
-		UpdatedAt: time.Now().UTC()}
-	q := db.bun.NewInsert().Model(row)
-	cols := []string{"origin", "ref", "size", "md5", "sha256", "chunk_size", "chunks", "status", "error", "attempts", "local_key", "updated_at"}
-	if db.d.Name() == "mysql" {
-		q = q.On("DUPLICATE KEY UPDATE")
-		for _, c := range cols {
-			q = q.Set(c + " = VALUES(" + c + ")")
+	return db.PutFileRecords(ctx, []gapsync.FileRecord{f})
+}
+
+// PutFileRecords writes records as PutFileRecord does, many to a
+// statement.
+func (db *DB) PutFileRecords(ctx context.Context, fs []gapsync.FileRecord) error {
+	now := time.Now().UTC()
+	for len(fs) > 0 {
+		part := fs[:min(len(fs), batchRows)]
+		fs = fs[len(part):]
+		rows := make([]FileRecordRow, len(part))
+		for i, f := range part {
+			rows[i] = FileRecordRow{ID: f.ID, Origin: string(f.Origin), Ref: f.Ref, Size: f.Size, MD5: f.MD5, SHA256: f.SHA256,
+				ChunkSize: f.ChunkSize, Chunks: f.Chunks, Status: f.Status, Error: f.Error, Attempts: f.Attempts, LocalKey: f.LocalKey,
+				UpdatedAt: now}
 		}
-	} else {
-		q = q.On("CONFLICT (id) DO UPDATE")
-		for _, c := range cols {
-			q = q.Set(c + " = EXCLUDED." + c)
+		q := db.bun.NewInsert().Model(&rows)
+		cols := []string{"origin", "ref", "size", "md5", "sha256", "chunk_size", "chunks", "status", "error", "attempts", "local_key", "updated_at"}
+		if db.d.Name() == "mysql" {
+			q = q.On("DUPLICATE KEY UPDATE")
+			for _, c := range cols {
+				q = q.Set(c + " = VALUES(" + c + ")")
+			}
+		} else {
+			q = q.On("CONFLICT (id) DO UPDATE")
+			for _, c := range cols {
+				q = q.Set(c + " = EXCLUDED." + c)
+			}
 		}
-	}
-	if _, err := q.Exec(ctx); err != nil {
-		return fmt.Errorf("storage: write file record %s: %w", f.ID, err)
+		if _, err := q.Exec(ctx); err != nil {
+			return fmt.Errorf("storage: write %d file records (first %s): %w", len(part), part[0].ID, err)
+		}
 	}
 	return nil
+}
+
+// FileRecordsByID returns the records here among ids, by id; ids not held
+// here are absent from the map.
+func (db *DB) FileRecordsByID(ctx context.Context, ids []string) (map[string]gapsync.FileRecord, error) {
+	out := make(map[string]gapsync.FileRecord, len(ids))
+	for len(ids) > 0 {
+		part := ids[:min(len(ids), batchRows)]
+		ids = ids[len(part):]
+		var rows []FileRecordRow
+		if err := db.bun.NewSelect().Model(&rows).Where("id IN (?)", bun.List(part)).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: read file records: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r.record()
+		}
+	}
+	return out, nil
 }
 
 // AckFiles marks records as received by the other side (seed 1.4.3).
@@ -201,21 +241,50 @@ func (db *DB) UnackedFiles(ctx context.Context, origin gapsync.Side, limit int) 
 // corrupted one), through a prepared statement so the bytes travel in the
 // binary protocol.
 func (db *DB) PutChunk(ctx context.Context, c gapsync.Chunk) error {
-	q := "INSERT INTO file_chunk (file_id, idx, size, md5, sha256, data, synced) VALUES (?,?,?,?,?,?,?) "
-	if db.d.Name() == "mysql" {
-		q += "ON DUPLICATE KEY UPDATE size = VALUES(size), md5 = VALUES(md5), sha256 = VALUES(sha256), data = VALUES(data)"
-	} else {
-		q += "ON CONFLICT (file_id, idx) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, data = excluded.data"
-	}
-	data := c.Data
-	if data == nil {
-		data = []byte{}
-	}
-	if _, err := db.sql.ExecContext(ctx, q, c.FileID, c.Idx, int64(len(c.Data)), c.MD5, c.SHA256, data, false); err != nil {
-		return fmt.Errorf("storage: put chunk %s/%d: %w", c.FileID, c.Idx, err)
+	return db.PutChunks(ctx, []gapsync.Chunk{c})
+}
+
+// PutChunks stores chunks as PutChunk does, many to a statement (up to
+// batchRows, and up to chunkStatementBytes of data, so a statement fits
+// max_allowed_packet). Each statement is atomic; a failure leaves the
+// chunks of earlier statements stored, which a retry overwrites.
+func (db *DB) PutChunks(ctx context.Context, cs []gapsync.Chunk) error {
+	for len(cs) > 0 {
+		n, size := 0, 0
+		for n < len(cs) && n < batchRows && (n == 0 || size+len(cs[n].Data) <= chunkStatementBytes) {
+			size += len(cs[n].Data)
+			n++
+		}
+		part := cs[:n]
+		cs = cs[n:]
+		var q strings.Builder
+		q.WriteString("INSERT INTO file_chunk (file_id, idx, size, md5, sha256, data, synced) VALUES ")
+		args := make([]any, 0, 7*len(part))
+		for i, c := range part {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?,?,?,?)")
+			data := c.Data
+			if data == nil {
+				data = []byte{}
+			}
+			args = append(args, c.FileID, c.Idx, int64(len(c.Data)), c.MD5, c.SHA256, data, false)
+		}
+		if db.d.Name() == "mysql" {
+			q.WriteString(" ON DUPLICATE KEY UPDATE size = VALUES(size), md5 = VALUES(md5), sha256 = VALUES(sha256), data = VALUES(data)")
+		} else {
+			q.WriteString(" ON CONFLICT (file_id, idx) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, data = excluded.data")
+		}
+		if _, err := db.sql.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("storage: put %d chunks (first %s/%d): %w", len(part), part[0].FileID, part[0].Idx, err)
+		}
 	}
 	return nil
 }
+
+// chunkStatementBytes caps the chunk data of one PutChunks statement.
+const chunkStatementBytes = 8 << 20
 
 // GetChunk reads one chunk; a missing one is an error wrapping sql.ErrNoRows.
 func (db *DB) GetChunk(ctx context.Context, fileID string, idx int) (gapsync.Chunk, error) {
@@ -225,6 +294,52 @@ func (db *DB) GetChunk(ctx context.Context, fileID string, idx int) (gapsync.Chu
 		return c, fmt.Errorf("storage: chunk %s/%d: %w", fileID, idx, err)
 	}
 	return c, nil
+}
+
+// GetChunks reads the given chunks, in the order given, many to a
+// statement; a missing one is an error wrapping sql.ErrNoRows. Keep the
+// total small (a request's worth): all of it is held in memory.
+func (db *DB) GetChunks(ctx context.Context, keys []gapsync.ChunkKey) ([]gapsync.Chunk, error) {
+	got := make(map[gapsync.ChunkKey]gapsync.Chunk, len(keys))
+	for rest := keys; len(rest) > 0; {
+		part := rest[:min(len(rest), batchRows)]
+		rest = rest[len(part):]
+		kv := make([][]any, len(part))
+		for i, k := range part {
+			kv[i] = []any{k.FileID, k.Idx}
+		}
+		where, args := keyMatch(db.d, "", []string{"file_id", "idx"}, kv)
+		rows, err := db.sql.QueryContext(ctx, "SELECT file_id, idx, md5, sha256, data FROM file_chunk WHERE "+where, args...)
+		if err != nil {
+			return nil, fmt.Errorf("storage: read %d chunks: %w", len(part), err)
+		}
+		for rows.Next() {
+			var c gapsync.Chunk
+			if err := rows.Scan(&c.FileID, &c.Idx, &c.MD5, &c.SHA256, &c.Data); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("storage: read chunks: %w", err)
+			}
+			got[gapsync.ChunkKey{FileID: c.FileID, Idx: c.Idx}] = c
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("storage: read chunks: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("storage: read chunks: %w", err)
+		}
+	}
+	out := make([]gapsync.Chunk, len(keys))
+	for i, k := range keys {
+		c, ok := got[k]
+		if !ok {
+			return nil, fmt.Errorf("storage: chunk %s/%d: %w", k.FileID, k.Idx, sql.ErrNoRows)
+		}
+		if c.Data == nil {
+			c.Data = []byte{}
+		}
+		out[i] = c
+	}
+	return out, nil
 }
 
 // ChunkIndexes returns the indexes of the chunks of a file held here;
@@ -248,6 +363,25 @@ func (db *DB) ChunkIndexes(ctx context.Context, fileID string, unsyncedOnly bool
 		out = append(out, i)
 	}
 	return out, rows.Err()
+}
+
+// HeldChunks returns, for each of ids with chunks here, the indexes of
+// those chunks in order.
+func (db *DB) HeldChunks(ctx context.Context, ids []string) (map[string][]int, error) {
+	out := map[string][]int{}
+	for len(ids) > 0 {
+		part := ids[:min(len(ids), batchRows)]
+		ids = ids[len(part):]
+		var rows []FileChunkRow
+		if err := db.bun.NewSelect().Model(&rows).Column("file_id", "idx").Where("file_id IN (?)", bun.List(part)).
+			OrderExpr("file_id, idx").Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: chunk lists: %w", err)
+		}
+		for _, r := range rows {
+			out[r.FileID] = append(out[r.FileID], r.Idx)
+		}
+	}
+	return out, nil
 }
 
 // AckChunks marks chunks as received by the other side (seed 1.4.4d).

@@ -1,0 +1,121 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/internal/testdb"
+	"github.com/gapsync/gapsync/storage"
+)
+
+// eachDB runs fn on a migrated SQLite database and, when the server is
+// there, a MariaDB one.
+func eachDB(t *testing.T, fn func(t *testing.T, db *storage.DB)) {
+	open := map[string]func(t *testing.T) (*storage.DB, error){
+		"sqlite":  func(t *testing.T) (*storage.DB, error) { return storage.OpenSQLite(testdb.SQLite(t), testOpts) },
+		"mariadb": func(t *testing.T) (*storage.DB, error) { return storage.OpenMySQL(testdb.MySQL(t), testOpts) },
+	}
+	for _, name := range []string{"sqlite", "mariadb"} {
+		t.Run(name, func(t *testing.T) {
+			db, err := open[name](t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			target(t, db)
+			fn(t, db)
+		})
+	}
+}
+
+// TestFileTablesInBatches: the many-to-a-statement file-table calls keep
+// order, count only what is new, replace on conflict, and report what is
+// missing, across more rows than one statement carries.
+func TestFileTablesInBatches(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *storage.DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		const n = 600 // more than one statement's worth
+		var refs []string
+		for i := range n {
+			refs = append(refs, fmt.Sprintf("docs/%04d.pdf", i))
+		}
+		got, err := db.NoteFiles(ctx, gapsync.Internet, refs)
+		is.NoErr(err)
+		is.Equal(got, n)
+		got, err = db.NoteFiles(ctx, gapsync.Internet, append(refs[:10:10], "docs/new.pdf"))
+		is.NoErr(err)
+		is.Equal(got, 1) // only the new one
+
+		recs, err := db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileExtracted)
+		is.NoErr(err)
+		is.Equal(len(recs), n+1)
+		var chunks []gapsync.Chunk
+		for i := range recs {
+			recs[i].Status, recs[i].Size, recs[i].Chunks, recs[i].ChunkSize = gapsync.FileStored, 3, 1, 1024
+			chunks = append(chunks, gapsync.Chunk{FileID: recs[i].ID, Idx: 0, MD5: "m", SHA256: "s", Data: []byte(recs[i].Ref)})
+		}
+		chunks = append(chunks, gapsync.Chunk{FileID: recs[0].ID, Idx: 1, Data: []byte{}}) // an empty chunk stays empty, not NULL
+		is.NoErr(db.PutFileRecords(ctx, recs))
+		is.NoErr(db.PutChunks(ctx, chunks))
+		chunks[5].Data = []byte("replaced")
+		is.NoErr(db.PutChunks(ctx, chunks[5:6])) // a second copy replaces the first
+
+		stored, err := db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileStored)
+		is.NoErr(err)
+		is.Equal(len(stored), n+1)
+		byID, err := db.FileRecordsByID(ctx, []string{recs[3].ID, recs[599].ID, "nope"})
+		is.NoErr(err)
+		is.Equal(len(byID), 2)
+		is.Equal(byID[recs[599].ID].Ref, recs[599].Ref)
+		is.Equal(byID[recs[3].ID].Status, gapsync.FileStored)
+
+		keys := []gapsync.ChunkKey{{FileID: recs[400].ID}, {FileID: recs[5].ID}, {FileID: recs[0].ID, Idx: 1}, {FileID: recs[7].ID}}
+		for i := 10; i < 300; i++ {
+			keys = append(keys, gapsync.ChunkKey{FileID: recs[i].ID})
+		}
+		cs, err := db.GetChunks(ctx, keys)
+		is.NoErr(err)
+		is.Equal(len(cs), len(keys))
+		is.Equal(string(cs[0].Data), recs[400].Ref) // in the order asked
+		is.Equal(string(cs[1].Data), "replaced")
+		is.True(cs[2].Data != nil && len(cs[2].Data) == 0)
+		is.Equal(cs[3].MD5, "m")
+		for i, c := range cs[4:] {
+			is.True(bytes.Equal(c.Data, []byte(recs[10+i].Ref)))
+		}
+		_, err = db.GetChunks(ctx, append(keys[:1:1], gapsync.ChunkKey{FileID: recs[9].ID, Idx: 7}))
+		is.True(errors.Is(err, sql.ErrNoRows)) // a missing chunk is an error, not a gap
+
+		held, err := db.HeldChunks(ctx, []string{recs[0].ID, recs[1].ID, "nope"})
+		is.NoErr(err)
+		is.Equal(held[recs[0].ID], []int{0, 1})
+		is.Equal(held[recs[1].ID], []int{0})
+		is.Equal(len(held["nope"]), 0)
+	})
+}
+
+// TestPutChunksSplitsBigStatements: chunks whose bytes together exceed
+// one statement's cap are stored across several, all of them.
+func TestPutChunksSplitsBigStatements(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *storage.DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		var cs []gapsync.Chunk
+		for i := range 5 {
+			cs = append(cs, gapsync.Chunk{FileID: "big", Idx: i, Data: bytes.Repeat([]byte{byte(i)}, 3<<20)})
+		}
+		is.NoErr(db.PutChunks(ctx, cs)) // 15 MiB: more than fits one statement
+		for i := range 5 {
+			c, err := db.GetChunk(ctx, "big", i)
+			is.NoErr(err)
+			is.True(bytes.Equal(c.Data, cs[i].Data))
+		}
+	})
+}
