@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -54,30 +54,23 @@ func (c *Coordinator) files(ctx context.Context, r *FileReport) error {
 }
 
 func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTransport, r *FileReport) error {
-	// Offer in pages, oldest first, until every stored file was offered
-	// once this cycle.
-	var after string
-	for {
-		recs, err := f.db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileStored)
-		if err != nil {
-			return err
-		}
-		sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
-		page := recs[:0]
-		for _, rec := range recs {
-			if rec.ID > after && len(page) < 200 {
-				page = append(page, rec)
-			}
-		}
-		if len(page) == 0 {
-			return nil
-		}
-		after = page[len(page)-1].ID
+	// Offer every stored file once this cycle, in pages, oldest first.
+	recs, err := f.db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileStored)
+	if err != nil {
+		return err
+	}
+	for len(recs) > 0 {
+		page := recs[:min(len(recs), offerPage)]
+		recs = recs[len(page):]
 		if err := c.pushPage(ctx, f, ft, page, r); err != nil {
 			return err
 		}
 	}
+	return nil
 }
+
+// offerPage is how many records one offer or records request carries.
+const offerPage = 200
 
 // piece names one chunk of one file.
 type piece struct {
@@ -99,6 +92,7 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 	}
 	var errs []error
 	var pieces []piece
+	var delivered []gapsync.FileRecord
 	sending := map[string]int{}
 	for _, a := range answers {
 		rec, ok := byID[a.ID]
@@ -107,8 +101,7 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 		}
 		if a.Status == gapsync.FilePublished {
 			rec.Status, rec.LocalKey = gapsync.FilePublished, ""
-			r.Delivered++
-			errs = append(errs, f.db.PutFileRecord(ctx, rec))
+			delivered = append(delivered, rec)
 			continue
 		}
 		for _, i := range a.Need {
@@ -118,6 +111,10 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 			sending[rec.ID] = len(a.Need)
 		}
 	}
+	if err := f.db.PutFileRecords(ctx, delivered); err != nil {
+		return err
+	}
+	r.Delivered += len(delivered)
 	var groups [][]piece
 	var size int64
 	for _, p := range pieces {
@@ -135,14 +132,16 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 	eg.SetLimit(min(f.opts.Transfers, max(len(groups), 1)))
 	for _, g := range groups {
 		eg.Go(func() error {
-			cs := make([]gapsync.Chunk, 0, len(g))
+			keys := make([]gapsync.ChunkKey, len(g))
+			for i, p := range g {
+				keys[i] = gapsync.ChunkKey{FileID: p.rec.ID, Idx: p.idx}
+			}
+			cs, err := f.db.GetChunks(gctx, keys)
+			if err != nil {
+				return err
+			}
 			var n int64
-			for _, p := range g {
-				ch, err := f.db.GetChunk(gctx, p.rec.ID, p.idx)
-				if err != nil {
-					return err
-				}
-				cs = append(cs, ch)
+			for _, ch := range cs {
 				n += int64(len(ch.Data))
 			}
 			if _, err := ft.SendChunks(gctx, cs); err != nil {
@@ -178,7 +177,7 @@ func (c *Coordinator) pullFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 		if err != nil {
 			return err
 		}
-		if n < 200 {
+		if n < offerPage {
 			break
 		}
 	}
@@ -188,24 +187,31 @@ func (c *Coordinator) pullFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 // pullRecords stores one page of unacknowledged intranet records here and
 // acknowledges them; it returns how many came.
 func (c *Coordinator) pullRecords(ctx context.Context, f *fileFlow, ft FileTransport) (int, error) {
-	recs, err := ft.FileRecords(ctx, 200)
+	recs, err := ft.FileRecords(ctx, offerPage)
 	if err != nil {
 		return 0, err
 	}
-	var ids []string
-	for _, rec := range recs {
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
 		if rec.Origin != gapsync.Intranet {
 			return 0, fmt.Errorf("%w: intranet offered a file of origin %q", gapsync.ErrMalformed, rec.Origin)
 		}
-		if cur, err := f.db.FileRecord(ctx, rec.ID); err == nil && cur.Status == gapsync.FilePublished && cur.SHA256 == rec.SHA256 {
-			ids = append(ids, rec.ID) // already here
-			continue
+		ids[i] = rec.ID
+	}
+	cur, err := f.db.FileRecordsByID(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	var puts []gapsync.FileRecord
+	for _, rec := range recs {
+		if c, ok := cur[rec.ID]; ok && c.Status == gapsync.FilePublished && c.SHA256 == rec.SHA256 {
+			continue // already here
 		}
 		rec.Status, rec.Error, rec.Attempts, rec.LocalKey = gapsync.FileIncoming, "", 0, ""
-		if err := f.db.PutFileRecord(ctx, rec); err != nil {
-			return 0, err
-		}
-		ids = append(ids, rec.ID)
+		puts = append(puts, rec)
+	}
+	if err := f.db.PutFileRecords(ctx, puts); err != nil {
+		return 0, err
 	}
 	if len(ids) > 0 {
 		if err := ft.AckFiles(ctx, ids); err != nil {
@@ -223,15 +229,14 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 	if err != nil {
 		return err
 	}
+	incoming = slices.DeleteFunc(incoming, func(rec gapsync.FileRecord) bool { return rec.Attempts >= f.opts.MaxAttempts })
+	missing, err := f.missing(ctx, incoming...)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for i, rec := range incoming {
-		if rec.Attempts >= f.opts.MaxAttempts {
-			continue
-		}
-		need, err := f.missing(ctx, rec)
-		if err != nil {
-			return err
-		}
+		need := missing[rec.ID]
 		var done atomic.Int64
 		twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID)
 		if err != nil {
@@ -251,10 +256,10 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 				if ch.FileID != rec.ID {
 					return fmt.Errorf("%w: chunk of %s in the answer for %s", gapsync.ErrMalformed, ch.FileID, rec.ID)
 				}
-				if err := f.db.PutChunk(ctx, ch); err != nil {
-					return err
-				}
 				size += int64(len(ch.Data))
+			}
+			if err := f.db.PutChunks(ctx, cs); err != nil {
+				return err
 			}
 			f.progress(gapsync.Progress{Step: "receive", File: rec.Ref, BytesDone: done.Add(size), BytesTotal: rec.Size, FilesDone: i, FilesTotal: len(incoming)})
 			return ft.AckChunks(ctx, rec.ID, idxs)

@@ -10,7 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,12 +34,14 @@ type FileDB interface {
 	NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsync.Side, b *batch.Batch) (int, error)
 	FileRecords(ctx context.Context, origin gapsync.Side, limit int, statuses ...string) ([]gapsync.FileRecord, error)
 	FileRecord(ctx context.Context, id string) (gapsync.FileRecord, error)
-	PutFileRecord(ctx context.Context, f gapsync.FileRecord) error
+	PutFileRecords(ctx context.Context, fs []gapsync.FileRecord) error
+	FileRecordsByID(ctx context.Context, ids []string) (map[string]gapsync.FileRecord, error)
 	UnackedFiles(ctx context.Context, origin gapsync.Side, limit int) ([]gapsync.FileRecord, error)
 	AckFiles(ctx context.Context, ids []string) error
-	PutChunk(ctx context.Context, c gapsync.Chunk) error
+	PutChunks(ctx context.Context, cs []gapsync.Chunk) error
 	GetChunk(ctx context.Context, fileID string, idx int) (gapsync.Chunk, error)
-	ChunkIndexes(ctx context.Context, fileID string, unsyncedOnly bool) ([]int, error)
+	GetChunks(ctx context.Context, keys []gapsync.ChunkKey) ([]gapsync.Chunk, error)
+	HeldChunks(ctx context.Context, ids []string) (map[string][]int, error)
 	AckChunks(ctx context.Context, fileID string, idxs []int) error
 	AllChunksSynced(ctx context.Context, fileID string) (bool, error)
 	DeleteChunks(ctx context.Context, fileID string, idxs []int) error
@@ -69,11 +74,13 @@ type FileOptions struct {
 	// Concurrency: ranges read at once when staging. Default 4.
 	Concurrency int
 	// Transfers: chunk batches in flight at once when sending or fetching.
-	// Default 2. Memory of a transfer is about Transfers × BatchBytes × 3
+	// Default 4. Memory of a transfer is about Transfers × BatchBytes × 3
 	// (chunks, frame, envelope).
 	Transfers int
-	// BatchBytes caps the chunks sent or fetched in one request. Default
-	// 8 MiB; keep it under the gateway's body cap.
+	// BatchBytes caps the chunks sent or fetched in one request, and the
+	// small files staged into the database at once. Default 4 MiB (one
+	// default chunk; 512 files of 8 KiB); keep it under the gateway's
+	// body cap.
 	BatchBytes int64
 	// Retention keeps a published file's chunks this long. Default 24h; a
 	// negative value purges at once.
@@ -104,10 +111,10 @@ func (o *FileOptions) withDefaults(local gapsync.Side) FileOptions {
 		r.Concurrency = 4
 	}
 	if r.Transfers <= 0 {
-		r.Transfers = 2
+		r.Transfers = 4
 	}
 	if r.BatchBytes <= 0 {
-		r.BatchBytes = 8 << 20
+		r.BatchBytes = 4 << 20
 	}
 	if r.Retention == 0 {
 		r.Retention = 24 * time.Hour
@@ -134,33 +141,149 @@ func (f *fileFlow) progress(p gapsync.Progress) {
 
 // stage reads the bytes of this side's referenced files into the database
 // as chunks (seed 1.1.4 and 1.4.1): for each extracted record, stat the
-// file, split it, store the chunks, record the sums.
+// file, split it, store the chunks, record the sums. Files of one chunk
+// are read Concurrency at a time and written many to a statement, up to
+// BatchBytes at once; larger files are split one after the other, their
+// chunks stored Concurrency at a time. Memory stays about BatchBytes plus
+// Concurrency chunks.
 func (f *fileFlow) stage(ctx context.Context) (int, error) {
 	recs, err := f.db.FileRecords(ctx, f.local, 0, gapsync.FileExtracted, gapsync.FileFailed)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	var errs []error
+	var (
+		mu     sync.Mutex
+		errs   []error
+		done   []gapsync.FileRecord // staged or failed, not yet written
+		chunks []gapsync.Chunk      // of the staged small files in done
+		bytes  int64
+		large  []int // indexes into recs of files of more than one chunk
+		n      int
+	)
+	fail := func(rec gapsync.FileRecord, err error) {
+		rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), rec.Attempts+1
+		if errors.Is(err, gapsync.ErrBadPath) || errors.Is(err, gapsync.ErrForbiddenURL) {
+			rec.Attempts = f.opts.MaxAttempts // refused: never fetched, never retried
+		}
+		f.log.Warn("file not staged", "ref", rec.Ref, "attempt", rec.Attempts, "err", err)
+		errs = append(errs, fmt.Errorf("stage %s: %w", rec.Ref, err))
+		done = append(done, rec)
+	}
+	// flush writes the chunks, then the records, of what is done; a
+	// record says stored only once its chunk is.
+	flush := func() error {
+		if len(done) == 0 {
+			return nil
+		}
+		if err := f.db.PutChunks(ctx, chunks); err != nil {
+			return err
+		}
+		if err := f.db.PutFileRecords(ctx, done); err != nil {
+			return err
+		}
+		for _, rec := range done {
+			if rec.Status == gapsync.FileStored {
+				n++
+				f.log.Info("file staged", "ref", rec.Ref, "bytes", rec.Size, "chunks", rec.Chunks, "sha256", rec.SHA256)
+			}
+		}
+		done, chunks, bytes = done[:0], chunks[:0], 0
+		return nil
+	}
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(f.opts.Concurrency)
 	for i, rec := range recs {
 		if rec.Attempts >= f.opts.MaxAttempts {
 			continue
 		}
-		if err := f.stageOne(ctx, rec, i, len(recs)); err != nil {
+		eg.Go(func() error {
+			st, key, info, err := f.stat(gctx, rec)
+			var c gapsync.Chunk
+			if err == nil && info.Size > f.opts.ChunkSize {
+				mu.Lock()
+				large = append(large, i)
+				mu.Unlock()
+				return nil
+			}
+			if err == nil {
+				rec, c, err = f.readSmall(gctx, st, key, rec, info.Size)
+			}
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fail(rec, err)
+			} else {
+				done = append(done, rec)
+				if rec.Chunks > 0 {
+					chunks = append(chunks, c)
+				}
+				bytes += rec.Size
+			}
+			f.progress(gapsync.Progress{Step: "stage", File: rec.Ref, BytesDone: rec.Size, BytesTotal: rec.Size, FilesDone: n + len(done), FilesTotal: len(recs)})
+			if bytes >= f.opts.BatchBytes || len(done) >= maxRecordsPerReq {
+				return flush()
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return n, err
+	}
+	if err := flush(); err != nil {
+		return n, err
+	}
+	sort.Ints(large)
+	for _, i := range large {
+		rec := recs[i]
+		if err := f.stageLarge(ctx, rec, i, len(recs)); err != nil {
 			if ctx.Err() != nil {
 				return n, ctx.Err()
 			}
-			rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), rec.Attempts+1
-			if errors.Is(err, gapsync.ErrBadPath) || errors.Is(err, gapsync.ErrForbiddenURL) {
-				rec.Attempts = f.opts.MaxAttempts // refused: never fetched, never retried
+			fail(rec, err)
+			if err := flush(); err != nil {
+				return n, err
 			}
-			f.log.Warn("file not staged", "ref", rec.Ref, "attempt", rec.Attempts, "err", err)
-			errs = append(errs, fmt.Errorf("stage %s: %w", rec.Ref, err), f.db.PutFileRecord(ctx, rec))
 			continue
 		}
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// stat finds the store, key and size of a record's file.
+func (f *fileFlow) stat(ctx context.Context, rec gapsync.FileRecord) (FileStore, string, FileInfo, error) {
+	st, key, err := f.storeFor(rec.Ref)
+	if err != nil {
+		return nil, "", FileInfo{}, err
+	}
+	info, err := st.Stat(ctx, key)
+	return st, key, info, err
+}
+
+// readSmall reads a file of at most one chunk and returns its record,
+// stored, with the chunk.
+func (f *fileFlow) readSmall(ctx context.Context, st FileStore, key string, rec gapsync.FileRecord, size int64) (gapsync.FileRecord, gapsync.Chunk, error) {
+	var c gapsync.Chunk
+	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return st.OpenRange(ctx, key, off, n) }
+	sums, err := chunker.Split(ctx, size, open, &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: 1}, 0,
+		func(ch chunker.Chunk) error {
+			c = gapsync.Chunk{FileID: rec.ID, Idx: ch.Index, MD5: ch.MD5, SHA256: ch.SHA256, Data: slices.Clone(ch.Data)}
+			return nil
+		})
+	if err != nil {
+		return rec, c, err
+	}
+	return staged(rec, sums, f.opts.ChunkSize), c, nil
+}
+
+// staged returns rec as stored with the given sums.
+func staged(rec gapsync.FileRecord, sums chunker.Sums, chunkSize int64) gapsync.FileRecord {
+	rec.Size, rec.MD5, rec.SHA256, rec.ChunkSize, rec.Chunks = sums.Size, sums.MD5, sums.SHA256, chunkSize, sums.Chunks
+	rec.Status, rec.Error = gapsync.FileStored, ""
+	return rec
 }
 
 // storeFor picks the store and key of a reference.
@@ -178,32 +301,30 @@ func (f *fileFlow) storeFor(ref string) (FileStore, string, error) {
 	return f.opts.Store, key, nil
 }
 
-func (f *fileFlow) stageOne(ctx context.Context, rec gapsync.FileRecord, i, total int) error {
-	st, key, err := f.storeFor(rec.Ref)
-	if err != nil {
-		return err
-	}
-	info, err := st.Stat(ctx, key)
+// stageLarge splits a file of several chunks, storing its chunks as they
+// are read, Concurrency at a time, and then its record.
+func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, i, total int) error {
+	st, key, info, err := f.stat(ctx, rec)
 	if err != nil {
 		return err
 	}
 	var done atomic.Int64
 	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return st.OpenRange(ctx, key, off, n) }
-	sums, err := chunker.Split(ctx, info.Size, open, &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: f.opts.Concurrency}, 0,
-		func(c chunker.Chunk) error {
-			if err := f.db.PutChunk(ctx, gapsync.Chunk{FileID: rec.ID, Idx: c.Index, MD5: c.MD5, SHA256: c.SHA256, Data: c.Data}); err != nil {
-				return err
-			}
-			f.progress(gapsync.Progress{Step: "stage", File: rec.Ref, BytesDone: done.Add(int64(len(c.Data))), BytesTotal: info.Size, FilesDone: i, FilesTotal: total})
-			return nil
-		})
+	put := func(ctx context.Context, c chunker.Chunk) error {
+		if err := f.db.PutChunks(ctx, []gapsync.Chunk{{FileID: rec.ID, Idx: c.Index, MD5: c.MD5, SHA256: c.SHA256, Data: c.Data}}); err != nil {
+			return err
+		}
+		f.progress(gapsync.Progress{Step: "stage", File: rec.Ref, BytesDone: done.Add(int64(len(c.Data))), BytesTotal: info.Size, FilesDone: i, FilesTotal: total})
+		return nil
+	}
+	sums, err := chunker.Split(ctx, info.Size, open, &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: f.opts.Concurrency, Store: put}, 0,
+		func(chunker.Chunk) error { return nil })
 	if err != nil {
 		return err
 	}
-	rec.Size, rec.MD5, rec.SHA256, rec.ChunkSize, rec.Chunks = sums.Size, sums.MD5, sums.SHA256, f.opts.ChunkSize, sums.Chunks
-	rec.Status, rec.Error = gapsync.FileStored, ""
+	rec = staged(rec, sums, f.opts.ChunkSize)
 	f.log.Info("file staged", "ref", rec.Ref, "bytes", sums.Size, "chunks", sums.Chunks, "sha256", sums.SHA256)
-	return f.db.PutFileRecord(ctx, rec)
+	return f.db.PutFileRecords(ctx, []gapsync.FileRecord{rec})
 }
 
 // localKey is where a file of the other side is published here.
@@ -232,7 +353,7 @@ func (f *fileFlow) publish(ctx context.Context, rec gapsync.FileRecord, total in
 	key, err := f.localKey(rec)
 	if err != nil {
 		rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), f.opts.MaxAttempts
-		return errors.Join(err, f.db.PutFileRecord(ctx, rec))
+		return errors.Join(err, putRecord(ctx, f.db, rec))
 	}
 	var r io.Reader
 	if twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID); err != nil {
@@ -247,7 +368,7 @@ func (f *fileFlow) publish(ctx context.Context, rec gapsync.FileRecord, total in
 		defer rc.Close()
 		r = verifying(rc, rec)
 	} else {
-		r = chunker.NewReader(ctx, chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256},
+		r = chunker.NewReaderAhead(ctx, chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256}, readAhead,
 			func(ctx context.Context, i int) (chunker.Chunk, error) {
 				c, err := f.db.GetChunk(ctx, rec.ID, i)
 				if err != nil {
@@ -264,7 +385,7 @@ func (f *fileFlow) publish(ctx context.Context, rec gapsync.FileRecord, total in
 			f.log.Warn("file failed verification; nothing published, corrupt chunks dropped", "ref", rec.Ref, "chunks", bad, "err", err)
 			err = errors.Join(err, derr, f.db.DeleteChunks(ctx, rec.ID, bad))
 		}
-		return errors.Join(err, f.db.PutFileRecord(ctx, rec))
+		return errors.Join(err, putRecord(ctx, f.db, rec))
 	}
 	ref := f.opts.RefPrefix + key
 	if err := f.db.AddMapping(ctx, rec.Ref, ref); err != nil {
@@ -277,8 +398,48 @@ func (f *fileFlow) publish(ctx context.Context, rec gapsync.FileRecord, total in
 	rec.Status, rec.Error, rec.LocalKey = gapsync.FilePublished, "", key
 	f.log.Info("file published", "ref", rec.Ref, "key", key, "bytes", rec.Size, "rows_rewritten", n)
 	f.progress(gapsync.Progress{Step: "publish", File: rec.Ref, BytesDone: rec.Size, BytesTotal: rec.Size, FilesTotal: total})
-	return f.db.PutFileRecord(ctx, rec)
+	return putRecord(ctx, f.db, rec)
 }
+
+// publishAll publishes recs and returns how many were published; the
+// error joins the failures of single files. Files of one chunk go
+// Concurrency at a time; larger ones one at a time, each reading
+// readAhead chunks ahead, so memory stays a few chunks.
+func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, total int) (int, error) {
+	var (
+		mu   sync.Mutex
+		errs []error
+		n    int
+		eg   errgroup.Group
+	)
+	eg.SetLimit(f.opts.Concurrency)
+	// Larger files first, in order, while the limit lets small ones by.
+	slices.SortStableFunc(recs, func(a, b gapsync.FileRecord) int { return min(b.Chunks, 2) - min(a.Chunks, 2) })
+	var large sync.Mutex
+	for _, rec := range recs {
+		eg.Go(func() error {
+			if rec.Chunks > 1 {
+				large.Lock()
+				defer large.Unlock()
+			}
+			err := f.publish(ctx, rec, total)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
+			} else {
+				n++
+			}
+			return nil
+		})
+	}
+	eg.Wait()
+	return n, errors.Join(errs...)
+}
+
+// readAhead is how many chunks a publish fetches beyond the one it
+// verifies and writes.
+const readAhead = 2
 
 // badChunks returns the chunks of rec whose bytes do not match their own
 // sums, or all of them when each matches but the whole does not.
@@ -302,23 +463,37 @@ func (f *fileFlow) badChunks(ctx context.Context, rec gapsync.FileRecord) ([]int
 	return bad, nil
 }
 
-// missing returns the chunk indexes of rec not held here.
-func (f *fileFlow) missing(ctx context.Context, rec gapsync.FileRecord) ([]int, error) {
-	have, err := f.db.ChunkIndexes(ctx, rec.ID, false)
+// putRecord writes one record.
+func putRecord(ctx context.Context, db FileDB, rec gapsync.FileRecord) error {
+	return db.PutFileRecords(ctx, []gapsync.FileRecord{rec})
+}
+
+// missing returns, for each of recs, the chunk indexes not held here
+// (an empty slice when none is missing).
+func (f *fileFlow) missing(ctx context.Context, recs ...gapsync.FileRecord) (map[string][]int, error) {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	held, err := f.db.HeldChunks(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	got := make(map[int]bool, len(have))
-	for _, i := range have {
-		got[i] = true
-	}
-	need := []int{}
-	for i := 0; i < rec.Chunks; i++ {
-		if !got[i] {
-			need = append(need, i)
+	out := make(map[string][]int, len(recs))
+	for _, rec := range recs {
+		got := make(map[int]bool, len(held[rec.ID]))
+		for _, i := range held[rec.ID] {
+			got[i] = true
 		}
+		need := []int{}
+		for i := 0; i < rec.Chunks; i++ {
+			if !got[i] {
+				need = append(need, i)
+			}
+		}
+		out[rec.ID] = need
 	}
-	return need, nil
+	return out, nil
 }
 
 // purge drops the chunks of files published longer ago than Retention.

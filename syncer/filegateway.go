@@ -64,31 +64,37 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 	if len(req.Records) > maxRecordsPerReq {
 		return nil, fmt.Errorf("%w: %d records in one offer", gapsync.ErrTooLarge, len(req.Records))
 	}
-	var resp transport.OfferResponse
-	offered := map[string]bool{} // content offered earlier in this request
-	f := &fileFlow{db: g.files}
-	for _, r := range req.Records {
+	ids := make([]string, len(req.Records))
+	for i, r := range req.Records {
 		if err := checkRecord(r, gapsync.Internet); err != nil {
 			return nil, err
 		}
-		a := transport.OfferAnswer{ID: r.ID, Status: gapsync.FileIncoming}
-		cur, err := g.files.FileRecord(ctx, r.ID)
+		ids[i] = r.ID
+	}
+	cur, err := g.files.FileRecordsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	resp := transport.OfferResponse{Answers: make([]transport.OfferAnswer, len(req.Records))}
+	var puts, needy []gapsync.FileRecord
+	offered := map[string]bool{} // content offered earlier in this request
+	for i, r := range req.Records {
+		a := transport.OfferAnswer{ID: r.ID, Status: gapsync.FileIncoming, Need: []int{}}
+		c, have := cur[r.ID]
 		switch {
-		case err == nil && cur.Status == gapsync.FilePublished && cur.SHA256 == r.SHA256:
-			a.Status, a.LocalKey = gapsync.FilePublished, cur.LocalKey
+		case have && c.Status == gapsync.FilePublished && c.SHA256 == r.SHA256:
+			a.Status, a.LocalKey = gapsync.FilePublished, c.LocalKey
 		default:
-			if err == nil && cur.SHA256 != r.SHA256 {
+			if have && c.SHA256 != r.SHA256 {
 				// The file changed under the same reference: its old
 				// chunks are of no use.
 				if err := g.files.DeleteChunks(ctx, r.ID, nil); err != nil {
 					return nil, err
 				}
 			}
-			if err != nil || cur.SHA256 != r.SHA256 {
+			if !have || c.SHA256 != r.SHA256 {
 				r.Status, r.Error, r.Attempts, r.LocalKey = gapsync.FileIncoming, "", 0, ""
-				if err := g.files.PutFileRecord(ctx, r); err != nil {
-					return nil, err
-				}
+				puts = append(puts, r)
 			}
 			tw, ok, err := g.files.SameContent(ctx, r.SHA256, r.ID)
 			if err != nil {
@@ -96,16 +102,24 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 			}
 			twin := ok && tw.Status == gapsync.FilePublished && tw.LocalKey != ""
 			if !twin && !offered[r.SHA256] {
-				if a.Need, err = f.missing(ctx, r); err != nil {
-					return nil, err
-				}
+				needy = append(needy, r)
 			}
 			offered[r.SHA256] = true
 		}
-		if a.Need == nil {
-			a.Need = []int{}
+		resp.Answers[i] = a
+	}
+	if err := g.files.PutFileRecords(ctx, puts); err != nil {
+		return nil, err
+	}
+	f := &fileFlow{db: g.files}
+	need, err := f.missing(ctx, needy...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range resp.Answers {
+		if n, ok := need[resp.Answers[i].ID]; ok {
+			resp.Answers[i].Need = n
 		}
-		resp.Answers = append(resp.Answers, a)
 	}
 	return json.Marshal(resp)
 }
@@ -120,23 +134,25 @@ func (g *Gateway) storeChunks(ctx context.Context, body []byte) ([]byte, error) 
 	if len(cs) > maxChunksPerReq {
 		return nil, fmt.Errorf("%w: %d chunks in one request", gapsync.ErrTooLarge, len(cs))
 	}
-	recs := map[string]gapsync.FileRecord{}
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.FileID)
+	}
+	recs, err := g.files.FileRecordsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range cs {
 		r, ok := recs[c.FileID]
-		if !ok {
-			if r, err = g.files.FileRecord(ctx, c.FileID); err != nil || r.Origin != gapsync.Internet || r.Status == gapsync.FilePublished {
-				return nil, fmt.Errorf("%w: chunk for file %q, which was not offered", gapsync.ErrMalformed, c.FileID)
-			}
-			recs[c.FileID] = r
+		if !ok || r.Origin != gapsync.Internet || r.Status == gapsync.FilePublished {
+			return nil, fmt.Errorf("%w: chunk for file %q, which was not offered", gapsync.ErrMalformed, c.FileID)
 		}
 		if c.Idx < 0 || c.Idx >= r.Chunks || int64(len(c.Data)) > r.ChunkSize {
 			return nil, fmt.Errorf("%w: chunk %d of file %s does not fit it", gapsync.ErrMalformed, c.Idx, c.FileID)
 		}
 	}
-	for _, c := range cs {
-		if err := g.files.PutChunk(ctx, c); err != nil {
-			return nil, err
-		}
+	if err := g.files.PutChunks(ctx, cs); err != nil {
+		return nil, err
 	}
 	return json.Marshal(transport.CountResponse{Stored: len(cs)})
 }
@@ -187,13 +203,13 @@ func (g *Gateway) getChunks(ctx context.Context, body []byte) ([]byte, error) {
 	if _, err := g.intranetFile(ctx, req); err != nil {
 		return nil, err
 	}
-	cs := make([]gapsync.Chunk, 0, len(req.Idxs))
-	for _, i := range req.Idxs {
-		c, err := g.files.GetChunk(ctx, req.FileID, i)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c)
+	keys := make([]gapsync.ChunkKey, len(req.Idxs))
+	for i, idx := range req.Idxs {
+		keys[i] = gapsync.ChunkKey{FileID: req.FileID, Idx: idx}
+	}
+	cs, err := g.files.GetChunks(ctx, keys)
+	if err != nil {
+		return nil, err
 	}
 	return transport.AppendChunks(nil, cs)
 }
@@ -216,7 +232,7 @@ func (g *Gateway) ackChunks(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	} else if all && r.Status == gapsync.FileStored {
 		r.Status = gapsync.FilePublished
-		if err := g.files.PutFileRecord(ctx, r); err != nil {
+		if err := putRecord(ctx, g.files, r); err != nil {
 			return nil, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/gapsync/gapsync"
@@ -74,30 +75,38 @@ func (w *IntranetWorker) RunOnce(ctx context.Context) (WorkerReport, error) {
 	if err != nil {
 		return r, errors.Join(append(errs, err)...)
 	}
-	for _, rec := range incoming {
-		if rec.Attempts >= w.f.opts.MaxAttempts {
-			continue
-		}
-		need, err := w.f.missing(ctx, rec)
-		if err != nil {
-			return r, err
-		}
-		if len(need) > 0 {
-			twin, ok, err := w.f.db.SameContent(ctx, rec.SHA256, rec.ID)
-			if err != nil {
-				return r, err
-			}
-			if !ok || twin.Status != gapsync.FilePublished {
-				r.Waiting++
-				continue
-			}
-		}
-		if err := w.f.publish(ctx, rec, len(incoming)); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		r.Published++
+	incoming = slices.DeleteFunc(incoming, func(rec gapsync.FileRecord) bool { return rec.Attempts >= w.f.opts.MaxAttempts })
+	missing, err := w.f.missing(ctx, incoming...)
+	if err != nil {
+		return r, errors.Join(append(errs, err)...)
 	}
+	// Files whose chunks are all here first; then those that wait for
+	// the same content, which the first pass may have published.
+	var ready, rest []gapsync.FileRecord
+	for _, rec := range incoming {
+		if len(missing[rec.ID]) == 0 {
+			ready = append(ready, rec)
+		} else {
+			rest = append(rest, rec)
+		}
+	}
+	r.Published, err = w.f.publishAll(ctx, ready, len(incoming))
+	errs = append(errs, err)
+	ready = ready[:0]
+	for _, rec := range rest {
+		twin, ok, err := w.f.db.SameContent(ctx, rec.SHA256, rec.ID)
+		if err != nil {
+			return r, errors.Join(append(errs, err)...)
+		}
+		if !ok || twin.Status != gapsync.FilePublished {
+			r.Waiting++
+			continue
+		}
+		ready = append(ready, rec)
+	}
+	n, err = w.f.publishAll(ctx, ready, len(incoming))
+	r.Published += n
+	errs = append(errs, err)
 	w.f.purge(ctx)
 	return r, errors.Join(errs...)
 }

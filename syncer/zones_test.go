@@ -189,9 +189,12 @@ type faults struct {
 	passFirst int    // let this many matching requests through first
 	next      http.Handler
 	requests  int
+	inflight  sync.WaitGroup // requests still being served (a client may have given up on them)
 }
 
 func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.inflight.Add(1)
+	defer f.inflight.Done()
 	f.mu.Lock()
 	f.requests++
 	if (f.only != "" && r.URL.Path != f.only) || f.passFirst > 0 {
