@@ -121,3 +121,20 @@ func TestReaderAhead(t *testing.T) {
 		})
 	}
 }
+
+// TestNoChunkMD5: chunks carry only their SHA-256, the whole file still
+// gets both sums, and the merge verifies the same bytes.
+func TestNoChunkMD5(t *testing.T) {
+	is := is.New(t)
+	data := randomBytes(5*cs+3, 24)
+	chunks, sums := split(t, &memSource{data: data}, &chunker.Options{ChunkSize: cs, NoChunkMD5: true}, 0)
+	for _, c := range chunks {
+		is.Equal(c.MD5, "")
+		is.Equal(c.SHA256, sha256Hex(c.Data))
+	}
+	is.Equal(sums.MD5, md5Hex(data))
+	is.Equal(sums.SHA256, sha256Hex(data))
+	var out bytes.Buffer
+	is.NoErr(chunker.Merge(t.Context(), &out, sums, storeOf(chunks).next))
+	is.True(bytes.Equal(out.Bytes(), data))
+}

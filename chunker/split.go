@@ -38,6 +38,13 @@ type Options struct {
 	// read error. It lets a slow sink (a database insert) run as
 	// parallel as the reads. c.Data is only valid during the call.
 	Store func(ctx context.Context, c Chunk) error
+
+	// NoChunkMD5 leaves Chunk.MD5 empty: each chunk still gets its
+	// SHA-256 (which locates a damaged chunk as well), and the whole-file
+	// MD5 is computed either way. MD5 is the slowest pass over the bytes
+	// (it runs on one core at about 650 MB/s here), so this saves a
+	// quarter of a split's CPU.
+	NoChunkMD5 bool
 }
 
 func (o *Options) resolve() (chunkSize int64, concurrency int, err error) {
@@ -108,7 +115,7 @@ type slot struct {
 }
 
 // fill reads chunk idx (n bytes at off) into the slot and hashes it.
-func (s *slot) fill(ctx context.Context, open OpenRange, store func(context.Context, Chunk) error, bufSize int64, idx int, off, n int64) error {
+func (s *slot) fill(ctx context.Context, open OpenRange, o *Options, bufSize int64, idx int, off, n int64) error {
 	if s.buf == nil {
 		s.buf = make([]byte, bufSize)
 		s.md5, s.sha = md5.New(), sha256.New()
@@ -130,10 +137,13 @@ func (s *slot) fill(ctx context.Context, open OpenRange, store func(context.Cont
 		return fmt.Errorf("chunker: close chunk %d: %w", idx, cerr)
 	}
 	s.n = n
-	s.md5Hex = hexSum(s.md5, data, s.sum[:0])
+	s.md5Hex = ""
+	if !o.NoChunkMD5 {
+		s.md5Hex = hexSum(s.md5, data, s.sum[:0])
+	}
 	s.shaHex = hexSum(s.sha, data, s.sum[:0])
-	if store != nil {
-		if err := store(ctx, Chunk{Index: idx, Offset: off, Data: data, MD5: s.md5Hex, SHA256: s.shaHex}); err != nil {
+	if o.Store != nil {
+		if err := o.Store(ctx, Chunk{Index: idx, Offset: off, Data: data, MD5: s.md5Hex, SHA256: s.shaHex}); err != nil {
 			return err
 		}
 	}
@@ -187,9 +197,9 @@ func Split(ctx context.Context, size int64, open OpenRange, o *Options, first in
 		return Sums{}, err
 	}
 
-	var store func(context.Context, Chunk) error
+	var opts Options
 	if o != nil {
-		store = o.Store
+		opts = *o
 	}
 	sums := Sums{Size: size, Chunks: n}
 	whole := first == 0 // only a full pass can hash the whole file
@@ -217,7 +227,7 @@ func Split(ctx context.Context, size int64, open OpenRange, o *Options, first in
 			j, s := next, slotOf(next)
 			off := int64(j) * chunkSize
 			l := min(chunkSize, size-off)
-			g.Go(func() error { return s.fill(gctx, open, store, bufSize, j, off, l) })
+			g.Go(func() error { return s.fill(gctx, open, &opts, bufSize, j, off, l) })
 		}
 	}
 	// stop cancels the reads in flight and waits for them.
