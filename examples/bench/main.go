@@ -226,7 +226,7 @@ func fileCase(ctx context.Context, base, bin string, size int64) error {
 	if got != want {
 		return fmt.Errorf("the published file differs: %s, want %s", got, want)
 	}
-	bound, err := stageBound(base, size, 4<<20, 4)
+	bound, err := stageBound(base, filepath.Join(inetStore, "big.bin"), 4<<20, 4)
 	if err != nil {
 		return err
 	}
