@@ -18,6 +18,7 @@ const (
 	FileExtracted = "extracted" // a reference was found in a row; bytes not read yet
 	FileStored    = "stored"    // the bytes are in this database as chunks
 	FileIncoming  = "incoming"  // a record from the other side; chunks arriving
+	FilePartial   = "partial"   // incoming while the other side still stages it: sums unknown, never published
 	FilePublished = "published" // verified and written to this side's store
 	FileFailed    = "failed"    // the last attempt failed; Error says why; retried
 )

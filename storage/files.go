@@ -429,6 +429,18 @@ func (db *DB) SameContent(ctx context.Context, sha, id string) (gapsync.FileReco
 	return r.record(), true, nil
 }
 
+// SameSize reports whether a record here other than id has a staged or
+// published file of exactly size bytes: a file that may have the same
+// content, which the sender then does not send before it knows the sums.
+func (db *DB) SameSize(ctx context.Context, size int64, id string) (bool, error) {
+	n, err := db.bun.NewSelect().Model((*FileRecordRow)(nil)).Where("size = ?", size).Where("id <> ?", id).
+		Where("status IN (?)", bun.List([]string{gapsync.FileStored, gapsync.FilePublished})).Limit(1).Count(ctx)
+	if err != nil {
+		return false, fmt.Errorf("storage: find files of %d bytes: %w", size, err)
+	}
+	return n > 0, nil
+}
+
 // AddMapping records that the other side's reference foreign is published
 // here as local.
 func (db *DB) AddMapping(ctx context.Context, foreign, local string) error {

@@ -44,16 +44,49 @@ func (c *Coordinator) files(ctx context.Context, r *FileReport) error {
 	}
 	f := c.fileFlow
 	var errs []error
-	n, err := f.stage(ctx)
+	e := &earlyPush{ft: ft, sent: map[string]int{}}
+	n, err := f.stage(ctx, e)
 	r.Staged += n
+	r.Bytes += e.bytes.Load()
 	errs = append(errs, err)
-	errs = append(errs, c.pushFiles(ctx, f, ft, r))
+	errs = append(errs, c.pushFiles(ctx, f, ft, e.sent, r))
 	errs = append(errs, c.pullFiles(ctx, f, ft, r))
 	f.purge(ctx)
 	return errors.Join(errs...)
 }
 
-func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTransport, r *FileReport) error {
+// earlyPush is the coordinator's earlySender: it sends the chunks of
+// large files while they are staged, and remembers what it sent.
+type earlyPush struct {
+	ft    FileTransport
+	bytes atomic.Int64
+	mu    sync.Mutex
+	sent  map[string]int // chunks sent, by file id
+}
+
+func (e *earlyPush) offerPartial(ctx context.Context, rec gapsync.FileRecord) ([]int, error) {
+	as, err := e.ft.OfferFiles(ctx, []gapsync.FileRecord{rec})
+	if err != nil {
+		return nil, err
+	}
+	if len(as) != 1 || as[0].ID != rec.ID {
+		return nil, fmt.Errorf("%w: %d answers to a partial offer of %s", gapsync.ErrMalformed, len(as), rec.ID)
+	}
+	return as[0].Need, nil
+}
+
+func (e *earlyPush) sendEarly(ctx context.Context, rec gapsync.FileRecord, c gapsync.Chunk) error {
+	if _, err := e.ft.SendChunks(ctx, []gapsync.Chunk{c}); err != nil {
+		return err
+	}
+	e.bytes.Add(int64(len(c.Data)))
+	e.mu.Lock()
+	e.sent[rec.ID]++
+	e.mu.Unlock()
+	return nil
+}
+
+func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTransport, early map[string]int, r *FileReport) error {
 	// Offer every stored file once this cycle, in pages, oldest first.
 	recs, err := f.db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileStored)
 	if err != nil {
@@ -62,7 +95,7 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 	for len(recs) > 0 {
 		page := recs[:min(len(recs), offerPage)]
 		recs = recs[len(page):]
-		if err := c.pushPage(ctx, f, ft, page, r); err != nil {
+		if err := c.pushPage(ctx, f, ft, page, early, r); err != nil {
 			return err
 		}
 	}
@@ -80,8 +113,9 @@ type piece struct {
 
 // pushPage offers one page of records and sends the chunks the intranet
 // lacks, grouped across files into batches of up to BatchBytes, so many
-// small files share a request (seed 1.3.1-1.3.3).
-func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTransport, recs []gapsync.FileRecord, r *FileReport) error {
+// small files share a request (seed 1.3.1-1.3.3). early holds the chunks
+// sent this cycle while files were staged.
+func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTransport, recs []gapsync.FileRecord, early map[string]int, r *FileReport) error {
 	answers, err := ft.OfferFiles(ctx, recs)
 	if err != nil {
 		return err
@@ -107,8 +141,8 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 		for _, i := range a.Need {
 			pieces = append(pieces, piece{rec, i})
 		}
-		if len(a.Need) > 0 {
-			sending[rec.ID] = len(a.Need)
+		if n := len(a.Need) + early[rec.ID]; n > 0 {
+			sending[rec.ID] = n
 		}
 	}
 	if err := f.db.PutFileRecords(ctx, delivered); err != nil {

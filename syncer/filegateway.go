@@ -39,8 +39,12 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-// checkRecord refuses a record that cannot be what it claims.
+// checkRecord refuses a record that cannot be what it claims. A partial
+// record (a large file offered while it is being staged, so that its
+// chunks can cross as they are read) has no sums yet, and must not claim
+// any.
 func checkRecord(r gapsync.FileRecord, origin gapsync.Side) error {
+	partial := r.Status == gapsync.FilePartial
 	switch {
 	case r.Origin != origin:
 		return fmt.Errorf("%w: file %s has origin %q here", gapsync.ErrMalformed, r.ID, r.Origin)
@@ -48,7 +52,9 @@ func checkRecord(r gapsync.FileRecord, origin gapsync.Side) error {
 		return fmt.Errorf("%w: file id %s does not match its reference", gapsync.ErrMalformed, r.ID)
 	case r.Size < 0 || r.ChunkSize < 1 || r.ChunkSize > maxChunkSize || int64(r.Chunks) != (r.Size+r.ChunkSize-1)/r.ChunkSize:
 		return fmt.Errorf("%w: file %s: %d bytes in %d chunks of %d", gapsync.ErrMalformed, r.ID, r.Size, r.Chunks, r.ChunkSize)
-	case len(r.SHA256) != 64 || len(r.MD5) != 32:
+	case partial && (r.SHA256 != "" || r.MD5 != ""):
+		return fmt.Errorf("%w: partial file %s claims checksums", gapsync.ErrMalformed, r.ID)
+	case !partial && (len(r.SHA256) != 64 || len(r.MD5) != 32):
 		return fmt.Errorf("%w: file %s: checksums missing", gapsync.ErrMalformed, r.ID)
 	}
 	return nil
@@ -81,11 +87,27 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 	for i, r := range req.Records {
 		a := transport.OfferAnswer{ID: r.ID, Status: gapsync.FileIncoming, Need: []int{}}
 		c, have := cur[r.ID]
+		partial := r.Status == gapsync.FilePartial
+		// Chunks that crossed while the file was staged are the file's
+		// when it is still the same size in the same chunks.
+		early := have && c.Status == gapsync.FilePartial && c.Size == r.Size && c.ChunkSize == r.ChunkSize
 		switch {
-		case have && c.Status == gapsync.FilePublished && c.SHA256 == r.SHA256:
+		case !partial && have && c.Status == gapsync.FilePublished && c.SHA256 == r.SHA256:
 			a.Status, a.LocalKey = gapsync.FilePublished, c.LocalKey
+		case partial:
+			a.Status = gapsync.FilePartial
+			if have && !early {
+				if err := g.files.DeleteChunks(ctx, r.ID, nil); err != nil {
+					return nil, err
+				}
+			}
+			if !early {
+				r.Error, r.Attempts, r.LocalKey = "", 0, ""
+				puts = append(puts, r)
+			}
+			needy = append(needy, r)
 		default:
-			if have && c.SHA256 != r.SHA256 {
+			if have && c.SHA256 != r.SHA256 && !early {
 				// The file changed under the same reference: its old
 				// chunks are of no use.
 				if err := g.files.DeleteChunks(ctx, r.ID, nil); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/gapsync/gapsync/storage/localstore"
 	"github.com/gapsync/gapsync/storage/s3store"
 	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/transport"
 )
 
 const docsDDL = `CREATE TABLE docs (
@@ -398,4 +399,120 @@ func TestFiles200MiB(t *testing.T) {
 	}
 	is.Equal(sha(t, z.intraStore, "from-internet/big internet 大文件.bin"), want["big internet 大文件.bin"])
 	is.Equal(sha(t, z.inetStore, "from-intranet/big intranet 大文件.bin"), want["big intranet 大文件.bin"])
+}
+
+// A file of several chunks crosses while it is staged, under a partial
+// record that is never published: its sums are not known yet. Once the
+// full record arrives nothing crosses twice and the file is published.
+func TestLargeFileCrossesWhileStaged(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		const cs = 16 << 10
+		ctx := context.Background()
+		z := newFileZones(t, kind, "local", cs)
+		data := randBytes(21, 10*cs+5)
+		put(t, z.inetStore, "big.bin", data)
+		z.doc(gapsync.Internet, 1, "big.bin")
+		// The partial offer passes; the full one, after staging, fails.
+		z.faults.mu.Lock()
+		z.faults.only, z.faults.passFirst, z.faults.fail500 = transport.PathFileOffer, 1, 1000
+		z.faults.mu.Unlock()
+		z.waitLag()
+		r, _ := z.coord.RunOnce(ctx)
+		is.True(r.FilesErr != nil)
+		is.Equal(r.Files.Staged, 1)
+		is.Equal(r.Files.Bytes, int64(len(data))) // every chunk crossed while staged
+		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_chunk"), 11)
+		var status, sum string
+		is.NoErr(z.dst().QueryRow("SELECT status, sha256 FROM file_record").Scan(&status, &sum))
+		is.Equal(status, gapsync.FilePartial)
+		is.Equal(sum, "")
+		w, err := z.worker.RunOnce(ctx)
+		is.NoErr(err)
+		is.Equal(w.Published, 0) // all chunks are there, but not the sums
+		is.True(strings.HasPrefix(sha(t, z.intraStore, "from-internet/big.bin"), "missing"))
+
+		z.faults.mu.Lock()
+		z.faults.fail500 = 0
+		z.faults.mu.Unlock()
+		r, w = z.round()
+		is.NoErr(r.FilesErr)
+		is.Equal(r.Files.Bytes, int64(0)) // nothing crossed twice
+		is.Equal(w.Published, 1)
+		is.Equal(sha(t, z.intraStore, "from-internet/big.bin"), shaOf(data))
+		is.Equal(z.path(gapsync.Intranet, 1), "from-internet/big.bin")
+	})
+}
+
+// A stage cut off midway sends, when it is run again, only the chunks the
+// intranet still lacks; a partial record that claims sums, or sizes that
+// do not add up, is refused and nothing is written.
+func TestPartialOffers(t *testing.T) {
+	is := is.New(t)
+	const cs = 16 << 10
+	ctx := context.Background()
+	z := newFileZones(t, "sqlite", "local", cs)
+	data := randBytes(22, 12*cs)
+	put(t, z.inetStore, "cut.bin", data)
+	z.doc(gapsync.Internet, 1, "cut.bin")
+	// Staging breaks at the seventh chunk (the store fails, as a crash
+	// would stop it): the chunks read before it crossed already.
+	flaky := &flakyStore{FileStore: z.inetStore, failFrom: 6 * cs}
+	flaky.armed.Store(true)
+	var err error
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Files: &syncer.FileOptions{
+		Store: flaky, ChunkSize: cs, BatchBytes: 3 * cs, Retention: -1}})
+	is.NoErr(err)
+	z.waitLag()
+	r, _ := z.coord.RunOnce(ctx)
+	is.True(r.FilesErr != nil)
+	z.faults.inflight.Wait()
+	crossed := count(t, z.dst(), "SELECT COUNT(*) FROM file_chunk")
+	is.True(crossed > 0 && crossed <= 6)
+	var status string
+	is.NoErr(z.dst().QueryRow("SELECT status FROM file_record").Scan(&status))
+	is.Equal(status, gapsync.FilePartial)
+	flaky.armed.Store(false)
+	r, w := z.round()
+	is.NoErr(r.FilesErr)
+	is.Equal(r.Files.Bytes, int64((12-crossed)*cs)) // only what was missing
+	is.Equal(w.Published, 1)
+	is.Equal(sha(t, z.intraStore, "from-internet/cut.bin"), shaOf(data))
+
+	// Bad partial records.
+	id := gapsync.FileID(gapsync.Internet, "other.bin")
+	good := gapsync.FileRecord{ID: id, Origin: gapsync.Internet, Ref: "other.bin", Size: 3 * cs, ChunkSize: cs, Chunks: 3, Status: gapsync.FilePartial}
+	withSum, badSize := good, good
+	withSum.SHA256 = strings.Repeat("a", 64)
+	badSize.Chunks = 2
+	var answers []transport.OfferAnswer
+	for _, rec := range []gapsync.FileRecord{withSum, badSize} {
+		answers, err = z.client.OfferFiles(ctx, []gapsync.FileRecord{good, rec})
+		is.True(errors.Is(err, gapsync.ErrMalformed))
+		is.Equal(len(answers), 0)
+	}
+	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_record WHERE ref = 'other.bin'"), 0)
+	answers, err = z.client.OfferFiles(ctx, []gapsync.FileRecord{good})
+	is.NoErr(err)
+	is.Equal(answers[0].Need, []int{0, 1, 2})
+	// Its chunks are taken, but the record is not published.
+	_, err = z.client.SendChunks(ctx, []gapsync.Chunk{{FileID: id, Idx: 0, Data: make([]byte, cs)}})
+	is.NoErr(err)
+	w, err = z.worker.RunOnce(ctx)
+	is.NoErr(err)
+	is.Equal(w.Published, 0)
+}
+
+// flakyStore fails reads from failFrom on while armed.
+type flakyStore struct {
+	syncer.FileStore
+	failFrom int64
+	armed    atomic.Bool
+}
+
+func (f *flakyStore) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if f.armed.Load() && off >= f.failFrom {
+		return nil, errors.New("injected store failure")
+	}
+	return f.FileStore.OpenRange(ctx, key, off, n)
 }

@@ -68,7 +68,7 @@ type WorkerReport struct {
 // recorded on their records and retried next run; the error joins them.
 func (w *IntranetWorker) RunOnce(ctx context.Context) (WorkerReport, error) {
 	var r WorkerReport
-	n, err := w.f.stage(ctx)
+	n, err := w.f.stage(ctx, nil)
 	r.Staged = n
 	errs := []error{err}
 	incoming, err := w.f.db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileIncoming)
