@@ -1,13 +1,22 @@
-// Command bench measures gapsync on a real MariaDB/MySQL server, with the
-// three zone mains as separate processes so that each role's peak memory
-// is its own.
+// Command bench measures gapsync on a real MariaDB/MySQL server against
+// what a user would otherwise do, in the same run, and prints Markdown
+// tables of medians and ratios (BENCHMARKS.md holds the latest).
 //
-//	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/' -case file -size 1GiB
+//	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/'          # every case, full sizes
+//	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/' -quick   # every case, small sizes
 //
-// Case "file": one file of -size bytes goes from the internet store through
-// the internet database, the gateway and the intranet database into the
-// intranet store, verified by SHA-256. It prints the wall time and MB/s of
-// each leg and the peak RSS of each role.
+// Case "rows": an initial load of -rows rows (about 200 bytes, 8 mixed
+// columns) through the gateway, against mysqldump | mysql on the same
+// server; then one incremental cycle with 10,000 of them changed (the
+// newest, then spread evenly). Case "small": -small files of 8 KiB, each
+// referenced by a row. Case "file": one file of each -size goes from the
+// internet store through the internet database, the gateway and the
+// intranet database into the intranet store, verified, with the three
+// zone mains as separate processes so that each role's peak RSS is its
+// own, against raw BLOB I/O of the same bytes on the same server.
+//
+// -buffer-pool resizes InnoDB's buffer pool for the run (and puts it
+// back), to measure with a pool that holds the working set.
 package main
 
 import (
@@ -24,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,12 +60,27 @@ func run(ctx context.Context) error {
 	runs := flag.Int("runs", 3, "measured runs of the rows case, after one warm-up")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gapsync initial loads to this file")
 	quick := flag.Bool("quick", false, "small sizes for a fast check: 50,000 rows, 1,000 small files, a 64 MiB file, one run")
+	pool := flag.String("buffer-pool", "", "set innodb_buffer_pool_size to this (e.g. 1GiB) for the run and restore it after (needs SUPER); empty: leave the server as it is")
 	flag.Parse()
 	if *quick {
 		*nrows, *nsmall, *sizes, *runs = 50_000, 1000, "64MiB", 1
 	}
 	if *dsn == "" {
 		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
+	}
+	if *pool != "" {
+		n, err := parseSize(*pool)
+		if err != nil {
+			return err
+		}
+		restore, err := setBufferPool(*dsn, n)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	if err := describeServer(*dsn); err != nil {
+		return err
 	}
 	bin, err := os.MkdirTemp("", "gapsync-bench-")
 	if err != nil {
@@ -236,6 +261,69 @@ func fileCase(ctx context.Context, base, bin string, size int64) error {
 		size>>20, sendTime.Seconds(), mb/sendTime.Seconds(), pubTime.Seconds(), mb/pubTime.Seconds(),
 		total.Seconds(), mb/total.Seconds(), bound.Seconds(), mb/bound.Seconds(), bound.Seconds()/total.Seconds(),
 		inetRSS>>10, gwRSS>>10, intraRSS>>10)
+	return nil
+}
+
+// setBufferPool resizes the InnoDB buffer pool (a dynamic setting) and
+// returns a function that puts the old size back.
+func setBufferPool(dsn string, size int64) (func(), error) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var old int64
+	if err := db.QueryRow("SELECT @@innodb_buffer_pool_size").Scan(&old); err != nil {
+		return nil, err
+	}
+	set := func(n int64) error {
+		if _, err := db.Exec(fmt.Sprintf("SET GLOBAL innodb_buffer_pool_size = %d", n)); err != nil {
+			return fmt.Errorf("set innodb_buffer_pool_size: %w", err)
+		}
+		// The resize runs in the background; wait until it took.
+		for range 300 {
+			var now int64
+			var status string
+			if err := db.QueryRow("SELECT @@innodb_buffer_pool_size").Scan(&now); err != nil {
+				return err
+			}
+			_ = db.QueryRow("SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'").Scan(new(string), &status)
+			if now == n && !strings.Contains(status, "Resizing") {
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return errors.New("innodb_buffer_pool_size: the resize did not finish in 30 s")
+	}
+	if err := set(size); err != nil {
+		return nil, err
+	}
+	return func() {
+		db, err := sql.Open("mysql", dsn)
+		if err == nil {
+			defer db.Close()
+			_, err = db.Exec(fmt.Sprintf("SET GLOBAL innodb_buffer_pool_size = %d", old))
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: could not restore innodb_buffer_pool_size:", err)
+		}
+	}, nil
+}
+
+// describeServer prints the settings the figures depend on.
+func describeServer(dsn string) error {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var version string
+	var pool, packet, redo int64
+	if err := db.QueryRow("SELECT VERSION(), @@innodb_buffer_pool_size, @@max_allowed_packet, @@innodb_log_file_size").Scan(&version, &pool, &packet, &redo); err != nil {
+		return err
+	}
+	fmt.Printf("server %s: innodb_buffer_pool_size %d MiB, max_allowed_packet %d MiB, innodb_log_file_size %d MiB; %d CPUs\n\n",
+		version, pool>>20, packet>>20, redo>>20, runtime.NumCPU())
 	return nil
 }
 
