@@ -72,13 +72,21 @@ func (f Finder) Find(names []string, vals []any) []string {
 // value without a Pattern, every occurrence with one. It reports whether
 // the value changed; the new value keeps the old one's Go type.
 func (f Finder) Rewrite(v any, from, to string) (any, bool) {
+	return f.RewriteAll(v, map[string]string{from: to})
+}
+
+// RewriteAll is Rewrite for many references at once (from → to), in one
+// pass over the value: a reference that a replacement produces is not
+// replaced again.
+func (f Finder) RewriteAll(v any, refs map[string]string) (any, bool) {
 	s, ok := text(v)
 	if !ok {
 		return v, false
 	}
 	var ns string
 	if f.Pattern == nil {
-		if strings.TrimSpace(s) != from {
+		to, ok := refs[strings.TrimSpace(s)]
+		if !ok {
 			return v, false
 		}
 		ns = to
@@ -92,7 +100,8 @@ func (f Finder) Rewrite(v any, from, to string) (any, bool) {
 			if len(m) > 3 && m[2] >= 0 {
 				lo, hi = m[2], m[3]
 			}
-			if s[lo:hi] != from {
+			to, ok := refs[s[lo:hi]]
+			if !ok {
 				continue
 			}
 			b.WriteString(s[last:lo])

@@ -444,15 +444,28 @@ func (db *DB) SameSize(ctx context.Context, size int64, id string) (bool, error)
 // AddMapping records that the other side's reference foreign is published
 // here as local.
 func (db *DB) AddMapping(ctx context.Context, foreign, local string) error {
-	row := &PathMappingRow{ForeignHash: refHash(foreign), LocalHash: refHash(local), Foreign: foreign, Local: local}
-	q := db.bun.NewInsert().Model(row)
-	if db.d.Name() == "mysql" {
-		q = q.On("DUPLICATE KEY UPDATE").Set("local_hash = VALUES(local_hash), local_ref = VALUES(local_ref)")
-	} else {
-		q = q.On("CONFLICT (foreign_hash) DO UPDATE").Set("local_hash = EXCLUDED.local_hash, local_ref = EXCLUDED.local_ref")
+	return db.AddMappings(ctx, map[string]string{foreign: local})
+}
+
+// AddMappings records many mappings (foreign → local), many to a
+// statement.
+func (db *DB) AddMappings(ctx context.Context, m map[string]string) error {
+	rows := make([]PathMappingRow, 0, len(m))
+	for foreign, local := range m {
+		rows = append(rows, PathMappingRow{ForeignHash: refHash(foreign), LocalHash: refHash(local), Foreign: foreign, Local: local})
 	}
-	if _, err := q.Exec(ctx); err != nil {
-		return fmt.Errorf("storage: add path mapping: %w", err)
+	for len(rows) > 0 {
+		part := rows[:min(len(rows), batchRows)]
+		rows = rows[len(part):]
+		q := db.bun.NewInsert().Model(&part)
+		if db.d.Name() == "mysql" {
+			q = q.On("DUPLICATE KEY UPDATE").Set("local_hash = VALUES(local_hash), local_ref = VALUES(local_ref)")
+		} else {
+			q = q.On("CONFLICT (foreign_hash) DO UPDATE").Set("local_hash = EXCLUDED.local_hash, local_ref = EXCLUDED.local_ref")
+		}
+		if _, err := q.Exec(ctx); err != nil {
+			return fmt.Errorf("storage: add %d path mappings: %w", len(part), err)
+		}
 	}
 	return nil
 }

@@ -119,3 +119,52 @@ func TestPutChunksSplitsBigStatements(t *testing.T) {
 		}
 	})
 }
+
+// TestRewriteRefsMany: many references rewritten at once, in equality
+// columns across more rows than one statement finds and inside text with
+// a pattern, each reference once, text that merely contains one left alone.
+func TestRewriteRefsMany(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *storage.DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		sqldb := db.Bun().DB
+		for _, q := range []string{
+			"CREATE TABLE docs (id BIGINT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6))",
+			"CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT, updated_at DATETIME(6))",
+		} {
+			_, err := sqldb.Exec(q)
+			is.NoErr(err)
+		}
+		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "docs", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", FileColumns: []string{"path"}, Enabled: true}))
+		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "notes", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at",
+			FileColumns: []string{"body"}, FilePattern: `[\w./-]+\.png`, Enabled: true}))
+		refs := map[string]string{}
+		for i := range 300 {
+			ref := fmt.Sprintf("f%03d.png", i)
+			refs[ref] = "from-internet/" + ref
+			_, err := sqldb.Exec("INSERT INTO docs VALUES (?, ?, NULL)", i, ref)
+			is.NoErr(err)
+		}
+		_, err := sqldb.Exec("INSERT INTO docs VALUES (1000, 'other.png', NULL)")
+		is.NoErr(err)
+		_, err = sqldb.Exec("INSERT INTO notes VALUES (1, 'see f001.png and f002.png', NULL), (2, 'not xf001.png', NULL)")
+		is.NoErr(err)
+		refs["from-internet/f001.png"] = "twice" // a replacement is not replaced again
+
+		n, err := db.RewriteRefsMany(ctx, refs)
+		is.NoErr(err)
+		is.Equal(n, 301) // 300 docs and one note
+		var path, body string
+		is.NoErr(sqldb.QueryRow("SELECT path FROM docs WHERE id = 299").Scan(&path))
+		is.Equal(path, "from-internet/f299.png")
+		is.NoErr(sqldb.QueryRow("SELECT path FROM docs WHERE id = 1000").Scan(&path))
+		is.Equal(path, "other.png")
+		is.NoErr(sqldb.QueryRow("SELECT body FROM notes WHERE id = 1").Scan(&body))
+		is.Equal(body, "see from-internet/f001.png and from-internet/f002.png")
+		is.NoErr(sqldb.QueryRow("SELECT body FROM notes WHERE id = 2").Scan(&body))
+		is.Equal(body, "not xf001.png")
+		n, err = db.RewriteRefsMany(ctx, map[string]string{"f001.png": "again"})
+		is.NoErr(err)
+		is.Equal(n, 0) // nothing holds the old reference any more
+	})
+}

@@ -2,8 +2,11 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/gapsync/gapsync"
@@ -62,13 +65,8 @@ func mapRefs(f pathmap.Finder, b *batch.Batch, m map[string]string) {
 			continue
 		}
 		for i, n := range names {
-			if !contains(f.Columns, n) {
-				continue
-			}
-			for _, ref := range f.Find([]string{n}, []any{r.Values[i]}) {
-				if to, ok := m[ref]; ok {
-					r.Values[i], _ = f.Rewrite(r.Values[i], ref, to)
-				}
+			if contains(f.Columns, n) {
+				r.Values[i], _ = f.RewriteAll(r.Values[i], m)
 			}
 		}
 	}
@@ -132,17 +130,32 @@ func (db *DB) NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsyn
 // sync stays recognised as such (its version-ledger entry follows the
 // rewrite), so the rewrite is not sent back as a change.
 func (db *DB) RewriteRefs(ctx context.Context, from, to string) (int, error) {
+	return db.RewriteRefsMany(ctx, map[string]string{from: to})
+}
+
+// RewriteRefsMany is RewriteRefs for many references at once (from → to):
+// the rows are found a page of references to a statement and rewritten in
+// one transaction per table. It returns how many rows changed.
+func (db *DB) RewriteRefsMany(ctx context.Context, refs map[string]string) (int, error) {
+	if len(refs) == 0 {
+		return 0, nil
+	}
 	tables, err := db.Tables(ctx, "")
 	if err != nil {
 		return 0, err
 	}
+	froms := make([]string, 0, len(refs))
+	for from := range refs {
+		froms = append(froms, from)
+	}
+	sort.Strings(froms) // a fixed order: overlapping references rewrite alike every time
 	n := 0
 	for _, t := range tables {
 		f, ok := finder(t)
 		if !ok {
 			continue
 		}
-		k, err := db.rewriteTable(ctx, t, f, from, to)
+		k, err := db.rewriteTable(ctx, t, f, froms, refs)
 		if err != nil {
 			return n, fmt.Errorf("storage: rewrite references in %s: %w", t.Name, err)
 		}
@@ -151,82 +164,130 @@ func (db *DB) RewriteRefs(ctx context.Context, from, to string) (int, error) {
 	return n, nil
 }
 
-func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finder, from, to string) (int, error) {
+// rowRewrite is one row to rewrite: the values read and the new ones.
+type rowRewrite struct {
+	old, new []any
+	cols     []int // positions of the changed columns
+}
+
+func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finder, froms []string, refs map[string]string) (int, error) {
 	cols, err := db.columns(ctx, t.Name)
 	if err != nil {
 		return 0, err
 	}
 	names := make([]string, len(cols))
+	sel := make([]string, len(cols))
 	for i, c := range cols {
-		names[i] = c.Name
+		names[i], sel[i] = c.Name, db.d.SelectExpr(c.Name)
 	}
 	keyPos := positions(names, t.Key)
-	n := 0
+	byKey := map[string]*rowRewrite{}
+	var order []string
 	for _, col := range t.FileColumns {
-		where, arg := db.d.Quote(col)+" = ?", any(from)
-		if f.Pattern != nil {
-			where, arg = db.d.Quote(col)+" LIKE ?", "%"+from+"%"
-		}
-		sel := make([]string, len(names))
-		for i, nm := range names {
-			sel[i] = db.d.SelectExpr(nm)
-		}
-		rows, err := db.sql.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+db.d.Quote(t.Name)+" WHERE "+where, arg)
-		if err != nil {
-			return n, err
-		}
-		hits, err := scanAll(rows, len(names))
-		if err != nil {
-			return n, err
-		}
 		ci := positions(names, []string{col})[0]
-		for _, vals := range hits {
-			nv, changed := f.Rewrite(vals[ci], from, to)
-			if !changed {
-				continue
+		// Equality columns: a page of references to a statement. With a
+		// pattern, references sit inside text: LIKE, one at a time.
+		var wheres []string
+		var args [][]any
+		if f.Pattern == nil {
+			for rest := froms; len(rest) > 0; {
+				part := rest[:min(len(rest), batchRows)]
+				rest = rest[len(part):]
+				a := make([]any, len(part))
+				for i, r := range part {
+					a[i] = r
+				}
+				wheres = append(wheres, db.d.Quote(col)+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")")
+				args = append(args, a)
 			}
-			if err := db.rewriteRow(ctx, t, names, keyPos, vals, ci, nv); err != nil {
-				return n, err
+		} else {
+			for _, r := range froms {
+				wheres, args = append(wheres, db.d.Quote(col)+" LIKE ?"), append(args, []any{"%" + r + "%"})
 			}
+		}
+		for i, where := range wheres {
+			rows, err := db.sql.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+db.d.Quote(t.Name)+" WHERE "+where, args[i]...)
+			if err != nil {
+				return 0, err
+			}
+			hits, err := scanAll(rows, len(names))
+			if err != nil {
+				return 0, err
+			}
+			for _, vals := range hits {
+				kh := keyHash(pick(vals, keyPos))
+				rw := byKey[kh]
+				if rw == nil {
+					rw = &rowRewrite{old: vals, new: slices.Clone(vals)}
+				}
+				if slices.Contains(rw.cols, ci) {
+					continue // found again by another reference's query
+				}
+				nv, changed := f.RewriteAll(vals[ci], refs)
+				if !changed {
+					continue
+				}
+				rw.new[ci], rw.cols = nv, append(rw.cols, ci)
+				if byKey[kh] == nil {
+					byKey[kh] = rw
+					order = append(order, kh)
+				}
+			}
+		}
+	}
+	if len(order) == 0 {
+		return 0, nil
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	n := 0
+	for _, kh := range order {
+		ok, err := db.rewriteRow(ctx, tx, t, names, keyPos, kh, byKey[kh])
+		if err != nil {
+			return 0, err
+		}
+		if ok {
 			n++
 		}
 	}
-	return n, nil
+	return n, tx.Commit()
 }
 
-// rewriteRow updates one column of one row and, for a two-way table, moves
-// its version-ledger entry along when the old state was sync's.
-func (db *DB) rewriteRow(ctx context.Context, t gapsync.Table, names []string, keyPos []int, vals []any, ci int, nv any) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// rewriteRow updates the changed columns of one row, only where they
+// still hold the values read (an application change made since wins over
+// the rewrite), and, for a two-way table, moves the row's version-ledger
+// entry along when the old state was sync's.
+func (db *DB) rewriteRow(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, keyPos []int, kh string, rw *rowRewrite) (bool, error) {
+	where, args := keyMatch(db.d, "", t.Key, [][]any{pick(rw.old, keyPos)})
+	var set []string
+	var setArgs, guard []any
+	for _, ci := range rw.cols {
+		col := db.d.Quote(names[ci])
+		set, setArgs = append(set, col+" = ?"), append(setArgs, rw.new[ci])
+		where += " AND " + col + " = ?"
+		guard = append(guard, rw.old[ci])
 	}
-	defer tx.Rollback()
-	where, args := keyMatch(db.d, "", t.Key, [][]any{pick(vals, keyPos)})
-	// Only if the value is still the one read: an application change made
-	// since wins over the rewrite.
-	col := db.d.Quote(names[ci])
-	res, err := tx.ExecContext(ctx, "UPDATE "+db.d.Quote(t.Name)+" SET "+col+" = ? WHERE ("+where+") AND "+col+" = ?",
-		append(append([]any{nv}, args...), vals[ci])...)
+	res, err := tx.ExecContext(ctx, "UPDATE "+db.d.Quote(t.Name)+" SET "+strings.Join(set, ", ")+" WHERE ("+where+")",
+		append(append(setArgs, args...), guard...)...)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
+		return false, nil
 	}
 	if t.Direction == gapsync.Both {
-		kh := keyHash(pick(vals, keyPos))
 		led, err := db.versions(ctx, tx, t.Name, []string{kh})
 		if err != nil {
-			return err
+			return false, err
 		}
-		if led[kh] == rowHash(names, vals) {
-			nvals := append([]any{}, vals...)
-			nvals[ci] = nv
-			if err := db.recordVersions(ctx, tx, t.Name, []string{kh}, []string{rowHash(names, nvals)}); err != nil {
-				return err
+		if led[kh] == rowHash(names, rw.old) {
+			if err := db.recordVersions(ctx, tx, t.Name, []string{kh}, []string{rowHash(names, rw.new)}); err != nil {
+				return false, err
 			}
 		}
 	}
-	return tx.Commit()
+	return true, nil
 }
