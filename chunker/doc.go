@@ -21,7 +21,14 @@
 // are reused, so [Chunk.Data] is only valid during the emit call; copy it
 // to keep it.
 //
-// The first error, from a range or from emit, cancels the context of the
+// [Options.Store], when set, receives each chunk from the goroutine that
+// read it, as soon as it is hashed, so a slow sink (a database insert, a
+// request) runs as parallel as the reads; the chunk is emitted only after
+// Store returned. [Options.NoChunkMD5] leaves the per-chunk MD5 out (the
+// per-chunk SHA-256 and the whole-file MD5 stay), which saves the slowest
+// of the four passes over the bytes.
+//
+// The first error, from a range, from Store or from emit, cancels the context of the
 // ranges still being read and is returned. A range that yields fewer bytes
 // than asked is an error wrapping [io.ErrUnexpectedEOF].
 //
@@ -35,7 +42,9 @@
 // # Merging and verification
 //
 // [NewReader] returns the merged file as an [io.Reader]. It fetches the
-// chunks in order, one at a time (memory is one chunk), and checks:
+// chunks in order, one at a time (memory is one chunk), and checks
+// ([NewReaderAhead] fetches a few chunks ahead, concurrently, so that
+// fetching overlaps checking and writing):
 //
 //   - each chunk's MD5 and SHA-256, when the chunk carries them, before any
 //     of its bytes are returned;

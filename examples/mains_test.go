@@ -3,7 +3,9 @@ package examples_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,8 +82,8 @@ func TestZoneMains(t *testing.T) {
 	out := run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at:both", "-table", "docs:id:updated_at:both:path", "-tombstones")
 	is.True(strings.Contains(out, "demo enabled for both"))
 
-	addr := freeAddr(t)
-	external := startExternal(t, bin, env, addr, intraDSN)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	external := startExternal(t, bin, env, addr, intraDSN, "-metrics", metricsAddr)
 	insert(0, 40)
 	time.Sleep(300 * time.Millisecond) // past the -lag below
 	inetArgs := []string{"-once", "-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at:both",
@@ -90,6 +92,14 @@ func TestZoneMains(t *testing.T) {
 	if !strings.Contains(out, "rows_pushed=41 rows_pulled=0") || !strings.Contains(out, "files_sent=1") {
 		t.Fatalf("first cycle:\n%s", out)
 	}
+	// The gateway counted what it served.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	is.NoErr(err)
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	is.True(strings.Contains(string(scraped), `gapsync_gateway_requests_total{path="/v1/apply",result="ok"}`))
+	is.True(strings.Contains(string(scraped), `gapsync_gateway_requests_total{path="/v1/files/chunks",result="ok"} 1`))
+
 	// The intranet worker publishes the file and points the row at it.
 	out = run("intranet", "-db", intraDSN, "-store", "dir:"+intraStore, "-once")
 	is.True(strings.Contains(out, "published=1"))
@@ -143,9 +153,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startExternal(t *testing.T, bin string, env []string, addr, dsn string) *exec.Cmd {
+func startExternal(t *testing.T, bin string, env []string, addr, dsn string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "external"), "-listen", addr, "-db", dsn, "-lag", "200ms")
+	cmd := exec.Command(filepath.Join(bin, "external"), append([]string{"-listen", addr, "-db", dsn, "-lag", "200ms"}, extra...)...)
 	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

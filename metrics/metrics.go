@@ -28,6 +28,11 @@
 package metrics
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -148,6 +153,42 @@ func (m *Metrics) Handler() http.Handler {
 		return promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{})
 	}
 	return m.handler
+}
+
+// Serve serves Handler at /metrics on addr until ctx is done, for a main
+// that has no HTTP server of its own to mount it on. It returns once the
+// listener is closed: nil after ctx is done, or the error that stopped it
+// (an address in use, say).
+func (m *Metrics) Serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	defer stop()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// Start is what a main calls: with addr set it returns new Metrics served
+// at http://addr/metrics until ctx is done (a failure to serve is logged,
+// not fatal); with addr empty it returns nil, which counts nothing.
+func Start(ctx context.Context, addr string, log *slog.Logger) *Metrics {
+	if addr == "" {
+		return nil
+	}
+	m := New()
+	go func() {
+		if err := m.Serve(ctx, addr); err != nil && log != nil {
+			log.Error("metrics not served", "err", err)
+		}
+	}()
+	return m
 }
 
 // Cycle records one finished cycle of a role ("coordinator", "worker"): its duration, and success or failure.

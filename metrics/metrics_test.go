@@ -1,9 +1,11 @@
 package metrics_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -404,4 +406,61 @@ func TestInvalidUTF8LabelIsRepaired(t *testing.T) {
 	mfs := scrape(t, m.Handler())
 	is.Equal(counter(t, mfs, "gapsync_rows_total", map[string]string{"table": "bad\uFFFDtable", "direction": "push"}), 1.0)
 	is.Equal(counter(t, mfs, "gapsync_gateway_requests_total", map[string]string{"path": "/v1/\uFFFD", "result": "ok"}), 1.0)
+}
+
+// TestServe: Serve answers scrapes at /metrics until its context ends,
+// and reports an address it cannot listen on.
+func TestServe(t *testing.T) {
+	is := is.New(t)
+	m := metrics.New()
+	m.Rows("orders", "push", 3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ctx, addr) }()
+	var body string
+	for i := 0; i < 100; i++ {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	is.True(strings.Contains(body, `gapsync_rows_total{direction="push",table="orders"} 3`))
+	// The address is taken now: a second Serve fails at once.
+	is.True(m.Serve(context.Background(), addr) != nil)
+	cancel()
+	is.NoErr(<-done)
+}
+
+// TestStart: no address, no Metrics; an address, Metrics served there.
+func TestStart(t *testing.T) {
+	is := is.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	is.True(metrics.Start(ctx, "", nil) == nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	addr := ln.Addr().String()
+	ln.Close()
+	m := metrics.Start(ctx, addr, nil)
+	is.True(m != nil)
+	m.Bytes("rows", 7)
+	var body string
+	for i := 0; i < 100 && body == ""; i++ {
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	is.True(strings.Contains(body, `gapsync_bytes_total{kind="rows"} 7`))
 }

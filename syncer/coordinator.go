@@ -47,6 +47,9 @@ type CoordinatorOptions struct {
 	// Files configures the file flow (seed 1.1.4, 1.3, 1.4) on the
 	// internet side. Nil, or no Store: rows only.
 	Files *FileOptions
+	// Metrics, when set, counts cycles, rows, bytes, conflicts and files
+	// (a *metrics.Metrics exports them to Prometheus).
+	Metrics Recorder
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -104,6 +107,7 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 	if c.opts.Logger == nil {
 		c.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	c.opts.Metrics = orNoRecorder(c.opts.Metrics)
 	ff, err := newFileFlow(db, c.opts.Files, gapsync.Internet, c.opts.Logger)
 	if err != nil {
 		return nil, err
@@ -182,7 +186,13 @@ func (c *Coordinator) Run(ctx context.Context) error {
 // direction is recorded in the sync log whether it succeeds or fails; the
 // error joins the failures. When another coordinator holds the lease,
 // RunOnce does nothing and returns an error wrapping gapsync.ErrLeaseHeld.
-func (c *Coordinator) RunOnce(ctx context.Context) (*Report, error) {
+func (c *Coordinator) RunOnce(ctx context.Context) (r *Report, err error) {
+	start := time.Now()
+	defer func() { recordCycle(c.opts.Metrics, r, time.Since(start), err) }()
+	return c.runOnce(ctx)
+}
+
+func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	r := &Report{RunID: newID()}
 	if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil {
 		return r, err

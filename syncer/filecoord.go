@@ -269,6 +269,7 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 		return err
 	}
 	var errs []error
+	var fetched, copies []gapsync.FileRecord
 	for i, rec := range incoming {
 		need := missing[rec.ID]
 		var done atomic.Int64
@@ -303,24 +304,35 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 			errs = append(errs, fmt.Errorf("receive %s: %w", rec.Ref, err))
 			continue
 		}
-		if err := f.publish(ctx, rec, len(incoming)); err != nil {
-			errs = append(errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
-			continue
+		if fromTwin {
+			copies = append(copies, rec)
+		} else {
+			fetched = append(fetched, rec)
 		}
-		if fromTwin && rec.Chunks > 0 {
-			// Nothing was fetched; acknowledge every chunk so that the
-			// intranet marks the file delivered and purges its chunks.
-			all := make([]int, rec.Chunks)
-			for i := range all {
-				all[i] = i
-			}
-			for _, g := range f.batches(all, rec.ChunkSize) {
-				if err := ft.AckChunks(ctx, rec.ID, g); err != nil {
-					errs = append(errs, err)
-				}
+	}
+	published, _, err := f.publishAll(ctx, fetched, len(incoming), true)
+	r.Received += len(published)
+	errs = append(errs, err)
+	published, _, err = f.publishAll(ctx, copies, len(incoming), false)
+	r.Received += len(published)
+	errs = append(errs, err)
+	chunks := map[string]gapsync.FileRecord{}
+	for _, rec := range copies {
+		chunks[rec.ID] = rec
+	}
+	for _, id := range published {
+		rec := chunks[id]
+		// Nothing was fetched; acknowledge every chunk so that the
+		// intranet marks the file delivered and purges its chunks.
+		all := make([]int, rec.Chunks)
+		for i := range all {
+			all[i] = i
+		}
+		for _, g := range f.batches(all, rec.ChunkSize) {
+			if err := ft.AckChunks(ctx, rec.ID, g); err != nil {
+				errs = append(errs, err)
 			}
 		}
-		r.Received++
 	}
 	return errors.Join(errs...)
 }

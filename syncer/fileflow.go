@@ -47,8 +47,8 @@ type FileDB interface {
 	DeleteChunks(ctx context.Context, fileID string, idxs []int) error
 	SameContent(ctx context.Context, sha, id string) (gapsync.FileRecord, bool, error)
 	SameSize(ctx context.Context, size int64, id string) (bool, error)
-	AddMapping(ctx context.Context, foreign, local string) error
-	RewriteRefs(ctx context.Context, from, to string) (int, error)
+	AddMappings(ctx context.Context, m map[string]string) error
+	RewriteRefsMany(ctx context.Context, refs map[string]string) (int, error)
 	PurgeChunks(ctx context.Context, before time.Time) (int, error)
 }
 
@@ -391,42 +391,48 @@ func (f *fileFlow) localKey(rec gapsync.FileRecord) (string, error) {
 	return key, gapsync.CleanKey(key)
 }
 
-// publish merges the chunks of a complete incoming record, verifies them
-// and writes the file to this side's store; then it records the mapping
-// and rewrites the references (seed 1.3.4 and 1.4.5). Nothing unverified
-// is published: the store writes from a reader that fails instead of
-// ending when a sum does not match, and a store stores nothing then. The
-// corrupt chunks are dropped so that the next cycle fetches them again.
-func (f *fileFlow) publish(ctx context.Context, rec gapsync.FileRecord, total int) error {
+// deliver merges the chunks of a complete incoming record, verifies them
+// and writes the file to this side's store (seed 1.3.4 and 1.4.5), and
+// returns its key. Nothing unverified is published: the store writes from
+// a reader that fails instead of ending when a sum does not match, and a
+// store stores nothing then. The corrupt chunks are dropped so that the
+// next cycle fetches them again. data, when not nil, is the whole file
+// already read (a file of at most one chunk). On failure the record comes
+// back with its error and attempts, to be written.
+func (f *fileFlow) deliver(ctx context.Context, rec gapsync.FileRecord, data []byte) (gapsync.FileRecord, string, error) {
 	key, err := f.localKey(rec)
 	if err != nil {
 		rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), f.opts.MaxAttempts
-		return errors.Join(err, putRecord(ctx, f.db, rec))
+		return rec, "", err
 	}
+	sums := chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256}
 	var r io.Reader
-	if twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID); err != nil {
-		return err
+	if data != nil {
+		r = chunker.NewReader(ctx, sums, func(ctx context.Context, i int) (chunker.Chunk, error) {
+			return chunker.Chunk{Index: i, Data: data}, nil
+		})
+	} else if twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID); err != nil {
+		return rec, "", err
 	} else if ok && twin.Status == gapsync.FilePublished && twin.LocalKey != "" {
 		// The same bytes are here already: copy them, verified, instead of
 		// waiting for them to cross again.
 		rc, err := f.opts.Store.OpenRange(ctx, twin.LocalKey, 0, rec.Size)
 		if err != nil {
-			return err
+			return rec, "", err
 		}
 		defer rc.Close()
 		r = verifying(rc, rec)
 	} else {
-		r = chunker.NewReaderAhead(ctx, chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256}, readAhead,
-			func(ctx context.Context, i int) (chunker.Chunk, error) {
-				c, err := f.db.GetChunk(ctx, rec.ID, i)
-				if err != nil {
-					return chunker.Chunk{}, err
-				}
-				// The whole-file sums decide; the chunk sums only find
-				// the bad chunks after a mismatch (badChunks), which
-				// saves two of four hash passes over every byte.
-				return chunker.Chunk{Index: i, Data: c.Data}, nil
-			})
+		r = chunker.NewReaderAhead(ctx, sums, readAhead, func(ctx context.Context, i int) (chunker.Chunk, error) {
+			c, err := f.db.GetChunk(ctx, rec.ID, i)
+			if err != nil {
+				return chunker.Chunk{}, err
+			}
+			// The whole-file sums decide; the chunk sums only find the
+			// bad chunks after a mismatch (badChunks), which saves two
+			// of four hash passes over every byte.
+			return chunker.Chunk{Index: i, Data: c.Data}, nil
+		})
 	}
 	err = f.opts.Store.Put(ctx, key, r, rec.Size, FileInfo{Key: key, Size: rec.Size, MD5: rec.MD5, SHA256: rec.SHA256})
 	if err != nil {
@@ -436,56 +442,114 @@ func (f *fileFlow) publish(ctx context.Context, rec gapsync.FileRecord, total in
 			f.log.Warn("file failed verification; nothing published, corrupt chunks dropped", "ref", rec.Ref, "chunks", bad, "err", err)
 			err = errors.Join(err, derr, f.db.DeleteChunks(ctx, rec.ID, bad))
 		}
-		return errors.Join(err, putRecord(ctx, f.db, rec))
+		return rec, "", err
 	}
-	ref := f.opts.RefPrefix + key
-	if err := f.db.AddMapping(ctx, rec.Ref, ref); err != nil {
-		return err
-	}
-	n, err := f.db.RewriteRefs(ctx, rec.Ref, ref)
-	if err != nil {
-		return err
-	}
-	rec.Status, rec.Error, rec.LocalKey = gapsync.FilePublished, "", key
-	f.log.Info("file published", "ref", rec.Ref, "key", key, "bytes", rec.Size, "rows_rewritten", n)
-	f.progress(gapsync.Progress{Step: "publish", File: rec.Ref, BytesDone: rec.Size, BytesTotal: rec.Size, FilesTotal: total})
-	return putRecord(ctx, f.db, rec)
+	return rec, key, nil
 }
 
-// publishAll publishes recs and returns how many were published; the
-// error joins the failures of single files. Files of one chunk go
-// Concurrency at a time; larger ones one at a time, each reading
-// readAhead chunks ahead, so memory stays a few chunks.
-func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, total int) (int, error) {
+// publishAll publishes recs (seed 1.3.4 and 1.4.5) and returns the ids
+// of those published and how many failed; the error joins the failures
+// of single files. With haveChunks, every chunk of every record is here:
+// files of at most one chunk are read a page at a time (up to BatchBytes)
+// and written Concurrency at a time, and each page is recorded at once
+// (mappings, references, records). Without it, the files are copies of
+// content published here already. Larger files go one at a time, each
+// reading readAhead chunks ahead, so memory stays a few chunks.
+func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, total int, haveChunks bool) ([]string, int, error) {
 	var (
-		mu   sync.Mutex
-		errs []error
-		n    int
-		eg   errgroup.Group
+		published []string
+		failed    int
+		errs      []error
+	)
+	for len(recs) > 0 {
+		page, size := 0, int64(0)
+		for page < len(recs) && page < offerPage && (page == 0 || (recs[page].Chunks <= 1 && size+recs[page].Size <= f.opts.BatchBytes)) {
+			if recs[page].Chunks > 1 {
+				page++
+				break // a large file makes a page of its own
+			}
+			size += recs[page].Size
+			page++
+		}
+		ids, n, err := f.publishPage(ctx, recs[:page], total, haveChunks)
+		published, failed, errs = append(published, ids...), failed+n, append(errs, err)
+		recs = recs[page:]
+	}
+	return published, failed, errors.Join(errs...)
+}
+
+// publishPage delivers one page of files and records the result.
+func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, total int, haveChunks bool) ([]string, int, error) {
+	data := map[string][]byte{}
+	if haveChunks {
+		var keys []gapsync.ChunkKey
+		for _, rec := range recs {
+			if rec.Chunks == 1 {
+				keys = append(keys, gapsync.ChunkKey{FileID: rec.ID})
+			} else if rec.Chunks == 0 {
+				data[rec.ID] = []byte{}
+			}
+		}
+		cs, err := f.db.GetChunks(ctx, keys)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, c := range cs {
+			data[c.FileID] = c.Data
+		}
+	}
+	var (
+		mu     sync.Mutex
+		errs   []error
+		writes []gapsync.FileRecord
+		refs   = map[string]string{}
+		eg     errgroup.Group
 	)
 	eg.SetLimit(f.opts.Concurrency)
-	// Larger files first, in order, while the limit lets small ones by.
-	slices.SortStableFunc(recs, func(a, b gapsync.FileRecord) int { return min(b.Chunks, 2) - min(a.Chunks, 2) })
-	var large sync.Mutex
 	for _, rec := range recs {
 		eg.Go(func() error {
-			if rec.Chunks > 1 {
-				large.Lock()
-				defer large.Unlock()
-			}
-			err := f.publish(ctx, rec, total)
+			rec, key, err := f.deliver(ctx, rec, data[rec.ID])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
-			} else {
-				n++
+				writes = append(writes, rec)
+				return nil
 			}
+			rec.Status, rec.Error, rec.LocalKey = gapsync.FilePublished, "", key
+			writes = append(writes, rec)
+			refs[rec.Ref] = f.opts.RefPrefix + key
 			return nil
 		})
 	}
 	eg.Wait()
-	return n, errors.Join(errs...)
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	// The mapping and the references first: a record says published
+	// only once rows point at the file.
+	if err := f.db.AddMappings(ctx, refs); err != nil {
+		return nil, 0, err
+	}
+	n, err := f.db.RewriteRefsMany(ctx, refs)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := f.db.PutFileRecords(ctx, writes); err != nil {
+		return nil, 0, err
+	}
+	var ids []string
+	for _, rec := range writes {
+		if rec.Status == gapsync.FilePublished {
+			ids = append(ids, rec.ID)
+			f.log.Info("file published", "ref", rec.Ref, "key", rec.LocalKey, "bytes", rec.Size)
+			f.progress(gapsync.Progress{Step: "publish", File: rec.Ref, BytesDone: rec.Size, BytesTotal: rec.Size, FilesTotal: total})
+		}
+	}
+	if n > 0 {
+		f.log.Info("references rewritten", "files", len(refs), "rows", n)
+	}
+	return ids, len(errs), errors.Join(errs...)
 }
 
 // readAhead is how many chunks a publish fetches beyond the one it

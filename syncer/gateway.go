@@ -28,6 +28,9 @@ type GatewayOptions struct {
 	MaxSkew time.Duration
 	// Limits bound what a decoded batch may hold. Default batch defaults.
 	Limits *batch.Limits
+	// Metrics, when set, counts requests by path and result ("ok" or the
+	// refusal's code, such as "tampered" or "replayed").
+	Metrics Recorder
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -60,8 +63,10 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 		}
 		g.opts.Replay = rg
 	}
+	m := orNoRecorder(g.opts.Metrics)
 	srv, err := transport.NewServer(keys, g.opts.Replay, &transport.ServerOptions{
 		MaxBody: g.opts.MaxBody, MaxSkew: g.opts.MaxSkew, Logger: g.opts.Logger,
+		Observe: func(path string, err error) { m.Request(path, requestResult(err)) },
 	})
 	if err != nil {
 		return nil, err

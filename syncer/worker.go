@@ -18,6 +18,9 @@ type WorkerOptions struct {
 	Files FileOptions
 	// Interval between runs in Run. Default 30 seconds.
 	Interval time.Duration
+	// Metrics, when set, counts runs and files staged, published and
+	// failed.
+	Metrics Recorder
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -49,6 +52,7 @@ func NewIntranetWorker(db FileDB, o *WorkerOptions) (*IntranetWorker, error) {
 	if w.opts.Logger == nil {
 		w.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	w.opts.Metrics = orNoRecorder(w.opts.Metrics)
 	f, err := newFileFlow(db, &w.opts.Files, gapsync.Intranet, w.opts.Logger)
 	if err != nil {
 		return nil, err
@@ -62,11 +66,18 @@ type WorkerReport struct {
 	Staged    int // intranet files read into the database
 	Published int // internet files verified and written to the intranet store
 	Waiting   int // internet files still missing chunks
+	Failed    int // internet files whose publish failed this run (retried next run)
 }
 
 // RunOnce runs the worker's steps once. Failures of single files are
 // recorded on their records and retried next run; the error joins them.
-func (w *IntranetWorker) RunOnce(ctx context.Context) (WorkerReport, error) {
+func (w *IntranetWorker) RunOnce(ctx context.Context) (r WorkerReport, err error) {
+	start := time.Now()
+	defer func() { recordRun(w.opts.Metrics, r, time.Since(start), err) }()
+	return w.runOnce(ctx)
+}
+
+func (w *IntranetWorker) runOnce(ctx context.Context) (WorkerReport, error) {
 	var r WorkerReport
 	n, err := w.f.stage(ctx, nil)
 	r.Staged = n
@@ -90,7 +101,8 @@ func (w *IntranetWorker) RunOnce(ctx context.Context) (WorkerReport, error) {
 			rest = append(rest, rec)
 		}
 	}
-	r.Published, err = w.f.publishAll(ctx, ready, len(incoming))
+	published, failed, err := w.f.publishAll(ctx, ready, len(incoming), true)
+	r.Published, r.Failed = len(published), failed
 	errs = append(errs, err)
 	ready = ready[:0]
 	for _, rec := range rest {
@@ -104,8 +116,9 @@ func (w *IntranetWorker) RunOnce(ctx context.Context) (WorkerReport, error) {
 		}
 		ready = append(ready, rec)
 	}
-	n, err = w.f.publishAll(ctx, ready, len(incoming))
-	r.Published += n
+	published, failed, err = w.f.publishAll(ctx, ready, len(incoming), false)
+	r.Published += len(published)
+	r.Failed += failed
 	errs = append(errs, err)
 	w.f.purge(ctx)
 	return r, errors.Join(errs...)

@@ -46,6 +46,10 @@ type ServerOptions struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Observe, when set, is told of every request to a registered path
+	// once it is answered: err is nil, or the refusal or failure (for
+	// counters; keep it quick).
+	Observe func(path string, err error)
 }
 
 // Server is the gateway side of the protocol: an http.Handler that opens
@@ -97,6 +101,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.opts.Logger.With("path", r.URL.Path, "remote", r.RemoteAddr)
+	var result error
+	if s.opts.Observe != nil {
+		defer func() { s.opts.Observe(r.URL.Path, result) }()
+	}
 	body, err := readBody(w, r, s.opts.MaxBody)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -104,6 +112,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			err = fmt.Errorf("%w: request body over %d bytes", gapsync.ErrTooLarge, s.opts.MaxBody)
 		}
 		log.Warn("refused request", "err", err)
+		result = err
 		plainError(w, err)
 		return
 	}
@@ -116,6 +125,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		log.Warn("refused request", "err", err)
+		result = err
 		plainError(w, err)
 		return
 	}
@@ -124,6 +134,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err != nil {
 		log.Warn("request failed", "err", err)
+		result = err
 		status = statusOf(err)
 		out, _ = json.Marshal(errorBody{Code: gapsync.CodeOf(err), Error: err.Error()})
 	}
@@ -132,6 +143,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}, out)
 	if err != nil {
 		log.Error("seal response", "err", err)
+		result = err
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

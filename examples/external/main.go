@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
 )
@@ -45,6 +46,7 @@ func run(ctx context.Context) error {
 	lag := flag.Duration("lag", 2*time.Second, "keep each pull window this far behind the intranet database clock")
 	cert := flag.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	key := flag.String("tls-key", "", "TLS key file")
+	metricsAddr := flag.String("metrics", os.Getenv("GAPSYNC_METRICS"), "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9442 (empty: off)")
 	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
 	flag.Parse()
 	if *memLimit > 0 {
@@ -67,7 +69,7 @@ func run(ctx context.Context) error {
 	if err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, MaxBody: *maxBody})
+	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, MaxBody: *maxBody, Metrics: metrics.Start(ctx, *metricsAddr, log)})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/storage/storeurl"
 	"github.com/gapsync/gapsync/syncer"
@@ -54,6 +55,7 @@ func run(ctx context.Context) error {
 	})
 	store := flag.String("store", os.Getenv("GAPSYNC_INTERNET_STORE"), "internet file store: dir:PATH or s3://BUCKET/PREFIX (empty: rows only)")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
+	metricsAddr := flag.String("metrics", os.Getenv("GAPSYNC_METRICS"), "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9441 (empty: off)")
 	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
 	flag.Parse()
 	if *memLimit > 0 {
@@ -91,7 +93,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
-	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval}
+	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, Metrics: metrics.Start(ctx, *metricsAddr, log)}
 	if *store != "" {
 		st, err := storeurl.Open(ctx, *store)
 		if err != nil {

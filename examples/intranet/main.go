@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/storage/storeurl"
 	"github.com/gapsync/gapsync/syncer"
@@ -54,6 +55,7 @@ func run(ctx context.Context) error {
 			"external-zone gateway; this command only ever touches the intranet database and store.")
 		flag.PrintDefaults()
 	}
+	metricsAddr := flag.String("metrics", os.Getenv("GAPSYNC_METRICS"), "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9443 (empty: off)")
 	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
 	flag.Parse()
 	if *memLimit > 0 {
@@ -94,7 +96,8 @@ func run(ctx context.Context) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "intranet")
-	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Logger: log, Interval: *interval, Files: syncer.FileOptions{Store: st}})
+	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Logger: log, Interval: *interval, Files: syncer.FileOptions{Store: st},
+		Metrics: metrics.Start(ctx, *metricsAddr, log)})
 	if err != nil {
 		return err
 	}
