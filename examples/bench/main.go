@@ -101,6 +101,9 @@ func run(ctx context.Context) error {
 		}
 	}
 	if strings.Contains(*cases, "small") {
+		if err := settle(*dsn); err != nil {
+			return err
+		}
 		d, err := smallFilesCase(ctx, *dsn, *nsmall, 8<<10)
 		if err != nil {
 			return err
@@ -231,6 +234,10 @@ func fileCase(ctx context.Context, base, bin string, size int64) error {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+	if err := settle(base); err != nil {
+		gw.Process.Kill()
+		return err
+	}
 	sendTime, inetRSS, err := proc(bin, env, "internet", "-once", "-db", inetDSN, "-gateway", "http://"+addr,
 		"-table", table, "-store", "dir:"+inetStore)
 	if err != nil {
@@ -250,6 +257,9 @@ func fileCase(ctx context.Context, base, bin string, size int64) error {
 	}
 	if got != want {
 		return fmt.Errorf("the published file differs: %s, want %s", got, want)
+	}
+	if err := settle(base); err != nil {
+		return err
 	}
 	bound, err := stageBound(base, filepath.Join(inetStore, "big.bin"), 4<<20, 4)
 	if err != nil {
@@ -308,6 +318,31 @@ func setBufferPool(dsn string, size int64) (func(), error) {
 			fmt.Fprintln(os.Stderr, "bench: could not restore innodb_buffer_pool_size:", err)
 		}
 	}, nil
+}
+
+// settle waits, up to two minutes, until InnoDB has flushed what earlier
+// cases left dirty, so that a case does not pay for the one before it.
+func settle(dsn string) error {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		var name string
+		var dirty, total int64
+		if err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'").Scan(&name, &dirty); err != nil {
+			return err
+		}
+		if err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_total'").Scan(&name, &total); err != nil {
+			return err
+		}
+		if dirty <= max(64, total/100) {
+			return nil
+		}
+	}
+	fmt.Fprintln(os.Stderr, "bench: InnoDB still flushing after 2 minutes; measuring anyway")
+	return nil
 }
 
 // describeServer prints the settings the figures depend on.
