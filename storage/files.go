@@ -67,6 +67,7 @@ func init() {
 	indexes = append(indexes,
 		struct{ name, table, cols string }{"file_record_status", "file_record", "origin, status"},
 		struct{ name, table, cols string }{"file_record_sha", "file_record", "sha256"},
+		struct{ name, table, cols string }{"file_record_size", "file_record", "size"},
 		struct{ name, table, cols string }{"path_mapping_local", "path_mapping", "local_hash"},
 	)
 }
@@ -384,6 +385,20 @@ func (db *DB) HeldChunks(ctx context.Context, ids []string) (map[string][]int, e
 	return out, nil
 }
 
+// ChunkSums returns the SHA-256 of each chunk of a file held here, by
+// index.
+func (db *DB) ChunkSums(ctx context.Context, fileID string) (map[int]string, error) {
+	var rows []FileChunkRow
+	if err := db.bun.NewSelect().Model(&rows).Column("idx", "sha256").Where("file_id = ?", fileID).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: chunk sums of %s: %w", fileID, err)
+	}
+	out := make(map[int]string, len(rows))
+	for _, r := range rows {
+		out[r.Idx] = r.SHA256
+	}
+	return out, nil
+}
+
 // AckChunks marks chunks as received by the other side (seed 1.4.4d).
 func (db *DB) AckChunks(ctx context.Context, fileID string, idxs []int) error {
 	if len(idxs) == 0 {
@@ -507,12 +522,13 @@ func (db *DB) MapLocal(ctx context.Context, refs []string) (map[string]string, e
 	return db.mapped(ctx, "local_hash", refs)
 }
 
-// PurgeChunks deletes the chunks of files published before the given time:
-// their bytes live in a store now (seed: chunks are kept only as long as
-// the transfer needs them, plus a retention).
-func (db *DB) PurgeChunks(ctx context.Context, before time.Time) (int, error) {
+// PurgeChunks deletes the chunks of files with the given status last
+// changed before the given time: published files, whose bytes live in a
+// store now (seed: chunks are kept only as long as the transfer needs
+// them, plus a retention), or partial ones whose sender gave up.
+func (db *DB) PurgeChunks(ctx context.Context, status string, before time.Time) (int, error) {
 	var ids []string
-	if err := db.bun.NewSelect().Model((*FileRecordRow)(nil)).Column("id").Where("status = ?", gapsync.FilePublished).
+	if err := db.bun.NewSelect().Model((*FileRecordRow)(nil)).Column("id").Where("status = ?", status).
 		Where("updated_at < ?", before.UTC()).Scan(ctx, &ids); err != nil {
 		return 0, fmt.Errorf("storage: find purgeable files: %w", err)
 	}

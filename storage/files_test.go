@@ -137,7 +137,7 @@ func TestRewriteRefsMany(t *testing.T) {
 		}
 		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "docs", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", FileColumns: []string{"path"}, Enabled: true}))
 		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "notes", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at",
-			FileColumns: []string{"body"}, FilePattern: `[\w./-]+\.png`, Enabled: true}))
+			FileColumns: []string{"body"}, FilePattern: `[\w./%!\\-]+\.png`, Enabled: true}))
 		refs := map[string]string{}
 		for i := range 300 {
 			ref := fmt.Sprintf("f%03d.png", i)
@@ -147,13 +147,15 @@ func TestRewriteRefsMany(t *testing.T) {
 		}
 		_, err := sqldb.Exec("INSERT INTO docs VALUES (1000, 'other.png', NULL)")
 		is.NoErr(err)
-		_, err = sqldb.Exec("INSERT INTO notes VALUES (1, 'see f001.png and f002.png', NULL), (2, 'not xf001.png', NULL)")
+		_, err = sqldb.Exec("INSERT INTO notes VALUES (1, 'see f001.png and f002.png', NULL), (2, 'not xf001.png', NULL), (3, ?, NULL)",
+			`odd a\b%c_!.png`)
 		is.NoErr(err)
-		refs["from-internet/f001.png"] = "twice" // a replacement is not replaced again
+		refs[`a\b%c_!.png`] = "from-internet/odd.png" // LIKE's special characters, and a backslash
+		refs["from-internet/f001.png"] = "twice"      // a replacement is not replaced again
 
 		n, err := db.RewriteRefsMany(ctx, refs)
 		is.NoErr(err)
-		is.Equal(n, 301) // 300 docs and one note
+		is.Equal(n, 302) // 300 docs and two notes
 		var path, body string
 		is.NoErr(sqldb.QueryRow("SELECT path FROM docs WHERE id = 299").Scan(&path))
 		is.Equal(path, "from-internet/f299.png")
@@ -163,6 +165,8 @@ func TestRewriteRefsMany(t *testing.T) {
 		is.Equal(body, "see from-internet/f001.png and from-internet/f002.png")
 		is.NoErr(sqldb.QueryRow("SELECT body FROM notes WHERE id = 2").Scan(&body))
 		is.Equal(body, "not xf001.png")
+		is.NoErr(sqldb.QueryRow("SELECT body FROM notes WHERE id = 3").Scan(&body))
+		is.Equal(body, "odd from-internet/odd.png")
 		n, err = db.RewriteRefsMany(ctx, map[string]string{"f001.png": "again"})
 		is.NoErr(err)
 		is.Equal(n, 0) // nothing holds the old reference any more

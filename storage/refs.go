@@ -164,6 +164,11 @@ func (db *DB) RewriteRefsMany(ctx context.Context, refs map[string]string) (int,
 	return n, nil
 }
 
+// likeEscaper makes a reference match itself in a LIKE pattern with
+// ESCAPE '!' (MySQL's default escape, the backslash, is a character file
+// names may hold).
+var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
+
 // rowRewrite is one row to rewrite: the values read and the new ones.
 type rowRewrite struct {
 	old, new []any
@@ -202,7 +207,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 			}
 		} else {
 			for _, r := range froms {
-				wheres, args = append(wheres, db.d.Quote(col)+" LIKE ?"), append(args, []any{"%" + r + "%"})
+				wheres, args = append(wheres, db.d.Quote(col)+" LIKE ? ESCAPE '!'"), append(args, []any{"%" + likeEscaper.Replace(r) + "%"})
 			}
 		}
 		for i, where := range wheres {
@@ -223,7 +228,9 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 				if slices.Contains(rw.cols, ci) {
 					continue // found again by another reference's query
 				}
-				nv, changed := f.RewriteAll(vals[ci], refs)
+				// From the values of the first read: the guard of the
+				// one UPDATE checks them all.
+				nv, changed := f.RewriteAll(rw.old[ci], refs)
 				if !changed {
 					continue
 				}

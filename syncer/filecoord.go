@@ -64,15 +64,15 @@ type earlyPush struct {
 	sent  map[string]int // chunks sent, by file id
 }
 
-func (e *earlyPush) offerPartial(ctx context.Context, rec gapsync.FileRecord) ([]int, error) {
+func (e *earlyPush) offerPartial(ctx context.Context, rec gapsync.FileRecord) ([]int, map[int]string, error) {
 	as, err := e.ft.OfferFiles(ctx, []gapsync.FileRecord{rec})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(as) != 1 || as[0].ID != rec.ID {
-		return nil, fmt.Errorf("%w: %d answers to a partial offer of %s", gapsync.ErrMalformed, len(as), rec.ID)
+		return nil, nil, fmt.Errorf("%w: %d answers to a partial offer of %s", gapsync.ErrMalformed, len(as), rec.ID)
 	}
-	return as[0].Need, nil
+	return as[0].Need, as[0].Held, nil
 }
 
 func (e *earlyPush) sendEarly(ctx context.Context, rec gapsync.FileRecord, c gapsync.Chunk) error {
@@ -161,7 +161,7 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 	}
 	var done atomic.Int64
 	var mu sync.Mutex
-	failed := map[string]bool{}
+	sent := map[string]int{} // chunks that reached the intranet, by file
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(min(f.opts.Transfers, max(len(groups), 1)))
 	for _, g := range groups {
@@ -179,13 +179,13 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 				n += int64(len(ch.Data))
 			}
 			if _, err := ft.SendChunks(gctx, cs); err != nil {
-				mu.Lock()
-				for _, p := range g {
-					failed[p.rec.ID] = true
-				}
-				mu.Unlock()
 				return err
 			}
+			mu.Lock()
+			for _, p := range g {
+				sent[p.rec.ID]++
+			}
+			mu.Unlock()
 			d := done.Add(n)
 			f.progress(gapsync.Progress{Step: "send", File: g[len(g)-1].rec.Ref, BytesDone: d, BytesTotal: 0, FilesTotal: len(sending)})
 			return nil
@@ -195,10 +195,12 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 		errs = append(errs, fmt.Errorf("send chunks: %w", err))
 	}
 	r.Bytes += done.Load()
-	for id := range sending {
-		if !failed[id] && len(errs) == 0 {
+	// A file is sent once every chunk it needed went through, whatever
+	// became of the other files' batches.
+	for id, n := range sending {
+		if sent[id]+early[id] == n {
 			r.Sent++
-			c.opts.Logger.Info("file sent", "ref", byID[id].Ref, "chunks", sending[id])
+			c.opts.Logger.Info("file sent", "ref", byID[id].Ref, "chunks", n)
 		}
 	}
 	return errors.Join(errs...)
@@ -310,12 +312,25 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 			fetched = append(fetched, rec)
 		}
 	}
-	published, _, err := f.publishAll(ctx, fetched, len(incoming), true)
+	publishedFetched, _, err := f.publishAll(ctx, fetched, len(incoming), true)
+	r.Received += len(publishedFetched)
+	errs = append(errs, err)
+	published, _, err := f.publishAll(ctx, copies, len(incoming), false)
 	r.Received += len(published)
 	errs = append(errs, err)
-	published, _, err = f.publishAll(ctx, copies, len(incoming), false)
-	r.Received += len(published)
-	errs = append(errs, err)
+	byID := map[string]gapsync.FileRecord{}
+	for _, rec := range fetched {
+		if rec.Chunks == 0 {
+			byID[rec.ID] = rec // no chunk to acknowledge: acknowledge the file below
+		}
+	}
+	for _, id := range publishedFetched {
+		if rec, ok := byID[id]; ok {
+			if err := ft.AckChunks(ctx, rec.ID, nil); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	chunks := map[string]gapsync.FileRecord{}
 	for _, rec := range copies {
 		chunks[rec.ID] = rec

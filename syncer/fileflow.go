@@ -49,7 +49,8 @@ type FileDB interface {
 	SameSize(ctx context.Context, size int64, id string) (bool, error)
 	AddMappings(ctx context.Context, m map[string]string) error
 	RewriteRefsMany(ctx context.Context, refs map[string]string) (int, error)
-	PurgeChunks(ctx context.Context, before time.Time) (int, error)
+	ChunkSums(ctx context.Context, fileID string) (map[int]string, error)
+	PurgeChunks(ctx context.Context, status string, before time.Time) (int, error)
 }
 
 // FileOptions configure the file flow of one role.
@@ -231,10 +232,18 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 		})
 	}
 	if err := eg.Wait(); err != nil {
-		return n, err
+		// Record the failures noted so far (best effort: the database
+		// may be what failed); the rest is retried next cycle.
+		var failed []gapsync.FileRecord
+		for _, rec := range done {
+			if rec.Status == gapsync.FileFailed {
+				failed = append(failed, rec)
+			}
+		}
+		return n, errors.Join(append(errs, err, f.db.PutFileRecords(context.WithoutCancel(ctx), failed))...)
 	}
 	if err := flush(); err != nil {
-		return n, err
+		return n, errors.Join(append(errs, err)...)
 	}
 	sort.Ints(large)
 	for _, i := range large {
@@ -245,7 +254,7 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 			}
 			fail(rec, err)
 			if err := flush(); err != nil {
-				return n, err
+				return n, errors.Join(append(errs, err)...)
 			}
 			continue
 		}
@@ -306,7 +315,9 @@ func (f *fileFlow) storeFor(ref string) (FileStore, string, error) {
 // offers the file before its sums are known (a partial record) and
 // returns the chunks the other side needs, then sends them one by one.
 type earlySender interface {
-	offerPartial(ctx context.Context, rec gapsync.FileRecord) ([]int, error)
+	// offerPartial returns the chunks the other side lacks, and the
+	// SHA-256 of those it holds from an earlier attempt.
+	offerPartial(ctx context.Context, rec gapsync.FileRecord) (need []int, held map[int]string, err error)
 	sendEarly(ctx context.Context, rec gapsync.FileRecord, c gapsync.Chunk) error
 }
 
@@ -323,6 +334,7 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, i, to
 		return err
 	}
 	var need map[int]bool
+	var held map[int]string
 	var sending atomic.Bool
 	if early != nil {
 		// A file as large as one already here may be a copy, which must
@@ -335,10 +347,10 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, i, to
 		p := rec
 		p.Size, p.ChunkSize, p.Chunks = info.Size, f.opts.ChunkSize, chunker.Count(info.Size, f.opts.ChunkSize)
 		p.MD5, p.SHA256, p.Status, p.Error, p.Attempts = "", "", gapsync.FilePartial, "", 0
-		if idxs, err := early.offerPartial(ctx, p); err != nil {
+		if idxs, h, err := early.offerPartial(ctx, p); err != nil {
 			f.log.Warn("file not sent while staged; it goes once stored", "ref", rec.Ref, "err", err)
 		} else {
-			need = make(map[int]bool, len(idxs))
+			need, held = make(map[int]bool, len(idxs)), h
 			for _, i := range idxs {
 				need[i] = true
 			}
@@ -350,7 +362,8 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, i, to
 	put := func(ctx context.Context, c chunker.Chunk) error {
 		ch := gapsync.Chunk{FileID: rec.ID, Idx: c.Index, MD5: c.MD5, SHA256: c.SHA256, Data: c.Data}
 		var wg sync.WaitGroup
-		if sending.Load() && need[c.Index] {
+		sum, kept := held[c.Index]
+		if sending.Load() && (need[c.Index] || (kept && sum != c.SHA256)) {
 			wg.Go(func() {
 				if err := early.sendEarly(ctx, rec, ch); err != nil && sending.Swap(false) && ctx.Err() == nil {
 					f.log.Warn("sending while staging stopped; the rest goes once stored", "ref", rec.Ref, "chunk", c.Index, "err", err)
@@ -611,15 +624,24 @@ func (f *fileFlow) missing(ctx context.Context, recs ...gapsync.FileRecord) (map
 	return out, nil
 }
 
-// purge drops the chunks of files published longer ago than Retention.
+// purge drops the chunks of files published longer ago than Retention,
+// and of partial records (files offered while staged) untouched for
+// abandonPartial: their sender gave up, or staged them again from
+// scratch.
 func (f *fileFlow) purge(ctx context.Context) {
-	n, err := f.db.PurgeChunks(ctx, time.Now().Add(-max(f.opts.Retention, 0)))
-	if err != nil {
+	n, err := f.db.PurgeChunks(ctx, gapsync.FilePublished, time.Now().Add(-max(f.opts.Retention, 0)))
+	k, kerr := f.db.PurgeChunks(ctx, gapsync.FilePartial, time.Now().Add(-abandonPartial))
+	if err = errors.Join(err, kerr); err != nil {
 		f.log.Warn("purge chunks", "err", err)
-	} else if n > 0 {
-		f.log.Info("purged chunks of published files", "chunks", n)
+	}
+	if n+k > 0 {
+		f.log.Info("purged chunks", "published", n, "abandoned", k)
 	}
 }
+
+// abandonPartial is how long the chunks of a partial record are kept
+// after its last offer.
+const abandonPartial = 7 * 24 * time.Hour
 
 // batches groups chunk indexes so that each group carries at most
 // BatchBytes, and returns the groups.

@@ -101,10 +101,16 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 					return nil, err
 				}
 			}
-			if !early {
-				r.Error, r.Attempts, r.LocalKey = "", 0, ""
-				puts = append(puts, r)
+			if early {
+				// Chunks of an earlier attempt: the sender resends those
+				// whose content changed since.
+				if a.Held, err = g.files.ChunkSums(ctx, r.ID); err != nil {
+					return nil, err
+				}
 			}
+			// Written every time: its age tells an abandoned one.
+			r.Error, r.Attempts, r.LocalKey = "", 0, ""
+			puts = append(puts, r)
 			needy = append(needy, r)
 		default:
 			if have && c.SHA256 != r.SHA256 && !early {

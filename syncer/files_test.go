@@ -453,20 +453,7 @@ func TestPartialOffers(t *testing.T) {
 	ctx := context.Background()
 	z := newFileZones(t, "sqlite", "local", cs)
 	data := randBytes(22, 12*cs)
-	put(t, z.inetStore, "cut.bin", data)
-	z.doc(gapsync.Internet, 1, "cut.bin")
-	// Staging breaks at the seventh chunk (the store fails, as a crash
-	// would stop it): the chunks read before it crossed already.
-	flaky := &flakyStore{FileStore: z.inetStore, failFrom: 6 * cs}
-	flaky.armed.Store(true)
-	var err error
-	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Files: &syncer.FileOptions{
-		Store: flaky, ChunkSize: cs, BatchBytes: 3 * cs, Retention: -1}})
-	is.NoErr(err)
-	z.waitLag()
-	r, _ := z.coord.RunOnce(ctx)
-	is.True(r.FilesErr != nil)
-	z.faults.inflight.Wait()
+	flaky := z.cutStage("cut.bin", data, 6*cs)
 	crossed := count(t, z.dst(), "SELECT COUNT(*) FROM file_chunk")
 	is.True(crossed > 0 && crossed <= 6)
 	var status string
@@ -486,6 +473,7 @@ func TestPartialOffers(t *testing.T) {
 	withSum.SHA256 = strings.Repeat("a", 64)
 	badSize.Chunks = 2
 	var answers []transport.OfferAnswer
+	var err error
 	for _, rec := range []gapsync.FileRecord{withSum, badSize} {
 		answers, err = z.client.OfferFiles(ctx, []gapsync.FileRecord{good, rec})
 		is.True(errors.Is(err, gapsync.ErrMalformed))
@@ -501,6 +489,13 @@ func TestPartialOffers(t *testing.T) {
 	w, err = z.worker.RunOnce(ctx)
 	is.NoErr(err)
 	is.Equal(w.Published, 0)
+	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_chunk WHERE file_id = '"+id+"'"), 1)
+	// A partial record nobody offered again for more than a week was
+	// given up: its chunks go.
+	mustExec(t, z.dst(), "UPDATE file_record SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-8 days') WHERE id = ?", id)
+	_, err = z.worker.RunOnce(ctx)
+	is.NoErr(err)
+	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_chunk WHERE file_id = '"+id+"'"), 0)
 }
 
 // flakyStore fails reads from failFrom on while armed.
@@ -515,4 +510,83 @@ func (f *flakyStore) OpenRange(ctx context.Context, key string, off, n int64) (i
 		return nil, errors.New("injected store failure")
 	}
 	return f.FileStore.OpenRange(ctx, key, off, n)
+}
+
+// A stage cut off midway, then the file rewritten at the same size: the
+// chunks that crossed before and no longer match are sent again with the
+// missing ones, and the new content is published at the first try.
+func TestPartialOfferContentChanged(t *testing.T) {
+	is := is.New(t)
+	const cs = 16 << 10
+	z := newFileZones(t, "sqlite", "local", cs)
+	data := randBytes(23, 12*cs)
+	flaky := z.cutStage("moving.bin", data, 6*cs)
+	var held []int
+	rows, err := z.dst().Query("SELECT idx FROM file_chunk ORDER BY idx")
+	is.NoErr(err)
+	for rows.Next() {
+		var i int
+		is.NoErr(rows.Scan(&i))
+		held = append(held, i)
+	}
+	is.NoErr(rows.Err())
+	is.True(len(held) > 0)
+	// The first chunk changes; the file keeps its size.
+	changed := bytes.Clone(data)
+	changed[0] ^= 0xff
+	put(t, z.inetStore, "moving.bin", changed)
+	want := int64(12-len(held)) * cs
+	if held[0] == 0 {
+		want += cs // crossed before, changed since: sent again
+	}
+	flaky.armed.Store(false)
+	r, w := z.round()
+	is.NoErr(r.FilesErr)
+	is.Equal(r.Files.Bytes, want)
+	is.Equal(w.Failed, 0)
+	is.Equal(w.Published, 1)
+	is.Equal(sha(t, z.intraStore, "from-internet/moving.bin"), shaOf(changed))
+}
+
+// An empty intranet file is acknowledged like any other: once the
+// internet side publishes it, the intranet records it delivered.
+func TestEmptyIntranetFileDelivered(t *testing.T) {
+	is := is.New(t)
+	z := newFileZones(t, "sqlite", "local", 16<<10)
+	put(t, z.intraStore, "empty.txt", nil)
+	z.doc(gapsync.Intranet, 1, "empty.txt")
+	var r *syncer.Report
+	for range 3 {
+		r, _ = z.round()
+		is.NoErr(r.FilesErr)
+	}
+	is.Equal(sha(t, z.inetStore, "from-intranet/empty.txt"), shaOf(nil))
+	var status string
+	is.NoErr(z.dst().QueryRow("SELECT status FROM file_record").Scan(&status))
+	is.Equal(status, gapsync.FilePublished)
+}
+
+// cutStage puts data in the internet store under ref, references it, and
+// runs a cycle whose staging breaks at byte failAt (the store fails, as a
+// crash would stop it): the chunks read before it crossed already. It
+// replaces the coordinator with one reading through the returned store,
+// still failing; disarm it to let the next cycle through.
+func (z *fileZones) cutStage(ref string, data []byte, failAt int64) *flakyStore {
+	z.t.Helper()
+	put(z.t, z.inetStore, ref, data)
+	z.doc(gapsync.Internet, 1, ref)
+	flaky := &flakyStore{FileStore: z.inetStore, failFrom: failAt}
+	flaky.armed.Store(true)
+	var err error
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Files: &syncer.FileOptions{
+		Store: flaky, ChunkSize: z.chunkSize, BatchBytes: 3 * z.chunkSize, Retention: -1}})
+	if err != nil {
+		z.t.Fatal(err)
+	}
+	z.waitLag()
+	if r, _ := z.coord.RunOnce(context.Background()); r.FilesErr == nil {
+		z.t.Fatal("the cut stage did not fail")
+	}
+	z.faults.inflight.Wait()
+	return flaky
 }

@@ -32,6 +32,10 @@ type OfferAnswer struct {
 	Status   string `json:"status"`
 	Need     []int  `json:"need"`
 	LocalKey string `json:"local_key,omitempty"`
+	// Held answers a partial offer: the SHA-256 of each chunk the
+	// intranet holds already, so that a chunk of content that changed
+	// since (at the same size) is sent again.
+	Held map[int]string `json:"held,omitempty"`
 }
 
 // OfferResponse answers an offer.
