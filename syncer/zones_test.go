@@ -38,9 +38,10 @@ type zones struct {
 }
 
 type zoneOpts struct {
-	retries int // client retries; -1 none
-	gw      *syncer.GatewayOptions
-	page    gapsync.Page
+	retries  int // client retries; -1 none
+	gw       *syncer.GatewayOptions
+	page     gapsync.Page
+	inFlight int // batches in flight per table; 0: the default
 }
 
 func eachBackend(t *testing.T, fn func(t *testing.T, kind string)) {
@@ -97,7 +98,7 @@ func newZones(t *testing.T, kind string, o zoneOpts) *zones {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Page: o.page})
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Page: o.page, InFlight: o.inFlight})
 	if err != nil {
 		t.Fatal(err)
 	}
