@@ -429,12 +429,14 @@ func (db *DB) DeleteChunks(ctx context.Context, fileID string, idxs []int) error
 }
 
 // SameContent returns a record here, other than id, with the given SHA-256
-// whose bytes are complete (stored, or published with a local key).
+// whose bytes are complete: published with a local key (preferred),
+// stored, or incoming with every chunk held (about to be published).
 func (db *DB) SameContent(ctx context.Context, sha, id string) (gapsync.FileRecord, bool, error) {
 	var r FileRecordRow
 	err := db.bun.NewSelect().Model(&r).Where("sha256 = ?", sha).Where("id <> ?", id).
-		Where("(status = ? OR (status = ? AND local_key <> ''))", gapsync.FileStored, gapsync.FilePublished).
-		OrderExpr("id").Limit(1).Scan(ctx)
+		Where("(status = ? OR (status = ? AND local_key <> '') OR (status = ? AND chunks = (SELECT COUNT(*) FROM file_chunk WHERE file_chunk.file_id = ?TableAlias.id)))",
+			gapsync.FileStored, gapsync.FilePublished, gapsync.FileIncoming).
+		OrderExpr("CASE status WHEN ? THEN 0 WHEN ? THEN 1 ELSE 2 END, id", gapsync.FilePublished, gapsync.FileStored).Limit(1).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return gapsync.FileRecord{}, false, nil
 	}

@@ -128,7 +128,9 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			twin := ok && tw.Status == gapsync.FilePublished && tw.LocalKey != ""
+			// The same bytes are here already, or all here and about to be
+			// published (the worker copies them once they are).
+			twin := ok && (tw.Status == gapsync.FilePublished && tw.LocalKey != "" || tw.Status == gapsync.FileIncoming)
 			if !twin && !offered[r.SHA256] {
 				needy = append(needy, r)
 			}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -589,4 +590,42 @@ func (z *fileZones) cutStage(ref string, data []byte, failAt int64) *flakyStore 
 	}
 	z.faults.inflight.Wait()
 	return flaky
+}
+
+// The same bytes offered again before the first copy is published, in
+// another offer (here a later page of the same cycle), cross once: the
+// complete incoming copy stands in, and the worker copies it once it is
+// published.
+func TestSameContentWhileIncoming(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		const cs = 16 << 10
+		ctx := context.Background()
+		z := newFileZones(t, kind, "local", cs)
+		data := randBytes(13, 3*cs+7)
+		put(t, z.inetStore, "first.bin", data)
+		put(t, z.inetStore, "second.bin", data)
+		z.doc(gapsync.Internet, 1, "first.bin")
+		z.waitLag()
+		r, err := z.coord.RunOnce(ctx) // no worker run: first.bin stays incoming
+		is.NoErr(err)
+		is.Equal(r.Files.Bytes, int64(len(data)))
+		// 200 other files put second.bin on the page after first.bin's.
+		for i := range 200 {
+			ref := fmt.Sprintf("filler/%03d.txt", i)
+			put(t, z.inetStore, ref, []byte(ref))
+			z.doc(gapsync.Internet, 10+i, ref)
+		}
+		z.doc(gapsync.Internet, 2, "second.bin")
+		z.waitLag()
+		r, err = z.coord.RunOnce(ctx)
+		is.NoErr(err)
+		is.Equal(r.Files.Bytes, int64(200*len("filler/000.txt"))) // the fillers, and not the same bytes again
+		w, err := z.worker.RunOnce(ctx)
+		is.NoErr(err)
+		is.Equal(w.Published, 202)
+		is.Equal(sha(t, z.intraStore, "from-internet/first.bin"), shaOf(data))
+		is.Equal(sha(t, z.intraStore, "from-internet/second.bin"), shaOf(data))
+		is.Equal(z.path(gapsync.Intranet, 2), "from-internet/second.bin")
+	})
 }
