@@ -3,6 +3,7 @@ package gapsync
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"time"
 )
 
 // FileID is the id of the record of ref from origin: the same on both
@@ -21,6 +22,7 @@ const (
 	FilePartial   = "partial"   // incoming while the other side still stages it: sums unknown, never published
 	FilePublished = "published" // verified and written to this side's store
 	FileFailed    = "failed"    // the last attempt failed; Error says why; retried
+	FileRefused   = "refused"   // the reference is not allowed (a path outside the store, a URL outside the allowlist); never fetched, never retried
 )
 
 // FileRecord describes one referenced file as it travels.
@@ -37,6 +39,8 @@ type FileRecord struct {
 	Error     string `json:"error,omitempty"`
 	Attempts  int    `json:"attempts"`
 	LocalKey  string `json:"local_key,omitempty"` // where it is published on this side
+	// Changed is when this side last wrote the record (not sent).
+	Changed time.Time `json:"-"`
 }
 
 // Progress reports a long transfer, for a host's progress bar.

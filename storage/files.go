@@ -79,7 +79,8 @@ func refHash(s string) string {
 
 func (r FileRecordRow) record() gapsync.FileRecord {
 	return gapsync.FileRecord{ID: r.ID, Origin: gapsync.Side(r.Origin), Ref: r.Ref, Size: r.Size, MD5: r.MD5, SHA256: r.SHA256,
-		ChunkSize: r.ChunkSize, Chunks: r.Chunks, Status: r.Status, Error: r.Error, Attempts: r.Attempts, LocalKey: r.LocalKey}
+		ChunkSize: r.ChunkSize, Chunks: r.Chunks, Status: r.Status, Error: r.Error, Attempts: r.Attempts, LocalKey: r.LocalKey,
+		Changed: r.UpdatedAt}
 }
 
 func (db *DB) insertIgnore(q *bun.InsertQuery, key string) *bun.InsertQuery {

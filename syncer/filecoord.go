@@ -265,7 +265,7 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 	if err != nil {
 		return err
 	}
-	incoming = slices.DeleteFunc(incoming, func(rec gapsync.FileRecord) bool { return rec.Attempts >= f.opts.MaxAttempts })
+	incoming = slices.DeleteFunc(incoming, f.resting)
 	missing, err := f.missing(ctx, incoming...)
 	if err != nil {
 		return err

@@ -87,8 +87,13 @@ type FileOptions struct {
 	// Retention keeps a published file's chunks this long. Default 24h; a
 	// negative value purges at once.
 	Retention time.Duration
-	// MaxAttempts before a failing file is left alone. Default 5.
+	// MaxAttempts before a failing file rests: it is tried again once
+	// every RetryAfter from then on. Default 5.
 	MaxAttempts int
+	// RetryAfter is how often a file that failed MaxAttempts times is
+	// tried again, so that an outage longer than a few runs (of the
+	// store, say) does not strand it. Default 1 hour.
+	RetryAfter time.Duration
 	// Progress, when set, is called as bytes move (from several
 	// goroutines; keep it quick).
 	Progress func(gapsync.Progress)
@@ -123,6 +128,9 @@ func (o *FileOptions) withDefaults(local gapsync.Side) FileOptions {
 	}
 	if r.MaxAttempts <= 0 {
 		r.MaxAttempts = 5
+	}
+	if r.RetryAfter <= 0 {
+		r.RetryAfter = time.Hour
 	}
 	return r
 }
@@ -165,7 +173,7 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 	fail := func(rec gapsync.FileRecord, err error) {
 		rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), rec.Attempts+1
 		if errors.Is(err, gapsync.ErrBadPath) || errors.Is(err, gapsync.ErrForbiddenURL) {
-			rec.Attempts = f.opts.MaxAttempts // refused: never fetched, never retried
+			rec.Status = gapsync.FileRefused // never fetched, never retried
 		}
 		f.log.Warn("file not staged", "ref", rec.Ref, "attempt", rec.Attempts, "err", err)
 		errs = append(errs, fmt.Errorf("stage %s: %w", rec.Ref, err))
@@ -195,7 +203,7 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(f.opts.Concurrency)
 	for i, rec := range recs {
-		if rec.Attempts >= f.opts.MaxAttempts {
+		if f.resting(rec) {
 			continue
 		}
 		eg.Go(func() error {
@@ -236,7 +244,7 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 		// may be what failed); the rest is retried next cycle.
 		var failed []gapsync.FileRecord
 		for _, rec := range done {
-			if rec.Status == gapsync.FileFailed {
+			if rec.Status == gapsync.FileFailed || rec.Status == gapsync.FileRefused {
 				failed = append(failed, rec)
 			}
 		}
@@ -294,6 +302,12 @@ func staged(rec gapsync.FileRecord, sums chunker.Sums, chunkSize int64) gapsync.
 	rec.Size, rec.MD5, rec.SHA256, rec.ChunkSize, rec.Chunks = sums.Size, sums.MD5, sums.SHA256, chunkSize, sums.Chunks
 	rec.Status, rec.Error = gapsync.FileStored, ""
 	return rec
+}
+
+// resting reports whether rec failed MaxAttempts times and was tried
+// last less than RetryAfter ago.
+func (f *fileFlow) resting(rec gapsync.FileRecord) bool {
+	return rec.Attempts >= f.opts.MaxAttempts && time.Since(rec.Changed) < f.opts.RetryAfter
 }
 
 // storeFor picks the store and key of a reference.
@@ -415,7 +429,7 @@ func (f *fileFlow) localKey(rec gapsync.FileRecord) (string, error) {
 func (f *fileFlow) deliver(ctx context.Context, rec gapsync.FileRecord, data []byte) (gapsync.FileRecord, string, error) {
 	key, err := f.localKey(rec)
 	if err != nil {
-		rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), f.opts.MaxAttempts
+		rec.Status, rec.Error = gapsync.FileRefused, err.Error() // a reference no store here may hold
 		return rec, "", err
 	}
 	sums := chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256}
@@ -493,6 +507,21 @@ func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, to
 
 // publishPage delivers one page of files and records the result.
 func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, total int, haveChunks bool) ([]string, int, error) {
+	// A step that fails the whole page counts an attempt on each of its
+	// files, so that a failure that persists (a reference rewrite a
+	// trigger refuses, say) stops after MaxAttempts instead of writing
+	// the files to the store again every run.
+	pageFailed := func(err error) ([]string, int, error) {
+		if ctx.Err() != nil {
+			return nil, 0, err
+		}
+		failed := slices.Clone(recs)
+		for i := range failed {
+			failed[i].Error, failed[i].Attempts = err.Error(), failed[i].Attempts+1
+		}
+		f.log.Warn("files not published", "files", len(recs), "err", err)
+		return nil, len(recs), errors.Join(err, f.db.PutFileRecords(ctx, failed))
+	}
 	data := map[string][]byte{}
 	if haveChunks {
 		var keys []gapsync.ChunkKey
@@ -505,7 +534,7 @@ func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, t
 		}
 		cs, err := f.db.GetChunks(ctx, keys)
 		if err != nil {
-			return nil, 0, err
+			return pageFailed(err)
 		}
 		for _, c := range cs {
 			data[c.FileID] = c.Data
@@ -542,14 +571,14 @@ func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, t
 	// The mapping and the references first: a record says published
 	// only once rows point at the file.
 	if err := f.db.AddMappings(ctx, refs); err != nil {
-		return nil, 0, err
+		return pageFailed(err)
 	}
 	n, err := f.db.RewriteRefsMany(ctx, refs)
 	if err != nil {
-		return nil, 0, err
+		return pageFailed(err)
 	}
 	if err := f.db.PutFileRecords(ctx, writes); err != nil {
-		return nil, 0, err
+		return pageFailed(err)
 	}
 	var ids []string
 	for _, rec := range writes {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -25,6 +26,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/storage/localstore"
 	"github.com/gapsync/gapsync/storage/s3store"
 	"github.com/gapsync/gapsync/syncer"
@@ -278,7 +280,7 @@ func TestFileRefsRefused(t *testing.T) {
 	}
 	r, _ := z.round()
 	is.True(r.FilesErr != nil)
-	recs, err := z.inet.FileRecords(context.Background(), gapsync.Internet, 100, gapsync.FileFailed)
+	recs, err := z.inet.FileRecords(context.Background(), gapsync.Internet, 100, gapsync.FileRefused)
 	is.NoErr(err)
 	is.Equal(len(recs), len(bad))
 	for _, rec := range recs {
@@ -286,10 +288,12 @@ func TestFileRefsRefused(t *testing.T) {
 		is.Equal(rec.Size, int64(0)) // never read
 	}
 	is.Equal(count(t, z.src(), "SELECT COUNT(*) FROM file_chunk"), 0)
-	z.round() // refused references are not retried
-	recs, _ = z.inet.FileRecords(context.Background(), gapsync.Internet, 100, gapsync.FileFailed)
+	r, _ = z.round() // refused references are not retried
+	is.NoErr(r.FilesErr)
+	recs, _ = z.inet.FileRecords(context.Background(), gapsync.Internet, 100, gapsync.FileRefused)
+	is.Equal(len(recs), len(bad))
 	for _, rec := range recs {
-		is.Equal(rec.Attempts, 5)
+		is.Equal(rec.Attempts, 1)
 	}
 }
 
@@ -628,4 +632,59 @@ func TestSameContentWhileIncoming(t *testing.T) {
 		is.Equal(sha(t, z.intraStore, "from-internet/second.bin"), shaOf(data))
 		is.Equal(z.path(gapsync.Intranet, 2), "from-internet/second.bin")
 	})
+}
+
+// failingRewrites is the intranet database with reference rewrites that
+// fail while fail is set (as a trigger refusing the UPDATE would).
+type failingRewrites struct {
+	*storage.DB
+	fail atomic.Bool
+}
+
+func (d *failingRewrites) RewriteRefsMany(ctx context.Context, refs map[string]string) (int, error) {
+	if d.fail.Load() {
+		return 0, errors.New("injected: rewrite refused")
+	}
+	return d.DB.RewriteRefsMany(ctx, refs)
+}
+
+// A publish that keeps failing rests after MaxAttempts instead of writing
+// the files again every run, and is tried again after RetryAfter: an
+// outage longer than a few runs strands nothing.
+func TestFailingPublishRestsAndRetries(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	z := newFileZones(t, "sqlite", "local", 16<<10)
+	db := &failingRewrites{DB: z.intra}
+	db.fail.Store(true)
+	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Files: syncer.FileOptions{Store: z.intraStore, ChunkSize: 16 << 10,
+		MaxAttempts: 3, RetryAfter: time.Hour}})
+	is.NoErr(err)
+	put(t, z.inetStore, "a.txt", []byte("a"))
+	put(t, z.inetStore, "b.txt", []byte("b"))
+	z.doc(gapsync.Internet, 1, "a.txt")
+	z.doc(gapsync.Internet, 2, "b.txt")
+	z.waitLag()
+	_, err = z.coord.RunOnce(ctx)
+	is.NoErr(err)
+	attempts := func() int {
+		return count(t, z.dst(), "SELECT MIN(attempts) FROM file_record")
+	}
+	for i := 1; i <= 3; i++ {
+		r, err := w.RunOnce(ctx)
+		is.True(err != nil)
+		is.Equal(r.Failed, 2)
+		is.Equal(attempts(), i)
+	}
+	r, err := w.RunOnce(ctx) // resting: not tried
+	is.NoErr(err)
+	is.Equal(r.Failed+r.Published, 0)
+	is.Equal(attempts(), 3)
+	// An hour later, with the fault gone, they are published.
+	db.fail.Store(false)
+	mustExec(t, z.dst(), "UPDATE file_record SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 hours')")
+	r, err = w.RunOnce(ctx)
+	is.NoErr(err)
+	is.Equal(r.Published, 2)
+	is.Equal(z.path(gapsync.Intranet, 2), "from-internet/b.txt")
 }

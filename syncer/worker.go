@@ -86,7 +86,7 @@ func (w *IntranetWorker) runOnce(ctx context.Context) (WorkerReport, error) {
 	if err != nil {
 		return r, errors.Join(append(errs, err)...)
 	}
-	incoming = slices.DeleteFunc(incoming, func(rec gapsync.FileRecord) bool { return rec.Attempts >= w.f.opts.MaxAttempts })
+	incoming = slices.DeleteFunc(incoming, w.f.resting)
 	missing, err := w.f.missing(ctx, incoming...)
 	if err != nil {
 		return r, errors.Join(append(errs, err)...)
