@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gapsync/gapsync/metrics"
@@ -59,7 +60,7 @@ func ExampleMetrics_Describe() {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m)
-	reg.MustRegister(prometheus.NewGoCollector()) // the host's own collectors
+	reg.MustRegister(collectors.NewGoCollector()) // the host's own collectors
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

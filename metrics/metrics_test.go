@@ -17,6 +17,7 @@ import (
 
 	"github.com/matryer/is"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -326,7 +327,7 @@ gapsync_rows_total{direction="pull",table="demo"} 7
 
 	// And registering next to the standard Go collectors works.
 	full := prometheus.NewPedanticRegistry()
-	full.MustRegister(m, prometheus.NewGoCollector())
+	full.MustRegister(m, collectors.NewGoCollector())
 	mfs, err := full.Gather()
 	is.NoErr(err)
 	var got []string
