@@ -488,7 +488,7 @@ func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, to
 		failed    int
 		errs      []error
 	)
-	for len(recs) > 0 {
+	for len(recs) > 0 && ctx.Err() == nil {
 		page, size := 0, int64(0)
 		for page < len(recs) && page < offerPage && (page == 0 || (recs[page].Chunks <= 1 && size+recs[page].Size <= f.opts.BatchBytes)) {
 			if recs[page].Chunks > 1 {
@@ -502,7 +502,7 @@ func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, to
 		published, failed, errs = append(published, ids...), failed+n, append(errs, err)
 		recs = recs[page:]
 	}
-	return published, failed, errors.Join(errs...)
+	return published, failed, errors.Join(append(errs, ctx.Err())...)
 }
 
 // publishPage delivers one page of files and records the result.
