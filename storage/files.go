@@ -155,13 +155,8 @@ func (db *DB) FileRecord(ctx context.Context, id string) (gapsync.FileRecord, er
 	return r.record(), nil
 }
 
-// PutFileRecord writes a record as given (the receiving side's copy, or a
-// status change), replacing the row with the same id.
-func (db *DB) PutFileRecord(ctx context.Context, f gapsync.FileRecord) error {
-	return db.PutFileRecords(ctx, []gapsync.FileRecord{f})
-}
-
-// PutFileRecords writes records as PutFileRecord does, many to a
+// PutFileRecords writes records as given (the receiving side's copies,
+// or status changes), each replacing the row with the same id, many to a
 // statement.
 func (db *DB) PutFileRecords(ctx context.Context, fs []gapsync.FileRecord) error {
 	now := time.Now().UTC()
@@ -239,16 +234,10 @@ func (db *DB) UnackedFiles(ctx context.Context, origin gapsync.Side, limit int) 
 	return out, nil
 }
 
-// PutChunk stores one chunk (replacing a previous copy, which repairs a
-// corrupted one), through a prepared statement so the bytes travel in the
-// binary protocol.
-func (db *DB) PutChunk(ctx context.Context, c gapsync.Chunk) error {
-	return db.PutChunks(ctx, []gapsync.Chunk{c})
-}
-
-// PutChunks stores chunks as PutChunk does, many to a statement (up to
-// batchRows, and up to chunkStatementBytes of data, so a statement fits
-// max_allowed_packet). Each statement is atomic; a failure leaves the
+// PutChunks stores chunks (replacing earlier copies, which repairs a
+// corrupted one) through prepared statements, so the bytes travel in the
+// binary protocol, many to a statement (up to batchRows, and up to
+// chunkStatementBytes of data, so a statement fits max_allowed_packet). Each statement is atomic; a failure leaves the
 // chunks of earlier statements stored, which a retry overwrites.
 func (db *DB) PutChunks(ctx context.Context, cs []gapsync.Chunk) error {
 	for len(cs) > 0 {
@@ -344,29 +333,6 @@ func (db *DB) GetChunks(ctx context.Context, keys []gapsync.ChunkKey) ([]gapsync
 	return out, nil
 }
 
-// ChunkIndexes returns the indexes of the chunks of a file held here;
-// unsyncedOnly limits them to chunks not yet acknowledged by the other side.
-func (db *DB) ChunkIndexes(ctx context.Context, fileID string, unsyncedOnly bool) ([]int, error) {
-	q := "SELECT idx FROM file_chunk WHERE file_id = ?"
-	if unsyncedOnly {
-		q += " AND synced = 0"
-	}
-	rows, err := db.sql.QueryContext(ctx, q+" ORDER BY idx", fileID)
-	if err != nil {
-		return nil, fmt.Errorf("storage: chunk list of %s: %w", fileID, err)
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var i int
-		if err := rows.Scan(&i); err != nil {
-			return nil, err
-		}
-		out = append(out, i)
-	}
-	return out, rows.Err()
-}
-
 // HeldChunks returns, for each of ids with chunks here, the indexes of
 // those chunks in order.
 func (db *DB) HeldChunks(ctx context.Context, ids []string) (map[string][]int, error) {
@@ -459,14 +425,8 @@ func (db *DB) SameSize(ctx context.Context, size int64, id string) (bool, error)
 	return n > 0, nil
 }
 
-// AddMapping records that the other side's reference foreign is published
-// here as local.
-func (db *DB) AddMapping(ctx context.Context, foreign, local string) error {
-	return db.AddMappings(ctx, map[string]string{foreign: local})
-}
-
-// AddMappings records many mappings (foreign → local), many to a
-// statement.
+// AddMappings records that the other side's references (the keys) are
+// published here under the local ones (the values), many to a statement.
 func (db *DB) AddMappings(ctx context.Context, m map[string]string) error {
 	rows := make([]PathMappingRow, 0, len(m))
 	for foreign, local := range m {

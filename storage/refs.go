@@ -124,18 +124,14 @@ func (db *DB) NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsyn
 	return db.NoteFiles(ctx, origin, mine)
 }
 
-// RewriteRefs replaces the reference from with to in every configured
-// table here (seed 1.3.4 and 1.4.5): also in rows that arrived before the
-// file did. For a table synced both ways, a row whose state was written by
-// sync stays recognised as such (its version-ledger entry follows the
-// rewrite), so the rewrite is not sent back as a change.
-func (db *DB) RewriteRefs(ctx context.Context, from, to string) (int, error) {
-	return db.RewriteRefsMany(ctx, map[string]string{from: to})
-}
-
-// RewriteRefsMany is RewriteRefs for many references at once (from → to):
-// the rows are found a page of references to a statement and rewritten in
-// one transaction per table. It returns how many rows changed.
+// RewriteRefsMany replaces each reference (a key of refs) with its local
+// one (the value) in every configured table here (seed 1.3.4 and 1.4.5):
+// also in rows that arrived before the file did. For a table synced both
+// ways, a row whose state was written by sync stays recognised as such
+// (its version-ledger entry follows the rewrite), so the rewrite is not
+// sent back as a change. Rows are found a page of references to a
+// statement and rewritten in one transaction per table; it returns how
+// many rows changed.
 func (db *DB) RewriteRefsMany(ctx context.Context, refs map[string]string) (int, error) {
 	if len(refs) == 0 {
 		return 0, nil

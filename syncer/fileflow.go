@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,7 +167,7 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 		done   []gapsync.FileRecord // staged or failed, not yet written
 		chunks []gapsync.Chunk      // of the staged small files in done
 		bytes  int64
-		large  []int // indexes into recs of files of more than one chunk
+		large  = map[int]FileInfo{} // files of more than one chunk, by index into recs
 		n      int
 	)
 	fail := func(rec gapsync.FileRecord, err error) {
@@ -211,7 +211,7 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 			var c gapsync.Chunk
 			if err == nil && info.Size > f.opts.ChunkSize {
 				mu.Lock()
-				large = append(large, i)
+				large[i] = info
 				mu.Unlock()
 				return nil
 			}
@@ -253,10 +253,9 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 	if err := flush(); err != nil {
 		return n, errors.Join(append(errs, err)...)
 	}
-	sort.Ints(large)
-	for _, i := range large {
+	for _, i := range slices.Sorted(maps.Keys(large)) {
 		rec := recs[i]
-		if err := f.stageLarge(ctx, rec, i, len(recs), early); err != nil {
+		if err := f.stageLarge(ctx, rec, large[i], i, len(recs), early); err != nil {
 			if ctx.Err() != nil {
 				return n, ctx.Err()
 			}
@@ -342,8 +341,8 @@ type earlySender interface {
 // of being read back from this database afterwards. Sending is
 // best-effort: on the first failure it stops, and the chunks go with the
 // regular push once the file is stored.
-func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, i, total int, early earlySender) error {
-	st, key, info, err := f.stat(ctx, rec)
+func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, info FileInfo, i, total int, early earlySender) error {
+	st, key, err := f.storeFor(rec.Ref)
 	if err != nil {
 		return err
 	}
