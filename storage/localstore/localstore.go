@@ -11,7 +11,14 @@
 // it and renames it over the key, so a reader sees the old file or the
 // new one, never a part; on any failure the temporary file is removed.
 // Keys whose last element starts with ".gapsync-tmp-" are refused, so an
-// upload in progress is never visible through the store.
+// upload in progress is never visible through the store. A Put killed
+// midway (kill -9, power loss) cannot remove its temporary file; New
+// removes those older than Options.StaleTemp (default 1 hour, far longer
+// than any Put runs between writes), and RemoveStale does it on demand.
+//
+// Only regular files are files: a directory is reported missing, and a
+// named pipe, device or socket is refused without being opened for
+// reading (opening a FIFO would block until a writer came).
 //
 // Checksums are not kept: Stat returns FileInfo.MD5 and SHA256 empty.
 package localstore
@@ -28,6 +35,7 @@ import (
 	"path"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/syncer"
@@ -43,7 +51,15 @@ type Options struct {
 	FileMode fs.FileMode
 	// DirMode is the permission of new directories (default 0o755).
 	DirMode fs.FileMode
+	// StaleTemp: New removes temporary files of killed Puts whose last
+	// change is older than this (default DefaultStaleTemp). A Put in
+	// progress writes its file continuously, so one untouched this long
+	// belongs to no live Put. Negative: New removes none.
+	StaleTemp time.Duration
 }
+
+// DefaultStaleTemp is Options.StaleTemp when unset.
+const DefaultStaleTemp = time.Hour
 
 // Store is a directory of files. It is safe for concurrent use.
 type Store struct {
@@ -66,6 +82,9 @@ func New(dir string, o *Options) (*Store, error) {
 	if opts.DirMode == 0 {
 		opts.DirMode = 0o755
 	}
+	if opts.StaleTemp == 0 {
+		opts.StaleTemp = DefaultStaleTemp
+	}
 	if dir == "" {
 		return nil, errors.New("localstore: no directory given")
 	}
@@ -76,7 +95,54 @@ func New(dir string, o *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localstore: %w", err)
 	}
-	return &Store{root: root, opts: opts}, nil
+	s := &Store{root: root, opts: opts}
+	if opts.StaleTemp > 0 {
+		if _, err := s.RemoveStale(context.Background(), opts.StaleTemp); err != nil {
+			root.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// RemoveStale removes the temporary files of interrupted Puts, anywhere
+// in the directory, that were last modified more than age ago, and
+// returns how many it removed. A smaller age than a Put can take between
+// two writes may remove the file of a Put in progress, which then fails
+// (it never publishes a part). Symbolic links are not followed.
+func (s *Store) RemoveStale(ctx context.Context, age time.Duration) (int, error) {
+	if age < 0 {
+		return 0, fmt.Errorf("localstore: negative age %v", age)
+	}
+	cutoff := time.Now().Add(-age)
+	n := 0
+	err := fs.WalkDir(s.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), TempPrefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.Mode().IsRegular() || !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		if err := s.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("localstore: remove stale temporary files: %w", err)
+	}
+	return n, nil
 }
 
 // Close releases the directory.
@@ -139,9 +205,29 @@ func regular(fi fs.FileInfo) error {
 	case fi.IsDir():
 		return fmt.Errorf("%w: is a directory", fs.ErrNotExist)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+		return fmt.Errorf("%w (%s)", ErrNotRegular, kind(fi.Mode()))
 	}
 	return nil
+}
+
+// ErrNotRegular: the key names a named pipe, device, socket or other
+// file that is not a regular file. Not retryable.
+var ErrNotRegular = errors.New("not a regular file")
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "mode " + m.Type().String()
 }
 
 // OpenRange returns a reader of n bytes of the file at key from off. The
@@ -162,7 +248,9 @@ func (s *Store) openRange(key string, off, n int64) (io.ReadCloser, error) {
 	if off < 0 || n < 0 {
 		return nil, errors.New("negative offset or length")
 	}
-	f, err := s.root.Open(key)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer, whatever ctx says; it has no effect on a regular file.
+	f, err := s.root.OpenFile(key, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, notExist(err)
 	}

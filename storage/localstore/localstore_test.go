@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -188,4 +190,78 @@ func TestNewCreatesDir(t *testing.T) {
 	is.Equal(string(b), "1")
 	_, err = localstore.New("", nil)
 	is.True(err != nil)
+}
+
+// A named pipe is refused at once, by Stat and by OpenRange: opening it
+// for reading would wait for a writer forever, whatever the context says.
+func TestFIFORefused(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644))
+	st := newStore(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+
+	_, err := st.Stat(ctx, "pipe")
+	is.True(errors.Is(err, localstore.ErrNotRegular)) // Stat of a FIFO
+	done := make(chan error, 1)
+	go func() {
+		rc, err := st.OpenRange(ctx, "pipe", 0, 1)
+		if rc != nil {
+			rc.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		is.True(errors.Is(err, localstore.ErrNotRegular)) // OpenRange of a FIFO
+		is.True(strings.Contains(err.Error(), "named pipe"))
+	case <-time.After(5 * time.Second):
+		t.Fatal("OpenRange of a FIFO blocked")
+	}
+}
+
+// Temporary files of Puts killed midway are removed when the store is
+// opened, once they are older than StaleTemp; younger ones, which may
+// belong to a Put in progress in another process, and files of the
+// store stay.
+func TestStaleTempRemoved(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * time.Hour)
+	write := func(name string, mtime time.Time) string {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		is.NoErr(os.MkdirAll(filepath.Dir(p), 0o755))
+		is.NoErr(os.WriteFile(p, []byte("partial"), 0o644))
+		is.NoErr(os.Chtimes(p, mtime, mtime))
+		return p
+	}
+	staleTop := write(localstore.TempPrefix+"aaaa", old)
+	staleDeep := write("a/b/"+localstore.TempPrefix+"bbbb", old)
+	fresh := write("a/"+localstore.TempPrefix+"cccc", time.Now())
+	kept := write("a/b/old-file.bin", old)
+	st := newStore(t, dir)
+	for _, p := range []string{staleTop, staleDeep} {
+		_, err := os.Stat(p)
+		is.True(errors.Is(err, fs.ErrNotExist)) // a stale temporary file is gone
+	}
+	for _, p := range []string{fresh, kept} {
+		_, err := os.Stat(p)
+		is.NoErr(err) // a fresh temporary file and a stored file stay
+	}
+
+	// On demand, with a smaller age.
+	n, err := st.RemoveStale(context.Background(), 0)
+	is.NoErr(err)
+	is.Equal(n, 1)
+	_, err = os.Stat(fresh)
+	is.True(errors.Is(err, fs.ErrNotExist))
+
+	// A negative StaleTemp turns the sweep off.
+	stale := write(localstore.TempPrefix+"dddd", old)
+	st2, err := localstore.New(dir, &localstore.Options{StaleTemp: -1})
+	is.NoErr(err)
+	defer st2.Close()
+	_, err = os.Stat(stale)
+	is.NoErr(err)
 }
