@@ -47,6 +47,7 @@ func run(ctx context.Context) error {
 	interval := flag.Duration("interval", time.Minute, "pause between cycles")
 	once := flag.Bool("once", false, "run one cycle and exit (non-zero if a table failed)")
 	lag := flag.Duration("lag", 2*time.Second, "keep each window this far behind the database clock")
+	leaseTTL := flag.Duration("lease-ttl", time.Minute, "how long the coordinator lease lasts unless renewed; a killed coordinator blocks the next one this long")
 	var tables []gapsync.Table
 	flag.Func("table", "enable NAME:KEY[+KEY…]:CURSOR[:DIRECTION] in sync_config before starting (repeatable)", func(s string) error {
 		t, err := gapsync.ParseTable(s)
@@ -93,7 +94,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
-	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, Metrics: metrics.Start(ctx, *metricsAddr, log)}
+	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: metrics.Start(ctx, *metricsAddr, log)}
 	if *store != "" {
 		st, err := storeurl.Open(ctx, *store)
 		if err != nil {
