@@ -19,7 +19,7 @@ type Verdict struct {
 	Files    int // referenced files checked
 	Lost     int // keys whose journalled state is missing on a side (a row or an update)
 	Doubled  int // keys present on a side that the journal says are gone or never were
-	Differ   int // keys present on both sides with different values (not settled yet)
+	Differ   int // keys whose rows differ between the sides, or are on one side only
 	FilesBad int // referenced files missing on the far side, with another SHA-256, or not rewritten to it
 	Stuck    int // file records in a state that is not terminal
 	Notes    []string
@@ -154,9 +154,11 @@ func Check(ctx context.Context, inet, intra side, j *Journal) (Verdict, error) {
 		for _, k := range sorted {
 			a, inA := got[0][k]
 			b, inB := got[1][k]
-			if inA && inB && a.full != b.full {
+			if inA != inB || a.full != b.full {
 				v.Differ++
-				v.note("%s %s differs: internet %q, intranet %q", t, show(k), a.full, b.full)
+				if inA && inB {
+					v.note("%s %s differs: internet %q, intranet %q", t, show(k), a.full, b.full)
+				}
 			}
 			lost, doubled := false, false
 			for i, present := range []bool{inA, inB} {

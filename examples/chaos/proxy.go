@@ -216,6 +216,9 @@ func (p *Proxy) forward(c *proxyConn, dir int, dst *net.TCPConn, b []byte) bool 
 					c.sent[dir] += left
 				}
 				c.mu.Unlock()
+				// Let the k bytes reach the peer before the RST, which
+				// would discard them unread.
+				time.Sleep(50 * time.Millisecond)
 				c.reset()
 				return false
 			}

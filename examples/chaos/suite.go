@@ -399,6 +399,7 @@ func (t *trial) run(ctx context.Context) (trialResult, error) {
 	var v Verdict
 	deadline := faultEnd.Add(t.cfg.Settle)
 	converged, echo := false, int64(0)
+	var lastShown time.Time
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(2 * time.Second)
 		v, err = Check(ctx, inet, intra, j)
@@ -407,6 +408,14 @@ func (t *trial) run(ctx context.Context) (trialResult, error) {
 			continue
 		}
 		if !v.Clean() {
+			if time.Since(lastShown) > 10*time.Second {
+				lastShown = time.Now()
+				first := ""
+				if len(v.Notes) > 0 {
+					first = v.Notes[0]
+				}
+				vlog("not settled: lost %d doubled %d differ %d files bad %d stuck %d; %s", v.Lost, v.Doubled, v.Differ, v.FilesBad, v.Stuck, first)
+			}
 			continue
 		}
 		moved, err := quietCycles(ctx, dbs[0], 3, deadline)
