@@ -109,4 +109,9 @@ var (
 	// ErrChecksumMismatch: merged bytes do not match the recorded MD5 or
 	// SHA-256. Retryable: the file is transferred again.
 	ErrChecksumMismatch = errors.New("gapsync: file checksum mismatch")
+
+	// ErrChanged: a file changed while it was being read (a range is not
+	// of the version its reading began with), so what was read may mix
+	// old and new bytes. Retryable: read the file again from the start.
+	ErrChanged = errors.New("gapsync: file changed while being read")
 )

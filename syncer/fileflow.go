@@ -97,6 +97,22 @@ type FileOptions struct {
 	// Progress, when set, is called as bytes move (from several
 	// goroutines; keep it quick).
 	Progress func(gapsync.Progress)
+
+	// Staging limits, so that a store that stalls or trickles bytes (an
+	// allowlisted HTTP server, say) cannot hold a cycle. Every range read
+	// fails when no byte arrives for IdleTimeout (default 30 s; negative:
+	// none). Staging a file — its Stat, its reads and, for a large file,
+	// the sending of its chunks while it is read — fails after
+	// FileTimeout + size/MinRate (defaults 1 minute and 256 KiB/s: a
+	// 1 GiB file may take 65 minutes). A file that failed so is retried
+	// next cycle like any failure. After StageTime (default 5 minutes) of
+	// a cycle's staging no further file starts; those wait for the next
+	// cycle, with no attempt counted, so a cycle's staging ends within
+	// StageTime plus the deadline of the files then in progress.
+	IdleTimeout time.Duration
+	FileTimeout time.Duration
+	MinRate     int64 // bytes per second
+	StageTime   time.Duration
 }
 
 func (o *FileOptions) withDefaults(local gapsync.Side) FileOptions {
@@ -132,6 +148,18 @@ func (o *FileOptions) withDefaults(local gapsync.Side) FileOptions {
 	if r.RetryAfter <= 0 {
 		r.RetryAfter = time.Hour
 	}
+	if r.IdleTimeout == 0 {
+		r.IdleTimeout = DefaultIdleTimeout
+	}
+	if r.FileTimeout <= 0 {
+		r.FileTimeout = DefaultFileTimeout
+	}
+	if r.MinRate <= 0 {
+		r.MinRate = DefaultMinRate
+	}
+	if r.StageTime <= 0 {
+		r.StageTime = DefaultStageTime
+	}
 	return r
 }
 
@@ -155,8 +183,12 @@ func (f *fileFlow) progress(p gapsync.Progress) {
 // are read Concurrency at a time and written many to a statement, up to
 // BatchBytes at once; larger files are split one after the other, their
 // chunks stored Concurrency at a time. Memory stays about BatchBytes plus
-// Concurrency chunks.
+// Concurrency chunks. Each file is read at the version its Stat gave
+// (where the store can tell), within its deadline; see FileOptions for
+// the limits.
 func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
+	start := time.Now()
+	late := func() bool { return time.Since(start) >= f.opts.StageTime }
 	recs, err := f.db.FileRecords(ctx, f.local, 0, gapsync.FileExtracted, gapsync.FileFailed)
 	if err != nil {
 		return 0, err
@@ -174,6 +206,15 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 		rec.Status, rec.Error, rec.Attempts = gapsync.FileFailed, err.Error(), rec.Attempts+1
 		if errors.Is(err, gapsync.ErrBadPath) || errors.Is(err, gapsync.ErrForbiddenURL) {
 			rec.Status = gapsync.FileRefused // never fetched, never retried
+		}
+		if restageLater(err) {
+			// Being written: staged whole next cycle, not a failure
+			// that should make it rest.
+			rec.Attempts--
+			f.log.Info("file changed while staged; it is staged again next cycle", "ref", rec.Ref, "err", err)
+			errs = append(errs, fmt.Errorf("stage %s: %w", rec.Ref, err))
+			done = append(done, rec)
+			return
 		}
 		f.log.Warn("file not staged", "ref", rec.Ref, "attempt", rec.Attempts, "err", err)
 		errs = append(errs, fmt.Errorf("stage %s: %w", rec.Ref, err))
@@ -202,13 +243,26 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 	}
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(f.opts.Concurrency)
+	skipped := 0
 	for i, rec := range recs {
 		if f.resting(rec) {
 			continue
 		}
+		if late() {
+			skipped++
+			continue
+		}
 		eg.Go(func() error {
-			st, key, info, err := f.stat(gctx, rec)
-			var c gapsync.Chunk
+			var (
+				st   FileStore
+				key  string
+				info FileInfo
+				c    gapsync.Chunk
+			)
+			err := f.withDeadline(gctx, 0, func(ctx context.Context) (err error) {
+				st, key, info, err = f.stat(ctx, rec)
+				return err
+			})
 			if err == nil && info.Size > f.opts.ChunkSize {
 				mu.Lock()
 				large[i] = info
@@ -216,7 +270,10 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 				return nil
 			}
 			if err == nil {
-				rec, c, err = f.readSmall(gctx, st, key, rec, info.Size)
+				err = f.withDeadline(gctx, info.Size, func(ctx context.Context) (err error) {
+					rec, c, err = f.readSmall(ctx, st, key, rec, info)
+					return err
+				})
 			}
 			if gctx.Err() != nil {
 				return gctx.Err()
@@ -255,7 +312,14 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 	}
 	for _, i := range slices.Sorted(maps.Keys(large)) {
 		rec := recs[i]
-		if err := f.stageLarge(ctx, rec, large[i], i, len(recs), early); err != nil {
+		if late() {
+			skipped++
+			continue
+		}
+		err := f.withDeadline(ctx, large[i].Size, func(ctx context.Context) error {
+			return f.stageLarge(ctx, rec, large[i], i, len(recs), early)
+		})
+		if err != nil {
 			if ctx.Err() != nil {
 				return n, ctx.Err()
 			}
@@ -266,6 +330,9 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 			continue
 		}
 		n++
+	}
+	if skipped > 0 {
+		f.log.Info("staging time of the cycle used up; the other files are staged next cycle", "files", skipped, "stage_time", f.opts.StageTime)
 	}
 	return n, errors.Join(errs...)
 }
@@ -282,10 +349,9 @@ func (f *fileFlow) stat(ctx context.Context, rec gapsync.FileRecord) (FileStore,
 
 // readSmall reads a file of at most one chunk and returns its record,
 // stored, with the chunk.
-func (f *fileFlow) readSmall(ctx context.Context, st FileStore, key string, rec gapsync.FileRecord, size int64) (gapsync.FileRecord, gapsync.Chunk, error) {
+func (f *fileFlow) readSmall(ctx context.Context, st FileStore, key string, rec gapsync.FileRecord, info FileInfo) (gapsync.FileRecord, gapsync.Chunk, error) {
 	var c gapsync.Chunk
-	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return st.OpenRange(ctx, key, off, n) }
-	sums, err := chunker.Split(ctx, size, open, &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: 1, NoChunkMD5: true}, 0,
+	sums, err := chunker.Split(ctx, info.Size, f.opener(st, key, info), &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: 1, NoChunkMD5: true}, 0,
 		func(ch chunker.Chunk) error {
 			c = gapsync.Chunk{FileID: rec.ID, Idx: ch.Index, MD5: ch.MD5, SHA256: ch.SHA256, Data: slices.Clone(ch.Data)}
 			return nil
@@ -371,7 +437,7 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, info 
 		}
 	}
 	var done atomic.Int64
-	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return st.OpenRange(ctx, key, off, n) }
+	open := f.opener(st, key, info)
 	put := func(ctx context.Context, c chunker.Chunk) error {
 		ch := gapsync.Chunk{FileID: rec.ID, Idx: c.Index, MD5: c.MD5, SHA256: c.SHA256, Data: c.Data}
 		var wg sync.WaitGroup

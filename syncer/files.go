@@ -11,6 +11,10 @@ type FileInfo struct {
 	Size   int64
 	MD5    string // lowercase hex, when the store knows it (else "")
 	SHA256 string // lowercase hex, when the store knows it (else "")
+	// Version is an opaque token that changes whenever the file's content
+	// does (an ETag; inode, size and times), for VersionedStore.OpenRangeAt;
+	// "" when the store cannot tell.
+	Version string
 }
 
 // FileStore is where a zone's files live: a local directory, an S3
@@ -39,4 +43,21 @@ type FileStore interface {
 	// of r that fails, or that yields other than size bytes, stores
 	// nothing. A read-only store returns gapsync.ErrReadOnly.
 	Put(ctx context.Context, key string, r io.Reader, size int64, info FileInfo) error
+}
+
+// VersionedStore is a FileStore that can tell that a file changed while
+// it was being read. A file is staged as several ranges, read at
+// different moments; without this, a file rewritten midway crosses as a
+// mix of old and new bytes whose checksums match, since they are
+// computed over what was read. With it, every range of a file is read at
+// the version its Stat returned, and a change means staging again.
+type VersionedStore interface {
+	FileStore
+	// OpenRangeAt is OpenRange of the file at the version Stat returned
+	// (FileInfo.Version). When the file at key is no longer at that
+	// version as the range is opened, or changes before the range is read
+	// to its end, the error — from OpenRangeAt, or from Read or Close of
+	// the reader — wraps gapsync.ErrChanged; reading again from a new
+	// Stat is then safe. An empty version is OpenRange.
+	OpenRangeAt(ctx context.Context, key, version string, off, n int64) (io.ReadCloser, error)
 }

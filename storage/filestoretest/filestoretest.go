@@ -16,7 +16,9 @@
 // directories), atomic replacement, Puts whose reader fails or yields the
 // wrong number of bytes storing nothing, refusal of keys that are not clean
 // relative paths (gapsync.ErrBadPath), fs.ErrNotExist for missing files,
-// concurrent readers and writers, and, where a store keeps them, checksums.
+// concurrent readers and writers, and, where a store keeps them, checksums
+// and versions (syncer.VersionedStore: a range read at a version the file
+// no longer has fails with gapsync.ErrChanged).
 //
 // A read-only store (an HTTP source) sets Harness.ReadOnly and
 // Harness.Seed; the suite then makes its files through Seed instead of Put
@@ -68,6 +70,11 @@ type Features struct {
 	// Checksums: Put keeps info.MD5 and info.SHA256 with the file and Stat
 	// returns them. Without it, Stat must return them empty or correct.
 	Checksums bool
+	// Versions: the store is a syncer.VersionedStore, Stat returns a
+	// non-empty FileInfo.Version that changes when the file is replaced,
+	// and OpenRangeAt of a version the file no longer has fails with
+	// gapsync.ErrChanged.
+	Versions bool
 }
 
 // Run runs the whole suite as subtests of t.
@@ -85,6 +92,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Missing", s.missing)
 	t.Run("BadRanges", s.badRanges)
 	t.Run("ConcurrentReaders", s.concurrentReaders)
+	if h.Features.Versions {
+		t.Run("Versions", s.versions)
+	}
 	if h.ReadOnly {
 		t.Run("ReadOnly", s.readOnly)
 		return
@@ -571,4 +581,69 @@ func (s suite) checksums(t *testing.T) {
 	if s.h.Features.Checksums && info.MD5 != m {
 		t.Fatalf("Stat MD5 = %q, want %q", info.MD5, m)
 	}
+}
+
+// readRangeAt is readRange at a version.
+func readRangeAt(st syncer.VersionedStore, key, version string, off, n int64) ([]byte, error) {
+	rc, err := st.OpenRangeAt(context.Background(), key, version, off, n)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	return b, err
+}
+
+func (s suite) versions(t *testing.T) {
+	is := is.New(t)
+	st := s.h.New(t)
+	vs, ok := st.(syncer.VersionedStore)
+	if !ok {
+		t.Fatalf("Features.Versions is set but %T is no syncer.VersionedStore", st)
+	}
+	ctx := context.Background()
+	v1 := randomBytes(t, 5000)
+	key := s.put(t, st, "ver/file.bin", v1)
+	info1, err := st.Stat(ctx, key)
+	is.NoErr(err)
+	if info1.Version == "" {
+		t.Fatal("Stat returned no version")
+	}
+	again, err := st.Stat(ctx, key)
+	is.NoErr(err)
+	is.Equal(again.Version, info1.Version) // an unchanged file keeps its version
+
+	for _, r := range [][2]int64{{0, 5000}, {100, 1000}, {4999, 1}} {
+		got, err := readRangeAt(vs, key, info1.Version, r[0], r[1])
+		if err != nil {
+			t.Fatalf("OpenRangeAt(current version, %d, %d): %v", r[0], r[1], err)
+		}
+		if !bytes.Equal(got, v1[r[0]:r[0]+r[1]]) {
+			t.Fatalf("OpenRangeAt(current version, %d, %d): wrong bytes", r[0], r[1])
+		}
+	}
+	got, err := readRangeAt(vs, key, "", 0, 5000)
+	is.NoErr(err) // an empty version reads whatever is there
+	is.Equal(got, v1)
+
+	// Replaced by other bytes of the same size: a new version, and the old
+	// one is refused, whichever range is asked for.
+	v2 := randomBytes(t, 5000)
+	is.Equal(s.put(t, st, "ver/file.bin", v2), key)
+	info2, err := st.Stat(ctx, key)
+	is.NoErr(err)
+	if info2.Version == "" || info2.Version == info1.Version {
+		t.Fatalf("a replaced file's version is %q, was %q", info2.Version, info1.Version)
+	}
+	for _, r := range [][2]int64{{0, 5000}, {2500, 2500}, {0, 1}} {
+		got, err := readRangeAt(vs, key, info1.Version, r[0], r[1])
+		if !errors.Is(err, gapsync.ErrChanged) {
+			t.Fatalf("OpenRangeAt(old version, %d, %d) = %d bytes, %v; want gapsync.ErrChanged", r[0], r[1], len(got), err)
+		}
+	}
+	got, err = readRangeAt(vs, key, info2.Version, 0, 5000)
+	is.NoErr(err)
+	is.Equal(got, v2) // the new version reads
 }

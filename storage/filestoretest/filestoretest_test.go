@@ -28,9 +28,10 @@ type memStore struct {
 	mu       sync.Mutex
 	files    map[string]syncer.FileInfo
 	data     map[string][]byte
+	puts     int // counts stores, for versions
 }
 
-var _ syncer.FileStore = (*memStore)(nil)
+var _ syncer.VersionedStore = (*memStore)(nil)
 
 func newMem(brk string) *memStore {
 	return &memStore{brk: brk, files: map[string]syncer.FileInfo{}, data: map[string][]byte{}}
@@ -62,15 +63,23 @@ func (m *memStore) Stat(_ context.Context, key string) (syncer.FileInfo, error) 
 	return info, nil
 }
 
-func (m *memStore) OpenRange(_ context.Context, key string, off, n int64) (io.ReadCloser, error) {
+func (m *memStore) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	return m.OpenRangeAt(ctx, key, "", off, n)
+}
+
+func (m *memStore) OpenRangeAt(_ context.Context, key, version string, off, n int64) (io.ReadCloser, error) {
 	if err := m.check(key); err != nil {
 		return nil, fmt.Errorf("mem: open: %w", err)
 	}
 	m.mu.Lock()
 	b, ok := m.data[key]
+	v := m.files[key].Version
 	m.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("mem: open %q: %w", key, fs.ErrNotExist)
+	}
+	if version != "" && version != v && m.brk != "noversion" {
+		return nil, fmt.Errorf("mem: open %q: %w", key, gapsync.ErrChanged)
 	}
 	if off < 0 || n < 0 {
 		return nil, errors.New("mem: negative range")
@@ -120,7 +129,8 @@ func (m *memStore) store(key string, b []byte, info syncer.FileInfo) {
 	if prev, ok := m.files[key]; ok && m.brk == "stalesums" && info.MD5 == "" {
 		info.MD5, info.SHA256 = prev.MD5, prev.SHA256
 	}
-	info.Key, info.Size = key, int64(len(b))
+	m.puts++
+	info.Key, info.Size, info.Version = key, int64(len(b)), fmt.Sprint(m.puts)
 	if old := m.data[key]; m.brk == "tornwrite" && len(old) >= len(b) {
 		// Overwrite in place: the tail of the old version survives.
 		torn := append([]byte{}, old[:len(b)]...)
@@ -134,7 +144,7 @@ func (m *memStore) store(key string, b []byte, info syncer.FileInfo) {
 func TestMemStore(t *testing.T) {
 	filestoretest.Run(t, filestoretest.Harness{
 		New:      func(t *testing.T) syncer.FileStore { return newMem("") },
-		Features: filestoretest.Features{Checksums: true},
+		Features: filestoretest.Features{Checksums: true, Versions: true},
 	})
 }
 
@@ -151,6 +161,7 @@ func TestMemStoreReadOnly(t *testing.T) {
 			cur.store(key, data, syncer.FileInfo{})
 			return key
 		},
+		Features: filestoretest.Features{Versions: true},
 	})
 }
 
@@ -175,7 +186,7 @@ func TestBroken(t *testing.T) {
 			cur.store(key, data, syncer.FileInfo{})
 			return key
 		},
-		Features: filestoretest.Features{Checksums: true},
+		Features: filestoretest.Features{Checksums: true, Versions: true},
 	})
 }
 
@@ -194,6 +205,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		"nosums":     "Checksums",
 		"writable":   "ReadOnly",
 		"tornwrite":  "Replace",
+		"noversion":  "Versions",
 	}
 	for brk, subtest := range cases {
 		t.Run(brk, func(t *testing.T) {

@@ -30,6 +30,18 @@
 // files over Options.MaxSize wrap gapsync.ErrTooLarge. OpenRange sends a
 // GET with a Range header and accepts 206 from the asked offset, or 200
 // only for a range that starts at 0. Put returns gapsync.ErrReadOnly.
+//
+// A server that stalls, or trickles bytes, cannot hold a reader: a body
+// that yields no byte for Options.IdleTimeout fails with an error wrapping
+// iox.ErrIdle (the caller's context bounds the whole transfer).
+//
+// The store is a syncer.VersionedStore. A file's version is its ETag, or
+// without one its Last-Modified time (no version when the server sends
+// neither). OpenRangeAt sends If-Match (a strong ETag) or
+// If-Unmodified-Since, and compares the validator of every answer itself,
+// for servers that ignore the condition on ranges: a file changed since
+// its Stat fails with gapsync.ErrChanged instead of crossing as a mix of
+// two versions.
 package httpstore
 
 import (
@@ -71,6 +83,10 @@ type Options struct {
 	// response headers of each request (default 30 s). Reading a body is
 	// bounded by the caller's context.
 	Timeout time.Duration
+	// IdleTimeout fails a response body that yields no byte for this long
+	// (default 30 s; negative: no limit), so that a server that trickles
+	// bytes cannot keep a reader waiting indefinitely.
+	IdleTimeout time.Duration
 	// MaxRedirects is how many redirects one request follows (default 5;
 	// negative: none).
 	MaxRedirects int
@@ -91,7 +107,7 @@ type Store struct {
 	log       *slog.Logger
 }
 
-var _ syncer.FileStore = (*Store)(nil)
+var _ syncer.VersionedStore = (*Store)(nil)
 
 // New returns a store with the given options (nil: defaults, which refuse
 // every URL). Close releases its idle connections.
@@ -113,6 +129,9 @@ func New(o *Options) (*Store, error) {
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 30 * time.Second
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 30 * time.Second
 	}
 	if opts.MaxRedirects == 0 {
 		opts.MaxRedirects = 5
@@ -376,7 +395,7 @@ func (s *Store) checkRedirect(req *http.Request, via []*http.Request) error {
 // do sends one request to a checked URL. A refusal inside the client
 // (redirect, dial) comes back as that refusal alone, without the
 // transport's wrapping.
-func (s *Store) do(ctx context.Context, method string, u *url.URL, rng string) (*http.Response, error) {
+func (s *Store) do(ctx context.Context, method string, u *url.URL, rng, version string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -385,6 +404,11 @@ func (s *Store) do(ctx context.Context, method string, u *url.URL, rng string) (
 	req.Header.Set("User-Agent", "gapsync-httpstore")
 	if rng != "" {
 		req.Header.Set("Range", rng)
+	}
+	if lm, ok := strings.CutPrefix(version, lastModified); ok {
+		req.Header.Set("If-Unmodified-Since", lm)
+	} else if strings.HasPrefix(version, `"`) {
+		req.Header.Set("If-Match", version) // weak ETags never match If-Match
 	}
 	s.log.Debug("httpstore: request", "method", method, "url", u.Redacted(), "range", rng)
 	resp, err := s.client.Do(req)
@@ -399,21 +423,48 @@ func (s *Store) do(ctx context.Context, method string, u *url.URL, rng string) (
 
 // Stat returns the size of the file at the URL key.
 func (s *Store) Stat(ctx context.Context, key string) (syncer.FileInfo, error) {
-	size, err := s.stat(ctx, key)
+	size, version, err := s.stat(ctx, key)
 	if err != nil {
 		return syncer.FileInfo{}, fmt.Errorf("httpstore: stat %s: %w", redact(key), err)
 	}
-	return syncer.FileInfo{Key: key, Size: size}, nil
+	return syncer.FileInfo{Key: key, Size: size, Version: version}, nil
 }
 
-func (s *Store) stat(ctx context.Context, key string) (int64, error) {
+// lastModified starts a version that is a Last-Modified time, not an ETag.
+const lastModified = "last-modified:"
+
+// versionOf is the version a response names: its ETag, else its
+// Last-Modified time, else "".
+func versionOf(h http.Header) string {
+	if e := h.Get("ETag"); e != "" {
+		return e
+	}
+	if lm := h.Get("Last-Modified"); lm != "" {
+		return lastModified + lm
+	}
+	return ""
+}
+
+// sameKind is the validator of h of the kind version is (ETag or
+// Last-Modified), "" when h has none.
+func sameKind(h http.Header, version string) string {
+	if strings.HasPrefix(version, lastModified) {
+		if lm := h.Get("Last-Modified"); lm != "" {
+			return lastModified + lm
+		}
+		return ""
+	}
+	return h.Get("ETag")
+}
+
+func (s *Store) stat(ctx context.Context, key string) (int64, string, error) {
 	u, err := s.checkURL(key)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	resp, err := s.do(ctx, http.MethodHead, u, "")
+	resp, err := s.do(ctx, http.MethodHead, u, "", "")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	resp.Body.Close()
 	var size int64
@@ -426,19 +477,19 @@ func (s *Store) stat(ctx context.Context, key string) (int64, error) {
 	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return s.statByGet(ctx, u)
 	default:
-		return 0, statusError(resp)
+		return 0, "", statusError(resp)
 	}
 	if size > s.opts.MaxSize {
-		return 0, fmt.Errorf("%w: %d bytes, over the %d-byte limit", gapsync.ErrTooLarge, size, s.opts.MaxSize)
+		return 0, "", fmt.Errorf("%w: %d bytes, over the %d-byte limit", gapsync.ErrTooLarge, size, s.opts.MaxSize)
 	}
-	return size, nil
+	return size, versionOf(resp.Header), nil
 }
 
 // statByGet learns the size from a GET of the first byte.
-func (s *Store) statByGet(ctx context.Context, u *url.URL) (int64, error) {
-	resp, err := s.do(ctx, http.MethodGet, u, "bytes=0-0")
+func (s *Store) statByGet(ctx context.Context, u *url.URL) (int64, string, error) {
+	resp, err := s.do(ctx, http.MethodGet, u, "bytes=0-0", "")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	var size int64
@@ -446,30 +497,30 @@ func (s *Store) statByGet(ctx context.Context, u *url.URL) (int64, error) {
 	case http.StatusPartialContent:
 		_, _, total, err := parseContentRange(resp.Header.Get("Content-Range"))
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if total < 0 {
-			return 0, errors.New("the server does not say the file's size")
+			return 0, "", errors.New("the server does not say the file's size")
 		}
 		size = total
 	case http.StatusOK:
 		if resp.ContentLength < 0 {
-			return 0, errors.New("the server does not say the file's size")
+			return 0, "", errors.New("the server does not say the file's size")
 		}
 		size = resp.ContentLength
 	case http.StatusRequestedRangeNotSatisfiable:
 		// "bytes */0": an empty file has no first byte.
 		if cr := resp.Header.Get("Content-Range"); cr == "bytes */0" {
-			return 0, nil
+			return 0, versionOf(resp.Header), nil
 		}
-		return 0, statusError(resp)
+		return 0, "", statusError(resp)
 	default:
-		return 0, statusError(resp)
+		return 0, "", statusError(resp)
 	}
 	if size > s.opts.MaxSize {
-		return 0, fmt.Errorf("%w: %d bytes, over the %d-byte limit", gapsync.ErrTooLarge, size, s.opts.MaxSize)
+		return 0, "", fmt.Errorf("%w: %d bytes, over the %d-byte limit", gapsync.ErrTooLarge, size, s.opts.MaxSize)
 	}
-	return size, nil
+	return size, versionOf(resp.Header), nil
 }
 
 func statusError(resp *http.Response) error {
@@ -512,14 +563,23 @@ func parseContentRange(s string) (first, last, total int64, err error) {
 
 // OpenRange returns a reader of n bytes of the file at the URL key from off.
 func (s *Store) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	rc, err := s.openRange(ctx, key, off, n)
+	return s.OpenRangeAt(ctx, key, "", off, n)
+}
+
+// OpenRangeAt is OpenRange of the file at the version Stat returned: an
+// answer of another version (or 412 Precondition Failed) fails with
+// gapsync.ErrChanged.
+func (s *Store) OpenRangeAt(ctx context.Context, key, version string, off, n int64) (io.ReadCloser, error) {
+	rc, err := iox.OpenIdle(ctx, s.opts.IdleTimeout, func(ctx context.Context) (io.ReadCloser, error) {
+		return s.openRange(ctx, key, version, off, n)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("httpstore: open %s [%d,+%d): %w", redact(key), off, n, err)
 	}
 	return rc, nil
 }
 
-func (s *Store) openRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+func (s *Store) openRange(ctx context.Context, key, version string, off, n int64) (io.ReadCloser, error) {
 	u, err := s.checkURL(key)
 	if err != nil {
 		return nil, err
@@ -534,13 +594,23 @@ func (s *Store) openRange(ctx context.Context, key string, off, n int64) (io.Rea
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	rng := fmt.Sprintf("bytes=%d-%d", off, off+n-1)
-	resp, err := s.do(ctx, http.MethodGet, u, rng)
+	resp, err := s.do(ctx, http.MethodGet, u, rng, version)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (io.ReadCloser, error) {
 		resp.Body.Close()
 		return nil, err
+	}
+	if version != "" {
+		if resp.StatusCode == http.StatusPreconditionFailed {
+			return fail(fmt.Errorf("%w: HTTP 412, the file is no longer the version %s", gapsync.ErrChanged, version))
+		}
+		// A server may ignore the condition; an answer that names its
+		// version must name the one asked for.
+		if got := sameKind(resp.Header, version); got != "" && got != version {
+			return fail(fmt.Errorf("%w: the server sent version %s, not %s", gapsync.ErrChanged, got, version))
+		}
 	}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:

@@ -3,6 +3,8 @@ package httpstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -21,6 +23,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/internal/iox"
 	"github.com/gapsync/gapsync/storage/filestoretest"
 	"github.com/gapsync/gapsync/storage/httpstore"
 	"github.com/gapsync/gapsync/syncer"
@@ -39,6 +42,9 @@ type fileServer struct {
 	noHead, noRange bool
 	// redirect maps a path to a Location.
 	redirect map[string]string
+	// noETag sends no ETag; modTime, when set, is the Last-Modified.
+	noETag  bool
+	modTime time.Time
 }
 
 func newFileServer(t *testing.T) *fileServer {
@@ -54,6 +60,7 @@ func (f *fileServer) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	loc, redirect := f.redirect[r.URL.Path]
 	data, ok := f.files[r.URL.Path]
+	modTime := f.modTime
 	f.mu.Unlock()
 	switch {
 	case redirect:
@@ -63,13 +70,23 @@ func (f *fileServer) serve(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		http.NotFound(w, r)
 	case f.noRange:
+		w.Header().Set("ETag", etag(data))
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		w.Write(data)
 	default:
 		w.Header().Set("Content-Type", "application/octet-stream")
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+		if !f.noETag {
+			w.Header().Set("ETag", etag(data)) // ServeContent honours If-Match with it
+		}
+		http.ServeContent(w, r, "", modTime, bytes.NewReader(data))
 	}
+}
+
+// etag is a strong ETag of data.
+func etag(data []byte) string {
+	s := sha256.Sum256(data)
+	return `"` + hex.EncodeToString(s[:8]) + `"`
 }
 
 // add registers data under the logical name key and returns its URL, each
@@ -112,6 +129,7 @@ func TestConformance(t *testing.T) {
 		Seed: func(t *testing.T, key string, data []byte) string {
 			return cur.add(key, data)
 		},
+		Features: filestoretest.Features{Versions: true},
 	})
 }
 
@@ -127,6 +145,7 @@ func TestConformanceNoHead(t *testing.T) {
 		},
 		ReadOnly: true,
 		Seed:     func(t *testing.T, key string, data []byte) string { return cur.add(key, data) },
+		Features: filestoretest.Features{Versions: true},
 	})
 }
 
@@ -417,4 +436,71 @@ func TestInternal(t *testing.T) {
 			t.Errorf("Internal(%s) = %q, want refused=%v", s, why, want)
 		}
 	}
+}
+
+// A server that ignores If-Match (and Range) still cannot hand a range of
+// a newer version to a reader of the old one: the ETag of the answer is
+// compared. Without an ETag, Last-Modified is the version.
+func TestChangedVersionRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(*fileServer)
+	}{
+		{"etag ignoring If-Match", func(f *fileServer) { f.noRange = true }},
+		{"last-modified", func(f *fileServer) { f.noETag, f.modTime = true, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			srv := newFileServer(t)
+			c.set(srv)
+			st := newStore(t, &httpstore.Options{AllowHosts: []string{srv.host()}, AllowAddrs: loopback})
+			u := srv.add("f.bin", []byte("old version"))
+			info, err := st.Stat(context.Background(), u)
+			is.NoErr(err)
+			is.True(info.Version != "")
+			srv.mu.Lock()
+			srv.modTime = srv.modTime.Add(time.Minute)
+			srv.mu.Unlock()
+			srv.add("f.bin", []byte("new version"))
+			_, err = st.OpenRangeAt(context.Background(), u, info.Version, 0, 11)
+			is.True(errors.Is(err, gapsync.ErrChanged)) // the old version is gone
+			now, err := st.Stat(context.Background(), u)
+			is.NoErr(err)
+			rc, err := st.OpenRangeAt(context.Background(), u, now.Version, 0, 11)
+			is.NoErr(err)
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			is.NoErr(err)
+			is.Equal(string(b), "new version")
+		})
+	}
+}
+
+// A server that sends a few bytes and then stalls cannot hold a reader:
+// the body fails with iox.ErrIdle after IdleTimeout.
+func TestIdleBody(t *testing.T) {
+	is := is.New(t)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", "bytes 0-99/100")
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write([]byte("0123"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	st := newStore(t, &httpstore.Options{AllowHosts: []string{strings.TrimPrefix(srv.URL, "http://")}, AllowAddrs: loopback, IdleTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	rc, err := st.OpenRange(context.Background(), srv.URL+"/f", 0, 100)
+	is.NoErr(err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	is.Equal(string(b), "0123")
+	is.True(errors.Is(err, iox.ErrIdle)) // the stalled body failed
+	is.True(time.Since(start) < 5*time.Second)
 }

@@ -21,6 +21,17 @@
 // reading (opening a FIFO would block until a writer came).
 //
 // Checksums are not kept: Stat returns FileInfo.MD5 and SHA256 empty.
+//
+// The store is a syncer.VersionedStore: a file's version is its inode,
+// size, modification and change times. OpenRangeAt refuses a file whose
+// version is no longer the one asked for (replaced by a rename, or
+// written in place), and every range reader compares the open file's
+// version again once it is read to its end, so a write into the file
+// while it is read is reported as gapsync.ErrChanged instead of passing
+// as a mix of old and new bytes. Times are as fine as the file system
+// keeps them: a same-size write within one tick of the kernel's
+// timestamp clock (a few milliseconds on Linux before 6.13) of the
+// file's previous change leaves no trace to compare.
 package localstore
 
 import (
@@ -67,7 +78,7 @@ type Store struct {
 	opts Options
 }
 
-var _ syncer.FileStore = (*Store)(nil)
+var _ syncer.VersionedStore = (*Store)(nil)
 
 // New opens (creating it if needed) the directory dir as a store. Close
 // releases it.
@@ -172,7 +183,19 @@ func (s *Store) Stat(ctx context.Context, key string) (syncer.FileInfo, error) {
 	if err != nil {
 		return syncer.FileInfo{}, fmt.Errorf("localstore: stat %q: %w", key, err)
 	}
-	return syncer.FileInfo{Key: key, Size: fi.Size()}, nil
+	return syncer.FileInfo{Key: key, Size: fi.Size(), Version: version(fi)}, nil
+}
+
+// version is the token that changes whenever the file's bytes may have:
+// a rename over the key changes the inode, a write in place the
+// modification and change times (and often the size).
+func version(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Sprintf("%d:%d", fi.Size(), fi.ModTime().UnixNano())
+	}
+	return fmt.Sprintf("%d.%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Size,
+		st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
 
 func (s *Store) stat(key string) (fs.FileInfo, error) {
@@ -232,16 +255,26 @@ func kind(m fs.FileMode) string {
 
 // OpenRange returns a reader of n bytes of the file at key from off. The
 // reader holds the file open, so a Put that replaces the file meanwhile
-// does not change what it reads.
+// does not change what it reads; but a change to the open file while it
+// is read — a write in place, or its replacement, which changes its link
+// count — makes the end of the range (the last Read, or Close) report
+// gapsync.ErrChanged.
 func (s *Store) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	rc, err := s.openRange(key, off, n)
+	return s.OpenRangeAt(ctx, key, "", off, n)
+}
+
+// OpenRangeAt is OpenRange of the file at the version Stat returned: a
+// file at key that is no longer at that version is refused with
+// gapsync.ErrChanged.
+func (s *Store) OpenRangeAt(ctx context.Context, key, version string, off, n int64) (io.ReadCloser, error) {
+	rc, err := s.openRange(key, version, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("localstore: open %q [%d,+%d): %w", key, off, n, err)
 	}
 	return rc, nil
 }
 
-func (s *Store) openRange(key string, off, n int64) (io.ReadCloser, error) {
+func (s *Store) openRange(key, want string, off, n int64) (io.ReadCloser, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -263,22 +296,37 @@ func (s *Store) openRange(key string, off, n int64) (io.ReadCloser, error) {
 		f.Close()
 		return nil, err
 	}
+	v := version(fi)
+	if want != "" && v != want {
+		f.Close()
+		return nil, fmt.Errorf("%w: the file is not the version asked for", gapsync.ErrChanged)
+	}
 	if off > fi.Size() || n > fi.Size()-off {
 		f.Close()
 		return nil, fmt.Errorf("range ends past the file's %d bytes: %w", fi.Size(), io.ErrUnexpectedEOF)
 	}
-	return &rangeReader{r: io.NewSectionReader(f, off, n), left: n, f: f}, nil
+	return &rangeReader{r: io.NewSectionReader(f, off, n), left: n, f: f, opened: fi}, nil
 }
 
 // rangeReader reads exactly left bytes; an early end is io.ErrUnexpectedEOF.
+// Once every byte is read, it checks that the open file is still at the
+// version it was opened at: the end of the range reports gapsync.ErrChanged
+// in place of io.EOF (or from Close, for a caller that stops reading at
+// the last byte).
 type rangeReader struct {
-	r    io.Reader
-	left int64
-	f    *os.File
+	r       io.Reader
+	left    int64
+	f       *os.File
+	opened  fs.FileInfo // of f, when opened
+	checked bool
+	err     error // of the check
 }
 
 func (r *rangeReader) Read(p []byte) (int, error) {
 	if r.left == 0 {
+		if err := r.check(); err != nil {
+			return 0, err
+		}
 		return 0, io.EOF
 	}
 	n, err := r.r.Read(p)
@@ -289,7 +337,44 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *rangeReader) Close() error { return r.f.Close() }
+func (r *rangeReader) check() error {
+	if r.checked {
+		return r.err
+	}
+	r.checked = true
+	fi, err := r.f.Stat()
+	switch {
+	case err != nil:
+		r.err = err
+	case written(r.opened, fi):
+		r.err = fmt.Errorf("localstore: %s: %w: written while it was read", r.f.Name(), gapsync.ErrChanged)
+	}
+	return r.err
+}
+
+// written reports whether the open file a, now b, was written: its size or
+// modification time changed, or its change time without a change of its
+// link count (which a Put replacing it causes, leaving its bytes as they
+// were; a time set back after a write in place changes it too).
+func written(a, b fs.FileInfo) bool {
+	if a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime()) {
+		return true
+	}
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return sa.Ctim != sb.Ctim && sa.Nlink == sb.Nlink
+}
+
+func (r *rangeReader) Close() error {
+	var err error
+	if r.left == 0 {
+		err = r.check()
+	}
+	return errors.Join(err, r.f.Close())
+}
 
 // Put stores exactly size bytes from r at key, replacing any file there
 // atomically. info is not kept.

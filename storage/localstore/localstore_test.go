@@ -59,6 +59,7 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { noTempFiles(t, dir) }) // runs before TempDir's removal
 			return newStore(t, dir)
 		},
+		Features: filestoretest.Features{Versions: true},
 	})
 }
 
@@ -264,4 +265,47 @@ func TestStaleTempRemoved(t *testing.T) {
 	defer st2.Close()
 	_, err = os.Stat(stale)
 	is.NoErr(err)
+}
+
+// A file written in place while a range of it is read: the end of the
+// range reports gapsync.ErrChanged, and the old version is refused by
+// OpenRangeAt from then on.
+func TestWrittenWhileRead(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	st := newStore(t, dir)
+	ctx := context.Background()
+	old := bytes.Repeat([]byte("o"), 1000)
+	is.NoErr(st.Put(ctx, "f", bytes.NewReader(old), int64(len(old)), syncer.FileInfo{}))
+	info, err := st.Stat(ctx, "f")
+	is.NoErr(err)
+	rc, err := st.OpenRangeAt(ctx, "f", info.Version, 0, 1000)
+	is.NoErr(err)
+	defer rc.Close()
+	half := make([]byte, 500)
+	_, err = io.ReadFull(rc, half)
+	is.NoErr(err)
+	time.Sleep(20 * time.Millisecond) // past the file system's timestamp granularity
+	f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_WRONLY, 0)
+	is.NoErr(err)
+	_, err = f.WriteAt(bytes.Repeat([]byte("n"), 1000), 0) // same size, same inode
+	is.NoErr(err)
+	is.NoErr(f.Close())
+	_, err = io.ReadAll(rc)
+	is.True(errors.Is(err, gapsync.ErrChanged)) // the torn read is reported
+
+	_, err = st.OpenRangeAt(ctx, "f", info.Version, 0, 10)
+	is.True(errors.Is(err, gapsync.ErrChanged)) // the old version is gone
+
+	// A reader that stops at the last byte learns it from Close.
+	info, err = st.Stat(ctx, "f")
+	is.NoErr(err)
+	rc2, err := st.OpenRangeAt(ctx, "f", info.Version, 0, 1000)
+	is.NoErr(err)
+	all := make([]byte, 1000)
+	_, err = io.ReadFull(rc2, all)
+	is.NoErr(err)
+	time.Sleep(20 * time.Millisecond)
+	is.NoErr(os.WriteFile(filepath.Join(dir, "f"), bytes.Repeat([]byte("m"), 1000), 0o644))
+	is.True(errors.Is(rc2.Close(), gapsync.ErrChanged))
 }

@@ -17,6 +17,13 @@
 // Because the ETag of a multipart object is not an MD5, info.MD5 and
 // info.SHA256 travel as user metadata ("gapsync-md5", "gapsync-sha256",
 // i.e. x-amz-meta-gapsync-*), and Stat returns them.
+//
+// The store is a syncer.VersionedStore whose versions are ETags:
+// OpenRangeAt sends If-Match, and also compares the ETag of the answer
+// itself (some S3-compatible servers ignore If-Match on reads), so a range
+// of an object replaced since its Stat fails with gapsync.ErrChanged. An
+// object replaced while one GetObject streams it is no concern: S3 serves
+// each request from one version.
 package s3store
 
 import (
@@ -78,7 +85,7 @@ type Store struct {
 	opts   Options
 }
 
-var _ syncer.FileStore = (*Store)(nil)
+var _ syncer.VersionedStore = (*Store)(nil)
 
 // New returns a store over bucket through client. The bucket must exist.
 func New(client *s3.Client, bucket string, o *Options) (*Store, error) {
@@ -133,7 +140,7 @@ func (s *Store) stat(ctx context.Context, key string) (syncer.FileInfo, error) {
 	if out.ContentLength == nil || *out.ContentLength < 0 {
 		return syncer.FileInfo{}, errors.New("no content length in the response")
 	}
-	info := syncer.FileInfo{Key: key, Size: *out.ContentLength}
+	info := syncer.FileInfo{Key: key, Size: *out.ContentLength, Version: aws.ToString(out.ETag)}
 	for k, v := range out.Metadata {
 		switch v = strings.ToLower(strings.TrimSpace(v)); strings.ToLower(k) {
 		case MetaMD5:
@@ -175,14 +182,20 @@ func classify(err error) error {
 // OpenRange returns a reader of n bytes from off: one ranged GetObject. A
 // zero-length range makes no request.
 func (s *Store) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	rc, err := s.openRange(ctx, key, off, n)
+	return s.OpenRangeAt(ctx, key, "", off, n)
+}
+
+// OpenRangeAt is OpenRange of the object whose ETag is version (from
+// Stat): another ETag fails with gapsync.ErrChanged.
+func (s *Store) OpenRangeAt(ctx context.Context, key, version string, off, n int64) (io.ReadCloser, error) {
+	rc, err := s.openRange(ctx, key, version, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: open %q [%d,+%d): %w", key, off, n, err)
 	}
 	return rc, nil
 }
 
-func (s *Store) openRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+func (s *Store) openRange(ctx context.Context, key, version string, off, n int64) (io.ReadCloser, error) {
 	ok, err := s.objectKey(key)
 	if err != nil {
 		return nil, err
@@ -194,13 +207,26 @@ func (s *Store) openRange(ctx context.Context, key string, off, n int64) (io.Rea
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
 	rng := fmt.Sprintf("bytes=%d-%d", off, off+n-1)
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &ok, Range: &rng}, rangeOnly)
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &ok, Range: &rng}
+	if version != "" {
+		in.IfMatch = &version
+	}
+	out, err := s.client.GetObject(ctx, in, rangeOnly)
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "InvalidRange" {
 			return nil, fmt.Errorf("range past the end of the object: %w", io.ErrUnexpectedEOF)
 		}
+		var re *awshttp.ResponseError
+		if version != "" && (errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed" ||
+			errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed) {
+			return nil, fmt.Errorf("%w: the object's ETag is no longer %s", gapsync.ErrChanged, version)
+		}
 		return nil, classify(err)
+	}
+	if version != "" && out.ETag != nil && *out.ETag != version {
+		out.Body.Close()
+		return nil, fmt.Errorf("%w: the object's ETag is %s, not %s", gapsync.ErrChanged, *out.ETag, version)
 	}
 	if out.ContentRange != nil {
 		start, _, _ := strings.Cut(strings.TrimPrefix(*out.ContentRange, "bytes "), "-")

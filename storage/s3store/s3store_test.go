@@ -98,7 +98,7 @@ func TestConformance(t *testing.T) {
 			client, _ := fakeS3(t, "zone")
 			return newStore(t, client, "zone", nil)
 		},
-		Features: filestoretest.Features{Checksums: true},
+		Features: filestoretest.Features{Checksums: true, Versions: true},
 	})
 }
 
@@ -115,7 +115,7 @@ func TestConformanceWithPrefix(t *testing.T) {
 			}
 			return newStore(t, client, "zone", &s3store.Options{Prefix: "files/in zone/"})
 		},
-		Features: filestoretest.Features{Checksums: true},
+		Features: filestoretest.Features{Checksums: true, Versions: true},
 	})
 }
 
