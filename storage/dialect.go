@@ -29,6 +29,10 @@ type dialect interface {
 	Columns() string
 	// placeholderLimit is the most bound parameters one statement may carry.
 	placeholderLimit() int
+	// lockRows ends a SELECT inside a transaction so that the rows it
+	// reads stay as read until the commit ("" where the transaction holds
+	// the whole database already).
+	lockRows() string
 }
 
 type mysqlDialect struct{}
@@ -70,6 +74,8 @@ func (mysqlDialect) Columns() string {
 }
 
 func (mysqlDialect) placeholderLimit() int { return 65535 }
+
+func (mysqlDialect) lockRows() string { return " FOR UPDATE" }
 
 type sqliteDialect struct{}
 
@@ -124,6 +130,10 @@ func (sqliteDialect) Columns() string {
 }
 
 func (sqliteDialect) placeholderLimit() int { return 32766 }
+
+// lockRows: write transactions begin IMMEDIATE (OpenSQLite), so no other
+// writer runs until the commit.
+func (sqliteDialect) lockRows() string { return "" }
 
 func insertValues(b *strings.Builder, d dialect, table string, cols []string, rows int) {
 	b.WriteString("INSERT INTO ")

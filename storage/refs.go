@@ -165,6 +165,10 @@ func (db *DB) RewriteRefsMany(ctx context.Context, refs map[string]string) (int,
 // names may hold).
 var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
 
+// testHookRewriteFound, when set by a test, runs between finding the
+// rows to rewrite and rewriting them: where an application's edit races.
+var testHookRewriteFound func()
+
 // rowRewrite is one row to rewrite: the values read and the new ones.
 type rowRewrite struct {
 	old, new []any
@@ -241,19 +245,70 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	if len(order) == 0 {
 		return 0, nil
 	}
+	if testHookRewriteFound != nil {
+		testHookRewriteFound()
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
+	keys := make([][]any, len(order))
+	for i, kh := range order {
+		keys[i] = pick(byKey[kh].old, keyPos)
+	}
+	// The rows as they are now, locked until the commit: one that changed
+	// since it was found is an application's edit, which the rewrite
+	// keeps (the guard) and which must still travel (its ledger entry
+	// stays).
+	cur, err := db.lookupLocked(ctx, tx, t.Name, names, t.Key, keys, db.d.lockRows())
+	if err != nil {
+		return 0, err
+	}
+	var led map[string]string
+	if t.Direction == gapsync.Both {
+		if led, err = db.versions(ctx, tx, t.Name, order); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
-	for _, kh := range order {
-		ok, err := db.rewriteRow(ctx, tx, t, names, keyPos, kh, byKey[kh])
+	var moved []string
+	var movedKeys [][]any
+	for i, kh := range order {
+		rw := byKey[kh]
+		now, ok := cur[kh]
+		if !ok {
+			continue // deleted since
+		}
+		ok, err := db.rewriteRow(ctx, tx, t, names, keyPos, rw)
 		if err != nil {
 			return 0, err
 		}
-		if ok {
-			n++
+		if !ok {
+			continue
+		}
+		n++
+		if old := rowHash(names, rw.old); t.Direction == gapsync.Both && led[kh] == old && rowHash(names, now) == old {
+			moved, movedKeys = append(moved, kh), append(movedKeys, keys[i])
+		}
+	}
+	if len(moved) > 0 {
+		// A row whose state was sync's stays sync's: its ledger entry
+		// becomes the row as stored now, read back after the UPDATE, so
+		// whatever a trigger or an ON UPDATE clause did to it is not
+		// taken for a local change.
+		after, err := db.lookupLocked(ctx, tx, t.Name, names, t.Key, movedKeys, db.d.lockRows())
+		if err != nil {
+			return 0, err
+		}
+		var khs, hs []string
+		for _, kh := range moved {
+			if vals, ok := after[kh]; ok {
+				khs, hs = append(khs, kh), append(hs, rowHash(names, vals))
+			}
+		}
+		if err := db.recordVersions(ctx, tx, t.Name, khs, hs); err != nil {
+			return 0, err
 		}
 	}
 	return n, tx.Commit()
@@ -261,9 +316,10 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 
 // rewriteRow updates the changed columns of one row, only where they
 // still hold the values read (an application change made since wins over
-// the rewrite), and, for a two-way table, moves the row's version-ledger
-// entry along when the old state was sync's.
-func (db *DB) rewriteRow(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, keyPos []int, kh string, rw *rowRewrite) (bool, error) {
+// the rewrite). The cursor column is set to itself: on MySQL/MariaDB that
+// keeps an ON UPDATE CURRENT_TIMESTAMP cursor where it was, so a rewrite
+// made by sync does not move the row into a later window.
+func (db *DB) rewriteRow(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, keyPos []int, rw *rowRewrite) (bool, error) {
 	where, args := keyMatch(db.d, "", t.Key, [][]any{pick(rw.old, keyPos)})
 	var set []string
 	var setArgs, guard []any
@@ -273,24 +329,15 @@ func (db *DB) rewriteRow(ctx context.Context, tx *sql.Tx, t gapsync.Table, names
 		where += " AND " + col + " = ?"
 		guard = append(guard, rw.old[ci])
 	}
+	if cp := positions(names, []string{t.Cursor})[0]; cp >= 0 && !slices.Contains(rw.cols, cp) {
+		c := db.d.Quote(t.Cursor)
+		set = append(set, c+" = "+c)
+	}
 	res, err := tx.ExecContext(ctx, "UPDATE "+db.d.Quote(t.Name)+" SET "+strings.Join(set, ", ")+" WHERE ("+where+")",
 		append(append(setArgs, args...), guard...)...)
 	if err != nil {
 		return false, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
-	}
-	if t.Direction == gapsync.Both {
-		led, err := db.versions(ctx, tx, t.Name, []string{kh})
-		if err != nil {
-			return false, err
-		}
-		if led[kh] == rowHash(names, rw.old) {
-			if err := db.recordVersions(ctx, tx, t.Name, []string{kh}, []string{rowHash(names, rw.new)}); err != nil {
-				return false, err
-			}
-		}
-	}
-	return true, nil
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }

@@ -118,11 +118,21 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	res.Written += n
 	if t.Direction == gapsync.Both {
 		curPos := positions(names, []string{t.Cursor})[0]
+		// The ledger holds the rows as stored, read back in this
+		// transaction: a trigger or an ON UPDATE clause here may have
+		// changed what was written, and the next scan compares with that.
+		stored, err := db.storedRows(ctx, tx, t.Name, names, t.Key, rows)
+		if err != nil {
+			return fail(err)
+		}
 		khs, hs := make([]string, len(rows)), make([]string, len(rows))
 		var stamps [][]any
 		for i, r := range rows {
 			khs[i] = keyHash(pick(r.Values, keyPos))
 			hs[i] = stateHash(r.Op, names, r.Values, keyPos, curPos)
+			if vals, ok := stored[khs[i]]; ok && r.Op == batch.OpUpsert {
+				hs[i] = rowHash(names, vals)
+			}
 			if r.Op == batch.OpDelete && tombs {
 				stamps = append(stamps, append(pick(r.Values, keyPos), r.Values[curPos]))
 			}
@@ -311,8 +321,27 @@ func unsynced(cursor any, since string) bool {
 	return false
 }
 
+// storedRows reads back, locked, the rows that the upserts among rows
+// left in table, keyed by keyHash.
+func (db *DB) storedRows(ctx context.Context, tx *sql.Tx, table string, names, key []string, rows []batch.Row) (map[string][]any, error) {
+	keyPos := positions(names, key)
+	var keys [][]any
+	for _, r := range rows {
+		if r.Op == batch.OpUpsert {
+			keys = append(keys, pick(r.Values, keyPos))
+		}
+	}
+	return db.lookupLocked(ctx, tx, table, names, key, keys, db.d.lockRows())
+}
+
 // lookup reads the rows of table with the given keys, keyed by keyHash.
 func (db *DB) lookup(ctx context.Context, q sqlQueryer, table string, names, key []string, keys [][]any) (map[string][]any, error) {
+	return db.lookupLocked(ctx, q, table, names, key, keys, "")
+}
+
+// lookupLocked is lookup with a suffix (a dialect's lockRows) after each
+// SELECT.
+func (db *DB) lookupLocked(ctx context.Context, q sqlQueryer, table string, names, key []string, keys [][]any, suffix string) (map[string][]any, error) {
 	out := make(map[string][]any, len(keys))
 	keyPos := positions(names, key)
 	sel := make([]string, len(names))
@@ -322,7 +351,7 @@ func (db *DB) lookup(ctx context.Context, q sqlQueryer, table string, names, key
 	for start := 0; start < len(keys); start += 500 {
 		end := min(start+500, len(keys))
 		where, args := keyMatch(db.d, "", key, keys[start:end])
-		rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+db.d.Quote(table)+" WHERE "+where, args...)
+		rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+db.d.Quote(table)+" WHERE "+where+suffix, args...)
 		if err != nil {
 			return nil, fmt.Errorf("storage: look up %s: %w", table, err)
 		}
