@@ -108,6 +108,13 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 		c.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c.opts.Metrics = orNoRecorder(c.opts.Metrics)
+	if fo := c.opts.Files; fo != nil && fo.StageTime <= 0 {
+		// Files follow the tables in a cycle: their staging starts no new
+		// file after an interval, so the next tables wait little longer.
+		o := *fo
+		o.StageTime = c.opts.Interval
+		c.opts.Files = &o
+	}
 	ff, err := newFileFlow(db, c.opts.Files, gapsync.Internet, c.opts.Logger)
 	if err != nil {
 		return nil, err

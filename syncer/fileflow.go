@@ -105,10 +105,14 @@ type FileOptions struct {
 	// the sending of its chunks while it is read — fails after
 	// FileTimeout + size/MinRate (defaults 1 minute and 256 KiB/s: a
 	// 1 GiB file may take 65 minutes). A file that failed so is retried
-	// next cycle like any failure. After StageTime (default 5 minutes) of
-	// a cycle's staging no further file starts; those wait for the next
-	// cycle, with no attempt counted, so a cycle's staging ends within
-	// StageTime plus the deadline of the files then in progress.
+	// next cycle like any failure; once FileTimeout has passed, a file
+	// read slower than MinRate on average is cut at once rather than at
+	// its deadline, so a server that trickles bytes holds it about
+	// FileTimeout, whatever size it announces. After StageTime of a
+	// cycle's staging (default: the coordinator's Interval; 5 minutes for
+	// the intranet worker) no further file starts; those wait for the
+	// next cycle, with no attempt counted, so a cycle's staging ends
+	// within StageTime plus the time of the files then in progress.
 	IdleTimeout time.Duration
 	FileTimeout time.Duration
 	MinRate     int64 // bytes per second
