@@ -48,16 +48,17 @@ func main() {
 }
 
 func run(ctx context.Context) (bool, error) {
-	cfg := Config{Out: os.Stdout}
+	cfg := Config{Out: os.Stdout, Notes: os.Stderr}
 	flag.IntVar(&cfg.Trials, "trials", 5, "number of trials")
 	flag.Uint64Var(&cfg.Seed, "seed", 0, "seed of the first trial; trial i uses seed+i (0: from the clock)")
 	flag.BoolVar(&cfg.Quick, "quick", false, "short fault phase and small files (the CI run)")
 	flag.DurationVar(&cfg.Duration, "duration", 0, "fault phase per trial (default 60s, 20s with -quick)")
-	flag.DurationVar(&cfg.Settle, "settle", 0, "longest wait for convergence after the faults (default 3m)")
+	flag.DurationVar(&cfg.Settle, "settle", 0, "longest wait for convergence after the faults (default 3m, 90s with -quick)")
 	flag.StringVar(&cfg.MySQL, "mysql", os.Getenv("GAPSYNC_CHAOS_MYSQL"), "use this existing server (a DSN whose user may create and drop databases) instead of a private mariadbd; it is never killed")
 	flag.IntVar(&cfg.Port, "port", 3391, "port of the private mariadbd")
 	flag.StringVar(&cfg.Dir, "dir", "", "working directory (default: a temporary one, removed when every trial converged)")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the databases, stores and logs of converged trials too")
+	flag.StringVar(&cfg.Repo, "repo", "", "build the zone mains from this checkout of the module (default: the one around the working directory)")
 	verbose := flag.Bool("v", false, "print each trial's schedule, faults and notes on stderr")
 	flag.Parse()
 	if *verbose {

@@ -34,6 +34,7 @@ type Config struct {
 	Keep     bool          // keep databases, stores and logs of converged trials too
 	Repo     string        // the module root to build the mains from (empty: found from the working directory)
 	Out      io.Writer     // one line per trial and the summary
+	Notes    io.Writer     // what a trial that did not converge found, row by row (nil: Verbose)
 	Verbose  io.Writer     // the schedule and every note (nil: quiet)
 }
 
@@ -62,8 +63,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			cfg.Duration = 20 * time.Second
 		}
 	}
+	if cfg.Notes == nil {
+		cfg.Notes = cfg.Verbose
+	}
 	if cfg.Settle == 0 {
 		cfg.Settle = 3 * time.Minute
+		if cfg.Quick {
+			cfg.Settle = 90 * time.Second
+		}
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 3391
@@ -126,7 +133,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		for _, n := range res.v.Notes {
 			w := cfg.Verbose
 			if !res.converged {
-				w = cfg.Out
+				w = cfg.Notes
 			}
 			fmt.Fprintf(w, "  %s\n", n)
 		}
@@ -439,6 +446,16 @@ func (t *trial) run(ctx context.Context) (trialResult, error) {
 		}
 		if echo > 0 {
 			v.note("the last quiet cycles still moved %d rows", echo)
+		}
+		if rows, err := dbs[0].QueryContext(ctx, "SELECT table_name, winner, policy, COUNT(*) FROM sync_conflict GROUP BY table_name, winner, policy"); err == nil {
+			for rows.Next() {
+				var tbl, winner, policy string
+				var n int
+				if rows.Scan(&tbl, &winner, &policy, &n) == nil {
+					v.Notes = append(v.Notes, fmt.Sprintf("sync_conflict: %s %d settled winner=%s policy=%s (the writers never touch a key of the other side)", tbl, n, winner, policy))
+				}
+			}
+			rows.Close()
 		}
 	}
 	settle := time.Since(faultEnd)
