@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sync"
@@ -25,20 +26,12 @@ type Role struct {
 	starts  int
 	kills   int
 	crashes []string // exits the suite did not cause
-	paused  bool
 }
 
 // Supervise runs the role until ctx ends, restarting it after every exit.
 func (r *Role) Supervise(ctx context.Context, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for ctx.Err() == nil {
-		r.mu.Lock()
-		paused := r.paused
-		r.mu.Unlock()
-		if paused {
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
 		if err := r.runOnce(ctx); err != nil {
 			r.mu.Lock()
 			r.crashes = append(r.crashes, err.Error())
@@ -58,7 +51,9 @@ func (r *Role) runOnce(ctx context.Context) error {
 	}
 	defer log.Close()
 	cmd := exec.Command(r.Bin, r.Args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = r.Env, log, log
+	tail := &lastLine{}
+	out := io.MultiWriter(log, tail)
+	cmd.Env, cmd.Stdout, cmd.Stderr = r.Env, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r.mu.Lock()
 	r.starts++
@@ -105,9 +100,43 @@ func (r *Role) runOnce(ctx context.Context) error {
 		return nil
 	}
 	if werr == nil {
-		return fmt.Errorf("start %d exited 0 unasked", r.starts)
+		return fmt.Errorf("start %d exited 0 unasked: %s", r.starts, tail.String())
 	}
-	return fmt.Errorf("start %d: %v", r.starts, werr)
+	return fmt.Errorf("start %d: %v: %s", r.starts, werr, tail.String())
+}
+
+// lastLine keeps the last non-empty line written to it.
+type lastLine struct {
+	mu   sync.Mutex
+	cur  []byte
+	last string
+}
+
+func (l *lastLine) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range b {
+		if c == '\n' {
+			if len(l.cur) > 0 {
+				l.last = string(l.cur)
+			}
+			l.cur = l.cur[:0]
+			continue
+		}
+		if len(l.cur) < 400 {
+			l.cur = append(l.cur, c)
+		}
+	}
+	return len(b), nil
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.cur) > 0 {
+		return string(l.cur)
+	}
+	return l.last
 }
 
 // Kill sends SIGKILL to the running process, if any.
