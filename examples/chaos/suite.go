@@ -440,7 +440,10 @@ func (t *trial) run(ctx context.Context) (trialResult, error) {
 			break
 		}
 	}
-	if !converged && ctx.Err() == nil {
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("interrupted while settling: %w", ctx.Err())
+	}
+	if !converged {
 		if v2, err := Check(ctx, inet, intra, j); err == nil {
 			v = v2
 		}
