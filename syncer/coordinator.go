@@ -44,6 +44,11 @@ type CoordinatorOptions struct {
 	LeaseTTL time.Duration
 	// Holder names this instance in the lease. Default: random.
 	Holder string
+	// LeaseWait is how long RunOnce waits for a lease that another
+	// holder keeps (a coordinator killed without releasing it keeps it
+	// for up to LeaseTTL), trying again every few seconds and logging
+	// what it waits for. Default 0: RunOnce returns ErrLeaseHeld at once.
+	LeaseWait time.Duration
 	// Files configures the file flow (seed 1.1.4, 1.3, 1.4) on the
 	// internet side. Nil, or no Store: rows only.
 	Files *FileOptions
@@ -131,6 +136,9 @@ type Report struct {
 	// FilesErr is the file flow's error, if any; files are retried next
 	// cycle and do not hold back the tables' windows.
 	FilesErr error
+	// Refused are the file references refused by design this cycle (see
+	// IsRefusal): logged and counted, never retried, and not in Err.
+	Refused []error
 }
 
 // Rows returns the rows moved in direction d (all directions when d is "").
@@ -175,7 +183,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		r, err := c.RunOnce(ctx)
 		switch {
 		case errors.Is(err, gapsync.ErrLeaseHeld):
-			c.opts.Logger.Debug("another coordinator holds the lease; waiting", "err", err)
+			c.opts.Logger.Info("another coordinator holds the lease; waiting for the next cycle", "err", err)
 		case err != nil:
 			c.opts.Logger.Warn("cycle failed", "run", r.RunID, "err", err)
 		}
@@ -201,7 +209,7 @@ func (c *Coordinator) RunOnce(ctx context.Context) (r *Report, err error) {
 
 func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	r := &Report{RunID: newID()}
-	if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return r, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -259,9 +267,32 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	}
 	g.Wait()
 	if c.fileFlow != nil && ctx.Err() == nil {
-		r.FilesErr = c.files(ctx, &r.Files)
+		r.FilesErr, r.Refused = splitRefusals(c.files(ctx, &r.Files))
 	}
 	return r, r.Err()
+}
+
+// acquire takes the lease, waiting up to LeaseWait while another holder
+// keeps it.
+func (c *Coordinator) acquire(ctx context.Context) error {
+	deadline := time.Now().Add(c.opts.LeaseWait)
+	var logged time.Time
+	for {
+		err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL)
+		left := time.Until(deadline)
+		if err == nil || !errors.Is(err, gapsync.ErrLeaseHeld) || left <= 0 {
+			return err
+		}
+		if time.Since(logged) >= 15*time.Second {
+			logged = time.Now()
+			c.opts.Logger.Info("waiting for the lease", "err", err, "gives_up_in", left.Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(min(2*time.Second, left)):
+		}
+	}
 }
 
 // tables lists the internet side's enabled tables, each once.

@@ -56,6 +56,7 @@ func recordCycle(m Recorder, r *Report, took time.Duration, err error) {
 	m.Files(string(gapsync.Push), "sent", r.Files.Sent)
 	m.Files(string(gapsync.Push), "published", r.Files.Delivered)
 	m.Files(string(gapsync.Pull), "published", r.Files.Received)
+	m.Files(string(gapsync.Push), "refused", len(r.Refused))
 	m.Cycle("coordinator", took, err)
 }
 
@@ -64,6 +65,7 @@ func recordRun(m Recorder, r WorkerReport, took time.Duration, err error) {
 	m.Files(string(gapsync.Pull), "staged", r.Staged)
 	m.Files(string(gapsync.Push), "published", r.Published)
 	m.Files(string(gapsync.Push), "failed", r.Failed)
+	m.Files(string(gapsync.Pull), "refused", len(r.Refused))
 	m.Cycle("worker", took, err)
 }
 

@@ -67,6 +67,9 @@ type WorkerReport struct {
 	Published int // internet files verified and written to the intranet store
 	Waiting   int // internet files still missing chunks
 	Failed    int // internet files whose publish failed this run (retried next run)
+	// Refused are the references refused by design (see IsRefusal):
+	// logged and counted, never retried, and not in RunOnce's error.
+	Refused []error
 }
 
 // RunOnce runs the worker's steps once. Failures of single files are
@@ -74,7 +77,9 @@ type WorkerReport struct {
 func (w *IntranetWorker) RunOnce(ctx context.Context) (r WorkerReport, err error) {
 	start := time.Now()
 	defer func() { recordRun(w.opts.Metrics, r, time.Since(start), err) }()
-	return w.runOnce(ctx)
+	r, err = w.runOnce(ctx)
+	err, r.Refused = splitRefusals(err)
+	return r, err
 }
 
 func (w *IntranetWorker) runOnce(ctx context.Context) (WorkerReport, error) {

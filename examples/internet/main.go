@@ -5,9 +5,10 @@
 //
 //	GAPSYNC_KEYS=k2026:BASE64... internet -db 'user:pass@tcp(db:3306)/app' -gateway https://gw:8443
 //
-// Flags may also come from the environment: GAPSYNC_INTERNET_DB,
-// GAPSYNC_GATEWAY_URL. GAPSYNC_KEYS holds "id:base64[,id:base64…]"; the
-// first key seals, all keys open.
+// Every flag may also come from the environment: -strip-prefix from
+// GAPSYNC_STRIP_PREFIX, and so on (-help lists them); -db also from
+// GAPSYNC_INTERNET_DB and -gateway from GAPSYNC_GATEWAY_URL. GAPSYNC_KEYS
+// holds "id:base64[,id:base64…]"; the first key seals, all keys open.
 package main
 
 import (
@@ -18,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -26,8 +26,8 @@ import (
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/crypto"
 	"github.com/gapsync/gapsync/metrics"
+	"github.com/gapsync/gapsync/service"
 	"github.com/gapsync/gapsync/storage"
-	"github.com/gapsync/gapsync/storage/storeurl"
 	"github.com/gapsync/gapsync/syncer"
 	"github.com/gapsync/gapsync/transport"
 )
@@ -45,25 +45,37 @@ func run(ctx context.Context) error {
 	dsn := flag.String("db", os.Getenv("GAPSYNC_INTERNET_DB"), "internet database: a MySQL DSN, or sqlite:PATH")
 	gateway := flag.String("gateway", os.Getenv("GAPSYNC_GATEWAY_URL"), "base URL of the external-zone gateway")
 	interval := flag.Duration("interval", time.Minute, "pause between cycles")
-	once := flag.Bool("once", false, "run one cycle and exit (non-zero if a table failed)")
+	once := flag.Bool("once", false, "run one cycle and exit: 0 when every table moved (references refused by design are logged, not failures), 1 otherwise")
+	leaseWait := flag.Duration("lease-wait", 2*time.Minute, "with -once: how long to wait for a lease another coordinator holds (one killed without releasing it holds it for a minute)")
 	lag := flag.Duration("lag", 2*time.Second, "keep each window this far behind the database clock")
 	leaseTTL := flag.Duration("lease-ttl", time.Minute, "how long the coordinator lease lasts unless renewed; a killed coordinator blocks the next one this long")
 	var tables []gapsync.Table
-	flag.Func("table", "enable NAME:KEY[+KEY…]:CURSOR[:DIRECTION] in sync_config before starting (repeatable)", func(s string) error {
+	flag.Func("table", "enable NAME:KEY[+KEY…]:CURSOR[:DIRECTION[:FILECOL[+FILECOL…]]] in sync_config before starting (repeatable)", func(s string) error {
 		t, err := gapsync.ParseTable(s)
 		tables = append(tables, t)
 		return err
 	})
-	store := flag.String("store", os.Getenv("GAPSYNC_INTERNET_STORE"), "internet file store: dir:PATH or s3://BUCKET/PREFIX (empty: rows only)")
+	var files service.FileFlags
+	files.Store = os.Getenv("GAPSYNC_INTERNET_STORE")
+	files.Register(flag.CommandLine, "internet file store")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
-	metricsAddr := flag.String("metrics", os.Getenv("GAPSYNC_METRICS"), "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9441 (empty: off)")
-	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
-	flag.Parse()
-	if *memLimit > 0 {
-		debug.SetMemoryLimit(*memLimit)
+	metricsAddr := flag.String("metrics", "", "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9441 (empty: off)")
+	memLimit := service.Bytes(96 << 20)
+	flag.Var(&memLimit, "mem-limit", "soft memory limit of the Go runtime (0: none; GOMEMLIMIT, when set, wins)")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "internet: the internet zone's coordinator. Every cycle it pulls the intranet's changed rows through\n"+
+			"the external-zone gateway, pushes this database's changed rows to it, moves the files their rows\n"+
+			"reference, and keeps the sync log. GAPSYNC_KEYS holds the shared keyring (id:base64[,id:base64…]).")
+		flag.PrintDefaults()
+		fmt.Fprint(flag.CommandLine.Output(), service.EnvHelp(flag.CommandLine, "GAPSYNC_"))
 	}
+	flag.Parse()
+	if err := service.Env(flag.CommandLine, "GAPSYNC_", "table"); err != nil {
+		return err
+	}
+	service.SetMemoryLimit(int64(memLimit))
 	if *dsn == "" || *gateway == "" {
-		return errors.New("need -db and -gateway (or GAPSYNC_INTERNET_DB and GAPSYNC_GATEWAY_URL)")
+		return errors.New("need -db and -gateway (or GAPSYNC_DB and GAPSYNC_GATEWAY)")
 	}
 	keys, err := crypto.ParseKeyring(os.Getenv("GAPSYNC_KEYS"))
 	if err != nil {
@@ -71,23 +83,37 @@ func run(ctx context.Context) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "internet")
 
-	db, err := storage.Open(*dsn, &storage.Options{Logger: log, Lag: *lag})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	for _, t := range tables {
-		if err := db.Configure(ctx, t); err != nil {
-			return err
+	var db *storage.DB
+	defer func() {
+		if db != nil {
+			db.Close()
 		}
-		if *tombstones {
-			if err := db.InstallTombstones(ctx, t); err != nil {
+	}()
+	err = service.Retry(ctx, log, "prepare the internet database", nil, func(ctx context.Context) error {
+		if db == nil {
+			d, err := storage.Open(*dsn, &storage.Options{Logger: log, Lag: *lag})
+			if err != nil {
 				return err
 			}
+			db = d
 		}
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if err := db.Configure(ctx, t); err != nil {
+				return err
+			}
+			if *tombstones {
+				if err := db.InstallTombstones(ctx, t); err != nil {
+					return fmt.Errorf("install tombstones for %s: %w", t.Name, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	client, err := transport.NewClient(*gateway, keys, &transport.ClientOptions{Logger: log})
 	if err != nil {
@@ -95,12 +121,14 @@ func run(ctx context.Context) error {
 	}
 	defer client.Close()
 	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: metrics.Start(ctx, *metricsAddr, log)}
-	if *store != "" {
-		st, err := storeurl.Open(ctx, *store)
-		if err != nil {
-			return err
-		}
-		opts.Files = &syncer.FileOptions{Store: st, Progress: progressBar("internet")}
+	if *once {
+		opts.LeaseWait = *leaseWait
+	}
+	if opts.Files, err = files.Options(ctx); err != nil {
+		return err
+	}
+	if opts.Files != nil {
+		opts.Files.Progress = progressBar("internet")
 	}
 	coord, err := syncer.NewCoordinator(db, client, opts)
 	if err != nil {
@@ -111,7 +139,7 @@ func run(ctx context.Context) error {
 		if r != nil {
 			log.Info("cycle done", "run", r.RunID, "rows_pushed", r.Rows(gapsync.Push), "rows_pulled", r.Rows(gapsync.Pull),
 				"conflicts", r.Conflicts(), "tables", len(r.Tables), "files_sent", r.Files.Sent, "files_received", r.Files.Received,
-				"file_bytes", r.Files.Bytes)
+				"file_bytes", r.Files.Bytes, "refs_refused", len(r.Refused))
 		}
 		return err
 	}

@@ -1,0 +1,194 @@
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/internal/testdb"
+	"github.com/gapsync/gapsync/storage"
+)
+
+// buildMains builds the named mains into a temporary directory.
+func buildMains(t *testing.T, names ...string) string {
+	t.Helper()
+	bin := t.TempDir()
+	args := []string{"build", "-o", bin + "/"}
+	for _, n := range names {
+		args = append(args, "./"+n)
+	}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("build mains: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// forward accepts on ln and copies each connection to and from target,
+// until ln is closed.
+func forward(ln net.Listener, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
+			go func() { defer wg.Done(); io.Copy(c, u); c.(*net.TCPConn).CloseWrite() }()
+			wg.Wait()
+		}()
+	}
+}
+
+// TestMainsWaitForTheDatabase starts the intranet main while its database
+// is not reachable yet (as after a reboot, when MariaDB is still starting):
+// it must wait, say what it waits for, and carry on once the database
+// answers, instead of exiting 1.
+func TestMainsWaitForTheDatabase(t *testing.T) {
+	is := is.New(t)
+	dsn := testdb.MySQL(t)
+	cfg, err := mysql.ParseDSN(dsn)
+	is.NoErr(err)
+	target := cfg.Addr
+	addr := freeAddr(t) // nothing listens here yet
+	cfg.Addr = addr
+	bin := buildMains(t, "intranet")
+
+	cmd := exec.Command(filepath.Join(bin, "intranet"), "-table", "demo:id:updated_at:both")
+	cmd.Env = append(os.Environ(), "GAPSYNC_DB="+cfg.FormatDSN()) // the flag from the environment
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	is.NoErr(cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	// The database "comes up" after a while: a forwarder to the real one.
+	time.Sleep(2500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("intranet exited while the database was down (%v):\n%s", err, out.String())
+	default:
+	}
+	ln, err := net.Listen("tcp", addr)
+	is.NoErr(err)
+	defer ln.Close()
+	go forward(ln, target)
+	// The demo table does not exist yet either: a real deployment creates it
+	// before it enables it, so the main must say so and go on waiting.
+	db, err := storage.OpenMySQL(dsn, nil)
+	is.NoErr(err)
+	defer db.Close()
+	time.Sleep(1500 * time.Millisecond)
+	_, err = db.Bun().ExecContext(context.Background(), "CREATE TABLE demo (id INT PRIMARY KEY, updated_at DATETIME(6))")
+	is.NoErr(err)
+	select {
+	case err := <-done:
+		is.NoErr(err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("intranet did not finish after the database came up:\n%s", out.String())
+	}
+	s := out.String()
+	if !strings.Contains(s, "waiting before retrying a startup step") || !strings.Contains(s, "metadata tables ready") {
+		t.Fatalf("output:\n%s", s)
+	}
+}
+
+// TestOnceCarriesRealReferences runs the stock mains on references as
+// applications store them (an absolute upload path with spaces, Chinese and
+// parentheses), with the prefix flags, and a reference that is refused by
+// design: -once exits 0, says what it refused, and the file arrives.
+func TestOnceCarriesRealReferences(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
+	bin := buildMains(t, "internet", "external", "intranet")
+	key, err := crypto.GenerateKey("deploy1")
+	is.NoErr(err)
+	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+	for _, dsn := range []string{inetDSN, intraDSN} {
+		db, err := storage.OpenMySQL(dsn, nil)
+		is.NoErr(err)
+		_, err = db.Bun().ExecContext(ctx, "CREATE TABLE docs (id INT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6) NOT NULL)")
+		is.NoErr(err)
+		db.Close()
+	}
+	inetStore, intraStore := t.TempDir(), t.TempDir()
+	body := bytes.Repeat([]byte("报告 report "), 50_000)
+	is.NoErr(os.MkdirAll(filepath.Join(inetStore, "2026"), 0o755))
+	is.NoErr(os.WriteFile(filepath.Join(inetStore, "2026", "报告 final (1).pdf"), body, 0o644))
+	inet, err := storage.OpenMySQL(inetDSN, nil)
+	is.NoErr(err)
+	defer inet.Close()
+	_, err = inet.Bun().ExecContext(ctx, "INSERT INTO docs VALUES (1, '/upload/2026/报告 final (1).pdf', NOW(6)), (2, '/upload/../../etc/passwd', NOW(6))")
+	is.NoErr(err)
+
+	run := func(name string, extraEnv []string, args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Env = append(append([]string{}, env...), extraEnv...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// The intranet side, configured from the environment only.
+	out, err := run("intranet", []string{"GAPSYNC_DB=" + intraDSN, "GAPSYNC_TABLE=docs:id:updated_at:both:path"})
+	is.True(err == nil && strings.Contains(out, "docs enabled for both"))
+
+	addr := freeAddr(t)
+	external := startExternal(t, bin, env, addr, intraDSN)
+	defer stop(t, external)
+	time.Sleep(300 * time.Millisecond)
+	inetArgs := []string{"-once", "-db", inetDSN, "-gateway", "http://" + addr, "-table", "docs:id:updated_at:both:path",
+		"-lag", "200ms", "-store", "dir:" + inetStore, "-strip-prefix", "/upload/", "-ref-prefix", "/upload/"}
+	out, err = run("internet", nil, inetArgs...)
+	if err != nil || !strings.Contains(out, "rows_pushed=2") || !strings.Contains(out, "files_sent=1") || !strings.Contains(out, "refs_refused=1") {
+		t.Fatalf("internet -once: %v\n%s", err, out)
+	}
+	out, err = run("intranet", nil, "-once", "-db", intraDSN, "-store", "dir:"+intraStore, "-strip-prefix", "/upload/", "-ref-prefix", "/upload/")
+	if err != nil || !strings.Contains(out, "published=1") {
+		t.Fatalf("intranet -once: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(intraStore, "from-internet", "2026", "报告 final (1).pdf"))
+	is.NoErr(err)
+	is.True(bytes.Equal(got, body))
+	intra, err := storage.OpenMySQL(intraDSN, nil)
+	is.NoErr(err)
+	defer intra.Close()
+	var path string
+	is.NoErr(intra.Bun().QueryRowContext(ctx, "SELECT path FROM docs WHERE id = 1").Scan(&path))
+	is.Equal(path, "/upload/from-internet/2026/报告 final (1).pdf")
+
+	// A coordinator that died holding the lease: -once waits for it.
+	is.NoErr(inet.Acquire(ctx, "coordinator", "killed-coordinator", 3*time.Second))
+	start := time.Now()
+	out, err = run("internet", nil, append(inetArgs, "-lease-wait", "30s")...)
+	if err != nil || !strings.Contains(out, "waiting for the lease") {
+		t.Fatalf("internet -once behind a held lease: %v\n%s", err, out)
+	}
+	is.True(time.Since(start) >= 2*time.Second) // it did wait for the lapse
+	// Without the wait it fails at once, and says why.
+	is.NoErr(inet.Acquire(ctx, "coordinator", "killed-coordinator", 30*time.Second))
+	out, err = run("internet", nil, append(inetArgs, "-lease-wait", "0")...)
+	var exit *exec.ExitError
+	is.True(errors.As(err, &exit))
+	is.True(strings.Contains(out, "lease held"))
+}
