@@ -279,7 +279,11 @@ func TestFileRefsRefused(t *testing.T) {
 		z.doc(gapsync.Internet, i+1, ref)
 	}
 	r, _ := z.round()
-	is.True(r.FilesErr != nil)
+	is.NoErr(r.FilesErr) // refusals by design are not failures of the cycle
+	is.Equal(len(r.Refused), len(bad))
+	for _, err := range r.Refused {
+		is.True(syncer.IsRefusal(err))
+	}
 	recs, err := z.inet.FileRecords(context.Background(), gapsync.Internet, 100, gapsync.FileRefused)
 	is.NoErr(err)
 	is.Equal(len(recs), len(bad))
@@ -290,6 +294,7 @@ func TestFileRefsRefused(t *testing.T) {
 	is.Equal(count(t, z.src(), "SELECT COUNT(*) FROM file_chunk"), 0)
 	r, _ = z.round() // refused references are not retried
 	is.NoErr(r.FilesErr)
+	is.Equal(len(r.Refused), 0)
 	recs, _ = z.inet.FileRecords(context.Background(), gapsync.Internet, 100, gapsync.FileRefused)
 	is.Equal(len(recs), len(bad))
 	for _, rec := range recs {

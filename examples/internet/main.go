@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -60,6 +59,8 @@ func run(ctx context.Context) error {
 	files.Register(flag.CommandLine, "internet file store")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9441 (empty: off)")
+	var logFlags service.LogFlags
+	logFlags.Register(flag.CommandLine)
 	memLimit := service.Bytes(96 << 20)
 	flag.Var(&memLimit, "mem-limit", "soft memory limit of the Go runtime (0: none; GOMEMLIMIT, when set, wins)")
 	flag.Usage = func() {
@@ -81,7 +82,10 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("GAPSYNC_KEYS: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "internet")
+	log, err := logFlags.Logger(os.Stderr, "internet")
+	if err != nil {
+		return err
+	}
 
 	var db *storage.DB
 	defer func() {

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,6 +51,8 @@ func run(ctx context.Context) error {
 	once := flag.Bool("once", false, "run the worker once and exit: 0 when every file moved (references refused by design are logged, not failures), 1 otherwise")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9443 (empty: off)")
+	var logFlags service.LogFlags
+	logFlags.Register(flag.CommandLine)
 	memLimit := service.Bytes(96 << 20)
 	flag.Var(&memLimit, "mem-limit", "soft memory limit of the Go runtime (0: none; GOMEMLIMIT, when set, wins)")
 	flag.Usage = func() {
@@ -69,7 +70,10 @@ func run(ctx context.Context) error {
 	if *dsn == "" {
 		return errors.New("need -db (or GAPSYNC_DB)")
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "intranet")
+	log, err := logFlags.Logger(os.Stderr, "intranet")
+	if err != nil {
+		return err
+	}
 	var parsed []gapsync.Table
 	for _, spec := range tables {
 		t, err := gapsync.ParseTable(spec)
@@ -84,7 +88,7 @@ func run(ctx context.Context) error {
 			db.Close()
 		}
 	}()
-	err := service.Retry(ctx, log, "prepare the intranet database", nil, func(ctx context.Context) error {
+	err = service.Retry(ctx, log, "prepare the intranet database", nil, func(ctx context.Context) error {
 		if db == nil {
 			d, err := storage.Open(*dsn, &storage.Options{Logger: log})
 			if err != nil {
