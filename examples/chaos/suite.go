@@ -345,9 +345,11 @@ func (t *trial) run(ctx context.Context) (trialResult, error) {
 	var wwg sync.WaitGroup
 	wr := rand.New(rand.NewPCG(t.seed, 0x3717e))
 	for i, s := range []string{"internet", "intranet"} {
-		w := &Writer{Side: s, DB: dbs[i], Store: stores[i], Rand: rand.New(rand.NewPCG(wr.Uint64(), wr.Uint64())), Journal: j, Quick: t.cfg.Quick}
-		wwg.Add(1)
-		go w.Run(wctx, &wwg)
+		for _, tbl := range tables {
+			w := &Writer{Side: s, Table: tbl, DB: dbs[i], Store: stores[i], Rand: rand.New(rand.NewPCG(wr.Uint64(), wr.Uint64())), Journal: j, Quick: t.cfg.Quick}
+			wwg.Add(1)
+			go w.Run(wctx, &wwg)
+		}
 	}
 
 	// The fault phase.

@@ -135,6 +135,7 @@ func (j *Journal) Summary() string {
 // deletes, long open transactions that commit late, and uploads.
 type Writer struct {
 	Side    string // "internet" or "intranet"
+	Table   string // the table this writer works on: item, doc or line
 	DB      *sql.DB
 	Store   string // directory of this side's file store
 	Rand    *rand.Rand
@@ -151,53 +152,72 @@ type Writer struct {
 	nfiles    int
 }
 
+// keyBase gives every writer its own key range: intranet keys are above
+// 1,000,000 (the checker tells a row's origin by it), and each table's
+// writer has its own hundred thousand.
+var keyBase = map[string]int64{"item": 0, "doc": 100_000, "line": 200_000}
+
 func (w *Writer) init() {
+	w.base = keyBase[w.Table]
 	if w.Side == "intranet" {
-		w.base = 1_000_000
+		w.base += 1_000_000
 	}
 }
 
-// Run writes until ctx ends, one operation every few milliseconds.
+// Run writes to its table until ctx ends, one operation every 10 to 60
+// ms. Each table has a writer of its own, as an application has
+// connections of its own: a statement that waits for a lock holds up its
+// own table only.
 func (w *Writer) Run(ctx context.Context, wg *sync.WaitGroup) {
 	defer wg.Done()
 	w.init()
 	var txs sync.WaitGroup
 	var running atomic.Bool
 	for ctx.Err() == nil {
-		switch p := w.Rand.IntN(100); {
-		case p < 3 && !running.Load():
-			running.Store(true)
-			txs.Add(1)
-			seed, first := w.Rand.Uint64(), w.base+500_000+w.next*10
-			go func() {
-				defer txs.Done()
-				defer running.Store(false)
-				w.longTx(ctx, rand.New(rand.NewPCG(seed, 1)), first)
-			}()
-		case p < 30:
-			w.insertItem(ctx)
-		case p < 45:
-			w.updateItem(ctx)
-		case p < 52:
-			w.deleteItem(ctx)
-		case p < 62:
-			w.insertDoc(ctx)
-		case p < 67:
-			w.renameDoc(ctx)
-		case p < 70:
-			w.repointDoc(ctx)
-		case p < 73:
-			w.deleteDoc(ctx)
-		case p < 85:
-			w.insertLine(ctx)
-		case p < 93:
-			w.updateLine(ctx)
-		default:
-			w.softDeleteLine(ctx)
+		p := w.Rand.IntN(100)
+		switch w.Table {
+		case "item":
+			switch {
+			case p < 4 && !running.Load():
+				running.Store(true)
+				txs.Add(1)
+				seed, first := w.Rand.Uint64(), w.base+500_000+w.next*10
+				go func() {
+					defer txs.Done()
+					defer running.Store(false)
+					w.longTx(ctx, rand.New(rand.NewPCG(seed, 1)), first)
+				}()
+			case p < 45:
+				w.insertItem(ctx)
+			case p < 72:
+				w.updateItem(ctx)
+			default:
+				w.deleteItem(ctx)
+			}
+		case "doc":
+			switch {
+			case p < 40:
+				w.insertDoc(ctx)
+			case p < 65:
+				w.renameDoc(ctx)
+			case p < 80:
+				w.repointDoc(ctx)
+			default:
+				w.deleteDoc(ctx)
+			}
+		case "line":
+			switch {
+			case p < 40:
+				w.insertLine(ctx)
+			case p < 75:
+				w.updateLine(ctx)
+			default:
+				w.softDeleteLine(ctx)
+			}
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Duration(5+w.Rand.IntN(30)) * time.Millisecond):
+		case <-time.After(time.Duration(10+w.Rand.IntN(50)) * time.Millisecond):
 		}
 	}
 	txs.Wait()
