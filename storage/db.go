@@ -43,8 +43,11 @@ type Options struct {
 	MaxStatementBytes int
 	// MaxStatementRows caps the rows of one multi-row upsert. Default 500.
 	MaxStatementRows int
-	// ReplayHorizon is how long accepted message ids are remembered.
-	// It must exceed twice the envelope skew. Default 1 hour.
+	// ReplayHorizon is how long accepted message ids and applied batch ids
+	// are remembered, counted back from the newest accepted time; older
+	// envelopes and batches are refused as stale (see Remember). It must
+	// be at least twice the envelope skew (syncer.NewGateway refuses
+	// less). Default 1 hour.
 	ReplayHorizon time.Duration
 }
 
@@ -84,10 +87,9 @@ type DB struct {
 	d    dialect
 	opts Options
 
-	meta      sync.Map // cached table shapes and sync_config (see metaTTL)
-	warnOnce  sync.Once
-	purgeMu   sync.Mutex
-	lastPurge time.Time
+	meta     sync.Map // cached table shapes and sync_config (see metaTTL)
+	warnOnce sync.Once
+	replay   replayState // purge bookkeeping (replay.go)
 }
 
 // OpenMySQL opens a MySQL or MariaDB database from a go-sql-driver DSN

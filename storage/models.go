@@ -110,9 +110,10 @@ type LeaseRow struct {
 }
 
 // MessageRow remembers the id of every authenticated request the gateway
-// accepted, so a replay is refused even after the gateway restarts. Rows
-// older than the replay horizon are purged: by then the envelope's
-// timestamp is outside the skew window and is refused as stale anyway.
+// accepted, so a replay is refused even after the gateway restarts.
+// SeenAt is the envelope's own (sealed) time, not this host's clock. Rows
+// below the replay watermark (sync_meta) are purged; an envelope sealed
+// before the watermark is refused whether or not its id is still here.
 type MessageRow struct {
 	bun.BaseModel `bun:"table:sync_message"`
 
@@ -120,8 +121,20 @@ type MessageRow struct {
 	SeenAt    time.Time `bun:"seen_at,type:datetime(6),notnull"`
 }
 
+// MetaRow is one named value of this side's sync state. The row
+// "replay_watermark" holds, in Unix nanoseconds, the time below which the
+// replay guard and the applied-batch ledger have forgotten what they
+// accepted: an envelope sealed, or a batch made, before it is refused as
+// stale. It only ever rises.
+type MetaRow struct {
+	bun.BaseModel `bun:"table:sync_meta"`
+
+	Name  string `bun:"name,pk,type:varchar(64)"`
+	Value int64  `bun:"value,notnull"`
+}
+
 var models = []any{(*ConfigRow)(nil), (*LogRow)(nil), (*AppliedRow)(nil), (*MessageRow)(nil),
-	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil)}
+	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil), (*MetaRow)(nil)}
 
 var indexes = []struct{ name, table, cols string }{
 	{"sync_log_window", "sync_log", "table_name, direction, status, id"},

@@ -47,6 +47,9 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	} else if ok {
 		return prev, nil
 	}
+	if err := db.checkBatchAge(ctx, b.ID); err != nil {
+		return res, fmt.Errorf("apply %s batch: %w", b.Table, err)
+	}
 	fail := func(err error) (gapsync.Result, error) {
 		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
 	}

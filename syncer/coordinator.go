@@ -331,7 +331,9 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) g
 			return err
 		}
 		e.Window = window(from, to)
-		prefix := newID() // batch ids: unique per table run, stable across retries of a batch
+		// Batch ids: unique per table run, stable across retries of a
+		// batch, and carrying the time, so that the writer can forget them.
+		prefix := gapsync.NewBatchPrefix(time.Now())
 		// Pages are read in order and sent up to InFlight at a time; the
 		// window is recorded only after every one of them was applied.
 		g, gctx := errgroup.WithContext(ctx)
@@ -380,7 +382,7 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) g
 			return err
 		}
 		e.Window = window(from, to)
-		prefix := newID()
+		prefix := gapsync.NewBatchPrefix(time.Now())
 		var after []byte
 		for seq := 0; ; seq++ {
 			p, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Name, Window: e.Window, After: after, Page: c.opts.Page})

@@ -24,8 +24,12 @@ type GatewayOptions struct {
 	Replay transport.ReplayGuard
 	// MaxBody caps a request body. Default 64 MiB.
 	MaxBody int64
-	// MaxSkew bounds envelope timestamps. Default 5 minutes.
+	// MaxSkew bounds envelope timestamps. Default 5 minutes. The replay
+	// guard must remember ids for at least twice as long (NewGateway
+	// checks it when the guard reports its horizon).
 	MaxSkew time.Duration
+	// Now is the clock envelopes are checked against; default time.Now.
+	Now func() time.Time
 	// Limits bound what a decoded batch may hold. Default batch defaults.
 	Limits *batch.Limits
 	// Metrics, when set, counts requests by path and result ("ok" or the
@@ -63,9 +67,12 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 		}
 		g.opts.Replay = rg
 	}
+	if err := checkHorizon(g.opts.Replay, g.opts.MaxSkew); err != nil {
+		return nil, err
+	}
 	m := orNoRecorder(g.opts.Metrics)
 	srv, err := transport.NewServer(keys, g.opts.Replay, &transport.ServerOptions{
-		MaxBody: g.opts.MaxBody, MaxSkew: g.opts.MaxSkew, Logger: g.opts.Logger,
+		MaxBody: g.opts.MaxBody, MaxSkew: g.opts.MaxSkew, Logger: g.opts.Logger, Now: g.opts.Now,
 		Observe: func(path string, err error) { m.Request(path, requestResult(err)) },
 	})
 	if err != nil {
@@ -78,6 +85,35 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 	g.srv = srv
 	return g, nil
 }
+
+// Horizoner is implemented by a replay guard that forgets accepted ids
+// after a while (storage's *DB does): ReplayHorizon says how long.
+type Horizoner interface {
+	ReplayHorizon() time.Duration
+}
+
+// checkHorizon refuses a replay guard that forgets ids sooner than twice
+// the envelope skew. An envelope stays acceptable for MaxSkew either side
+// of the gateway's clock, so a guard that forgot sooner would take a
+// replay of an envelope whose id it had dropped.
+func checkHorizon(guard transport.ReplayGuard, skew time.Duration) error {
+	h, ok := guard.(Horizoner)
+	if !ok {
+		return nil
+	}
+	if skew <= 0 {
+		skew = defaultMaxSkew
+	}
+	if horizon := h.ReplayHorizon(); horizon < 2*skew {
+		return fmt.Errorf("syncer: NewGateway: the replay guard remembers message ids for %v, less than twice GatewayOptions.MaxSkew (%v), "+
+			"so a replayed envelope could be accepted once its id is forgotten: set storage.Options.ReplayHorizon to at least %v, or lower MaxSkew to at most %v",
+			horizon, skew, 2*skew, horizon/2)
+	}
+	return nil
+}
+
+// defaultMaxSkew is transport.ServerOptions' default skew.
+const defaultMaxSkew = 5 * time.Minute
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
 

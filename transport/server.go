@@ -23,9 +23,12 @@ const (
 // PathApply is the endpoint that applies one batch.
 const PathApply = "/v1/apply"
 
-// ReplayGuard remembers accepted message ids. Remember must return an error
-// wrapping gapsync.ErrReplayed when id was accepted before, also by an
-// earlier process, and must be safe for concurrent use.
+// ReplayGuard remembers accepted message ids. at is the envelope's own
+// sealed time (authenticated, within the skew of this host's clock).
+// Remember must return an error wrapping gapsync.ErrReplayed when id was
+// accepted before, also by an earlier process, and one wrapping
+// gapsync.ErrStale when it has forgotten ids of that age; it must be safe
+// for concurrent use.
 type ReplayGuard interface {
 	Remember(ctx context.Context, id string, at time.Time) error
 }
@@ -121,7 +124,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Now: now, MaxSkew: s.opts.MaxSkew, Endpoint: "POST " + r.URL.Path, Sender: ZoneInternet,
 	})
 	if err == nil {
-		err = s.guard.Remember(r.Context(), h.MessageID, now)
+		// The envelope's own sealed time, not this host's clock: ids are
+		// purged and refused by it (a clock step here changes nothing).
+		err = s.guard.Remember(r.Context(), h.MessageID, h.Time)
 	}
 	if err != nil {
 		log.Warn("refused request", "err", err)
