@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/gapsync/gapsync"
 )
@@ -36,36 +37,64 @@ type Finder struct {
 
 // Find returns the references in one row, in column order, each once.
 // names are the row's column names; values are package batch values.
+// A reference is a whole value (or a match, or its submatch 1) with the
+// white space around it trimmed; RewriteAll replaces exactly those.
 func (f Finder) Find(names []string, vals []any) []string {
 	var out []string
 	seen := map[string]bool{}
-	add := func(s string) {
-		if s = strings.TrimSpace(s); s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
 	for i, n := range names {
-		if !contains(f.Columns, n) {
+		if i >= len(vals) || !contains(f.Columns, n) {
 			continue
 		}
 		s, ok := text(vals[i])
 		if !ok {
 			continue
 		}
-		if f.Pattern == nil {
-			add(s)
-			continue
-		}
-		for _, m := range f.Pattern.FindAllStringSubmatch(s, -1) {
-			if len(m) > 1 {
-				add(m[1])
-			} else {
-				add(m[0])
+		for _, sp := range f.spans(s) {
+			if r := s[sp[0]:sp[1]]; !seen[r] {
+				seen[r] = true
+				out = append(out, r)
 			}
 		}
 	}
 	return out
+}
+
+// spans returns where the references in s are, as [lo, hi) byte offsets,
+// in order and without overlap: the whole value without a Pattern, else
+// each match (submatch 1 when the pattern has a group; a match whose group
+// did not take part holds none), trimmed of white space and never empty.
+// Find and RewriteAll both use it, so that what one finds the other
+// replaces.
+func (f Finder) spans(s string) [][2]int {
+	if f.Pattern == nil {
+		if lo, hi := trimSpan(s, 0, len(s)); lo < hi {
+			return [][2]int{{lo, hi}}
+		}
+		return nil
+	}
+	var out [][2]int
+	for _, m := range f.Pattern.FindAllStringSubmatchIndex(s, -1) {
+		lo, hi := m[0], m[1]
+		if len(m) > 3 {
+			if m[2] < 0 {
+				continue
+			}
+			lo, hi = m[2], m[3]
+		}
+		if lo, hi = trimSpan(s, lo, hi); lo < hi {
+			out = append(out, [2]int{lo, hi})
+		}
+	}
+	return out
+}
+
+// trimSpan narrows s[lo:hi] to what strings.TrimSpace would keep.
+func trimSpan(s string, lo, hi int) (int, int) {
+	t := strings.TrimLeftFunc(s[lo:hi], unicode.IsSpace)
+	lo += (hi - lo) - len(t)
+	t = strings.TrimRightFunc(t, unicode.IsSpace)
+	return lo, lo + len(t)
 }
 
 // Rewrite replaces the reference from with to in one value: the whole
@@ -83,37 +112,28 @@ func (f Finder) RewriteAll(v any, refs map[string]string) (any, bool) {
 	if !ok {
 		return v, false
 	}
-	var ns string
-	if f.Pattern == nil {
-		to, ok := refs[strings.TrimSpace(s)]
+	// Replace only the references Find sees, not every occurrence of the
+	// text ("a.png" inside "ba.png" stays). Without a Pattern the whole
+	// value becomes the new reference.
+	var b strings.Builder
+	last, changed := 0, false
+	for _, sp := range f.spans(s) {
+		to, ok := refs[s[sp[0]:sp[1]]]
 		if !ok {
-			return v, false
+			continue
 		}
-		ns = to
-	} else {
-		// Replace only the references the pattern finds, not every
-		// occurrence of the text ("a.png" inside "ba.png" stays).
-		var b strings.Builder
-		last := 0
-		for _, m := range f.Pattern.FindAllStringSubmatchIndex(s, -1) {
-			lo, hi := m[0], m[1]
-			if len(m) > 3 && m[2] >= 0 {
-				lo, hi = m[2], m[3]
-			}
-			to, ok := refs[s[lo:hi]]
-			if !ok {
-				continue
-			}
-			b.WriteString(s[last:lo])
-			b.WriteString(to)
-			last = hi
+		if f.Pattern == nil {
+			sp = [2]int{0, len(s)}
 		}
-		if last == 0 {
-			return v, false
-		}
-		b.WriteString(s[last:])
-		ns = b.String()
+		b.WriteString(s[last:sp[0]])
+		b.WriteString(to)
+		last, changed = sp[1], true
 	}
+	if !changed {
+		return v, false
+	}
+	b.WriteString(s[last:])
+	ns := b.String()
 	if _, isBytes := v.([]byte); isBytes {
 		return []byte(ns), true
 	}
