@@ -100,8 +100,29 @@
 //     "new:...".
 //
 // Skipping step 1 makes a receiver that has not been updated yet fail with
-// ErrUnknownKey. Random 96-bit nonces are safe for about 2^32 messages per
-// key; rotate long before that.
+// ErrUnknownKey.
+//
+// # Messages per key
+//
+// Every envelope draws a fresh random 96-bit nonce; there is no per-key
+// message counter in the nonce. Two envelopes under one key with the same
+// nonce would reveal the XOR of their plaintexts and let an attacker forge
+// messages under that key, so the number of envelopes per key is bounded
+// by the birthday bound: after n envelopes a repeat has probability about
+// n^2 / 2^97. NIST SP 800-38D caps random-nonce GCM at 2^32 envelopes per
+// key (a chance of about 2^-33); both zones seal under the same key, so
+// their counts add up.
+//
+// A Keyring therefore counts the envelopes it seals under its active key
+// ([Keyring.Sealed], for a gauge). At [KeyringOptions.WarnAt] (default
+// three quarters of the limit) it logs a warning once; past
+// [KeyringOptions.MaxMessages] (default [DefaultMaxMessages], 2^31, half
+// the cap, leaving the other half to the other zone) Seal refuses with
+// ErrKeyExhausted until a new key is made active. The count is per
+// keyring, that is per process since it started: a deployment that
+// restarts often or runs several sealing processes on one key should set
+// a lower limit, or rotate on a schedule. At 100 envelopes a second, 2^31
+// takes about eight months; rotating every few months is ample.
 //
 // # Errors
 //
@@ -143,6 +164,10 @@
 // replayed old envelope. Retrying with a freshly sealed request is safe
 // from this package's point of view (it gets a new Time and MessageID);
 // if it keeps failing, fix the clocks.
+//
+// ErrKeyExhausted: returned by Seal, not Open. The keyring has sealed
+// KeyringOptions.MaxMessages envelopes under its active key; rotate (see
+// above). Retrying does not help until a new key is active.
 //
 // ErrReplayed: never returned by this package. It is the sentinel for
 // replay guards built on MessageID. The envelope is authentic but was

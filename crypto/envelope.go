@@ -19,6 +19,9 @@ var (
 	ErrUnknownKey = errors.New("gapsync/crypto: unknown key id")
 	ErrTampered   = errors.New("gapsync/crypto: envelope failed authentication")
 	ErrStale      = errors.New("gapsync/crypto: envelope timestamp outside allowed skew")
+	// ErrKeyExhausted is returned by Seal once the keyring has sealed
+	// KeyringOptions.MaxMessages envelopes under its active key. Rotate.
+	ErrKeyExhausted = errors.New("gapsync/crypto: active key reached its message limit")
 	// ErrReplayed is never returned by this package. It is the shared
 	// sentinel for replay guards built on Header.MessageID.
 	ErrReplayed = errors.New("gapsync/crypto: envelope replayed")
@@ -92,6 +95,11 @@ func (r *Keyring) Seal(dst []byte, h Header, plaintext []byte) ([]byte, Header, 
 		return dst, Header{}, err
 	}
 
+	// Counted only once the header is known to be good: every count is
+	// one nonce drawn under the key.
+	if err := r.count(); err != nil {
+		return dst, Header{}, err
+	}
 	hlen := encodedHeaderLen(&h)
 	total := prefixLen + uvarintLen(uint64(hlen)) + hlen + nonceSize + len(plaintext) + tagSize
 	out := slices.Grow(dst, total)

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 )
 
 const (
@@ -114,13 +116,52 @@ type Keyring struct {
 	activeID string
 	active   cipher.AEAD
 	aeads    map[string]cipher.AEAD // by key id, includes the active key
+	opts     KeyringOptions
+	sealed   atomic.Uint64 // envelopes sealed under the active key
+}
+
+// DefaultMaxMessages is the default KeyringOptions.MaxMessages: 2^31,
+// half the 2^32 envelopes that random 96-bit GCM nonces allow under one
+// key (NIST SP 800-38D), since the other zone seals under the same key.
+const DefaultMaxMessages = 1 << 31
+
+// KeyringOptions tune a Keyring. Nil gives the defaults.
+type KeyringOptions struct {
+	// MaxMessages is how many envelopes the keyring seals under its active
+	// key before Seal refuses with ErrKeyExhausted, so that operators
+	// rotate before nonces become likely to repeat. The count is this
+	// keyring's (one process, since it started): set the limit with room
+	// for the other zone and for restarts. Default DefaultMaxMessages.
+	MaxMessages uint64
+	// WarnAt is the count at which Logger is warned, once, that the key
+	// should be rotated. Default three quarters of MaxMessages.
+	WarnAt uint64
+	// Logger receives that warning. Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // NewKeyring returns a keyring that seals with active and opens envelopes
 // sealed with active or any of older. Every key is validated; duplicate ids
-// are an error.
+// are an error. It has the default options.
 func NewKeyring(active Key, older ...Key) (*Keyring, error) {
+	return NewKeyringOptions(nil, active, older...)
+}
+
+// NewKeyringOptions is NewKeyring with options; o may be nil.
+func NewKeyringOptions(o *KeyringOptions, active Key, older ...Key) (*Keyring, error) {
 	r := &Keyring{aeads: make(map[string]cipher.AEAD, 1+len(older))}
+	if o != nil {
+		r.opts = *o
+	}
+	if r.opts.MaxMessages == 0 {
+		r.opts.MaxMessages = DefaultMaxMessages
+	}
+	if r.opts.WarnAt == 0 || r.opts.WarnAt > r.opts.MaxMessages {
+		r.opts.WarnAt = r.opts.MaxMessages - r.opts.MaxMessages/4
+	}
+	if r.opts.Logger == nil {
+		r.opts.Logger = slog.Default()
+	}
 	for i := -1; i < len(older); i++ {
 		k := active
 		if i >= 0 {
@@ -152,7 +193,10 @@ func NewKeyring(active Key, older ...Key) (*Keyring, error) {
 // key is the active one; the rest only open. Empty input, empty items,
 // malformed items and duplicate ids are errors. Error messages never contain
 // a secret.
-func ParseKeyring(s string) (*Keyring, error) {
+func ParseKeyring(s string) (*Keyring, error) { return ParseKeyringOptions(s, nil) }
+
+// ParseKeyringOptions is ParseKeyring with options; o may be nil.
+func ParseKeyringOptions(s string, o *KeyringOptions) (*Keyring, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, errors.New("gapsync/crypto: empty keyring")
 	}
@@ -165,11 +209,30 @@ func ParseKeyring(s string) (*Keyring, error) {
 		}
 		keys = append(keys, k)
 	}
-	return NewKeyring(keys[0], keys[1:]...)
+	return NewKeyringOptions(o, keys[0], keys[1:]...)
 }
 
 // ActiveID returns the id of the key that Seal uses.
 func (r *Keyring) ActiveID() string { return r.activeID }
+
+// Sealed returns how many envelopes this keyring has sealed under its
+// active key, for a gauge next to KeyringOptions.MaxMessages.
+func (r *Keyring) Sealed() uint64 { return r.sealed.Load() }
+
+// count reserves one seal under the active key, or refuses past the limit.
+func (r *Keyring) count() error {
+	n := r.sealed.Add(1)
+	if n > r.opts.MaxMessages {
+		r.sealed.Add(^uint64(0)) // a refusal seals nothing
+		return fmt.Errorf("%w: key %q has sealed %d envelopes, the limit (KeyringOptions.MaxMessages); make a new key active (see Key rotation)",
+			ErrKeyExhausted, r.activeID, r.opts.MaxMessages)
+	}
+	if n == r.opts.WarnAt {
+		r.opts.Logger.Warn("gapsync/crypto: rotate the active key soon: random nonces are safe for a limited number of envelopes per key",
+			"key", r.activeID, "sealed", n, "limit", r.opts.MaxMessages)
+	}
+	return nil
+}
 
 func newAEAD(secret []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(secret)

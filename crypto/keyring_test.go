@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -146,4 +147,49 @@ func TestNewKeyringValidation(t *testing.T) {
 	r, err := crypto.NewKeyring(k2, k1)
 	is.NoErr(err)
 	is.Equal(r.ActiveID(), "k2")
+}
+
+// TestKeyringMessageLimit: the keyring counts what it seals under its
+// active key, warns once at WarnAt, and refuses past MaxMessages until a
+// new key is active; opening is not limited.
+func TestKeyringMessageLimit(t *testing.T) {
+	is := is.New(t)
+	var logs bytes.Buffer
+	k1, k2 := mustKey(t, "k1"), mustKey(t, "k2")
+	r, err := crypto.NewKeyringOptions(&crypto.KeyringOptions{MaxMessages: 10, WarnAt: 8,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, k1)
+	is.NoErr(err)
+	var last []byte
+	for i := range 10 {
+		env, _, err := r.Seal(nil, crypto.Header{}, []byte("x"))
+		is.NoErr(err)
+		last = env
+		is.Equal(r.Sealed(), uint64(i+1))
+		is.Equal(strings.Count(logs.String(), "rotate the active key"), map[bool]int{true: 1, false: 0}[i+1 >= 8])
+	}
+	_, _, err = r.Seal(nil, crypto.Header{}, []byte("x"))
+	is.True(errors.Is(err, crypto.ErrKeyExhausted))
+	is.True(strings.Contains(err.Error(), `"k1"`))
+	is.Equal(r.Sealed(), uint64(10)) // the refusal sealed nothing
+	_, _, err = r.Open(nil, last, nil)
+	is.NoErr(err)
+	// A malformed header is refused before it counts.
+	fresh, _ := crypto.NewKeyringOptions(&crypto.KeyringOptions{MaxMessages: 1}, k1)
+	_, _, err = fresh.Seal(nil, crypto.Header{Sender: strings.Repeat("s", 100)}, nil)
+	is.True(errors.Is(err, crypto.ErrMalformed))
+	is.Equal(fresh.Sealed(), uint64(0))
+	// Rotation: the new active key seals again and the old one still opens.
+	rotated, err := crypto.NewKeyringOptions(&crypto.KeyringOptions{MaxMessages: 10}, k2, k1)
+	is.NoErr(err)
+	_, _, err = rotated.Seal(nil, crypto.Header{}, []byte("x"))
+	is.NoErr(err)
+	_, _, err = rotated.Open(nil, last, nil)
+	is.NoErr(err)
+	// The default limit is the documented one.
+	def, _ := crypto.ParseKeyring(k1.Encode())
+	for range 3 {
+		def.Seal(nil, crypto.Header{}, nil)
+	}
+	is.Equal(def.Sealed(), uint64(3))
+	is.Equal(crypto.DefaultMaxMessages, 1<<31)
 }
