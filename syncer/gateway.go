@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gapsync/gapsync"
@@ -32,6 +33,15 @@ type GatewayOptions struct {
 	Now func() time.Time
 	// Limits bound what a decoded batch may hold. Default batch defaults.
 	Limits *batch.Limits
+	// Columns, when it names a table, is the only set of columns a push
+	// batch of that table may write here (the key columns included): a
+	// batch naming any other column is refused with
+	// gapsync.ErrUnknownColumn and nothing is written. It stops a
+	// compromised internet side from writing columns it has no business
+	// with (a role, a price, an owner). Table and column names compare
+	// without regard to letter case. Tables it does not
+	// name may write any column they have. Default: none named.
+	Columns map[string][]string
 	// Metrics, when set, counts requests by path and result ("ok" or the
 	// refusal's code, such as "tampered" or "replayed").
 	Metrics Recorder
@@ -44,6 +54,7 @@ type GatewayOptions struct {
 // the intranet database through the IsolationWriter, and accepted message
 // ids go to the replay guard, which lives there too.
 type Gateway struct {
+	cols  map[string]map[string]bool // GatewayOptions.Columns, lower case
 	db    IntranetDB
 	files FileDB // nil when the intranet database has no file tables
 	srv   *transport.Server
@@ -69,6 +80,28 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 	}
 	if err := checkHorizon(g.opts.Replay, g.opts.MaxSkew); err != nil {
 		return nil, err
+	}
+	if len(g.opts.Columns) > 0 {
+		g.cols = map[string]map[string]bool{}
+		for table, cols := range g.opts.Columns {
+			if err := gapsync.ValidIdentifier(table); err != nil {
+				return nil, fmt.Errorf("syncer: NewGateway: GatewayOptions.Columns: %w", err)
+			}
+			set := map[string]bool{}
+			for _, c := range cols {
+				if err := gapsync.ValidIdentifier(c); err != nil {
+					return nil, fmt.Errorf("syncer: NewGateway: GatewayOptions.Columns[%q]: %w", table, err)
+				}
+				set[strings.ToLower(c)] = true
+			}
+			if len(set) == 0 {
+				return nil, fmt.Errorf("syncer: NewGateway: GatewayOptions.Columns[%q] allows no column; leave the table out to allow all", table)
+			}
+			if _, dup := g.cols[strings.ToLower(table)]; dup {
+				return nil, fmt.Errorf("syncer: NewGateway: GatewayOptions.Columns names %q twice (letter case aside)", table)
+			}
+			g.cols[strings.ToLower(table)] = set
+		}
 	}
 	m := orNoRecorder(g.opts.Metrics)
 	srv, err := transport.NewServer(keys, g.opts.Replay, &transport.ServerOptions{
@@ -127,6 +160,9 @@ func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
 	if b.Direction != string(gapsync.Push) {
 		return nil, fmt.Errorf("%w: the gateway applies push batches only, got %q", gapsync.ErrMalformed, b.Direction)
 	}
+	if err := g.allowed(b); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	res, err := g.db.Apply(ctx, b)
 	if err != nil {
@@ -135,6 +171,33 @@ func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
 	g.opts.Logger.Info("applied batch", "batch", b.ID, "table", b.Table, "rows", res.Rows,
 		"written", res.Written, "duplicate", res.Duplicate, "took", time.Since(start))
 	return json.Marshal(res)
+}
+
+// allowed refuses a batch that names a column outside its table's
+// allowlist (GatewayOptions.Columns).
+func (g *Gateway) allowed(b *batch.Batch) error {
+	if g.cols == nil {
+		return nil
+	}
+	// Only plain identifiers can name a table or column here, so a name
+	// that folds to a listed one in some other way cannot slip past.
+	if err := gapsync.ValidIdentifier(b.Table); err != nil {
+		return err
+	}
+	set, ok := g.cols[strings.ToLower(b.Table)]
+	if !ok {
+		return nil
+	}
+	for _, c := range b.Columns {
+		if err := gapsync.ValidIdentifier(c.Name); err != nil {
+			return err
+		}
+		if !set[strings.ToLower(c.Name)] {
+			return fmt.Errorf("%w: column %q of table %q is not in the gateway's allowlist (GatewayOptions.Columns)",
+				gapsync.ErrUnknownColumn, c.Name, b.Table)
+		}
+	}
+	return nil
 }
 
 // bound is seed 1.2.1 seen from the intranet: the bound of a table's next
