@@ -103,8 +103,9 @@ type FileOptions struct {
 	// fails when no byte arrives for IdleTimeout (default 30 s; negative:
 	// none). Staging a file — its Stat, its reads and, for a large file,
 	// the sending of its chunks while it is read — fails after
-	// FileTimeout + size/MinRate (defaults 1 minute and 256 KiB/s: a
-	// 1 GiB file may take 65 minutes). A file that failed so is retried
+	// FileTimeout + size/MinRate (defaults 1 minute and 64 KiB/s: the
+	// floor of a healthy transfer, paced by the database as much as by
+	// the store). A file that failed so is retried
 	// next cycle like any failure; once FileTimeout has passed, a file
 	// read slower than MinRate on average is cut at once rather than at
 	// its deadline, so a server that trickles bytes holds it about

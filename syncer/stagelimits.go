@@ -17,8 +17,11 @@ import (
 const (
 	DefaultIdleTimeout = 30 * time.Second
 	DefaultFileTimeout = time.Minute
-	DefaultMinRate     = 256 << 10 // bytes per second
-	DefaultStageTime   = 5 * time.Minute
+	// DefaultMinRate is low on purpose: staging is paced by the database
+	// that stores the chunks as much as by the store, and a loaded
+	// database must not make a healthy file fail.
+	DefaultMinRate   = 64 << 10 // bytes per second
+	DefaultStageTime = 5 * time.Minute
 )
 
 // opener returns how staging reads ranges of the file at key: at the
