@@ -186,3 +186,68 @@ func TestTricklingServerDoesNotHoldTheCycle(t *testing.T) {
 	}
 	is.Equal(sha(t, z.intraStore, "from-internet/"+strings.TrimPrefix(srv.URL, "http://")+"/report.pdf"), shaOf(tr.data))
 }
+
+// Once a cycle's StageTime is used up no further file starts: the others
+// wait for the next cycle untouched (no attempt counted, no error), and
+// the tables of the cycle are not held for them.
+func TestStageTimeDefersFiles(t *testing.T) {
+	is := is.New(t)
+	const cs = 16 << 10
+	z := newFileZones(t, "sqlite", "local", cs)
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("f%d.bin", i)
+		put(t, z.inetStore, name, randBytes(uint64(50+i), 3*cs))
+		z.doc(gapsync.Internet, i, name)
+	}
+	coord := func(stage time.Duration) *syncer.Coordinator {
+		c, err := syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Files: &syncer.FileOptions{
+			Store: z.inetStore, ChunkSize: cs, BatchBytes: 3 * cs, Retention: -1, StageTime: stage}})
+		is.NoErr(err)
+		return c
+	}
+	z.coord = coord(time.Nanosecond) // used up before the first file
+	r, _ := z.round()
+	is.NoErr(r.FilesErr)
+	is.Equal(r.Files.Staged, 0)
+	is.Equal(r.Rows(gapsync.Push), int64(3)) // the rows moved all the same
+	is.Equal(count(t, z.src(), "SELECT COUNT(*) FROM file_record WHERE status = 'extracted' AND attempts = 0"), 3)
+
+	z.coord = coord(time.Minute)
+	r, _ = z.round()
+	is.NoErr(r.FilesErr)
+	is.Equal(r.Files.Staged, 3)
+}
+
+// The same for a file of one chunk, which is staged with others in
+// parallel rather than alone.
+func TestTricklingSmallFileIsCut(t *testing.T) {
+	is := is.New(t)
+	const cs = 1 << 20
+	z := newFileZones(t, "sqlite", "local", cs)
+	tr := &trickler{data: randBytes(42, 256<<10), tick: 50 * time.Millisecond}
+	tr.slow.Store(true)
+	srv := httptest.NewServer(tr)
+	defer srv.Close()
+	urls, err := httpstore.New(&httpstore.Options{
+		AllowHosts: []string{strings.TrimPrefix(srv.URL, "http://")},
+		AllowAddrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	is.NoErr(err)
+	defer urls.Close()
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Files: &syncer.FileOptions{
+		Store: z.inetStore, URLStore: urls, ChunkSize: cs, BatchBytes: 3 * cs, Retention: -1,
+		FileTimeout: time.Second, MinRate: 1 << 20}})
+	is.NoErr(err)
+	z.doc(gapsync.Internet, 1, srv.URL+"/small.pdf")
+	z.waitLag()
+	start := time.Now()
+	r, _ := z.coord.RunOnce(context.Background())
+	is.True(time.Since(start) < 6*time.Second) // not the hour the server would take
+	is.True(r.FilesErr != nil && strings.Contains(r.FilesErr.Error(), "deadline"))
+	is.Equal(r.Rows(gapsync.Push), int64(1))
+	var status string
+	var attempts int
+	is.NoErr(z.src().QueryRow("SELECT status, attempts FROM file_record").Scan(&status, &attempts))
+	is.Equal(status, gapsync.FileFailed) // retried later, never stored
+	is.Equal(attempts, 1)
+}
