@@ -192,3 +192,28 @@ func TestOnceCarriesRealReferences(t *testing.T) {
 	is.True(errors.As(err, &exit))
 	is.True(strings.Contains(out, "lease held"))
 }
+
+// TestKeygen makes a keyring and rotates it with the stock command.
+func TestKeygen(t *testing.T) {
+	is := is.New(t)
+	bin := buildMains(t, "keygen")
+	out, err := exec.Command(filepath.Join(bin, "keygen"), "-id", "k1").Output()
+	is.NoErr(err)
+	first := strings.TrimSpace(string(out))
+	ring, err := crypto.ParseKeyring(first)
+	is.NoErr(err)
+	is.Equal(ring.ActiveID(), "k1")
+	out, err = exec.Command(filepath.Join(bin, "keygen"), "-id", "k2", "-ring", first).Output()
+	is.NoErr(err)
+	rotated := strings.TrimSpace(string(out))
+	ring, err = crypto.ParseKeyring(rotated)
+	is.NoErr(err)
+	is.Equal(ring.ActiveID(), "k2")            // the new key seals
+	is.True(strings.HasSuffix(rotated, first)) // the old one still opens
+	// Two runs never make the same secret, and a reused id is refused.
+	again, err := exec.Command(filepath.Join(bin, "keygen"), "-id", "k1").Output()
+	is.NoErr(err)
+	is.True(strings.TrimSpace(string(again)) != first)
+	err = exec.Command(filepath.Join(bin, "keygen"), "-id", "k1", "-ring", first).Run()
+	is.True(err != nil)
+}

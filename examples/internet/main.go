@@ -70,15 +70,23 @@ func run(ctx context.Context) error {
 		flag.PrintDefaults()
 		fmt.Fprint(flag.CommandLine.Output(), service.EnvHelp(flag.CommandLine, "GAPSYNC_"))
 	}
-	flag.Parse()
-	if err := service.Env(flag.CommandLine, "GAPSYNC_", "table"); err != nil {
+	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
+	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", "table"); err != nil {
+		return err
+	}
+	var err error
+	if *dsn, err = service.WithPasswordFile(*dsn, *pwFile); err != nil {
 		return err
 	}
 	service.SetMemoryLimit(int64(memLimit))
 	if *dsn == "" || *gateway == "" {
 		return errors.New("need -db and -gateway (or GAPSYNC_DB and GAPSYNC_GATEWAY)")
 	}
-	keys, err := crypto.ParseKeyring(os.Getenv("GAPSYNC_KEYS"))
+	ring, err := service.Secret("GAPSYNC_KEYS")
+	if err != nil {
+		return err
+	}
+	keys, err := crypto.ParseKeyring(ring)
 	if err != nil {
 		return fmt.Errorf("GAPSYNC_KEYS: %w", err)
 	}
