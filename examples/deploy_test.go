@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,4 +217,56 @@ func TestKeygen(t *testing.T) {
 	is.True(strings.TrimSpace(string(again)) != first)
 	err = exec.Command(filepath.Join(bin, "keygen"), "-id", "k1", "-ring", first).Run()
 	is.True(err != nil)
+}
+
+// TestWorkerHealth runs the intranet worker with -metrics and asks it
+// what an orchestrator asks: alive, ready, and the runtime's metrics.
+func TestWorkerHealth(t *testing.T) {
+	is := is.New(t)
+	bin := buildMains(t, "intranet")
+	addr := freeAddr(t)
+	db := filepath.Join(t.TempDir(), "intra.db")
+	cmd := exec.Command(filepath.Join(bin, "intranet"), "-db", "sqlite:"+db, "-store", "dir:"+t.TempDir(),
+		"-interval", "200ms", "-metrics", addr, "-log-format", "json")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	is.NoErr(cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	fetch := func(path string) (int, string) {
+		for i := 0; i < 200; i++ {
+			resp, err := http.Get("http://" + addr + path)
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode, string(b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no answer at %s:\n%s", path, out.String())
+		return 0, ""
+	}
+	code, body := fetch("/healthz")
+	is.Equal(code, 200)
+	is.Equal(body, "ok\n")
+	var ready string
+	for i := 0; i < 50; i++ { // ready once a worker run has succeeded
+		if code, ready = fetch("/readyz"); code == 200 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	is.Equal(code, 200)
+	is.True(strings.Contains(ready, "ok database") && strings.Contains(ready, "ok last-cycle"))
+	_, metricsText := fetch("/metrics")
+	for _, want := range []string{"go_goroutines", "process_resident_memory_bytes", "gapsync_build_info{", `gapsync_cycles_total{result="ok",role="worker"}`} {
+		is.True(strings.Contains(metricsText, want))
+	}
+	// The logs are JSON, every line of them.
+	cmd.Process.Kill()
+	cmd.Wait()
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !strings.HasPrefix(line, "{") && !strings.HasPrefix(line, "intranet:") {
+			t.Fatalf("a line outside the JSON handler: %q", line)
+		}
+	}
 }

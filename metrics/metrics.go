@@ -34,11 +34,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -69,6 +72,8 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 
 	handler http.Handler
+	mux     *http.ServeMux // what Serve serves: /metrics and what Handle adds
+	reg     *prometheus.Registry
 }
 
 // New returns a Metrics with every counter at zero and no series yet.
@@ -110,7 +115,10 @@ func New() *Metrics {
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m)
+	m.reg = reg
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	m.mux = http.NewServeMux()
+	m.mux.Handle("GET /metrics", m.handler)
 	return m
 }
 
@@ -164,9 +172,8 @@ func (m *Metrics) Serve(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -175,14 +182,25 @@ func (m *Metrics) Serve(ctx context.Context, addr string) error {
 	return nil
 }
 
+// Handle serves h at pattern (a net/http ServeMux pattern) beside
+// /metrics on the address Serve and Start listen on: a main mounts its
+// /healthz and /readyz there. It is safe to call while serving.
+func (m *Metrics) Handle(pattern string, h http.Handler) {
+	if m != nil {
+		m.mux.Handle(pattern, h)
+	}
+}
+
 // Start is what a main calls: with addr set it returns new Metrics served
-// at http://addr/metrics until ctx is done (a failure to serve is logged,
+// at http://addr/metrics, with the Go runtime's and the process's
+// collectors and gapsync_build_info beside them, until ctx is done (a failure to serve is logged,
 // not fatal); with addr empty it returns nil, which counts nothing.
 func Start(ctx context.Context, addr string, log *slog.Logger) *Metrics {
 	if addr == "" {
 		return nil
 	}
 	m := New()
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	go func() {
 		if err := m.Serve(ctx, addr); err != nil && log != nil {
 			log.Error("metrics not served", "err", err)
@@ -263,4 +281,25 @@ func label(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// buildInfo is gapsync_build_info: 1, labelled with the module's version
+// as the binary was built and the Go version.
+func buildInfo() prometheus.Collector {
+	version := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/gapsync/gapsync" {
+				version = d.Version
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "gapsync_build_info",
+		Help:        "Always 1; the labels say which gapsync and Go built this binary.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return g
 }

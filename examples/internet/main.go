@@ -24,7 +24,6 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/crypto"
-	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/service"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
@@ -58,7 +57,7 @@ func run(ctx context.Context) error {
 	files.Store = os.Getenv("GAPSYNC_INTERNET_STORE")
 	files.Register(flag.CommandLine, "internet file store")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
-	metricsAddr := flag.String("metrics", "", "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9441 (empty: off)")
+	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9441 (empty: off)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
 	memLimit := service.Bytes(96 << 20)
@@ -132,7 +131,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
-	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: metrics.Start(ctx, *metricsAddr, log)}
+	rec := service.Observe(ctx, *metricsAddr, log, 3**interval+2*time.Minute, map[string]func(context.Context) error{
+		"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
+	})
+	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: rec}
 	if *once {
 		opts.LeaseWait = *leaseWait
 	}

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
-	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/service"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
@@ -50,7 +49,7 @@ func run(ctx context.Context) error {
 	interval := flag.Duration("interval", 30*time.Second, "pause between worker runs")
 	once := flag.Bool("once", false, "run the worker once and exit: 0 when every file moved (references refused by design are logged, not failures), 1 otherwise")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
-	metricsAddr := flag.String("metrics", "", "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9443 (empty: off)")
+	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9443 (empty: off)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
 	memLimit := service.Bytes(96 << 20)
@@ -127,7 +126,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Logger: log, Interval: *interval, Files: *fo,
-		Metrics: metrics.Start(ctx, *metricsAddr, log)})
+		Metrics: service.Observe(ctx, *metricsAddr, log, 3**interval+2*time.Minute, map[string]func(context.Context) error{
+			"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
+		})})
 	if err != nil {
 		return err
 	}
