@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync/internal/testdb"
@@ -240,4 +241,17 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
+}
+
+// TestDSNsNameTheServer: every DSN the suite hands out points at its own
+// server (or proxy), never at a default address such as the shared 3306.
+func TestDSNsNameTheServer(t *testing.T) {
+	is := is.New(t)
+	s := &Server{Addr: "127.0.0.1:3399", base: mysql.NewConfig(), private: true}
+	s.base.User = "root"
+	for _, dsn := range []string{s.DSN("a"), s.AppDSN("a"), s.DSN("")} {
+		is.True(strings.Contains(dsn, "tcp(127.0.0.1:3399)/")) // dsn
+	}
+	is.True(strings.Contains(s.DSNVia("127.0.0.1:4000", "b"), "tcp(127.0.0.1:4000)/b"))
+	is.True(strings.Contains(s.AppDSN("a"), "interpolateParams=true"))
 }

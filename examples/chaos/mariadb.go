@@ -32,6 +32,15 @@ type Server struct {
 // DSN returns a go-sql-driver DSN for database name on the server.
 func (s *Server) DSN(name string) string { return s.DSNVia(s.Addr, name) }
 
+// AppDSN is DSN for the writers: statements go as text with their
+// arguments in them (one round trip each), as most applications send them
+// (PHP's PDO and many ORMs by default), rather than prepared first.
+func (s *Server) AppDSN(name string) string {
+	cfg := s.base.Clone()
+	cfg.Net, cfg.Addr, cfg.DBName, cfg.InterpolateParams = "tcp", s.Addr, name, true
+	return cfg.FormatDSN()
+}
+
 // DSNVia is DSN with the connection going to addr (a fault proxy) instead.
 func (s *Server) DSNVia(addr, name string) string {
 	cfg := s.base.Clone()

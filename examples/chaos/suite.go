@@ -257,12 +257,12 @@ func (t *trial) run(ctx context.Context) (trialResult, error) {
 	var dbs [2]*sql.DB
 	for i, n := range names {
 		os.MkdirAll(stores[i], 0o755)
-		db, err := sql.Open("mysql", t.srv.DSN(n))
+		db, err := sql.Open("mysql", t.srv.AppDSN(n))
 		if err != nil {
 			return res, err
 		}
 		defer db.Close()
-		db.SetMaxOpenConns(8)
+		db.SetMaxOpenConns(16)
 		dbs[i] = db
 		for _, q := range schema {
 			if _, err := db.ExecContext(ctx, q); err != nil {
@@ -345,8 +345,8 @@ func (t *trial) run(ctx context.Context) (trialResult, error) {
 	var wwg sync.WaitGroup
 	wr := rand.New(rand.NewPCG(t.seed, 0x3717e))
 	for i, s := range []string{"internet", "intranet"} {
-		for _, tbl := range tables {
-			w := &Writer{Side: s, Table: tbl, DB: dbs[i], Store: stores[i], Rand: rand.New(rand.NewPCG(wr.Uint64(), wr.Uint64())), Journal: j, Quick: t.cfg.Quick}
+		for _, slot := range writerSlots {
+			w := &Writer{Side: s, Table: slot.table, Base: slot.base, DB: dbs[i], Store: stores[i], Rand: rand.New(rand.NewPCG(wr.Uint64(), wr.Uint64())), Journal: j, Quick: t.cfg.Quick, Log: vlog}
 			wwg.Add(1)
 			go w.Run(wctx, &wwg)
 		}

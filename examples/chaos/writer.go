@@ -134,8 +134,10 @@ func (j *Journal) Summary() string {
 // Writer plays one side's application: inserts, updates, hard and soft
 // deletes, long open transactions that commit late, and uploads.
 type Writer struct {
-	Side    string // "internet" or "intranet"
-	Table   string // the table this writer works on: item, doc or line
+	Side    string                           // "internet" or "intranet"
+	Table   string                           // the table this writer works on: item, doc or line
+	Base    int64                            // keys are Base+1, Base+2, … (plus 1,000,000 on the intranet)
+	Log     func(format string, args ...any) // statements that waited long (nil: quiet)
 	DB      *sql.DB
 	Store   string // directory of this side's file store
 	Rand    *rand.Rand
@@ -152,19 +154,25 @@ type Writer struct {
 	nfiles    int
 }
 
-// keyBase gives every writer its own key range: intranet keys are above
-// 1,000,000 (the checker tells a row's origin by it), and each table's
-// writer has its own hundred thousand.
-var keyBase = map[string]int64{"item": 0, "doc": 100_000, "line": 200_000}
+// writerSlots are the writers of one side: a table and the first key of
+// its own range. Intranet keys are above 1,000,000 (the checker tells a
+// row's origin by it); long transactions take keys 50,000 above their
+// writer's. Four write item, which has the tombstone triggers and the long
+// transactions, as an application has several connections: when one
+// statement waits for a lock, the others wait too.
+var writerSlots = []struct {
+	table string
+	base  int64
+}{{"item", 0}, {"item", 100_000}, {"item", 200_000}, {"item", 300_000}, {"doc", 400_000}, {"line", 500_000}}
 
 func (w *Writer) init() {
-	w.base = keyBase[w.Table]
+	w.base = w.Base
 	if w.Side == "intranet" {
 		w.base += 1_000_000
 	}
 }
 
-// Run writes to its table until ctx ends, one operation every 10 to 60
+// Run writes to its table until ctx ends, one operation every 20 to 100
 // ms. Each table has a writer of its own, as an application has
 // connections of its own: a statement that waits for a lock holds up its
 // own table only.
@@ -181,7 +189,7 @@ func (w *Writer) Run(ctx context.Context, wg *sync.WaitGroup) {
 			case p < 4 && !running.Load():
 				running.Store(true)
 				txs.Add(1)
-				seed, first := w.Rand.Uint64(), w.base+500_000+w.next*10
+				seed, first := w.Rand.Uint64(), w.base+50_000+(w.next*10)%49_990
 				go func() {
 					defer txs.Done()
 					defer running.Store(false)
@@ -217,7 +225,7 @@ func (w *Writer) Run(ctx context.Context, wg *sync.WaitGroup) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Duration(10+w.Rand.IntN(50)) * time.Millisecond):
+		case <-time.After(time.Duration(20+w.Rand.IntN(80)) * time.Millisecond):
 		}
 	}
 	txs.Wait()
@@ -244,7 +252,11 @@ func title(r *rand.Rand) string {
 func (w *Writer) exec(ctx context.Context, table, key, val string, q string, args ...any) (ok bool) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	start := time.Now()
 	res, err := w.DB.ExecContext(cctx, q, args...)
+	if d := time.Since(start); d > 500*time.Millisecond && w.Log != nil {
+		w.Log("%s writer: %s %s waited %s (err %v): %.40s", w.Side, table, show(key), d.Round(time.Millisecond), err, q)
+	}
 	if err != nil {
 		w.Journal.set(table, key, val, false)
 		return false
