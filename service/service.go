@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/storage"
 )
 
 // EnvName is the environment variable that Env reads for the flag name:
@@ -151,4 +152,40 @@ func Retry(ctx context.Context, log *slog.Logger, what string, o *RetryOptions, 
 		}
 		pause = min(2*pause, opt.Max)
 	}
+}
+
+// OpenDB opens the database at dsn and prepares it, waiting (see Retry)
+// while it cannot be reached: it creates the sync metadata tables,
+// enables tables in sync_config and, with tombstones, installs their
+// delete triggers. The caller closes the database.
+func OpenDB(ctx context.Context, log *slog.Logger, dsn string, o *storage.Options, tables []gapsync.Table, tombstones bool) (*storage.DB, error) {
+	var db *storage.DB
+	err := Retry(ctx, log, "prepare the database", nil, func(ctx context.Context) error {
+		if db == nil {
+			d, err := storage.Open(dsn, o)
+			if err != nil {
+				return err
+			}
+			db = d
+		}
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if err := db.Configure(ctx, t); err != nil {
+				return err
+			}
+			if tombstones {
+				if err := db.InstallTombstones(ctx, t); err != nil {
+					return fmt.Errorf("install tombstones for %s: %w", t.Name, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil && db != nil {
+		db.Close()
+		db = nil
+	}
+	return db, err
 }

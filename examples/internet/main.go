@@ -94,38 +94,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	var db *storage.DB
-	defer func() {
-		if db != nil {
-			db.Close()
-		}
-	}()
-	err = service.Retry(ctx, log, "prepare the internet database", nil, func(ctx context.Context) error {
-		if db == nil {
-			d, err := storage.Open(*dsn, &storage.Options{Logger: log, Lag: *lag})
-			if err != nil {
-				return err
-			}
-			db = d
-		}
-		if err := db.Migrate(ctx); err != nil {
-			return err
-		}
-		for _, t := range tables {
-			if err := db.Configure(ctx, t); err != nil {
-				return err
-			}
-			if *tombstones {
-				if err := db.InstallTombstones(ctx, t); err != nil {
-					return fmt.Errorf("install tombstones for %s: %w", t.Name, err)
-				}
-			}
-		}
-		return nil
-	})
+	db, err := service.OpenDB(ctx, log, *dsn, &storage.Options{Logger: log, Lag: *lag}, tables, *tombstones)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	client, err := transport.NewClient(*gateway, keys, &transport.ClientOptions{Logger: log})
 	if err != nil {
 		return err

@@ -85,38 +85,11 @@ func run(ctx context.Context) error {
 		}
 		parsed = append(parsed, t)
 	}
-	var db *storage.DB
-	defer func() {
-		if db != nil {
-			db.Close()
-		}
-	}()
-	err = service.Retry(ctx, log, "prepare the intranet database", nil, func(ctx context.Context) error {
-		if db == nil {
-			d, err := storage.Open(*dsn, &storage.Options{Logger: log})
-			if err != nil {
-				return err
-			}
-			db = d
-		}
-		if err := db.Migrate(ctx); err != nil {
-			return err
-		}
-		for _, t := range parsed {
-			if err := db.Configure(ctx, t); err != nil {
-				return err
-			}
-			if *tombstones {
-				if err := db.InstallTombstones(ctx, t); err != nil {
-					return fmt.Errorf("install tombstones for %s: %w", t.Name, err)
-				}
-			}
-		}
-		return nil
-	})
+	db, err := service.OpenDB(ctx, log, *dsn, &storage.Options{Logger: log}, parsed, *tombstones)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	for _, t := range parsed {
 		fmt.Printf("intranet: %s enabled for %s\n", t.Name, t.Direction)
 	}
