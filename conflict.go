@@ -1,6 +1,9 @@
 package gapsync
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Side names a zone in a conflict.
 type Side string
@@ -26,7 +29,9 @@ type Conflict struct {
 	Intranet Version
 }
 
-// CursorOf returns the cursor value of v as text ("" when NULL).
+// CursorOf returns the cursor value of v as text ("" when NULL): a time
+// in the database's form, an integer in decimal. Compare two of them with
+// CompareBounds.
 func (c Conflict) CursorOf(v Version) string {
 	for i, n := range c.Columns {
 		if n == c.Cursor {
@@ -35,6 +40,10 @@ func (c Conflict) CursorOf(v Version) string {
 				return string(x)
 			case string:
 				return x
+			case int64:
+				return strconv.FormatInt(x, 10)
+			case uint64:
+				return strconv.FormatUint(x, 10)
 			case nil:
 				return ""
 			}
@@ -51,13 +60,13 @@ type Resolver interface {
 }
 
 // NewestWins keeps the version with the greater cursor value (the later
-// change, by each database's clock); on a tie the internet side wins. It
-// is the default.
+// change, by each database's clock; for an integer cursor the greater
+// number); on a tie the internet side wins. It is the default.
 type NewestWins struct{}
 
 func (NewestWins) Name() string { return "newest-wins" }
 func (NewestWins) Resolve(c Conflict) Side {
-	if c.CursorOf(c.Intranet) > c.CursorOf(c.Internet) {
+	if CompareBounds(c.CursorOf(c.Intranet), c.CursorOf(c.Internet)) > 0 {
 		return Intranet
 	}
 	return Internet

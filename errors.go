@@ -31,6 +31,12 @@ var (
 	// ErrLeaseHeld: another coordinator holds the lease. Retry later.
 	ErrLeaseHeld = errors.New("gapsync: lease held by another coordinator")
 
+	// ErrUnsupportedCursor: a table's cursor column has a type that cannot
+	// carry every change (not DATETIME/TIMESTAMP, not an integer), or a
+	// feature the cursor's kind does not allow was asked for. Not
+	// retryable until the configuration changes; the message says how.
+	ErrUnsupportedCursor = errors.New("gapsync: unsupported cursor")
+
 	// ErrRemote: the far side failed in a way it did not classify (HTTP 5xx,
 	// database error). Retrying is safe: every apply is idempotent.
 	ErrRemote = errors.New("gapsync: remote side failed")
@@ -64,6 +70,7 @@ var codes = []struct {
 	{"stale", ErrStale},
 	{"replayed", ErrReplayed},
 	{"lease_held", ErrLeaseHeld},
+	{"unsupported_cursor", ErrUnsupportedCursor},
 	{"bad_path", ErrBadPath},
 	{"forbidden_url", ErrForbiddenURL},
 	{"read_only", ErrReadOnly},

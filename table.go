@@ -28,7 +28,14 @@ type Table struct {
 	Name      string    // table name, validated by ValidIdentifier
 	Direction Direction // Push, Pull or Both
 	Key       []string  // primary-key columns, in order
-	Cursor    string    // the change-time column (DATETIME/TIMESTAMP); rows changed in the window are synced
+	// Cursor names the column that orders changes; rows whose cursor lies
+	// in the window are synced. Its kind follows from its type: a
+	// DATETIME/TIMESTAMP that every change sets to its time (with or
+	// without ON UPDATE), or an integer that every change raises above
+	// every value before it (a version taken from a sequence or counter,
+	// or the AUTO_INCREMENT id of an append-only table). Other types are
+	// refused (ErrUnsupportedCursor).
+	Cursor string
 	// SoftDelete, when set, names a column whose non-NULL, non-zero,
 	// non-empty value marks a row deleted.
 	SoftDelete string
@@ -120,12 +127,71 @@ func SplitList(s string) []string {
 }
 
 // Window is the half-open range [From, To) of cursor values synced in one
-// run, as text in the database's own format ("2006-01-02 15:04:05.999999").
-// From is empty for a table's first run: the initial load has no lower bound
-// and also takes rows whose cursor is NULL.
+// run, as text: for a time cursor in the database's own format
+// ("2006-01-02 15:04:05.999999"), for an integer cursor the decimal number
+// ("1042"). Compare bounds with CompareBounds, not as strings. From is
+// empty for a table's first run: the initial load has no lower bound and
+// also takes rows whose cursor is NULL.
 type Window struct {
 	From string
 	To   string
+}
+
+// IsIntegerBound reports whether s is an integer cursor's bound or value:
+// an optional minus sign and decimal digits.
+func IsIntegerBound(s string) bool {
+	d := strings.TrimPrefix(s, "-")
+	if d == "" {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// CompareBounds compares two window bounds or cursor values given as text
+// and returns -1, 0 or +1. Two integers compare as numbers, whatever their
+// size (BIGINT UNSIGNED included); anything else compares as text, which
+// is right for the time form. Callers that may hold bounds of two kinds
+// (a cursor whose column changed type) check IsIntegerBound first.
+func CompareBounds(a, b string) int {
+	if !IsIntegerBound(a) || !IsIntegerBound(b) {
+		return strings.Compare(a, b)
+	}
+	na, da := splitInt(a)
+	nb, db := splitInt(b)
+	switch {
+	case na && !nb:
+		return -1
+	case !na && nb:
+		return 1
+	}
+	c := len(da) - len(db)
+	if c == 0 {
+		c = strings.Compare(da, db)
+	}
+	if c > 0 {
+		c = 1
+	} else if c < 0 {
+		c = -1
+	}
+	if na {
+		return -c
+	}
+	return c
+}
+
+// splitInt returns an integer's sign and its digits without leading zeros.
+func splitInt(s string) (neg bool, digits string) {
+	neg = strings.HasPrefix(s, "-")
+	digits = strings.TrimLeft(strings.TrimPrefix(s, "-"), "0")
+	if digits == "" {
+		return false, "0"
+	}
+	return neg, digits
 }
 
 // Result is what the far side reports for one applied batch; it is the

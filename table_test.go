@@ -53,3 +53,27 @@ func TestCodesRoundTrip(t *testing.T) {
 	is.Equal(gapsync.CodeOf(errors.New("x")), gapsync.Code("internal"))
 	is.Equal(gapsync.ErrorOf("nonsense"), gapsync.ErrRemote)
 }
+
+func TestCompareBounds(t *testing.T) {
+	is := is.New(t)
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"9", "10", -1}, {"10", "9", 1}, {"10", "10", 0}, {"-5", "3", -1}, {"-5", "-12", 1}, {"007", "7", 0},
+		{"18446744073709551615", "9223372036854775807", 1}, {"-9223372036854775808", "0", -1},
+		{"2026-01-01 00:00:00.000000", "2026-01-02 00:00:00.000000", -1}, {"", "5", -1},
+	} {
+		is.Equal(gapsync.CompareBounds(c.a, c.b), c.want)
+	}
+	is.True(gapsync.IsIntegerBound("-12"))
+	is.True(!gapsync.IsIntegerBound("2026-01-01"))
+	is.True(!gapsync.IsIntegerBound("-"))
+	is.True(!gapsync.IsIntegerBound(""))
+	// Newest wins by number for integer cursors.
+	c := gapsync.Conflict{Columns: []string{"id", "ver"}, Cursor: "ver",
+		Internet: gapsync.Version{Values: []any{int64(1), int64(9)}}, Intranet: gapsync.Version{Values: []any{int64(1), int64(10)}}}
+	is.Equal(gapsync.NewestWins{}.Resolve(c), gapsync.Intranet)
+	c.Intranet.Values[1] = uint64(8)
+	is.Equal(gapsync.NewestWins{}.Resolve(c), gapsync.Internet)
+}

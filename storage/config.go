@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,8 +11,14 @@ import (
 )
 
 // Configure adds or replaces t in sync_config. The table itself must exist.
+// A cursor column whose type cannot carry every change (neither
+// DATETIME/TIMESTAMP nor an integer) is refused with an error wrapping
+// gapsync.ErrUnsupportedCursor that says which types work.
 func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 	if err := t.Validate(); err != nil {
+		return err
+	}
+	if err := db.checkCursor(ctx, t); err != nil {
 		return err
 	}
 	row := &ConfigRow{
@@ -102,4 +109,24 @@ func (r ConfigRow) table() gapsync.Table {
 		FilePattern:  r.FilePattern,
 		Enabled:      r.Enabled,
 	}
+}
+
+// checkCursor refuses a cursor column of an unsupported type. A table or
+// column that does not exist yet is left to the reads, which name it.
+func (db *DB) checkCursor(ctx context.Context, t gapsync.Table) error {
+	cols, err := db.readColumns(ctx, t.Name)
+	if errors.Is(err, gapsync.ErrUnknownTable) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cur, ok := findColumn(cols, t.Cursor)
+	if !ok {
+		return nil
+	}
+	if _, err := cursorKindOf(db.d.Name(), cur.Type); err != nil {
+		return fmt.Errorf("storage: configure %s: cursor %s: %w", t.Name, t.Cursor, err)
+	}
+	return nil
 }

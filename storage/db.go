@@ -35,6 +35,11 @@ type Options struct {
 	// rows carry cursor values from before it commits.
 	// Default 15 minutes.
 	MaxTxAge time.Duration
+	// CursorMargin holds an integer cursor's window bound this many values
+	// below one past MAX(cursor), for applications that take versions
+	// before they write them. Default 0: the open-transaction guard (see
+	// MaxTxAge) already holds the bound behind uncommitted writers.
+	CursorMargin int64
 	// MaxStatementBytes caps the bound parameters of one multi-row upsert.
 	// Keep it well under the server's max_allowed_packet (MariaDB's default
 	// is 16 MiB) and under what the isolation gateway lets through.
@@ -65,6 +70,9 @@ func (o *Options) withDefaults() Options {
 	if r.MaxTxAge == 0 {
 		r.MaxTxAge = 15 * time.Minute
 	}
+	if r.CursorMargin < 0 {
+		r.CursorMargin = 0
+	}
 	if r.MaxStatementBytes == 0 {
 		r.MaxStatementBytes = 4 << 20
 	}
@@ -90,6 +98,7 @@ type DB struct {
 	meta     sync.Map // cached table shapes and sync_config (see metaTTL)
 	warnOnce sync.Once
 	replay   replayState // purge bookkeeping (replay.go)
+	intSeen  intHistory  // recent tops of integer cursors, for the open-transaction guard
 }
 
 // OpenMySQL opens a MySQL or MariaDB database from a go-sql-driver DSN

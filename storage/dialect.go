@@ -165,6 +165,7 @@ type pageQuery struct {
 	after    []any // order values of the previous page's last row; nil for the first page
 	limit    int
 	extra    string // an additional condition, ANDed (already quoted)
+	num      bool   // the bounds are integers: bind them as numbers
 }
 
 // selectPage builds one page of a change scan: the rows of table whose
@@ -189,12 +190,21 @@ func selectPage(d dialect, p pageQuery) Query {
 	b.WriteString(d.Quote(p.table))
 	qc := d.Quote(p.cursor)
 	order := p.orderBy()
-	if p.from == "" {
+	bound := func(s string) any {
+		if p.num {
+			return intArg(s)
+		}
+		return s
+	}
+	switch {
+	case p.from == "" && p.to == "": // every row
+		b.WriteString(" WHERE 1 = 1")
+	case p.from == "":
 		b.WriteString(" WHERE (" + qc + " < ? OR " + qc + " IS NULL)")
-		args = append(args, p.to)
-	} else {
+		args = append(args, bound(p.to))
+	default:
 		b.WriteString(" WHERE " + qc + " >= ? AND " + qc + " < ?")
-		args = append(args, p.from, p.to)
+		args = append(args, bound(p.from), bound(p.to))
 	}
 	if p.extra != "" {
 		b.WriteString(" AND " + p.extra)

@@ -2,9 +2,14 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gapsync/gapsync"
@@ -94,19 +99,88 @@ func checkTable(t gapsync.Table, cols []column) error {
 	return nil
 }
 
-// Bound returns the upper bound of the next window for table t, from the
-// database's own clock: now minus Options.Lag, and on MySQL/MariaDB also
-// before the start of any open transaction that has written rows and is
-// younger than Options.MaxTxAge. A TIMESTAMP cursor is compared in the
-// session zone (UTC); a DATETIME cursor holds wall-clock values written by
-// the application, so its bound is the server's wall clock.
-func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
+// cursorKind is how a cursor column orders changes, from its type.
+type cursorKind int
+
+const (
+	kindTime    cursorKind = iota + 1 // DATETIME/TIMESTAMP: bounds from the database clock
+	kindInteger                       // an integer version or id: bounds from MAX(cursor)
+)
+
+// cursorKindOf tells a cursor's kind from its column type as the dialect
+// reports it (information_schema COLUMN_TYPE on MySQL, the declared type
+// on SQLite), or refuses the type with the fix.
+func cursorKindOf(dialect, typ string) (cursorKind, error) {
+	t := strings.ToLower(strings.TrimSpace(typ))
+	if dialect == "mysql" {
+		for _, p := range []string{"tinyint", "smallint", "mediumint", "int", "bigint"} {
+			if t == p || strings.HasPrefix(t, p+"(") || strings.HasPrefix(t, p+" ") {
+				return kindInteger, nil
+			}
+		}
+		if strings.HasPrefix(t, "datetime") || strings.HasPrefix(t, "timestamp") {
+			return kindTime, nil
+		}
+	} else {
+		// SQLite's own rule for integer affinity, and the declared
+		// names of the time form gapsync writes.
+		switch {
+		case strings.Contains(t, "int"):
+			return kindInteger, nil
+		case strings.Contains(t, "datetime"), strings.Contains(t, "timestamp"):
+			return kindTime, nil
+		}
+	}
+	if t == "" {
+		t = "(no declared type)"
+	}
+	return 0, fmt.Errorf("%w: the cursor column's type is %s; a cursor must be DATETIME or TIMESTAMP "+
+		"(set to the time of every change, for example DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) "+
+		"or an integer type (TINYINT to BIGINT, signed or unsigned: a version that every change raises above "+
+		"every value before it, or the AUTO_INCREMENT id of an append-only table); change the column's type "+
+		"or name another column as the cursor", gapsync.ErrUnsupportedCursor, t)
+}
+
+// shape reads t's columns, checks what sync_config names, and returns
+// the cursor's kind: the check that runs before every read.
+func (db *DB) shape(ctx context.Context, t gapsync.Table) ([]column, cursorKind, error) {
 	cols, err := db.columns(ctx, t.Name)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkTable(t, cols); err != nil {
+		return nil, 0, err
+	}
+	cur, _ := findColumn(cols, t.Cursor)
+	kind, err := cursorKindOf(db.d.Name(), cur.Type)
+	if err != nil {
+		return nil, 0, fmt.Errorf("table %s cursor %s: %w", t.Name, t.Cursor, err)
+	}
+	return cols, kind, nil
+}
+
+// Bound returns the upper bound of the next window for table t.
+//
+// For a time cursor it comes from the database's own clock: now minus
+// Options.Lag, and on MySQL/MariaDB also before the start of any open
+// transaction that has written rows and is younger than Options.MaxTxAge.
+// A TIMESTAMP cursor is compared in the session zone (UTC); a DATETIME
+// cursor holds wall-clock values written by the application, so its bound
+// is the server's wall clock.
+//
+// For an integer cursor it is one past MAX(cursor), less
+// Options.CursorMargin; on MySQL/MariaDB, while a transaction that has
+// written rows is open (and younger than MaxTxAge), it is held at what
+// MAX(cursor) was before that transaction began, as seen by an earlier
+// call (or not advanced at all when there was none): such a transaction
+// may still commit values below today's maximum.
+func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
+	cols, kind, err := db.shape(ctx, t)
 	if err != nil {
 		return "", err
 	}
-	if err := checkTable(t, cols); err != nil {
-		return "", err
+	if kind == kindInteger {
+		return db.intBound(ctx, t)
 	}
 	cur, _ := findColumn(cols, t.Cursor)
 	var now time.Time
@@ -137,6 +211,104 @@ func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
 		}
 	}
 	return now.Add(-hold).Format(timeLayout), nil
+}
+
+// intFloor is the bound of an integer cursor that has no history yet:
+// below every value a BIGINT can hold.
+var intFloor = big.NewInt(math.MinInt64)
+
+// intBound is Bound for an integer cursor.
+func (db *DB) intBound(ctx context.Context, t gapsync.Table) (string, error) {
+	var top sql.NullString
+	q := "SELECT MAX(" + db.d.Quote(t.Cursor) + ") FROM " + db.d.Quote(t.Name)
+	if err := db.sql.QueryRowContext(ctx, q).Scan(&top); err != nil {
+		return "", fmt.Errorf("storage: read the top of cursor %s.%s: %w", t.Name, t.Cursor, err)
+	}
+	seen := time.Now()
+	next := new(big.Int).Set(intFloor)
+	if top.Valid {
+		if _, ok := next.SetString(strings.TrimSpace(top.String), 10); !ok {
+			return "", fmt.Errorf("%w: cursor %s.%s holds %q, not an integer", gapsync.ErrUnsupportedCursor, t.Name, t.Cursor, top.String)
+		}
+		next.Add(next, big.NewInt(1))
+	}
+	bound := new(big.Int).Set(next)
+	if db.d.Name() == "mysql" {
+		asked := time.Now()
+		if age, ok := db.oldestWriter(ctx); ok {
+			started := asked.Add(-age - time.Second) // trx_started has whole seconds only
+			held, found := db.intSeen.before(t.Name, started)
+			if !found {
+				held = intFloor
+			}
+			if held.Cmp(bound) < 0 {
+				bound.Set(held)
+			}
+		}
+	}
+	db.intSeen.add(t.Name, seen, next, db.opts.MaxTxAge+time.Minute)
+	bound.Sub(bound, big.NewInt(db.opts.CursorMargin))
+	if bound.Cmp(intFloor) < 0 {
+		bound.Set(intFloor)
+	}
+	return bound.String(), nil
+}
+
+// intHistory remembers, per table, what one past MAX(cursor) was at each
+// recent Bound, so that a bound can be held at its value from before an
+// open transaction began.
+type intHistory struct {
+	mu sync.Mutex
+	m  map[string][]intSample
+}
+
+type intSample struct {
+	at   time.Time
+	next *big.Int
+}
+
+// before returns the newest sample of table taken at or before t.
+func (h *intHistory) before(table string, t time.Time) (*big.Int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.m[table]
+	for i := len(s) - 1; i >= 0; i-- {
+		if !s[i].at.After(t) {
+			return s[i].next, true
+		}
+	}
+	return nil, false
+}
+
+// add records a sample and forgets those older than keep, except the
+// newest of them.
+func (h *intHistory) add(table string, at time.Time, next *big.Int, keep time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[string][]intSample{}
+	}
+	s := append(h.m[table], intSample{at: at, next: new(big.Int).Set(next)})
+	drop := 0
+	for drop < len(s)-1 && at.Sub(s[drop+1].at) > keep {
+		drop++
+	}
+	if len(s)-drop > 1024 {
+		drop = len(s) - 1024
+	}
+	h.m[table] = append(s[:0:0], s[drop:]...)
+}
+
+// intArg turns an integer bound into a query argument, so that the
+// database compares numbers, not text.
+func intArg(s string) any {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return v
+	}
+	if v, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return v
+	}
+	return s
 }
 
 // oldestWriter returns the age of the oldest open InnoDB transaction that
@@ -216,12 +388,19 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 	if p.Bytes <= 0 {
 		p.Bytes = 4 << 20
 	}
-	cols, err := db.columns(ctx, t.Name)
+	cols, kind, err := db.shape(ctx, t)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if err := checkTable(t, cols); err != nil {
-		return nil, nil, false, err
+	if kind == kindInteger {
+		if !changes { // Checksum: every row
+			w = gapsync.Window{}
+		}
+		for _, v := range []string{w.From, w.To} {
+			if v != "" && !gapsync.IsIntegerBound(v) {
+				return nil, nil, false, fmt.Errorf("%w: window bound %q of table %s, whose cursor is an integer", gapsync.ErrMalformed, v, t.Name)
+			}
+		}
 	}
 	names := make([]string, len(cols))
 	bcols := make([]batch.Column, len(cols))
@@ -246,10 +425,14 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		}
 		if !ok {
 			phase, keyset = phaseRows, nil
+		} else if kind == kindInteger {
+			return nil, nil, false, fmt.Errorf("%w: table %s has a tombstone table (%s) but an integer cursor, whose windows cannot hold "+
+				"deletion times: drop the trigger %s_ad and mark deletions in a soft-delete column instead",
+				gapsync.ErrUnsupportedCursor, t.Name, TombstoneTable(t.Name), TombstoneTable(t.Name))
 		}
 	}
 	b := &batch.Batch{Table: t.Name, WindowFrom: w.From, WindowTo: w.To, Columns: bcols}
-	pq := pageQuery{table: t.Name, cols: names, cursor: t.Cursor, key: t.Key, from: w.From, to: w.To, after: keyset, limit: p.Rows}
+	pq := pageQuery{table: t.Name, cols: names, cursor: t.Cursor, key: t.Key, from: w.From, to: w.To, after: keyset, limit: p.Rows, num: kind == kindInteger}
 	keyPos := positions(names, t.Key)
 	curPos := positions(names, []string{t.Cursor})[0]
 	if phase == phaseTombstones {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -311,17 +312,29 @@ func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, 
 
 // unsynced reports whether a local cursor value is at or after since, the
 // reverse direction's last bound: a change there has not travelled yet.
+// Integers compare as numbers; a bound of the other kind (the cursor
+// changed type since) proves nothing, so the change counts as unsynced.
 func unsynced(cursor any, since string) bool {
 	if since == "" {
 		return true
 	}
-	switch c := cursor.(type) {
+	var c string
+	switch x := cursor.(type) {
 	case []byte:
-		return string(c) >= since
+		c = string(x)
 	case string:
-		return c >= since
+		c = x
+	case int64:
+		c = strconv.FormatInt(x, 10)
+	case uint64:
+		c = strconv.FormatUint(x, 10)
+	default:
+		return false
 	}
-	return false
+	if gapsync.IsIntegerBound(c) != gapsync.IsIntegerBound(since) {
+		return true
+	}
+	return gapsync.CompareBounds(c, since) >= 0
 }
 
 // storedRows reads back, locked, the rows that the upserts among rows

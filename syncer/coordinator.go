@@ -415,9 +415,15 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) g
 }
 
 // window is [from, to), where a bound held back behind from (by a long
-// transaction, or a clock stepped back) yields an empty window.
+// transaction, or a clock stepped back) yields an empty window. Bounds
+// compare by kind (integers as numbers); a last bound of another kind
+// than the new one (the cursor column changed type) starts the table
+// again from its first load, which idempotent apply makes harmless.
 func window(from, to string) gapsync.Window {
-	if from != "" && to < from {
+	if from != "" && gapsync.IsIntegerBound(from) != gapsync.IsIntegerBound(to) {
+		from = ""
+	}
+	if from != "" && gapsync.CompareBounds(to, from) < 0 {
 		to = from
 	}
 	return gapsync.Window{From: from, To: to}

@@ -21,8 +21,9 @@ type ChangeSource interface {
 	// Bound returns the upper bound for the next window of t, from the
 	// database's clock (never the host's), held back far enough that a row
 	// stamped before the bound but committed after it cannot be missed.
-	// Bounds are text in the form "2006-01-02 15:04:05.000000" and compare
-	// correctly as strings.
+	// Bounds are text: "2006-01-02 15:04:05.000000" for a time cursor, a
+	// decimal number for an integer cursor; compare them with
+	// gapsync.CompareBounds.
 	Bound(ctx context.Context, t gapsync.Table) (string, error)
 
 	// Changes calls fn with the rows of t whose cursor lies in w, one page
