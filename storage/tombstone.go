@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,35 +11,165 @@ import (
 )
 
 // TombstoneTable names the table that records hard deletes of table:
-// "gst_" + table. Tables longer than 60 characters cannot have one.
+// "gst_" + table. Tables longer than 56 characters cannot have one (the
+// trigger names must fit in 64).
 func TombstoneTable(table string) string { return "gst_" + table }
 
 const tombstoneAt = "deleted_at"
 
+// tombstoneMark is appended to the trigger body; tests change it to make
+// a reinstall find a different definition.
+var tombstoneMark = ""
+
+// Trigger flavours: what an install may do without a moment with no
+// trigger.
+const (
+	flavorMariaDB = "mariadb" // CREATE OR REPLACE TRIGGER
+	flavorMySQL   = "mysql"   // several triggers per event: create the new one, then drop the old
+	flavorSQLite  = "sqlite"  // DDL is transactional
+)
+
+// tombstonePlan is what an install runs: setup (the tombstone table,
+// idempotent) and the trigger statements, which on SQLite run in one
+// transaction.
+type tombstonePlan struct {
+	setup   []string
+	trigger []string
+	inTx    bool
+}
+
+// triggerDef is the trigger a table should have: names (the one to use
+// and its alternate, for engines that replace by creating a second one)
+// and, per name, the full CREATE statement, plus the stored form an
+// existing trigger is compared with (the body on MySQL, whose
+// information_schema keeps the statement after FOR EACH ROW; the whole
+// statement on SQLite).
+type triggerDef struct {
+	names  [2]string
+	create [2]string
+	stored [2]string
+}
+
 // TombstoneDDL returns the statements that let hard deletes of t travel:
 // a tombstone table holding t's key columns and the deletion time, and an
-// AFTER DELETE trigger on t that fills it. They are idempotent: run them
-// again after changing t's key. Review them, then run them yourself or
+// AFTER DELETE trigger on t that fills it. They are what InstallTombstones
+// would run now: when t already has the same trigger, only the idempotent
+// table statements. Review them, then run them yourself, in order, or
 // through InstallTombstones, on every side where rows of t are deleted.
+// A changed trigger is replaced without a moment when deletes go
+// unrecorded: CREATE OR REPLACE TRIGGER on MariaDB, a second trigger
+// created before the first is dropped on MySQL (both record a delete in
+// between; the tombstone is an upsert), one transaction on SQLite (the
+// statements are wrapped in BEGIN IMMEDIATE … COMMIT).
 //
 // The deletion time is taken from the same clock as the window bound of
 // t's cursor column, so a deletion falls into the window of its moment.
+// A table with an integer cursor cannot have tombstones: its deletions
+// have no place in an integer window; give it a soft-delete column.
 func (db *DB) TombstoneDDL(ctx context.Context, t gapsync.Table) ([]string, error) {
-	if err := t.Validate(); err != nil {
-		return nil, err
-	}
-	tt := TombstoneTable(t.Name)
-	if err := gapsync.ValidIdentifier(tt); err != nil {
-		return nil, fmt.Errorf("storage: table %s is too long for a tombstone table: %w", t.Name, err)
-	}
-	cols, err := db.columns(ctx, t.Name)
+	p, err := db.tombstonePlan(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTable(t, cols); err != nil {
-		return nil, err
+	out := append([]string{}, p.setup...)
+	if len(p.trigger) > 0 && p.inTx {
+		out = append(out, "BEGIN IMMEDIATE")
+		out = append(out, p.trigger...)
+		return append(out, "COMMIT"), nil
 	}
-	d := db.d
+	return append(out, p.trigger...), nil
+}
+
+// InstallTombstones brings t's tombstone table and trigger to the current
+// definition (see TombstoneDDL). It leaves a trigger that is already
+// current alone, so it is cheap and safe to run at every start while
+// rows are being deleted. It needs the TRIGGER privilege on MySQL/MariaDB
+// (and SUPER, or log_bin_trust_function_creators, where binary logging is
+// on).
+func (db *DB) InstallTombstones(ctx context.Context, t gapsync.Table) error {
+	p, err := db.tombstonePlan(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer db.meta.Clear()
+	for _, q := range p.setup {
+		if _, err := db.sql.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("storage: install tombstones for %s: %w", t.Name, err)
+		}
+	}
+	if len(p.trigger) == 0 {
+		return nil
+	}
+	if !p.inTx {
+		for _, q := range p.trigger {
+			if _, err := db.sql.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("storage: install tombstone trigger for %s: %w", t.Name, err)
+			}
+		}
+		return nil
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: install tombstone trigger for %s: %w", t.Name, err)
+	}
+	defer tx.Rollback()
+	for _, q := range p.trigger {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("storage: install tombstone trigger for %s: %w", t.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storage: install tombstone trigger for %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// tombstonePlan reads t's shape and its current triggers and returns
+// what must run.
+func (db *DB) tombstonePlan(ctx context.Context, t gapsync.Table) (tombstonePlan, error) {
+	if err := t.Validate(); err != nil {
+		return tombstonePlan{}, err
+	}
+	tt := TombstoneTable(t.Name)
+	for _, n := range []string{tt, tt + "_ad2"} {
+		if err := gapsync.ValidIdentifier(n); err != nil {
+			return tombstonePlan{}, fmt.Errorf("storage: table %s is too long for a tombstone table and trigger: %w", t.Name, err)
+		}
+	}
+	cols, err := db.columns(ctx, t.Name)
+	if err != nil {
+		return tombstonePlan{}, err
+	}
+	if err := checkTable(t, cols); err != nil {
+		return tombstonePlan{}, err
+	}
+	cur, _ := findColumn(cols, t.Cursor)
+	kind, err := cursorKindOf(db.d.Name(), cur.Type)
+	if err != nil {
+		return tombstonePlan{}, fmt.Errorf("storage: table %s: %w", t.Name, err)
+	}
+	if kind == kindInteger {
+		return tombstonePlan{}, fmt.Errorf("%w: table %s has an integer cursor (%s %s): hard deletes cannot travel through tombstones; "+
+			"mark deletions in a soft-delete column instead (Table.SoftDelete)", gapsync.ErrUnsupportedCursor, t.Name, t.Cursor, cur.Type)
+	}
+	setup, def := tombstoneSQL(db.d, t, cols)
+	flavor := flavorSQLite
+	if db.d.Name() == "mysql" {
+		if flavor, err = db.mysqlFlavor(ctx); err != nil {
+			return tombstonePlan{}, err
+		}
+	}
+	existing, err := db.triggers(ctx, t.Name, def.names)
+	if err != nil {
+		return tombstonePlan{}, err
+	}
+	return tombstonePlan{setup: setup, trigger: triggerSteps(db.d, flavor, def, existing), inTx: flavor == flavorSQLite}, nil
+}
+
+// tombstoneSQL builds the tombstone table statements and the trigger
+// definition for t; it is pure.
+func tombstoneSQL(d dialect, t gapsync.Table, cols []column) ([]string, triggerDef) {
+	tt := TombstoneTable(t.Name)
 	var defs, keys, olds []string
 	for _, k := range t.Key {
 		c, _ := findColumn(cols, k)
@@ -47,48 +178,127 @@ func (db *DB) TombstoneDDL(ctx context.Context, t gapsync.Table) ([]string, erro
 		olds = append(olds, "OLD."+d.Quote(k))
 	}
 	keyList := strings.Join(keys, ", ")
-	trig := d.Quote(tt + "_ad")
 	at := d.Quote(tombstoneAt)
+	def := triggerDef{names: [2]string{tt + "_ad", tt + "_ad2"}}
+	var setup []string
 	if d.Name() == "mysql" {
 		cur, _ := findColumn(cols, t.Cursor)
 		atType, now := "DATETIME(6)", "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)"
 		if strings.HasPrefix(strings.ToLower(cur.Type), "timestamp") {
 			atType, now = "TIMESTAMP(6)", "NOW(6)"
 		}
-		return []string{
+		setup = []string{
 			"CREATE TABLE IF NOT EXISTS " + d.Quote(tt) + " (" + strings.Join(defs, ", ") + ", " + at + " " + atType +
 				" NOT NULL, PRIMARY KEY (" + keyList + "), KEY " + d.Quote(tt+"_at") + " (" + at + ")) ENGINE=InnoDB",
-			"DROP TRIGGER IF EXISTS " + trig,
-			"CREATE TRIGGER " + trig + " AFTER DELETE ON " + d.Quote(t.Name) + " FOR EACH ROW INSERT INTO " + d.Quote(tt) +
-				" (" + keyList + ", " + at + ") VALUES (" + strings.Join(olds, ", ") + ", " + now + ") ON DUPLICATE KEY UPDATE " +
-				at + " = VALUES(" + at + ")",
-		}, nil
+		}
+		body := "INSERT INTO " + d.Quote(tt) + " (" + keyList + ", " + at + ") VALUES (" + strings.Join(olds, ", ") + ", " + now +
+			") ON DUPLICATE KEY UPDATE " + at + " = VALUES(" + at + ")" + tombstoneMark
+		for i, n := range def.names {
+			def.stored[i] = body
+			def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " FOR EACH ROW " + body
+		}
+		return setup, def
 	}
-	return []string{
+	setup = []string{
 		"CREATE TABLE IF NOT EXISTS " + d.Quote(tt) + " (" + strings.Join(defs, ", ") + ", " + at + " TEXT NOT NULL, PRIMARY KEY (" + keyList + "))",
 		"CREATE INDEX IF NOT EXISTS " + d.Quote(tt+"_at") + " ON " + d.Quote(tt) + " (" + at + ")",
-		"DROP TRIGGER IF EXISTS " + trig,
-		"CREATE TRIGGER " + trig + " AFTER DELETE ON " + d.Quote(t.Name) + " BEGIN INSERT INTO " + d.Quote(tt) +
+	}
+	for i, n := range def.names {
+		def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " BEGIN INSERT INTO " + d.Quote(tt) +
 			" (" + keyList + ", " + at + ") VALUES (" + strings.Join(olds, ", ") + ", strftime('%Y-%m-%d %H:%M:%f', 'now')) ON CONFLICT (" +
-			keyList + ") DO UPDATE SET " + at + " = excluded." + at + "; END",
-	}, nil
+			keyList + ") DO UPDATE SET " + at + " = excluded." + at + ";" + tombstoneMark + " END"
+		def.stored[i] = "CREATE " + def.create[i]
+	}
+	return setup, def
 }
 
-// InstallTombstones runs TombstoneDDL for t. It needs the TRIGGER
-// privilege on MySQL/MariaDB (and SUPER, or log_bin_trust_function_creators,
-// where binary logging is on).
-func (db *DB) InstallTombstones(ctx context.Context, t gapsync.Table) error {
-	stmts, err := db.TombstoneDDL(ctx, t)
-	if err != nil {
-		return err
-	}
-	for _, q := range stmts {
-		if _, err := db.sql.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("storage: install tombstones for %s: %w", t.Name, err)
+// triggerSteps returns the statements that take a table from its existing
+// tombstone triggers (name → stored form) to def, with a trigger in place
+// at every moment; none when it is current. It is pure.
+func triggerSteps(d dialect, flavor string, def triggerDef, existing map[string]string) []string {
+	n0, n1 := def.names[0], def.names[1]
+	b0, has0 := existing[n0]
+	b1, has1 := existing[n1]
+	drop := func(n string) string { return "DROP TRIGGER IF EXISTS " + d.Quote(n) }
+	switch flavor {
+	case flavorMariaDB:
+		if has0 && b0 == def.stored[0] && !has1 {
+			return nil
 		}
+		out := []string{"CREATE OR REPLACE " + def.create[0]}
+		if has1 {
+			out = append(out, drop(n1))
+		}
+		return out
+	case flavorMySQL:
+		switch {
+		case has0 && b0 == def.stored[0]:
+			if has1 {
+				return []string{drop(n1)}
+			}
+			return nil
+		case has1 && b1 == def.stored[1]:
+			if has0 {
+				return []string{drop(n0)}
+			}
+			return nil
+		case has0 && has1: // both stale: n0 records deletes while n1 is redone
+			return []string{drop(n1), "CREATE " + def.create[1], drop(n0)}
+		case has0:
+			return []string{"CREATE " + def.create[1], drop(n0)}
+		case has1:
+			return []string{"CREATE " + def.create[0], drop(n1)}
+		}
+		return []string{"CREATE " + def.create[0]}
+	default: // SQLite, in one transaction
+		if has0 && b0 == def.stored[0] && !has1 {
+			return nil
+		}
+		return []string{drop(n0), drop(n1), "CREATE " + def.create[0]}
 	}
-	db.meta.Clear()
-	return nil
+}
+
+// triggers returns the stored form of t's triggers named in names.
+func (db *DB) triggers(ctx context.Context, table string, names [2]string) (map[string]string, error) {
+	q := "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?)"
+	if db.d.Name() == "mysql" {
+		q = "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() " +
+			"AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME IN (?, ?) AND ACTION_TIMING = 'AFTER' AND EVENT_MANIPULATION = 'DELETE'"
+	}
+	rows, err := db.sql.QueryContext(ctx, q, table, names[0], names[1])
+	if err != nil {
+		return nil, fmt.Errorf("storage: read triggers of %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var n string
+		var body sql.NullString
+		if err := rows.Scan(&n, &body); err != nil {
+			return nil, fmt.Errorf("storage: read triggers of %s: %w", table, err)
+		}
+		out[n] = strings.TrimSpace(body.String)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: read triggers of %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// mysqlFlavor tells MariaDB from MySQL by the server's version string.
+func (db *DB) mysqlFlavor(ctx context.Context) (string, error) {
+	var v string
+	if err := db.sql.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return "", fmt.Errorf("storage: read server version: %w", err)
+	}
+	return flavorOf(v), nil
+}
+
+func flavorOf(version string) string {
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		return flavorMariaDB
+	}
+	return flavorMySQL
 }
 
 // hasTombstones reports whether t has a tombstone table.
