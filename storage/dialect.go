@@ -230,7 +230,19 @@ func (p pageQuery) orderBy() []string {
 	if p.from == "" {
 		return p.key
 	}
-	return append([]string{p.cursor}, p.key...)
+	return windowOrder(p.cursor, p.key)
+}
+
+// windowOrder is the cursor then the key columns; a cursor that is itself
+// a key column (an AUTO_INCREMENT id) is not repeated.
+func windowOrder(cursor string, key []string) []string {
+	out := []string{cursor}
+	for _, k := range key {
+		if k != cursor {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // keyMatch writes (k1 = ? AND k2 = ?) OR (…) for n keys, the form every

@@ -600,7 +600,7 @@ func decodePosition(p []byte, t gapsync.Table, w gapsync.Window) (int, []any, er
 	if w.From != "" {
 		order = append([]string{tombstoneAt}, t.Key...)
 		if phase == phaseRows {
-			order[0] = t.Cursor
+			order = windowOrder(t.Cursor, t.Key)
 		}
 	}
 	if len(order) != len(vals) {

@@ -1,0 +1,73 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/storage"
+)
+
+// A cursor whose type cannot carry every change is refused at Configure,
+// with the types that work, and also before a read when sync_config was
+// written some other way. Time and integer cursors are accepted.
+func TestUnsupportedCursorRefused(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *storage.DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		_, err := db.Bun().ExecContext(ctx, "CREATE TABLE odd (id BIGINT PRIMARY KEY, label VARCHAR(30), score FLOAT, ver BIGINT, at DATETIME(6))")
+		is.NoErr(err)
+		for _, col := range []string{"label", "score"} {
+			tb := gapsync.Table{Name: "odd", Direction: gapsync.Both, Key: []string{"id"}, Cursor: col, Enabled: true}
+			err := db.Configure(ctx, tb)
+			is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
+			msg := err.Error()
+			is.True(strings.Contains(msg, "odd") && strings.Contains(msg, col))                 // which table and column
+			is.True(strings.Contains(msg, "DATETIME or TIMESTAMP"))                             // the types that work
+			is.True(strings.Contains(msg, "BIGINT") && strings.Contains(msg, "AUTO_INCREMENT")) // and the integer kind
+			_, err = db.Table(ctx, "odd", gapsync.Push)
+			is.True(errors.Is(err, gapsync.ErrUnknownTable)) // nothing was written
+			// Written past Configure, it is refused before a read.
+			_, err = db.Bound(ctx, tb)
+			is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
+			_, _, _, err = db.ReadPage(ctx, tb, gapsync.Window{To: "1"}, nil, gapsync.Page{})
+			is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
+		}
+		for _, col := range []string{"ver", "at"} {
+			is.NoErr(db.Configure(ctx, gapsync.Table{Name: "odd", Direction: gapsync.Both, Key: []string{"id"}, Cursor: col, Enabled: true}))
+		}
+		// An integer cursor cannot have tombstones: the error says what to do.
+		err = db.InstallTombstones(ctx, gapsync.Table{Name: "odd", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "ver", Enabled: true})
+		is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
+		is.True(strings.Contains(err.Error(), "soft-delete"))
+	})
+}
+
+// An integer cursor's bound is one past its maximum, less the margin, and
+// compares as a number.
+func TestIntegerBound(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *storage.DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		_, err := db.Bun().ExecContext(ctx, "CREATE TABLE v (id BIGINT PRIMARY KEY, ver BIGINT)")
+		is.NoErr(err)
+		tb := gapsync.Table{Name: "v", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "ver", Enabled: true}
+		is.NoErr(db.Configure(ctx, tb))
+		empty, err := db.Bound(ctx, tb)
+		is.NoErr(err)
+		_, err = db.Bun().ExecContext(ctx, "INSERT INTO v VALUES (1, 9), (2, 99)")
+		is.NoErr(err)
+		b, err := db.Bound(ctx, tb)
+		is.NoErr(err)
+		is.Equal(b, "100")
+		is.True(gapsync.CompareBounds(empty, b) < 0)
+		// Rows 9 and 99 lie in [empty, 100); only 99 in [10, 100).
+		page, _, _, err := db.ReadPage(ctx, tb, gapsync.Window{From: "10", To: b}, nil, gapsync.Page{})
+		is.NoErr(err)
+		is.Equal(len(page.Rows), 1)
+	})
+}
