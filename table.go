@@ -32,9 +32,9 @@ type Table struct {
 	// in the window are synced. Its kind follows from its type: a
 	// DATETIME/TIMESTAMP that every change sets to its time (with or
 	// without ON UPDATE), or an integer that every change raises above
-	// every value before it (a version taken from a sequence or counter,
-	// or the AUTO_INCREMENT id of an append-only table). Other types are
-	// refused (ErrUnsupportedCursor).
+	// every value the column ever held (a version from a sequence or a
+	// counter that never goes back, or the AUTO_INCREMENT id of an
+	// append-only table). Other types are refused (ErrUnsupportedCursor).
 	Cursor string
 	// SoftDelete, when set, names a column whose non-NULL, non-zero,
 	// non-empty value marks a row deleted.

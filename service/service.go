@@ -98,10 +98,11 @@ type RetryOptions struct {
 
 // Permanent reports whether err is a configuration or input error that no
 // wait mends: an identifier that is not valid, a column or table that is
-// not there, malformed input, a path or URL that is refused.
+// not there, malformed input, a path or URL that is refused, a cursor
+// column of a type that cannot carry every change.
 func Permanent(err error) bool {
 	for _, s := range []error{gapsync.ErrBadIdentifier, gapsync.ErrUnknownColumn, gapsync.ErrUnknownTable,
-		gapsync.ErrMalformed, gapsync.ErrBadPath, gapsync.ErrForbiddenURL} {
+		gapsync.ErrMalformed, gapsync.ErrBadPath, gapsync.ErrForbiddenURL, gapsync.ErrUnsupportedCursor} {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -83,7 +83,8 @@ func TestRetryStopsOnPermanentErrorsAndCancel(t *testing.T) {
 		return fmt.Errorf("table x: %w", gapsync.ErrBadIdentifier)
 	})
 	is.True(errors.Is(err, gapsync.ErrBadIdentifier))
-	is.Equal(n, 1) // a typo fails fast
+	is.Equal(n, 1)                                                                          // a typo fails fast
+	is.True(service.Permanent(fmt.Errorf("configure t: %w", gapsync.ErrUnsupportedCursor))) // so does a VARCHAR cursor
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
