@@ -69,5 +69,8 @@ func TestIntegerBound(t *testing.T) {
 		page, _, _, err := db.ReadPage(ctx, tb, gapsync.Window{From: "10", To: b}, nil, gapsync.Page{})
 		is.NoErr(err)
 		is.Equal(len(page.Rows), 1)
+		_, n, err := db.Checksum(ctx, tb) // every row, whatever its version
+		is.NoErr(err)
+		is.Equal(n, int64(2))
 	})
 }
