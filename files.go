@@ -3,6 +3,7 @@ package gapsync
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 )
 
@@ -66,4 +67,81 @@ type Chunk struct {
 type ChunkKey struct {
 	FileID string
 	Idx    int
+}
+
+// Limits of every file record, the same on both sides. A record that
+// crosses the gap (an offer, a pulled record) or is read back from a
+// database before its chunks are listed or merged must pass
+// FileRecord.Validate, so that no record can make a role list, allocate or
+// read more than these allow.
+const (
+	// MinChunkSize and MaxChunkSize bound a record's ChunkSize.
+	// syncer.FileOptions.ChunkSize must lie between them.
+	MinChunkSize = 4 << 10
+	MaxChunkSize = 64 << 20
+	// MaxChunks bounds the chunks of one record: 1 TiB at the default
+	// 4 MiB chunk size, 16 TiB at MaxChunkSize. A larger file needs a
+	// larger ChunkSize; staging it fails with ErrTooLarge otherwise.
+	MaxChunks = 1 << 18
+	// MaxRefLen bounds the length of a record's reference in bytes.
+	MaxRefLen = 4096
+)
+
+// ChunkCount is the number of chunks of size bytes in chunks of
+// chunkSize (at least 1).
+func ChunkCount(size, chunkSize int64) int64 {
+	if size <= 0 {
+		return 0
+	}
+	return (size-1)/max(chunkSize, 1) + 1
+}
+
+// Validate reports whether r can be what it claims: a known origin, an id
+// that is the hash of its origin and reference, a chunk size within
+// [MinChunkSize, MaxChunkSize], a chunk count that matches the size and is
+// at most MaxChunks, and sums that are lowercase hex of the right length
+// (none for a partial record, whose sums are not known yet). It checks
+// fields only; which statuses and origins a caller accepts is the
+// caller's. The error wraps ErrMalformed, or ErrTooLarge for a file over
+// the limits.
+func (r *FileRecord) Validate() error {
+	switch {
+	case r.Origin != Internet && r.Origin != Intranet:
+		return fmt.Errorf("%w: file %.64q: origin %.16q", ErrMalformed, r.ID, r.Origin)
+	case len(r.Ref) == 0 || len(r.Ref) > MaxRefLen:
+		return fmt.Errorf("%w: file %.64q: reference of %d bytes (1..%d)", ErrMalformed, r.ID, len(r.Ref), MaxRefLen)
+	case r.ID != FileID(r.Origin, r.Ref):
+		return fmt.Errorf("%w: file id %.64q does not match its reference", ErrMalformed, r.ID)
+	case r.ChunkSize < MinChunkSize || r.ChunkSize > MaxChunkSize:
+		return fmt.Errorf("%w: file %s: chunk size %d outside %d..%d", ErrMalformed, r.ID, r.ChunkSize, MinChunkSize, MaxChunkSize)
+	case r.Size < 0 || r.Chunks < 0 || int64(r.Chunks) != ChunkCount(r.Size, r.ChunkSize):
+		return fmt.Errorf("%w: file %s: %d bytes in %d chunks of %d", ErrMalformed, r.ID, r.Size, r.Chunks, r.ChunkSize)
+	case r.Chunks > MaxChunks:
+		return fmt.Errorf("%w: file %s: %d chunks of %d bytes, over %d (raise the chunk size)", ErrTooLarge, r.ID, r.Chunks, r.ChunkSize, MaxChunks)
+	case r.Attempts < 0:
+		return fmt.Errorf("%w: file %s: %d attempts", ErrMalformed, r.ID, r.Attempts)
+	}
+	if r.Status == FilePartial {
+		if r.MD5 != "" || r.SHA256 != "" {
+			return fmt.Errorf("%w: partial file %s claims checksums", ErrMalformed, r.ID)
+		}
+		return nil
+	}
+	if !isHex(r.MD5, 32) || !isHex(r.SHA256, 64) {
+		return fmt.Errorf("%w: file %s: checksums missing or not hex", ErrMalformed, r.ID)
+	}
+	return nil
+}
+
+// isHex reports whether s is n lowercase hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

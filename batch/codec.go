@@ -215,6 +215,19 @@ func malformed(reason string, off int) error {
 // capacity cut to their length: the caller must not modify data while the
 // batch is in use. Strings are copied.
 func Decode(data []byte, lim *Limits) (*Batch, error) {
+	return decode(data, lim, false)
+}
+
+// DecodeHeader parses the header and the columns of an encoded batch,
+// and none of its rows: a receiver checks the table and the columns
+// (configured? allowed?) at the cost of the header alone, before Decode
+// allocates for the rows. The result has no Rows; that the rows parse is
+// not checked. Errors are those of Decode.
+func DecodeHeader(data []byte, lim *Limits) (*Batch, error) {
+	return decode(data, lim, true)
+}
+
+func decode(data []byte, lim *Limits, headerOnly bool) (*Batch, error) {
 	const magic = "GSB"
 	for i := 0; i < len(magic); i++ {
 		if i >= len(data) {
@@ -230,7 +243,7 @@ func Decode(data []byte, lim *Limits) (*Batch, error) {
 	if data[3] != Version {
 		return nil, versionError(data[3])
 	}
-	d := decoder{data: data, lim: lim.effective()}
+	d := decoder{data: data, lim: lim.effective(), headerOnly: headerOnly}
 	// Pass one checks everything but duplicate column names and counts
 	// the string bytes; pass two builds the batch.
 	if err := d.parse(nil); err != nil {
@@ -245,10 +258,11 @@ func Decode(data []byte, lim *Limits) (*Batch, error) {
 }
 
 type decoder struct {
-	data     []byte
-	lim      Limits
-	strBytes int             // string bytes counted by pass one
-	arena    strings.Builder // holds every string of the result
+	data       []byte
+	lim        Limits
+	headerOnly bool            // stop after the columns
+	strBytes   int             // string bytes counted by pass one
+	arena      strings.Builder // holds every string of the result
 }
 
 // text returns s as a string in the arena.
@@ -470,6 +484,10 @@ func (d *decoder) parse(out *Batch) error {
 		if i := dupColumn(cols); i >= 0 {
 			return malformed("duplicate column name", d.columnOffset(colsOff, i))
 		}
+	}
+
+	if d.headerOnly {
+		return nil
 	}
 
 	// Rows.

@@ -92,9 +92,21 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 	if err != nil {
 		return err
 	}
+	// A record the gateway would refuse (a file too large for its chunk
+	// size, a reference too long) is refused here, and the others go on.
+	if recs, err = f.valid(ctx, recs, gapsync.Internet); err != nil {
+		return err
+	}
 	for len(recs) > 0 {
-		page := recs[:min(len(recs), offerPage)]
-		recs = recs[len(page):]
+		// A page holds at most offerPage records and, together, the
+		// chunks of one offer (a record alone is never over that).
+		n, chunks := 0, 0
+		for n < len(recs) && n < offerPage && (n == 0 || chunks+recs[n].Chunks <= transport.MaxOfferChunks) {
+			chunks += recs[n].Chunks
+			n++
+		}
+		page := recs[:n]
+		recs = recs[n:]
 		if err := c.pushPage(ctx, f, ft, page, early, r); err != nil {
 			return err
 		}
@@ -107,7 +119,7 @@ const offerPage = 200
 
 // piece names one chunk of one file.
 type piece struct {
-	rec gapsync.FileRecord
+	rec *gapsync.FileRecord
 	idx int
 }
 
@@ -120,9 +132,9 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 	if err != nil {
 		return err
 	}
-	byID := map[string]gapsync.FileRecord{}
-	for _, rec := range recs {
-		byID[rec.ID] = rec
+	byID := map[string]*gapsync.FileRecord{}
+	for i := range recs {
+		byID[recs[i].ID] = &recs[i]
 	}
 	var errs []error
 	var pieces []piece
@@ -134,8 +146,9 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 			return fmt.Errorf("%w: offer answer for unknown file %s", gapsync.ErrMalformed, a.ID)
 		}
 		if a.Status == gapsync.FilePublished {
-			rec.Status, rec.LocalKey = gapsync.FilePublished, ""
-			delivered = append(delivered, rec)
+			d := *rec
+			d.Status, d.LocalKey = gapsync.FilePublished, ""
+			delivered = append(delivered, d)
 			continue
 		}
 		for _, i := range a.Need {
@@ -227,19 +240,32 @@ func (c *Coordinator) pullRecords(ctx context.Context, f *fileFlow, ft FileTrans
 	if err != nil {
 		return 0, err
 	}
+	if len(recs) > offerPage {
+		return 0, fmt.Errorf("%w: %d records for a page of %d", gapsync.ErrMalformed, len(recs), offerPage)
+	}
+	// Every record passes the checks of an offer. One that fails is
+	// acknowledged all the same, so that it does not come back and hold
+	// up the others, and is not stored.
 	ids := make([]string, len(recs))
+	good := recs[:0:0]
 	for i, rec := range recs {
-		if rec.Origin != gapsync.Intranet {
-			return 0, fmt.Errorf("%w: intranet offered a file of origin %q", gapsync.ErrMalformed, rec.Origin)
-		}
 		ids[i] = rec.ID
+		if err := checkRecord(rec, gapsync.Intranet); err != nil {
+			c.opts.Logger.Warn("intranet file record refused", "id", rec.ID, "err", err)
+			continue
+		}
+		if rec.Status != gapsync.FileStored {
+			c.opts.Logger.Warn("intranet file record refused", "id", rec.ID, "status", rec.Status)
+			continue
+		}
+		good = append(good, rec)
 	}
 	cur, err := f.db.FileRecordsByID(ctx, ids)
 	if err != nil {
 		return 0, err
 	}
 	var puts []gapsync.FileRecord
-	for _, rec := range recs {
+	for _, rec := range good {
 		if c, ok := cur[rec.ID]; ok && c.Status == gapsync.FilePublished && c.SHA256 == rec.SHA256 {
 			continue // already here
 		}
@@ -265,14 +291,26 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 	if err != nil {
 		return err
 	}
-	incoming = slices.DeleteFunc(incoming, f.resting)
-	missing, err := f.missing(ctx, incoming...)
-	if err != nil {
+	if incoming, err = f.valid(ctx, incoming, gapsync.Intranet); err != nil {
 		return err
 	}
+	incoming = slices.DeleteFunc(incoming, f.resting)
 	var errs []error
 	var fetched, copies []gapsync.FileRecord
+	var missing map[string][]int
 	for i, rec := range incoming {
+		if _, ok := missing[rec.ID]; !ok {
+			// The chunks missing of the next records, up to the chunks
+			// of one offer: what is listed stays capped.
+			n, chunks := i, 0
+			for n < len(incoming) && (n == i || chunks+incoming[n].Chunks <= transport.MaxOfferChunks) {
+				chunks += incoming[n].Chunks
+				n++
+			}
+			if missing, err = f.missing(ctx, incoming[i:n]...); err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+		}
 		need := missing[rec.ID]
 		var done atomic.Int64
 		twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID)
@@ -289,9 +327,16 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 				return err
 			}
 			var size int64
+			asked := make(map[int]bool, len(idxs))
+			for _, i := range idxs {
+				asked[i] = true
+			}
 			for _, ch := range cs {
 				if ch.FileID != rec.ID {
-					return fmt.Errorf("%w: chunk of %s in the answer for %s", gapsync.ErrMalformed, ch.FileID, rec.ID)
+					return fmt.Errorf("%w: chunk of %.64q in the answer for %s", gapsync.ErrMalformed, ch.FileID, rec.ID)
+				}
+				if !asked[ch.Idx] || int64(len(ch.Data)) > rec.ChunkSize {
+					return fmt.Errorf("%w: chunk %d of %d bytes in the answer for %s, which asked for %d chunks of %d", gapsync.ErrMalformed, ch.Idx, len(ch.Data), rec.ID, len(idxs), rec.ChunkSize)
 				}
 				size += int64(len(ch.Data))
 			}

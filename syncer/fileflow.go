@@ -349,6 +349,9 @@ func (f *fileFlow) stat(ctx context.Context, rec gapsync.FileRecord) (FileStore,
 		return nil, "", FileInfo{}, err
 	}
 	info, err := st.Stat(ctx, key)
+	if err == nil && gapsync.ChunkCount(info.Size, f.opts.ChunkSize) > gapsync.MaxChunks {
+		err = fmt.Errorf("%w: %s: %d bytes make more than %d chunks of %d; raise FileOptions.ChunkSize", gapsync.ErrTooLarge, rec.Ref, info.Size, gapsync.MaxChunks, f.opts.ChunkSize)
+	}
 	return st, key, info, err
 }
 
@@ -805,5 +808,9 @@ func newFileFlow(db any, o *FileOptions, local gapsync.Side, log *slog.Logger) (
 	if !ok {
 		return nil, errors.New("syncer: a file store is configured but the database has no file tables (FileDB)")
 	}
-	return &fileFlow{db: fdb, opts: o.withDefaults(local), local: local, log: log}, nil
+	opts := o.withDefaults(local)
+	if opts.ChunkSize < gapsync.MinChunkSize || opts.ChunkSize > gapsync.MaxChunkSize {
+		return nil, fmt.Errorf("syncer: FileOptions.ChunkSize %d outside %d..%d", opts.ChunkSize, gapsync.MinChunkSize, gapsync.MaxChunkSize)
+	}
+	return &fileFlow{db: fdb, opts: opts, local: local, log: log}, nil
 }

@@ -9,11 +9,12 @@ import (
 	"github.com/gapsync/gapsync/transport"
 )
 
-// Largest chunk and request sizes the gateway accepts in the file flow.
+// Largest chunk and request sizes the gateway accepts in the file flow
+// (transport's limits, which both sides apply).
 const (
-	maxChunkSize     = 64 << 20
-	maxRecordsPerReq = 500
-	maxChunksPerReq  = 256
+	maxChunkSize     = gapsync.MaxChunkSize
+	maxRecordsPerReq = transport.MaxOfferRecords
+	maxChunksPerReq  = transport.MaxChunksPerRequest
 )
 
 // handleFiles registers the file endpoints when the intranet database has
@@ -39,23 +40,17 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-// checkRecord refuses a record that cannot be what it claims. A partial
-// record (a large file offered while it is being staged, so that its
-// chunks can cross as they are read) has no sums yet, and must not claim
-// any.
+// checkRecord refuses a record from the other side, or read back from a
+// database, that cannot be what it claims (gapsync.FileRecord.Validate),
+// or that is not of origin. A partial record (a large file offered while
+// it is being staged, so that its chunks can cross as they are read) has
+// no sums yet, and must not claim any.
 func checkRecord(r gapsync.FileRecord, origin gapsync.Side) error {
-	partial := r.Status == gapsync.FilePartial
-	switch {
-	case r.Origin != origin:
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if r.Origin != origin {
 		return fmt.Errorf("%w: file %s has origin %q here", gapsync.ErrMalformed, r.ID, r.Origin)
-	case r.ID != gapsync.FileID(r.Origin, r.Ref):
-		return fmt.Errorf("%w: file id %s does not match its reference", gapsync.ErrMalformed, r.ID)
-	case r.Size < 0 || r.ChunkSize < 1 || r.ChunkSize > maxChunkSize || int64(r.Chunks) != (r.Size+r.ChunkSize-1)/r.ChunkSize:
-		return fmt.Errorf("%w: file %s: %d bytes in %d chunks of %d", gapsync.ErrMalformed, r.ID, r.Size, r.Chunks, r.ChunkSize)
-	case partial && (r.SHA256 != "" || r.MD5 != ""):
-		return fmt.Errorf("%w: partial file %s claims checksums", gapsync.ErrMalformed, r.ID)
-	case !partial && (len(r.SHA256) != 64 || len(r.MD5) != 32):
-		return fmt.Errorf("%w: file %s: checksums missing", gapsync.ErrMalformed, r.ID)
 	}
 	return nil
 }
@@ -63,17 +58,17 @@ func checkRecord(r gapsync.FileRecord, origin gapsync.Side) error {
 // offerFiles is seed 1.3.2 for records: store each internet record in the
 // intranet database and say which chunks it still needs.
 func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
-	var req transport.OfferRequest
-	if err := decodeJSON(body, &req); err != nil {
+	// Decoded as a stream: it stops at the first record past a limit or
+	// invalid, so the chunk indexes listed below stay capped too.
+	recs, err := transport.DecodeOffer(body)
+	if err != nil {
 		return nil, err
 	}
-	if len(req.Records) > maxRecordsPerReq {
-		return nil, fmt.Errorf("%w: %d records in one offer", gapsync.ErrTooLarge, len(req.Records))
-	}
+	req := transport.OfferRequest{Records: recs}
 	ids := make([]string, len(req.Records))
 	for i, r := range req.Records {
-		if err := checkRecord(r, gapsync.Internet); err != nil {
-			return nil, err
+		if r.Origin != gapsync.Internet || (r.Status != gapsync.FileStored && r.Status != gapsync.FilePartial) {
+			return nil, fmt.Errorf("%w: offer of file %s, origin %q, status %q", gapsync.ErrMalformed, r.ID, r.Origin, r.Status)
 		}
 		ids[i] = r.ID
 	}
@@ -157,12 +152,9 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 // storeChunks is seed 1.3.2 for chunks: write them into the intranet
 // database, each checked against its record.
 func (g *Gateway) storeChunks(ctx context.Context, body []byte) ([]byte, error) {
-	cs, err := transport.DecodeChunks(body)
+	cs, err := transport.DecodeChunks(body, maxChunksPerReq)
 	if err != nil {
 		return nil, err
-	}
-	if len(cs) > maxChunksPerReq {
-		return nil, fmt.Errorf("%w: %d chunks in one request", gapsync.ErrTooLarge, len(cs))
 	}
 	var ids []string
 	for _, c := range cs {
@@ -175,7 +167,10 @@ func (g *Gateway) storeChunks(ctx context.Context, body []byte) ([]byte, error) 
 	for _, c := range cs {
 		r, ok := recs[c.FileID]
 		if !ok || r.Origin != gapsync.Internet || r.Status == gapsync.FilePublished {
-			return nil, fmt.Errorf("%w: chunk for file %q, which was not offered", gapsync.ErrMalformed, c.FileID)
+			return nil, fmt.Errorf("%w: chunk for file %.64q, which was not offered", gapsync.ErrMalformed, c.FileID)
+		}
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("chunk for a bad record: %w", err)
 		}
 		if c.Idx < 0 || c.Idx >= r.Chunks || int64(len(c.Data)) > r.ChunkSize {
 			return nil, fmt.Errorf("%w: chunk %d of file %s does not fit it", gapsync.ErrMalformed, c.Idx, c.FileID)
@@ -202,12 +197,9 @@ func (g *Gateway) fileRecords(ctx context.Context, body []byte) ([]byte, error) 
 
 // ackFiles is seed 1.4.3.
 func (g *Gateway) ackFiles(ctx context.Context, body []byte) ([]byte, error) {
-	var req transport.AckRequest
-	if err := decodeJSON(body, &req); err != nil {
+	req, err := transport.DecodeAck(body)
+	if err != nil {
 		return nil, err
-	}
-	if len(req.IDs) > maxRecordsPerReq {
-		return nil, fmt.Errorf("%w: %d ids", gapsync.ErrTooLarge, len(req.IDs))
 	}
 	return []byte("{}"), g.files.AckFiles(ctx, req.IDs)
 }
@@ -216,18 +208,26 @@ func (g *Gateway) ackFiles(ctx context.Context, body []byte) ([]byte, error) {
 func (g *Gateway) intranetFile(ctx context.Context, req transport.ChunksRequest) (gapsync.FileRecord, error) {
 	r, err := g.files.FileRecord(ctx, req.FileID)
 	if err != nil || r.Origin != gapsync.Intranet {
-		return r, fmt.Errorf("%w: no intranet file %q", gapsync.ErrMalformed, req.FileID)
+		return r, fmt.Errorf("%w: no intranet file %.64q", gapsync.ErrMalformed, req.FileID)
+	}
+	if err := checkRecord(r, gapsync.Intranet); err != nil {
+		return r, err
 	}
 	if len(req.Idxs) > maxChunksPerReq || int64(len(req.Idxs))*r.ChunkSize > 2*maxChunkSize {
 		return r, fmt.Errorf("%w: %d chunks in one request", gapsync.ErrTooLarge, len(req.Idxs))
+	}
+	for _, i := range req.Idxs {
+		if i < 0 || i >= r.Chunks {
+			return r, fmt.Errorf("%w: chunk %d of file %s, which has %d", gapsync.ErrMalformed, i, r.ID, r.Chunks)
+		}
 	}
 	return r, nil
 }
 
 // getChunks is seed 1.4.4c.
 func (g *Gateway) getChunks(ctx context.Context, body []byte) ([]byte, error) {
-	var req transport.ChunksRequest
-	if err := decodeJSON(body, &req); err != nil {
+	req, err := transport.DecodeChunksRequest(body)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := g.intranetFile(ctx, req); err != nil {
@@ -247,8 +247,8 @@ func (g *Gateway) getChunks(ctx context.Context, body []byte) ([]byte, error) {
 // ackChunks is seed 1.4.4d; once every chunk is acknowledged the intranet
 // record is marked delivered (published), so its chunks age into a purge.
 func (g *Gateway) ackChunks(ctx context.Context, body []byte) ([]byte, error) {
-	var req transport.ChunksRequest
-	if err := decodeJSON(body, &req); err != nil {
+	req, err := transport.DecodeChunksRequest(body)
+	if err != nil {
 		return nil, err
 	}
 	r, err := g.intranetFile(ctx, req)

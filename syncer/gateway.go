@@ -153,12 +153,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.Serv
 // apply is seed 1.1.6: write the batch into the intranet database and
 // return its sync log entry.
 func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
-	b, err := batch.Decode(body, g.opts.Limits)
+	// The header first: a batch for a direction or a table the gateway
+	// does not apply is refused before its rows are decoded.
+	h, err := batch.DecodeHeader(body, g.opts.Limits)
 	if err != nil {
 		return nil, err
 	}
-	if b.Direction != string(gapsync.Push) {
-		return nil, fmt.Errorf("%w: the gateway applies push batches only, got %q", gapsync.ErrMalformed, b.Direction)
+	if h.Direction != string(gapsync.Push) {
+		return nil, fmt.Errorf("%w: the gateway applies push batches only, got %q", gapsync.ErrMalformed, h.Direction)
+	}
+	if _, err := g.db.Table(ctx, h.Table, gapsync.Push); err != nil {
+		return nil, err
+	}
+	b, err := batch.Decode(body, g.opts.Limits)
+	if err != nil {
+		return nil, err
 	}
 	if err := g.allowed(b); err != nil {
 		return nil, err

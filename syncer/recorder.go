@@ -39,10 +39,14 @@ func orNoRecorder(r Recorder) Recorder {
 // recordCycle records a coordinator cycle: rows, bytes and conflicts per
 // table and direction, the files moved, and the cycle itself. A cycle
 // that did not run because another coordinator holds the lease is not
-// one.
+// one. A nil report (a cycle that ended before it made one) counts as a
+// cycle that moved nothing.
 func recordCycle(m Recorder, r *Report, took time.Duration, err error) {
 	if errors.Is(err, gapsync.ErrLeaseHeld) {
 		return
+	}
+	if r == nil {
+		r = &Report{}
 	}
 	var rowBytes int64
 	for _, t := range r.Tables {

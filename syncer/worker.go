@@ -91,8 +91,12 @@ func (w *IntranetWorker) runOnce(ctx context.Context) (WorkerReport, error) {
 	if err != nil {
 		return r, errors.Join(append(errs, err)...)
 	}
+	incoming, err = w.f.valid(ctx, incoming, gapsync.Internet)
+	if err != nil {
+		return r, errors.Join(append(errs, err)...)
+	}
 	incoming = slices.DeleteFunc(incoming, w.f.resting)
-	missing, err := w.f.missing(ctx, incoming...)
+	complete, err := w.f.complete(ctx, incoming)
 	if err != nil {
 		return r, errors.Join(append(errs, err)...)
 	}
@@ -100,7 +104,7 @@ func (w *IntranetWorker) runOnce(ctx context.Context) (WorkerReport, error) {
 	// the same content, which the first pass may have published.
 	var ready, rest []gapsync.FileRecord
 	for _, rec := range incoming {
-		if len(missing[rec.ID]) == 0 {
+		if complete[rec.ID] {
 			ready = append(ready, rec)
 		} else {
 			rest = append(rest, rec)
@@ -144,4 +148,51 @@ func (w *IntranetWorker) Run(ctx context.Context) error {
 		case <-time.After(w.opts.Interval):
 		}
 	}
+}
+
+// valid returns the records of recs that pass checkRecord for origin, in
+// order. The others, which a broken or hostile peer (or a hand-edited
+// database) wrote, are marked refused with the reason, so that they are
+// neither listed, merged nor read again.
+func (f *fileFlow) valid(ctx context.Context, recs []gapsync.FileRecord, origin gapsync.Side) ([]gapsync.FileRecord, error) {
+	var bad []gapsync.FileRecord
+	out := recs[:0:0]
+	for _, rec := range recs {
+		if err := checkRecord(rec, origin); err != nil {
+			f.log.Warn("file record refused", "id", rec.ID, "err", err)
+			rec.Status, rec.Error = gapsync.FileRefused, err.Error()
+			bad = append(bad, rec)
+			continue
+		}
+		out = append(out, rec)
+	}
+	if err := f.db.PutFileRecords(ctx, bad); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// complete reports, by id, whether every chunk of each of recs is here.
+// It counts the chunks held instead of listing those missing, so that
+// what it allocates follows the chunks stored, not the chunks claimed.
+func (f *fileFlow) complete(ctx context.Context, recs []gapsync.FileRecord) (map[string]bool, error) {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	held, err := f.db.HeldChunks(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(recs))
+	for _, rec := range recs {
+		n := 0
+		for _, i := range held[rec.ID] {
+			if i >= 0 && i < rec.Chunks {
+				n++
+			}
+		}
+		out[rec.ID] = n >= rec.Chunks
+	}
+	return out, nil
 }

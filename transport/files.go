@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/gapsync/gapsync"
 )
@@ -69,6 +71,23 @@ type CountResponse struct {
 	Stored int `json:"stored"`
 }
 
+// Limits of one file-flow request or answer, the same on both sides. A
+// decoder stops at the first item over one, before it allocates more.
+const (
+	// MaxOfferRecords bounds the records of one offer or records answer,
+	// and the ids of one acknowledgement.
+	MaxOfferRecords = 500
+	// MaxOfferChunks bounds the chunks of all the records of one offer
+	// together, so that the chunk indexes an answer lists stay capped
+	// (a record has at most gapsync.MaxChunks).
+	MaxOfferChunks = gapsync.MaxChunks
+	// MaxChunksPerRequest bounds the chunks of one chunks frame, and the
+	// chunk indexes of one request for or acknowledgement of chunks.
+	MaxChunksPerRequest = 256
+	// maxChunkHeader bounds the JSON header of one framed chunk.
+	maxChunkHeader = 4096
+)
+
 // AppendChunks frames chunks: for each, a uvarint length and the JSON
 // header (file id, index, sums), then a uvarint length and the bytes.
 func AppendChunks(dst []byte, cs []gapsync.Chunk) ([]byte, error) {
@@ -85,18 +104,30 @@ func AppendChunks(dst []byte, cs []gapsync.Chunk) ([]byte, error) {
 	return dst, nil
 }
 
-// DecodeChunks parses a frame of chunks. Data slices alias data.
-func DecodeChunks(data []byte) ([]gapsync.Chunk, error) {
+// DecodeChunks parses a frame of at most max chunks (MaxChunksPerRequest
+// when max <= 0); it stops at the first chunk past the limit. Data slices
+// alias data. Each header must name a file id of at most 64 bytes and an
+// index of at least 0.
+func DecodeChunks(data []byte, max int) ([]gapsync.Chunk, error) {
+	if max <= 0 {
+		max = MaxChunksPerRequest
+	}
 	var out []gapsync.Chunk
 	for p := 0; p < len(data); {
+		if len(out) == max {
+			return nil, fmt.Errorf("%w: more than %d chunks in one frame", gapsync.ErrTooLarge, max)
+		}
 		n, k := binary.Uvarint(data[p:])
-		if k <= 0 || n > 4096 || n > uint64(len(data)-p-k) {
+		if k <= 0 || n > maxChunkHeader || n > uint64(len(data)-p-k) {
 			return nil, fmt.Errorf("%w: chunk header at %d", gapsync.ErrMalformed, p)
 		}
 		p += k
 		var c gapsync.Chunk
 		if err := json.Unmarshal(data[p:p+int(n)], &c); err != nil {
 			return nil, fmt.Errorf("%w: chunk header: %v", gapsync.ErrMalformed, err)
+		}
+		if c.Idx < 0 || len(c.FileID) > 64 {
+			return nil, fmt.Errorf("%w: chunk header at %d: file %.64q index %d", gapsync.ErrMalformed, p, c.FileID, c.Idx)
 		}
 		p += int(n)
 		m, k := binary.Uvarint(data[p:])
@@ -106,7 +137,231 @@ func DecodeChunks(data []byte) ([]gapsync.Chunk, error) {
 		p += k
 		c.Data = data[p : p+int(m) : p+int(m)]
 		p += int(m)
+		if out == nil {
+			// Every chunk takes at least 4 bytes ("{}" framed, no data).
+			out = make([]gapsync.Chunk, 0, min(max, len(data)/4+1))
+		}
 		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DecodeOffer parses an offer request as a stream: at most
+// MaxOfferRecords records, each valid (gapsync.FileRecord.Validate), of
+// at most MaxOfferChunks chunks in all. It stops at the first record that
+// breaks a rule.
+func DecodeOffer(data []byte) ([]gapsync.FileRecord, error) {
+	var total int64
+	recs, err := decodeRecordList(data, MaxOfferRecords, func(r *gapsync.FileRecord) error {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+		if total += int64(r.Chunks); total > MaxOfferChunks {
+			return fmt.Errorf("%w: more than %d chunks in one offer", gapsync.ErrTooLarge, MaxOfferChunks)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("offer: %w", err)
+	}
+	return recs, nil
+}
+
+// DecodeRecords parses a records answer of at most max records
+// (MaxOfferRecords when max <= 0) as a stream. It does not validate the
+// records: the caller sets aside those that fail, so that one bad record
+// does not hold up the others.
+func DecodeRecords(data []byte, max int) ([]gapsync.FileRecord, error) {
+	if max <= 0 || max > MaxOfferRecords {
+		max = MaxOfferRecords
+	}
+	recs, err := decodeRecordList(data, max, nil)
+	if err != nil {
+		return nil, fmt.Errorf("records answer: %w", err)
+	}
+	return recs, nil
+}
+
+// decodeRecordList reads {"records": [record, ...]} (other members are
+// skipped), at most max records, calling check, when set, on each as it
+// is read.
+func decodeRecordList(data []byte, max int, check func(*gapsync.FileRecord) error) ([]gapsync.FileRecord, error) {
+	var out []gapsync.FileRecord
+	err := decodeObject(data, func(dec *json.Decoder, key string) (bool, error) {
+		if key != "records" {
+			return false, nil
+		}
+		return true, decodeArray(dec, max-len(out), "records", func() error {
+			var r gapsync.FileRecord
+			if err := dec.Decode(&r); err != nil {
+				return fmt.Errorf("%w: record %d: %v", gapsync.ErrMalformed, len(out), err)
+			}
+			if check != nil {
+				if err := check(&r); err != nil {
+					return err
+				}
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DecodeAck parses an acknowledgement of at most MaxOfferRecords ids.
+func DecodeAck(data []byte) (AckRequest, error) {
+	var r AckRequest
+	err := decodeObject(data, func(dec *json.Decoder, key string) (bool, error) {
+		if key != "ids" {
+			return false, nil
+		}
+		return true, decodeArray(dec, MaxOfferRecords-len(r.IDs), "ids", func() error {
+			var id string
+			if err := dec.Decode(&id); err != nil {
+				return fmt.Errorf("%w: id: %v", gapsync.ErrMalformed, err)
+			}
+			if len(id) > 64 {
+				return fmt.Errorf("%w: id of %d bytes", gapsync.ErrMalformed, len(id))
+			}
+			r.IDs = append(r.IDs, id)
+			return nil
+		})
+	})
+	if err != nil {
+		return AckRequest{}, fmt.Errorf("ack: %w", err)
+	}
+	return r, nil
+}
+
+// DecodeChunksRequest parses a request for, or acknowledgement of, at
+// most MaxChunksPerRequest chunks of one file.
+func DecodeChunksRequest(data []byte) (ChunksRequest, error) {
+	var r ChunksRequest
+	err := decodeObject(data, func(dec *json.Decoder, key string) (bool, error) {
+		switch key {
+		case "file_id":
+			if err := dec.Decode(&r.FileID); err != nil || len(r.FileID) > 64 {
+				return true, fmt.Errorf("%w: file id (%v)", gapsync.ErrMalformed, err)
+			}
+			return true, nil
+		case "idxs":
+			return true, decodeArray(dec, MaxChunksPerRequest-len(r.Idxs), "chunk indexes", func() error {
+				var i int
+				if err := dec.Decode(&i); err != nil || i < 0 {
+					return fmt.Errorf("%w: chunk index %d (%v)", gapsync.ErrMalformed, i, err)
+				}
+				r.Idxs = append(r.Idxs, i)
+				return nil
+			})
+		}
+		return false, nil
+	})
+	if err != nil {
+		return ChunksRequest{}, fmt.Errorf("chunks request: %w", err)
+	}
+	return r, nil
+}
+
+// decodeObject reads exactly one JSON object from data. It calls member
+// for each key with dec positioned at the value; a member that returns
+// false has its value skipped. Anything after the object is an error.
+func decodeObject(data []byte, member func(dec *json.Decoder, key string) (bool, error)) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("%w: not a JSON object (%v)", gapsync.ErrMalformed, err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
+		}
+		key, _ := t.(string)
+		took, err := member(dec, key)
+		if err != nil {
+			return err
+		}
+		if !took {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return fmt.Errorf("%w: member %.64q: %v", gapsync.ErrMalformed, key, err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON object", gapsync.ErrMalformed)
+	}
+	return nil
+}
+
+// decodeArray reads a JSON array (or null) of at most max elements from
+// dec, calling each with dec positioned at every element. It stops at the
+// first element past max.
+func decodeArray(dec *json.Decoder, max int, what string, each func() error) error {
+	t, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", gapsync.ErrMalformed, what, err)
+	}
+	if t == nil {
+		return nil
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("%w: %s: not an array", gapsync.ErrMalformed, what)
+	}
+	for n := 0; dec.More(); n++ {
+		if n >= max {
+			return fmt.Errorf("%w: too many %s", gapsync.ErrTooLarge, what)
+		}
+		if err := each(); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("%w: %s: %v", gapsync.ErrMalformed, what, err)
+	}
+	return nil
+}
+
+// DecodeOfferAnswer parses the answer to an offer of recs, and checks it:
+// at most one answer per record, each naming a record offered, needing
+// only chunks that record has.
+func DecodeOfferAnswer(data []byte, recs []gapsync.FileRecord) ([]OfferAnswer, error) {
+	byID := make(map[string]*gapsync.FileRecord, len(recs))
+	for i := range recs {
+		byID[recs[i].ID] = &recs[i]
+	}
+	var out []OfferAnswer
+	seen := map[string]bool{}
+	err := decodeObject(data, func(dec *json.Decoder, key string) (bool, error) {
+		if key != "answers" {
+			return false, nil
+		}
+		return true, decodeArray(dec, len(recs)-len(out), "answers", func() error {
+			var a OfferAnswer
+			if err := dec.Decode(&a); err != nil {
+				return fmt.Errorf("%w: answer %d: %v", gapsync.ErrMalformed, len(out), err)
+			}
+			r, ok := byID[a.ID]
+			if !ok || seen[a.ID] {
+				return fmt.Errorf("%w: answer for %.64q, not offered or answered twice", gapsync.ErrMalformed, a.ID)
+			}
+			seen[a.ID] = true
+			if len(a.Need) > r.Chunks || len(a.Held) > r.Chunks {
+				return fmt.Errorf("%w: answer for %s lists more chunks than it has", gapsync.ErrMalformed, a.ID)
+			}
+			for _, i := range a.Need {
+				if i < 0 || i >= r.Chunks {
+					return fmt.Errorf("%w: answer for %s needs chunk %d of %d", gapsync.ErrMalformed, a.ID, i, r.Chunks)
+				}
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("offer answer: %w", err)
 	}
 	return out, nil
 }
@@ -131,11 +386,15 @@ func (c *Client) callJSON(ctx context.Context, path string, in, out any) error {
 
 // OfferFiles offers internet records to the intranet (seed 1.3.1-1.3.2).
 func (c *Client) OfferFiles(ctx context.Context, recs []gapsync.FileRecord) ([]OfferAnswer, error) {
-	var r OfferResponse
-	if err := c.callJSON(ctx, PathFileOffer, OfferRequest{Records: recs}, &r); err != nil {
+	body, err := json.Marshal(OfferRequest{Records: recs})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.Call(ctx, PathFileOffer, body)
+	if err != nil {
 		return nil, fmt.Errorf("offer files: %w", err)
 	}
-	return r.Answers, nil
+	return DecodeOfferAnswer(raw, recs)
 }
 
 // SendChunks writes chunks into the intranet database. Retrying is safe.
@@ -157,11 +416,12 @@ func (c *Client) SendChunks(ctx context.Context, cs []gapsync.Chunk) (int, error
 
 // FileRecords returns intranet records not yet acknowledged (seed 1.4.2).
 func (c *Client) FileRecords(ctx context.Context, limit int) ([]gapsync.FileRecord, error) {
-	var r RecordsResponse
-	if err := c.callJSON(ctx, PathFileRecords, RecordsRequest{Limit: limit}, &r); err != nil {
+	body, _ := json.Marshal(RecordsRequest{Limit: limit})
+	raw, err := c.Call(ctx, PathFileRecords, body)
+	if err != nil {
 		return nil, fmt.Errorf("file records: %w", err)
 	}
-	return r.Records, nil
+	return DecodeRecords(raw, limit)
 }
 
 // AckFiles tells the intranet which records are stored here (seed 1.4.3).
@@ -179,7 +439,11 @@ func (c *Client) GetChunks(ctx context.Context, fileID string, idxs []int) ([]ga
 	if err != nil {
 		return nil, fmt.Errorf("get chunks of %s: %w", fileID, err)
 	}
-	return DecodeChunks(raw)
+	cs, err := DecodeChunks(raw, len(idxs))
+	if err != nil {
+		return nil, fmt.Errorf("get chunks of %s: %w", fileID, err)
+	}
+	return cs, nil
 }
 
 // AckChunks tells the intranet which chunks are stored here (seed 1.4.4d).
