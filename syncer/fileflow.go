@@ -715,7 +715,7 @@ func (f *fileFlow) missing(ctx context.Context, recs ...gapsync.FileRecord) (map
 		for _, i := range held[rec.ID] {
 			got[i] = true
 		}
-		need := []int{}
+		need := make([]int, 0, max(rec.Chunks-len(got), 0))
 		for i := 0; i < rec.Chunks; i++ {
 			if !got[i] {
 				need = append(need, i)
