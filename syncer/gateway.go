@@ -153,8 +153,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.Serv
 // apply is seed 1.1.6: write the batch into the intranet database and
 // return its sync log entry.
 func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
-	// The header first: a batch for a direction or a table the gateway
-	// does not apply is refused before its rows are decoded.
+	// The header first: a batch for a direction, a table or columns the
+	// gateway does not apply is refused before its rows are decoded.
 	h, err := batch.DecodeHeader(body, g.opts.Limits)
 	if err != nil {
 		return nil, err
@@ -162,14 +162,14 @@ func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
 	if h.Direction != string(gapsync.Push) {
 		return nil, fmt.Errorf("%w: the gateway applies push batches only, got %q", gapsync.ErrMalformed, h.Direction)
 	}
+	if err := g.allowed(h); err != nil {
+		return nil, err
+	}
 	if _, err := g.db.Table(ctx, h.Table, gapsync.Push); err != nil {
 		return nil, err
 	}
 	b, err := batch.Decode(body, g.opts.Limits)
 	if err != nil {
-		return nil, err
-	}
-	if err := g.allowed(b); err != nil {
 		return nil, err
 	}
 	start := time.Now()
