@@ -102,6 +102,15 @@
 // Skipping step 1 makes a receiver that has not been updated yet fail with
 // ErrUnknownKey.
 //
+// A server that answers with [Keyring.SealWith] under the key id of the
+// request it answers (gapsync's transport does) shortens this when only
+// one side starts exchanges: give the servers (the external zone) the ring
+// "new:...,old:..." first, then the clients (the internet zone), then drop
+// the old key. A server that already holds the new key still opens the
+// clients' old-key requests and answers them under the old key, which the
+// clients can open. The other order fails: a client sealing with a key the
+// server does not hold yet gets ErrUnknownKey.
+//
 // # Messages per key
 //
 // Every envelope draws a fresh random 96-bit nonce; there is no per-key

@@ -76,7 +76,23 @@ type OpenOptions struct {
 // 1678 to 2262) is rejected with an error wrapping ErrMalformed; on any
 // error dst is returned unchanged. dst must not overlap plaintext.
 func (r *Keyring) Seal(dst []byte, h Header, plaintext []byte) ([]byte, Header, error) {
-	h.KeyID = r.activeID
+	return r.seal(dst, r.activeID, h, plaintext)
+}
+
+// SealWith is Seal under the key id instead of the active key; the id
+// must be one the keyring holds, else the error wraps ErrUnknownKey. A
+// server answers a request under the key the request came with, so that
+// during a rotation a peer that does not hold the new key yet can still
+// open the answer (see Key rotation).
+func (r *Keyring) SealWith(dst []byte, keyID string, h Header, plaintext []byte) ([]byte, Header, error) {
+	if _, ok := r.aeads[keyID]; !ok {
+		return dst, Header{}, fmt.Errorf("%w: %q", ErrUnknownKey, keyID)
+	}
+	return r.seal(dst, keyID, h, plaintext)
+}
+
+func (r *Keyring) seal(dst []byte, keyID string, h Header, plaintext []byte) ([]byte, Header, error) {
+	h.KeyID = keyID
 	if h.MessageID == "" {
 		id, err := newMessageID()
 		if err != nil {
@@ -97,7 +113,7 @@ func (r *Keyring) Seal(dst []byte, h Header, plaintext []byte) ([]byte, Header, 
 
 	// Counted only once the header is known to be good: every count is
 	// one nonce drawn under the key.
-	if err := r.count(); err != nil {
+	if err := r.count(keyID); err != nil {
 		return dst, Header{}, err
 	}
 	hlen := encodedHeaderLen(&h)
@@ -113,7 +129,7 @@ func (r *Keyring) Seal(dst []byte, h Header, plaintext []byte) ([]byte, Header, 
 	if _, err := rand.Read(nonce); err != nil {
 		return dst, Header{}, fmt.Errorf("gapsync/crypto: read nonce: %w", err)
 	}
-	out = r.active.Seal(out, nonce, plaintext, out[start:aadEnd])
+	out = r.aeads[keyID].Seal(out, nonce, plaintext, out[start:aadEnd])
 	return out, h, nil
 }
 

@@ -114,10 +114,9 @@ func validKeyID(id string) bool {
 // changes to the Key values passed in have no effect.
 type Keyring struct {
 	activeID string
-	active   cipher.AEAD
 	aeads    map[string]cipher.AEAD // by key id, includes the active key
 	opts     KeyringOptions
-	sealed   atomic.Uint64 // envelopes sealed under the active key
+	sealed   map[string]*atomic.Uint64 // envelopes sealed, by key id
 }
 
 // DefaultMaxMessages is the default KeyringOptions.MaxMessages: 2^31,
@@ -149,7 +148,7 @@ func NewKeyring(active Key, older ...Key) (*Keyring, error) {
 
 // NewKeyringOptions is NewKeyring with options; o may be nil.
 func NewKeyringOptions(o *KeyringOptions, active Key, older ...Key) (*Keyring, error) {
-	r := &Keyring{aeads: make(map[string]cipher.AEAD, 1+len(older))}
+	r := &Keyring{aeads: make(map[string]cipher.AEAD, 1+len(older)), sealed: map[string]*atomic.Uint64{}}
 	if o != nil {
 		r.opts = *o
 	}
@@ -181,8 +180,9 @@ func NewKeyringOptions(o *KeyringOptions, active Key, older ...Key) (*Keyring, e
 			return nil, fmt.Errorf("gapsync/crypto: key %q: %w", k.ID, err)
 		}
 		r.aeads[k.ID] = aead
+		r.sealed[k.ID] = new(atomic.Uint64)
 		if i < 0 {
-			r.activeID, r.active = k.ID, aead
+			r.activeID = k.ID
 		}
 	}
 	return r, nil
@@ -217,19 +217,29 @@ func (r *Keyring) ActiveID() string { return r.activeID }
 
 // Sealed returns how many envelopes this keyring has sealed under its
 // active key, for a gauge next to KeyringOptions.MaxMessages.
-func (r *Keyring) Sealed() uint64 { return r.sealed.Load() }
+func (r *Keyring) Sealed() uint64 { return r.sealed[r.activeID].Load() }
 
-// count reserves one seal under the active key, or refuses past the limit.
-func (r *Keyring) count() error {
-	n := r.sealed.Add(1)
+// SealedBy returns how many envelopes this keyring has sealed under the
+// key id (0 for an id it does not hold).
+func (r *Keyring) SealedBy(id string) uint64 {
+	if c, ok := r.sealed[id]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
+// count reserves one seal under the key id, or refuses past the limit.
+func (r *Keyring) count(id string) error {
+	c := r.sealed[id]
+	n := c.Add(1)
 	if n > r.opts.MaxMessages {
-		r.sealed.Add(^uint64(0)) // a refusal seals nothing
+		c.Add(^uint64(0)) // a refusal seals nothing
 		return fmt.Errorf("%w: key %q has sealed %d envelopes, the limit (KeyringOptions.MaxMessages); make a new key active (see Key rotation)",
-			ErrKeyExhausted, r.activeID, r.opts.MaxMessages)
+			ErrKeyExhausted, id, r.opts.MaxMessages)
 	}
 	if n == r.opts.WarnAt {
-		r.opts.Logger.Warn("gapsync/crypto: rotate the active key soon: random nonces are safe for a limited number of envelopes per key",
-			"key", r.activeID, "sealed", n, "limit", r.opts.MaxMessages)
+		r.opts.Logger.Warn("gapsync/crypto: rotate the key soon: random nonces are safe for a limited number of envelopes per key",
+			"key", id, "sealed", n, "limit", r.opts.MaxMessages)
 	}
 	return nil
 }

@@ -165,7 +165,7 @@ func TestKeyringMessageLimit(t *testing.T) {
 		is.NoErr(err)
 		last = env
 		is.Equal(r.Sealed(), uint64(i+1))
-		is.Equal(strings.Count(logs.String(), "rotate the active key"), map[bool]int{true: 1, false: 0}[i+1 >= 8])
+		is.Equal(strings.Count(logs.String(), "rotate the key soon"), map[bool]int{true: 1, false: 0}[i+1 >= 8])
 	}
 	_, _, err = r.Seal(nil, crypto.Header{}, []byte("x"))
 	is.True(errors.Is(err, crypto.ErrKeyExhausted))
@@ -192,4 +192,23 @@ func TestKeyringMessageLimit(t *testing.T) {
 	}
 	is.Equal(def.Sealed(), uint64(3))
 	is.Equal(crypto.DefaultMaxMessages, 1<<31)
+}
+
+// TestSealWith: an answer sealed under a named older key opens with a
+// keyring that holds only that key, and counts against that key.
+func TestSealWith(t *testing.T) {
+	is := is.New(t)
+	oldK, newK := mustKey(t, "old"), mustKey(t, "new")
+	gw := mustRing(t, newK, oldK)
+	peer := mustRing(t, oldK)
+	env, h, err := gw.SealWith(nil, "old", crypto.Header{Sender: "external"}, []byte("answer"))
+	is.NoErr(err)
+	is.Equal(h.KeyID, "old")
+	_, plain, err := peer.Open(nil, env, nil)
+	is.NoErr(err)
+	is.Equal(string(plain), "answer")
+	is.Equal(gw.SealedBy("old"), uint64(1))
+	is.Equal(gw.Sealed(), uint64(0)) // the active key sealed nothing
+	_, _, err = gw.SealWith(nil, "nobody", crypto.Header{}, nil)
+	is.True(errors.Is(err, crypto.ErrUnknownKey))
 }

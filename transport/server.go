@@ -143,7 +143,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = statusOf(err)
 		out, _ = json.Marshal(errorBody{Code: gapsync.CodeOf(err), Error: err.Error()})
 	}
-	env, _, err := s.keys.Seal(nil, crypto.Header{
+	// Answer under the request's key, so that a peer that does not hold
+	// a newer active key yet (mid-rotation) can still open the answer.
+	env, _, err := s.keys.SealWith(nil, h.KeyID, crypto.Header{
 		Sender: ZoneExternal, Endpoint: "RESP " + r.URL.Path, ReplyTo: h.MessageID,
 	}, out)
 	if err != nil {
