@@ -27,7 +27,7 @@ type Config struct {
 	Seed     uint64        // the first trial's seed; trial i uses Seed+i
 	Quick    bool          // small files, short fault phase: for CI
 	Duration time.Duration // fault phase per trial (0: 20 s quick, 60 s otherwise)
-	Settle   time.Duration // longest wait for convergence after the faults (0: 3 min)
+	Settle   time.Duration // longest wait for convergence after the faults (0: 3 min, 90 s with Quick)
 	MySQL    string        // an existing server's DSN; empty starts a private mariadbd
 	Port     int           // the private mariadbd's port
 	Dir      string        // working directory (empty: a temporary one)
