@@ -156,8 +156,13 @@ func Check(ctx context.Context, inet, intra side, j *Journal) (Verdict, error) {
 			b, inB := got[1][k]
 			if inA != inB || a.full != b.full {
 				v.Differ++
-				if inA && inB {
+				switch {
+				case inA && inB:
 					v.note("%s %s differs: internet %q, intranet %q", t, show(k), a.full, b.full)
+				case inA:
+					v.note("%s %s is on the internet only: %q", t, show(k), a.full)
+				default:
+					v.note("%s %s is on the intranet only: %q", t, show(k), b.full)
 				}
 			}
 			lost, doubled := false, false
