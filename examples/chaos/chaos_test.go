@@ -173,7 +173,8 @@ func TestCheckClassifies(t *testing.T) {
 	exec(intra, "INSERT INTO line VALUES (5, 1, 'gone', 0, ?)", at)
 	j.set("line", "5\x1f1", "gone\x1f0", true)
 	j.set("line", "5\x1f1", absent, true)
-	// Uncertain: either state is fine, but the sides must still agree.
+	// Uncertain to the writer: its origin holds it, so it committed, and
+	// the far side must have it too.
 	exec(inet, "INSERT INTO item VALUES (6, 'maybe', 1, ?)", at)
 	j.set("item", "6", "maybe\x1f1", false)
 	// A file whose far copy has other bytes.
@@ -192,13 +193,13 @@ func TestCheckClassifies(t *testing.T) {
 	v, err = Check(ctx, inet, intra, j)
 	is.NoErr(err)
 	t.Log(strings.Join(v.Notes, "\n"))
-	is.Equal(v.Lost, 2)     // item 3 missing, item 4's last update
+	is.Equal(v.Lost, 3)     // item 3 missing, item 4's last update, item 6 (committed at its origin after all)
 	is.Equal(v.Doubled, 1)  // line (5,1)
 	is.Equal(v.Differ, 3)   // items 3 and 6 and line (5,1) are on one side only
 	is.Equal(v.FilesBad, 1) // doc 7
 	is.Equal(v.Stuck, 1)
 	is.True(!v.Clean())
-	// Item 6 on both sides, but with another cursor: still a difference.
+	// Item 6 on both sides, but with another cursor: no longer lost, still a difference.
 	exec(intra, "INSERT INTO item VALUES (6, 'maybe', 1, '2026-01-01 00:00:01')")
 	v, err = Check(ctx, inet, intra, j)
 	is.NoErr(err)

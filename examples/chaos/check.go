@@ -166,10 +166,35 @@ func Check(ctx context.Context, inet, intra side, j *Journal) (Verdict, error) {
 				}
 			}
 			lost, doubled := false, false
+			states := [2]string{absent, absent}
 			for i, present := range []bool{inA, inB} {
-				state := absent
 				if present {
-					state = got[i][k].app
+					states[i] = got[i][k].app
+				}
+			}
+			// The origin's own database says how a write the writer is
+			// unsure of came out: the far side must match it.
+			o := 0
+			if isIntranetKey(k) {
+				o = 1
+			}
+			originOK, _ := j.Accepts(t, k, states[o])
+			for _, i := range []int{o, 1 - o} {
+				state := states[i]
+				if i != o && originOK {
+					switch {
+					case state == states[o]:
+					case states[o] == absent:
+						doubled = true
+						v.note("%s %s is still on %s after its delete at its origin: %q", t, show(k), sides[i].name, state)
+					case state == absent:
+						lost = true
+						v.note("%s %s committed at its origin is missing on %s", t, show(k), sides[i].name)
+					default:
+						lost = true
+						v.note("%s %s on %s holds %q, not its origin's %q", t, show(k), sides[i].name, state, states[o])
+					}
+					continue
 				}
 				ok, known := j.Accepts(t, k, state)
 				if ok {
