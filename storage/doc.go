@@ -17,9 +17,13 @@
 //     bytes, status, error, timings. The audit trail, and where each
 //     table's next window starts.
 //   - sync_applied: the applied-batch ledger (writing side), committed in
-//     the same transaction as the batch's rows.
-//   - sync_message: accepted message ids (gateway side), so replays are
-//     refused across restarts.
+//     the same transaction as the batch's rows. Entries of batches made
+//     before the replay watermark are purged; such a batch is refused.
+//   - sync_message: accepted message ids (gateway side) with the
+//     envelope's sealed time, so replays are refused across restarts.
+//   - sync_meta: named values; "replay_watermark" is the time before which
+//     envelopes and batches are refused as stale (see Remember). It only
+//     rises.
 //
 // # Exact values
 //
