@@ -4,14 +4,83 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
 // FileID is the id of the record of ref from origin: the same on both
-// sides, so a reference is recorded once however often it is found.
+// sides, so a reference is recorded once however often it is found. It is
+// derived from the reference's canonical form (CanonicalRef), so spellings
+// of one file ("a%20b.png", "a b.png") share one record and are read once.
 func FileID(origin Side, ref string) string {
-	h := sha256.Sum256([]byte(string(origin) + "\x00" + ref))
+	h := sha256.Sum256([]byte(string(origin) + "\x00" + CanonicalRef(ref)))
 	return hex.EncodeToString(h[:16])
+}
+
+// CanonicalRef is the one form of a reference that all its spellings
+// share. An http or https URL becomes its URLKey; any other reference is
+// percent-decoded once (a spelling that does not decode stays as it is).
+// Surrounding space is dropped. Two references with the same canonical
+// form name the same file; two with different ones never share a record
+// or a published key.
+func CanonicalRef(ref string) string {
+	ref = strings.TrimSpace(ref)
+	lower := strings.ToLower(ref)
+	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		if k, err := URLKey(ref); err == nil {
+			return k
+		}
+		return ref
+	}
+	if dec, err := url.PathUnescape(ref); err == nil {
+		return dec
+	}
+	return ref
+}
+
+// URLKey is the relative key under which the file an http(s) URL names is
+// published: "SCHEME:/HOST/PATH", where HOST is lowercased (with its port,
+// if any) and PATH keeps the URL's segments, each percent-decoded unless
+// its decoded form holds a '/', '%', '?', backslash or NUL (then it is
+// escaped again, canonically), followed, when the URL has a query, by
+// '?' and 32 hex digits of the query's SHA-256. The fragment is dropped:
+// it is not sent to the server. The mapping is injective: spellings of
+// one URL (escaped or not, any case of scheme and host) give one key,
+// URLs that differ in scheme, host, port, path or query give different
+// keys, and no path reference normalises to a key whose first element
+// ends in ':' (pathmap refuses those), so no path can take a URL's key.
+func URLKey(ref string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(ref))
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("%w: %q is not a URL", ErrForbiddenURL, ref)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%w: %q carries credentials", ErrForbiddenURL, ref)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", fmt.Errorf("%w: %q: only http and https URLs are fetched", ErrForbiddenURL, ref)
+	}
+	var b strings.Builder
+	b.WriteString(scheme + ":/" + strings.ToLower(u.Host))
+	if p := u.EscapedPath(); p != "" {
+		for _, seg := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+			dec, err := url.PathUnescape(seg)
+			if err != nil {
+				return "", fmt.Errorf("%w: %q: %v", ErrBadPath, ref, err)
+			}
+			if strings.ContainsAny(dec, "/%?\\\x00") {
+				dec = url.PathEscape(dec)
+			}
+			b.WriteString("/" + dec)
+		}
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		h := sha256.Sum256([]byte(u.RawQuery))
+		b.WriteString("?" + hex.EncodeToString(h[:16]))
+	}
+	return b.String(), nil
 }
 
 // File statuses, per step of the file flow (seed 1.1.4, 1.3, 1.4). A

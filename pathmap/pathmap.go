@@ -170,7 +170,28 @@ func Normalize(ref, stripPrefix string) (string, error) {
 	if err := gapsync.CleanKey(dec); err != nil {
 		return "", err
 	}
+	if first, _, _ := strings.Cut(dec, "/"); strings.HasSuffix(first, ":") {
+		// "C:/…" is a drive, "https:/…" a URL's published key
+		// (gapsync.URLKey): neither is a key a path may take.
+		return "", fmt.Errorf("%w: %q starts with a scheme or drive", gapsync.ErrBadPath, ref)
+	}
 	return dec, nil
+}
+
+// PublishKey is the relative key under which the far side publishes the
+// file ref names (before its key prefix): for a path, its normal form
+// (Normalize); for an http or https URL, gapsync.URLKey, which keeps
+// scheme, host, port, path and query apart. Distinct files never share a
+// key, and spellings of one file always do.
+func PublishKey(ref, stripPrefix string) (string, error) {
+	key, err := Normalize(ref, stripPrefix)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(key, "http://") || strings.HasPrefix(key, "https://") {
+		return gapsync.URLKey(key)
+	}
+	return key, nil
 }
 
 func text(v any) (string, bool) {

@@ -62,13 +62,33 @@ type PathMappingRow struct {
 	Local       string `bun:"local_ref,type:text,notnull"`
 }
 
+// RefOriginRow is a row of sync_ref_origin: a row here (table and key)
+// holds a reference (Ref) that arrived from the other side, in a row sync
+// applied. That reference names the other side's file, whatever its
+// text: this side never stages it from its own store, and when the other
+// side's file is published here, only rows with such an entry for it are
+// rewritten (a row that names a same-named file of this side's own is
+// not). CanonHash is the hash of the reference's canonical form
+// (gapsync.CanonicalRef), which finds every spelling of one file. The
+// entries of a row are replaced each time sync applies it.
+type RefOriginRow struct {
+	bun.BaseModel `bun:"table:sync_ref_origin"`
+
+	TableName string `bun:"table_name,pk,type:varchar(64)"`
+	KeyHash   string `bun:"key_hash,pk,type:varchar(32)"`
+	RefHash   string `bun:"ref_hash,pk,type:varchar(64)"`
+	CanonHash string `bun:"canon_hash,type:varchar(64),notnull"`
+	Ref       string `bun:"ref,type:text,notnull"`
+}
+
 func init() {
-	models = append(models, (*FileRecordRow)(nil), (*FileChunkRow)(nil), (*PathMappingRow)(nil))
+	models = append(models, (*FileRecordRow)(nil), (*FileChunkRow)(nil), (*PathMappingRow)(nil), (*RefOriginRow)(nil))
 	indexes = append(indexes,
 		struct{ name, table, cols string }{"file_record_status", "file_record", "origin, status"},
 		struct{ name, table, cols string }{"file_record_sha", "file_record", "sha256"},
 		struct{ name, table, cols string }{"file_record_size", "file_record", "size"},
 		struct{ name, table, cols string }{"path_mapping_local", "path_mapping", "local_hash"},
+		struct{ name, table, cols string }{"sync_ref_origin_canon", "sync_ref_origin", "canon_hash"},
 	)
 }
 
@@ -76,6 +96,10 @@ func refHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// canonHash hashes a reference's canonical form: the same for every
+// spelling of one file.
+func canonHash(ref string) string { return refHash(gapsync.CanonicalRef(ref)) }
 
 func (r FileRecordRow) record() gapsync.FileRecord {
 	return gapsync.FileRecord{ID: r.ID, Origin: gapsync.Side(r.Origin), Ref: r.Ref, Size: r.Size, MD5: r.MD5, SHA256: r.SHA256,
@@ -430,7 +454,7 @@ func (db *DB) SameSize(ctx context.Context, size int64, id string) (bool, error)
 func (db *DB) AddMappings(ctx context.Context, m map[string]string) error {
 	rows := make([]PathMappingRow, 0, len(m))
 	for foreign, local := range m {
-		rows = append(rows, PathMappingRow{ForeignHash: refHash(foreign), LocalHash: refHash(local), Foreign: foreign, Local: local})
+		rows = append(rows, PathMappingRow{ForeignHash: canonHash(foreign), LocalHash: refHash(local), Foreign: foreign, Local: local})
 	}
 	for len(rows) > 0 {
 		part := rows[:min(len(rows), batchRows)]
@@ -455,19 +479,34 @@ func (db *DB) mapped(ctx context.Context, by string, refs []string) (map[string]
 	if len(refs) == 0 {
 		return out, nil
 	}
-	hashes := make([]string, len(refs))
-	for i, r := range refs {
-		hashes[i] = refHash(r)
+	hash := refHash
+	if by == "foreign_hash" {
+		hash = canonHash // any spelling of the other side's reference
 	}
-	var rows []PathMappingRow
-	if err := db.bun.NewSelect().Model(&rows).Where(by+" IN (?)", bun.List(hashes)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("storage: read path mapping: %w", err)
+	wanted := map[string][]string{} // hash → the refs asked for with it
+	hashes := make([]string, 0, len(refs))
+	for _, r := range refs {
+		h := hash(r)
+		if _, ok := wanted[h]; !ok {
+			hashes = append(hashes, h)
+		}
+		wanted[h] = append(wanted[h], r)
 	}
-	for _, r := range rows {
-		if by == "foreign_hash" {
-			out[r.Foreign] = r.Local
-		} else {
-			out[r.Local] = r.Foreign
+	for len(hashes) > 0 {
+		part := hashes[:min(len(hashes), batchRows)]
+		hashes = hashes[len(part):]
+		var rows []PathMappingRow
+		if err := db.bun.NewSelect().Model(&rows).Where(by+" IN (?)", bun.List(part)).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: read path mapping: %w", err)
+		}
+		for _, r := range rows {
+			if by == "foreign_hash" {
+				for _, ref := range wanted[r.ForeignHash] {
+					out[ref] = r.Local
+				}
+			} else {
+				out[r.Local] = r.Foreign
+			}
 		}
 	}
 	return out, nil

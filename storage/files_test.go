@@ -11,6 +11,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
 	"github.com/gapsync/gapsync/internal/testdb"
 	"github.com/gapsync/gapsync/storage"
 )
@@ -138,17 +139,30 @@ func TestRewriteRefsMany(t *testing.T) {
 		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "docs", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", FileColumns: []string{"path"}, Enabled: true}))
 		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "notes", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at",
 			FileColumns: []string{"body"}, FilePattern: `[\w./%!\\-]+\.png`, Enabled: true}))
+		// The rows arrive by sync, as the other side's references do.
+		cols := []batch.Column{{Name: "id", Key: true}, {Name: "path"}, {Name: "updated_at"}}
+		docs := &batch.Batch{ID: "docs-1", Table: "docs", Direction: "push", Columns: cols}
 		refs := map[string]string{}
 		for i := range 300 {
 			ref := fmt.Sprintf("f%03d.png", i)
 			refs[ref] = "from-internet/" + ref
-			_, err := sqldb.Exec("INSERT INTO docs VALUES (?, ?, NULL)", i, ref)
-			is.NoErr(err)
+			docs.Rows = append(docs.Rows, batch.Row{Op: batch.OpUpsert, Values: []any{int64(i), ref, nil}})
 		}
-		_, err := sqldb.Exec("INSERT INTO docs VALUES (1000, 'other.png', NULL)")
+		docs.Rows = append(docs.Rows, batch.Row{Op: batch.OpUpsert, Values: []any{int64(1000), "other.png", nil}})
+		_, err := db.Apply(ctx, docs)
 		is.NoErr(err)
-		_, err = sqldb.Exec("INSERT INTO notes VALUES (1, 'see f001.png and f002.png', NULL), (2, 'not xf001.png', NULL), (3, ?, NULL)",
-			`odd a\b%c_!.png`)
+		cols[1].Name = "body"
+		notes := &batch.Batch{ID: "notes-1", Table: "notes", Direction: "push", Columns: cols, Rows: []batch.Row{
+			{Op: batch.OpUpsert, Values: []any{int64(1), "see f001.png and f002.png", nil}},
+			{Op: batch.OpUpsert, Values: []any{int64(2), "not xf001.png", nil}},
+			{Op: batch.OpUpsert, Values: []any{int64(3), `odd a\b%c_!.png`, nil}},
+		}}
+		_, err = db.Apply(ctx, notes)
+		is.NoErr(err)
+		// This side's own rows, typed here, that name files alike.
+		_, err = sqldb.Exec("INSERT INTO docs VALUES (2000, 'f005.png', NULL)")
+		is.NoErr(err)
+		_, err = sqldb.Exec("INSERT INTO notes VALUES (4, 'mine: f001.png', NULL)")
 		is.NoErr(err)
 		refs[`a\b%c_!.png`] = "from-internet/odd.png" // LIKE's special characters, and a backslash
 		refs["from-internet/f001.png"] = "twice"      // a replacement is not replaced again
@@ -167,6 +181,10 @@ func TestRewriteRefsMany(t *testing.T) {
 		is.Equal(body, "not xf001.png")
 		is.NoErr(sqldb.QueryRow("SELECT body FROM notes WHERE id = 3").Scan(&body))
 		is.Equal(body, "odd from-internet/odd.png")
+		is.NoErr(sqldb.QueryRow("SELECT path FROM docs WHERE id = 2000").Scan(&path))
+		is.Equal(path, "f005.png") // a same-named file of this side is not redirected
+		is.NoErr(sqldb.QueryRow("SELECT body FROM notes WHERE id = 4").Scan(&body))
+		is.Equal(body, "mine: f001.png")
 		n, err = db.RewriteRefsMany(ctx, map[string]string{"f001.png": "again"})
 		is.NoErr(err)
 		is.Equal(n, 0) // nothing holds the old reference any more

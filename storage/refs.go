@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/uptrace/bun"
+
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
 	"github.com/gapsync/gapsync/pathmap"
@@ -103,41 +105,281 @@ func (db *DB) foreignizeRefs(ctx context.Context, t gapsync.Table, b *batch.Batc
 }
 
 // NoteBatchFiles records the files referenced by a batch sent from this
-// side (see NoteFiles). References the other side already knows as its
-// own (mapped either way here) are skipped.
+// side (see NoteFiles): only references that originated here. A
+// reference that arrived from the other side in that row (in
+// sync_ref_origin) is the other side's, whatever its text, and is never
+// read from this side's store; nor is the other side's reference that a
+// local copy was turned back into for sending. A row that holds, as
+// typed here, the same text as a foreign reference published here is
+// this side's own file and is noted.
 func (db *DB) NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsync.Side, b *batch.Batch) (int, error) {
 	f, ok := finder(t)
 	if !ok {
 		return 0, nil
 	}
-	refs := refsOf(f, b)
-	foreign, err := db.MapForeign(ctx, refs)
+	names := columnNames(b)
+	keyPos := positions(names, t.Key)
+	if slices.Contains(keyPos, -1) {
+		return 0, fmt.Errorf("%w: batch %s lacks the key of %s", gapsync.ErrUnknownColumn, b.ID, t.Name)
+	}
+	type rowRefs struct {
+		kh   string
+		key  []any
+		refs []string
+	}
+	var rows []rowRefs
+	var khs []string
+	for _, r := range b.Rows {
+		if r.Op != batch.OpUpsert {
+			continue
+		}
+		if refs := f.Find(names, r.Values); len(refs) > 0 {
+			k := pick(r.Values, keyPos)
+			rows = append(rows, rowRefs{keyHash(k), k, refs})
+			khs = append(khs, rows[len(rows)-1].kh)
+		}
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	arrived, err := db.foreignRefs(ctx, db.sql, t.Name, khs)
 	if err != nil {
 		return 0, err
 	}
+	var cands []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		for _, ref := range r.refs {
+			if !arrived[r.kh][refHash(ref)] && !seen[ref] {
+				seen[ref] = true
+				cands = append(cands, ref)
+			}
+		}
+	}
+	foreign, err := db.MapForeign(ctx, cands)
+	if err != nil {
+		return 0, err
+	}
+	// A candidate that is the other side's reference of a file published
+	// here is, in most rows, a local copy turned back for sending; it is
+	// this side's own only in a row that stores the text itself.
+	own := map[string]bool{}
+	var recheck [][]any
+	for _, r := range rows {
+		for _, ref := range r.refs {
+			if _, ok := foreign[ref]; ok && !arrived[r.kh][refHash(ref)] {
+				recheck = append(recheck, r.key)
+				break
+			}
+		}
+	}
+	if len(recheck) > 0 {
+		cols, err := db.columns(ctx, t.Name)
+		if err != nil {
+			return 0, err
+		}
+		all := make([]string, len(cols))
+		for i, c := range cols {
+			all[i] = c.Name
+		}
+		stored, err := db.lookup(ctx, db.sql, t.Name, all, t.Key, recheck)
+		if err != nil {
+			return 0, err
+		}
+		for _, vals := range stored {
+			for _, ref := range f.Find(all, vals) {
+				if _, ok := foreign[ref]; ok {
+					own[ref] = true
+				}
+			}
+		}
+	}
 	var mine []string
-	for _, r := range refs {
-		if _, ok := foreign[r]; !ok {
-			mine = append(mine, r)
+	for _, ref := range cands {
+		if _, ok := foreign[ref]; !ok || own[ref] {
+			mine = append(mine, ref)
 		}
 	}
 	return db.NoteFiles(ctx, origin, mine)
 }
 
-// RewriteRefsMany replaces each reference (a key of refs) with its local
-// one (the value) in every configured table here (seed 1.3.4 and 1.4.5):
-// also in rows that arrived before the file did. For a table synced both
-// ways, a row whose state was written by sync stays recognised as such
-// (its version-ledger entry follows the rewrite), so the rewrite is not
-// sent back as a change. Rows are found a page of references to a
-// statement and rewritten in one transaction per table; it returns how
-// many rows changed.
+// foreignRefs reads sync_ref_origin for keys of table: key hash → the
+// hashes of the references that arrived from the other side in that row.
+func (db *DB) foreignRefs(ctx context.Context, q sqlQueryer, table string, khs []string) (map[string]map[string]bool, error) {
+	out := map[string]map[string]bool{}
+	for rest := khs; len(rest) > 0; {
+		part := rest[:min(len(rest), 500)]
+		rest = rest[len(part):]
+		args := []any{table}
+		for _, k := range part {
+			args = append(args, k)
+		}
+		rows, err := q.QueryContext(ctx, "SELECT key_hash, ref_hash FROM sync_ref_origin WHERE table_name = ? AND key_hash IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("storage: read reference origins: %w", err)
+		}
+		for rows.Next() {
+			var k, h string
+			if err := rows.Scan(&k, &h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if out[k] == nil {
+				out[k] = map[string]bool{}
+			}
+			out[k][h] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// arrivingRefs returns, by key hash, the references in the upserts of an
+// incoming batch, as they arrived (before localizeRefs).
+func arrivingRefs(t gapsync.Table, names []string, b *batch.Batch) map[string][]string {
+	f, ok := finder(t)
+	if !ok {
+		return nil
+	}
+	keyPos := positions(names, t.Key)
+	out := map[string][]string{}
+	for _, r := range b.Rows {
+		if r.Op == batch.OpUpsert {
+			if refs := f.Find(names, r.Values); len(refs) > 0 {
+				kh := keyHash(pick(r.Values, keyPos))
+				out[kh] = append(out[kh], refs...)
+			}
+		}
+	}
+	return out
+}
+
+// recordOrigins replaces, in tx, the sync_ref_origin entries of the rows
+// of an applied batch with the references each upsert brought (arrived,
+// from arrivingRefs): they are the other side's. One exception, for a
+// table synced both ways: a reference that the row already held here, as
+// typed here (local holds the rows as they were before the batch; not an
+// entry of the ledger), is this side's own one coming back, and stays
+// this side's.
+func (db *DB) recordOrigins(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, rows []batch.Row, arrived map[string][]string, local map[string][]any) error {
+	f, ok := finder(t)
+	if !ok || len(rows) == 0 {
+		return nil
+	}
+	keyPos := positions(names, t.Key)
+	khs := make([]string, len(rows))
+	for i, r := range rows {
+		khs[i] = keyHash(pick(r.Values, keyPos))
+	}
+	var held map[string]map[string]bool
+	if len(local) > 0 {
+		var err error
+		if held, err = db.foreignRefs(ctx, tx, t.Name, khs); err != nil {
+			return err
+		}
+	}
+	var add []RefOriginRow
+	seen := map[[2]string]bool{}
+	for i, r := range rows {
+		if r.Op != batch.OpUpsert {
+			continue
+		}
+		kh := khs[i]
+		own := map[string]bool{}
+		if vals, ok := local[kh]; ok {
+			for _, ref := range f.Find(names, vals) {
+				if !held[kh][refHash(ref)] {
+					own[ref] = true
+				}
+			}
+		}
+		for _, ref := range arrived[kh] {
+			if rh := refHash(ref); !own[ref] && !seen[[2]string{kh, rh}] {
+				seen[[2]string{kh, rh}] = true
+				add = append(add, RefOriginRow{TableName: t.Name, KeyHash: kh, RefHash: rh, CanonHash: canonHash(ref), Ref: ref})
+			}
+		}
+	}
+	slices.Sort(khs)
+	khs = slices.Compact(khs)
+	for rest := khs; len(rest) > 0; {
+		part := rest[:min(len(rest), 500)]
+		rest = rest[len(part):]
+		args := []any{t.Name}
+		for _, k := range part {
+			args = append(args, k)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sync_ref_origin WHERE table_name = ? AND key_hash IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...); err != nil {
+			return fmt.Errorf("storage: clear reference origins: %w", err)
+		}
+	}
+	for len(add) > 0 {
+		part := add[:min(len(add), batchRows)]
+		add = add[len(part):]
+		if _, err := db.bun.NewInsert().Conn(tx).Model(&part).Exec(ctx); err != nil {
+			return fmt.Errorf("storage: record reference origins: %w", err)
+		}
+	}
+	return nil
+}
+
+// spellings extends refs (the other side's references → local ones) with
+// every other spelling of each (same canonical form) that a row here
+// received: all of them name the file just published.
+func (db *DB) spellings(ctx context.Context, refs map[string]string) (map[string]string, error) {
+	byCanon := map[string]string{}
+	var hashes []string
+	out := make(map[string]string, len(refs))
+	for from, to := range refs {
+		out[from] = to
+		h := canonHash(from)
+		if _, ok := byCanon[h]; !ok {
+			hashes = append(hashes, h)
+		}
+		byCanon[h] = to
+	}
+	for len(hashes) > 0 {
+		part := hashes[:min(len(hashes), batchRows)]
+		hashes = hashes[len(part):]
+		var rows []RefOriginRow
+		if err := db.bun.NewSelect().Model(&rows).Column("canon_hash", "ref").Distinct().
+			Where("canon_hash IN (?)", bun.List(part)).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: read reference spellings: %w", err)
+		}
+		for _, r := range rows {
+			if _, ok := out[r.Ref]; !ok {
+				out[r.Ref] = byCanon[r.CanonHash]
+			}
+		}
+	}
+	return out, nil
+}
+
+// RewriteRefsMany replaces each reference of the other side (a key of
+// refs, and its other spellings) with its local one (the value) in every
+// configured table here (seed 1.3.4 and 1.4.5): also in rows that arrived
+// before the file did, and only in rows where that reference arrived from
+// the other side (sync_ref_origin), so a row that names a same-named file
+// of this side is left alone. For a table synced both ways, a row whose
+// state was written by sync stays recognised as such (its version-ledger
+// entry follows the rewrite), so the rewrite is not sent back as a
+// change. Rows are found a page of references to a statement and
+// rewritten in one transaction per table; it returns how many rows
+// changed.
 func (db *DB) RewriteRefsMany(ctx context.Context, refs map[string]string) (int, error) {
 	if len(refs) == 0 {
 		return 0, nil
 	}
 	tables, err := db.Tables(ctx, "")
 	if err != nil {
+		return 0, err
+	}
+	if refs, err = db.spellings(ctx, refs); err != nil {
 		return 0, err
 	}
 	froms := make([]string, 0, len(refs))
@@ -188,6 +430,12 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	keyPos := positions(names, t.Key)
 	byKey := map[string]*rowRewrite{}
 	var order []string
+	type hit struct {
+		vals []any
+		ci   int
+		kh   string
+	}
+	var hits []hit
 	for _, col := range t.FileColumns {
 		ci := positions(names, []string{col})[0]
 		// Equality columns: a page of references to a statement. With a
@@ -215,31 +463,60 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 			if err != nil {
 				return 0, err
 			}
-			hits, err := scanAll(rows, len(names))
+			found, err := scanAll(rows, len(names))
 			if err != nil {
 				return 0, err
 			}
-			for _, vals := range hits {
-				kh := keyHash(pick(vals, keyPos))
-				rw := byKey[kh]
-				if rw == nil {
-					rw = &rowRewrite{old: vals, new: slices.Clone(vals)}
-				}
-				if slices.Contains(rw.cols, ci) {
-					continue // found again by another reference's query
-				}
-				// From the values of the first read: the guard of the
-				// one UPDATE checks them all.
-				nv, changed := f.RewriteAll(rw.old[ci], refs)
-				if !changed {
-					continue
-				}
-				rw.new[ci], rw.cols = nv, append(rw.cols, ci)
-				if byKey[kh] == nil {
-					byKey[kh] = rw
-					order = append(order, kh)
-				}
+			for _, vals := range found {
+				hits = append(hits, hit{vals, ci, keyHash(pick(vals, keyPos))})
 			}
+		}
+	}
+	if len(hits) == 0 {
+		return 0, nil
+	}
+	khs := make([]string, len(hits))
+	for i, h := range hits {
+		khs[i] = h.kh
+	}
+	slices.Sort(khs)
+	arrived, err := db.foreignRefs(ctx, db.sql, t.Name, slices.Compact(khs))
+	if err != nil {
+		return 0, err
+	}
+	byHash := make(map[string]string, len(refs))
+	for from := range refs {
+		byHash[refHash(from)] = from
+	}
+	for _, h := range hits {
+		// Only the references that arrived from the other side in this
+		// row: a same-named reference typed here is this side's file.
+		mine := map[string]string{}
+		for rh := range arrived[h.kh] {
+			if from, ok := byHash[rh]; ok {
+				mine[from] = refs[from]
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		rw := byKey[h.kh]
+		if rw == nil {
+			rw = &rowRewrite{old: h.vals, new: slices.Clone(h.vals)}
+		}
+		if slices.Contains(rw.cols, h.ci) {
+			continue // found again by another reference's query
+		}
+		// From the values of the first read: the guard of the one
+		// UPDATE checks them all.
+		nv, changed := f.RewriteAll(rw.old[h.ci], mine)
+		if !changed {
+			continue
+		}
+		rw.new[h.ci], rw.cols = nv, append(rw.cols, h.ci)
+		if byKey[h.kh] == nil {
+			byKey[h.kh] = rw
+			order = append(order, h.kh)
 		}
 	}
 	if len(order) == 0 {

@@ -54,6 +54,8 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	fail := func(err error) (gapsync.Result, error) {
 		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
 	}
+	// The references as they arrived: the other side's (recordOrigins).
+	arrived := arrivingRefs(t, names, b)
 	// References to the other side's files that are published here
 	// become this side's addresses before anything is hashed or written.
 	if err := db.localizeRefs(ctx, t, b); err != nil {
@@ -88,9 +90,10 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	}
 	defer tx.Rollback()
 	rows := b.Rows
+	var local map[string][]any // the rows here before the batch (two-way tables)
 	if t.Direction == gapsync.Both {
 		var conflicts []batch.Row
-		if rows, conflicts, err = db.settle(ctx, tx, t, names, b, tombs); err != nil {
+		if rows, conflicts, local, err = db.settle(ctx, tx, t, names, b, tombs); err != nil {
 			return fail(err)
 		}
 		if len(conflicts) > 0 {
@@ -120,6 +123,9 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		return fail(err)
 	}
 	res.Written += n
+	if err := db.recordOrigins(ctx, tx, t, names, rows, arrived, local); err != nil {
+		return fail(err)
+	}
 	if t.Direction == gapsync.Both {
 		curPos := positions(names, []string{t.Cursor})[0]
 		// The ledger holds the rows as stored, read back in this
@@ -236,7 +242,7 @@ func (db *DB) delete(ctx context.Context, tx *sql.Tx, table string, key []string
 
 // settle splits the incoming rows of a two-way table into those to apply
 // and the local versions of those in conflict (see Apply).
-func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, b *batch.Batch, hasTombs bool) (apply, conflicts []batch.Row, err error) {
+func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, b *batch.Batch, hasTombs bool) (apply, conflicts []batch.Row, local map[string][]any, err error) {
 	keyPos := positions(names, t.Key)
 	curPos := positions(names, []string{t.Cursor})[0]
 	keys := make([][]any, len(b.Rows))
@@ -247,16 +253,16 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 	}
 	led, err := db.versions(ctx, tx, t.Name, khs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	local, err := db.lookup(ctx, tx, t.Name, names, t.Key, keys)
+	local, err = db.lookup(ctx, tx, t.Name, names, t.Key, keys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tombs := map[string][]any{}
 	if hasTombs {
 		if tombs, err = db.lookup(ctx, tx, TombstoneTable(t.Name), append(append([]string{}, t.Key...), tombstoneAt), t.Key, keys); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	force := b.Flags&batch.FlagForce != 0
@@ -287,7 +293,7 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 		}
 		apply = append(apply, r)
 	}
-	return apply, conflicts, nil
+	return apply, conflicts, local, nil
 }
 
 // stampTombstones writes the tombstones of applied deletions (key values

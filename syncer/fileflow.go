@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -475,17 +474,13 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, info 
 	return f.db.PutFileRecords(ctx, []gapsync.FileRecord{rec})
 }
 
-// localKey is where a file of the other side is published here.
+// localKey is where a file of the other side is published here: the key
+// prefix and the reference's pathmap.PublishKey, which no other reference
+// shares (a URL keeps its scheme, host, port and query apart).
 func (f *fileFlow) localKey(rec gapsync.FileRecord) (string, error) {
-	key, err := pathmap.Normalize(rec.Ref, f.opts.StripPrefix)
+	key, err := pathmap.PublishKey(rec.Ref, f.opts.StripPrefix)
 	if err != nil {
 		return "", err
-	}
-	if u, err := url.Parse(key); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		key = u.Host + u.EscapedPath()
-		if p, err := url.PathUnescape(key); err == nil {
-			key = p
-		}
 	}
 	key = f.opts.KeyPrefix + key
 	return key, gapsync.CleanKey(key)
