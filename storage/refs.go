@@ -264,7 +264,7 @@ func arrivingRefs(t gapsync.Table, names []string, b *batch.Batch) map[string][]
 // table synced both ways: a reference that the row already held here, as
 // typed here (local holds the rows as they were before the batch; not an
 // entry of the ledger), is this side's own one coming back, and stays
-// this side's.
+// this side's. Only entries that change are written.
 func (db *DB) recordOrigins(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, rows []batch.Row, arrived map[string][]string, local map[string][]any) error {
 	f, ok := finder(t)
 	if !ok || len(rows) == 0 {
@@ -275,20 +275,17 @@ func (db *DB) recordOrigins(ctx context.Context, tx *sql.Tx, t gapsync.Table, na
 	for i, r := range rows {
 		khs[i] = keyHash(pick(r.Values, keyPos))
 	}
-	var held map[string]map[string]bool
-	if len(local) > 0 {
-		var err error
-		if held, err = db.foreignRefs(ctx, tx, t.Name, khs); err != nil {
-			return err
-		}
+	held, err := db.foreignRefs(ctx, tx, t.Name, khs)
+	if err != nil {
+		return err
 	}
-	var add []RefOriginRow
-	seen := map[[2]string]bool{}
+	want := map[string]map[string]RefOriginRow{} // key hash → ref hash → entry
 	for i, r := range rows {
+		kh := khs[i]
+		want[kh] = map[string]RefOriginRow{} // a deletion, or an upsert, replaces the row's entries
 		if r.Op != batch.OpUpsert {
 			continue
 		}
-		kh := khs[i]
 		own := map[string]bool{}
 		if vals, ok := local[kh]; ok {
 			for _, ref := range f.Find(names, vals) {
@@ -298,30 +295,38 @@ func (db *DB) recordOrigins(ctx context.Context, tx *sql.Tx, t gapsync.Table, na
 			}
 		}
 		for _, ref := range arrived[kh] {
-			if rh := refHash(ref); !own[ref] && !seen[[2]string{kh, rh}] {
-				seen[[2]string{kh, rh}] = true
-				add = append(add, RefOriginRow{TableName: t.Name, KeyHash: kh, RefHash: rh, CanonHash: canonHash(ref), Ref: ref})
+			if !own[ref] {
+				rh := refHash(ref)
+				want[kh][rh] = RefOriginRow{TableName: t.Name, KeyHash: kh, RefHash: rh, CanonHash: canonHash(ref), Ref: ref}
 			}
 		}
 	}
-	slices.Sort(khs)
-	khs = slices.Compact(khs)
-	for rest := khs; len(rest) > 0; {
-		part := rest[:min(len(rest), 500)]
-		rest = rest[len(part):]
-		args := []any{t.Name}
-		for _, k := range part {
-			args = append(args, k)
+	var drop [][]any
+	var add []RefOriginRow
+	for kh, w := range want {
+		for rh := range held[kh] {
+			if _, ok := w[rh]; !ok {
+				drop = append(drop, []any{kh, rh})
+			}
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM sync_ref_origin WHERE table_name = ? AND key_hash IN ("+
-			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...); err != nil {
+		for rh, e := range w {
+			if !held[kh][rh] {
+				add = append(add, e)
+			}
+		}
+	}
+	for len(drop) > 0 {
+		part := drop[:min(len(drop), 500)]
+		drop = drop[len(part):]
+		where, args := keyMatch(db.d, "", []string{"key_hash", "ref_hash"}, part)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sync_ref_origin WHERE table_name = ? AND ("+where+")", append([]any{t.Name}, args...)...); err != nil {
 			return fmt.Errorf("storage: clear reference origins: %w", err)
 		}
 	}
 	for len(add) > 0 {
 		part := add[:min(len(add), batchRows)]
 		add = add[len(part):]
-		if _, err := db.bun.NewInsert().Conn(tx).Model(&part).Exec(ctx); err != nil {
+		if _, err := db.insertIgnore(db.bun.NewInsert().Conn(tx).Model(&part), "ref_hash").Exec(ctx); err != nil {
 			return fmt.Errorf("storage: record reference origins: %w", err)
 		}
 	}
