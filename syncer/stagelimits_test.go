@@ -184,7 +184,7 @@ func TestTricklingServerDoesNotHoldTheCycle(t *testing.T) {
 		r, _ = z.round()
 		is.NoErr(r.FilesErr)
 	}
-	is.Equal(sha(t, z.intraStore, "from-internet/"+strings.TrimPrefix(srv.URL, "http://")+"/report.pdf"), shaOf(tr.data))
+	is.Equal(sha(t, z.intraStore, "from-internet/http:/"+strings.TrimPrefix(srv.URL, "http://")+"/report.pdf"), shaOf(tr.data))
 }
 
 // Once a cycle's StageTime is used up no further file starts: the others
