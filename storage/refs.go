@@ -186,9 +186,9 @@ func (db *DB) NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsyn
 		if err != nil {
 			return 0, err
 		}
-		for _, vals := range stored {
+		for kh, vals := range stored {
 			for _, ref := range f.Find(all, vals) {
-				if _, ok := foreign[ref]; ok {
+				if _, ok := foreign[ref]; ok && !arrived[kh][refHash(ref)] {
 					own[ref] = true
 				}
 			}
