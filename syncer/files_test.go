@@ -284,7 +284,7 @@ func TestFileRefsRefused(t *testing.T) {
 	}
 	r, _ := z.round()
 	is.NoErr(r.FilesErr) // refusals by design are not failures of the cycle
-	is.Equal(len(r.Refused), len(bad))
+	is.Equal(len(r.Refused), len(files))
 	for _, err := range r.Refused {
 		is.True(syncer.IsRefusal(err))
 	}
