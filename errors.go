@@ -37,6 +37,15 @@ var (
 	// retryable until the configuration changes; the message says how.
 	ErrUnsupportedCursor = errors.New("gapsync: unsupported cursor")
 
+	// ErrBusy: the gateway is at its limit of concurrent requests or of
+	// request bytes in flight, and refused before reading the body.
+	// Retryable after a pause (the answer's Retry-After).
+	ErrBusy = errors.New("gapsync: gateway busy")
+
+	// ErrTooSlow: a request body arrived slower than the gateway's minimum
+	// rate, or not within its read timeout. Retryable.
+	ErrTooSlow = errors.New("gapsync: request body too slow")
+
 	// ErrRemote: the far side failed in a way it did not classify (HTTP 5xx,
 	// database error). Retrying is safe: every apply is idempotent.
 	ErrRemote = errors.New("gapsync: remote side failed")
@@ -63,6 +72,8 @@ var codes = []struct {
 	{"unknown_column", ErrUnknownColumn},
 	{"bad_identifier", ErrBadIdentifier},
 	{"too_large", ErrTooLarge},
+	{"busy", ErrBusy},
+	{"too_slow", ErrTooSlow},
 	{"malformed", ErrMalformed},
 	{"bad_envelope", ErrBadEnvelope},
 	{"tampered", ErrTampered},

@@ -47,7 +47,7 @@ func TestParseTable(t *testing.T) {
 func TestCodesRoundTrip(t *testing.T) {
 	is := is.New(t)
 	for _, e := range []error{gapsync.ErrUnknownTable, gapsync.ErrUnknownColumn, gapsync.ErrBadIdentifier, gapsync.ErrTooLarge,
-		gapsync.ErrMalformed, gapsync.ErrBadEnvelope, gapsync.ErrTampered, gapsync.ErrUnknownKey, gapsync.ErrStale, gapsync.ErrReplayed} {
+		gapsync.ErrMalformed, gapsync.ErrBadEnvelope, gapsync.ErrTampered, gapsync.ErrUnknownKey, gapsync.ErrStale, gapsync.ErrReplayed, gapsync.ErrBusy, gapsync.ErrTooSlow} {
 		is.Equal(gapsync.ErrorOf(gapsync.CodeOf(e)), e)
 	}
 	is.Equal(gapsync.CodeOf(errors.New("x")), gapsync.Code("internal"))

@@ -23,14 +23,21 @@ type GatewayOptions struct {
 	// implements transport.ReplayGuard (storage's *DB does). The ids must
 	// live in the intranet database so that a restart forgets nothing.
 	Replay transport.ReplayGuard
-	// MaxBody caps a request body. Default 64 MiB.
+	// MaxBody caps a request body. Default transport.DefaultMaxBody
+	// (16 MiB). Set, it overrides Server.MaxBody.
 	MaxBody int64
 	// MaxSkew bounds envelope timestamps. Default 5 minutes. The replay
 	// guard must remember ids for at least twice as long (NewGateway
-	// checks it when the guard reports its horizon).
+	// checks it when the guard reports its horizon). Set, it overrides
+	// Server.MaxSkew.
 	MaxSkew time.Duration
 	// Now is the clock envelopes are checked against; default time.Now.
 	Now func() time.Time
+	// Server holds the limits and timeouts of the HTTP side (concurrent
+	// requests, bytes in flight, body rate and timeouts); nil gives the
+	// transport defaults. Pass the same options to transport.NewHTTPServer.
+	// Its Logger and Observe are set by the gateway.
+	Server *transport.ServerOptions
 	// Limits bound what a decoded batch may hold. Default batch defaults.
 	Limits *batch.Limits
 	// Columns, when it names a table, is the only set of columns a push
@@ -78,6 +85,9 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 		}
 		g.opts.Replay = rg
 	}
+	if g.opts.MaxSkew <= 0 && g.opts.Server != nil {
+		g.opts.MaxSkew = g.opts.Server.MaxSkew
+	}
 	if err := checkHorizon(g.opts.Replay, g.opts.MaxSkew); err != nil {
 		return nil, err
 	}
@@ -104,10 +114,22 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 		}
 	}
 	m := orNoRecorder(g.opts.Metrics)
-	srv, err := transport.NewServer(keys, g.opts.Replay, &transport.ServerOptions{
-		MaxBody: g.opts.MaxBody, MaxSkew: g.opts.MaxSkew, Logger: g.opts.Logger, Now: g.opts.Now,
-		Observe: func(path string, err error) { m.Request(path, requestResult(err)) },
-	})
+	var so transport.ServerOptions
+	if g.opts.Server != nil {
+		so = *g.opts.Server
+	}
+	if g.opts.MaxBody > 0 {
+		so.MaxBody = g.opts.MaxBody
+	}
+	if g.opts.MaxSkew > 0 {
+		so.MaxSkew = g.opts.MaxSkew
+	}
+	if g.opts.Now != nil {
+		so.Now = g.opts.Now
+	}
+	so.Logger = g.opts.Logger
+	so.Observe = func(path string, err error) { m.Request(path, requestResult(err)) }
+	srv, err := transport.NewServer(keys, g.opts.Replay, &so)
 	if err != nil {
 		return nil, err
 	}

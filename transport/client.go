@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -33,6 +35,11 @@ type ClientOptions struct {
 	RetryWaitMin, RetryWaitMax time.Duration
 	// MaxResponse caps a response body. Default 64 MiB.
 	MaxResponse int64
+	// MaxRequest caps a sealed request body; a larger one fails at once
+	// with gapsync.ErrTooLarge instead of being sent to a gateway that
+	// would refuse it. Keep it equal to the gateway's
+	// ServerOptions.MaxBody. Default DefaultMaxBody (16 MiB).
+	MaxRequest int64
 	// MaxSkew is how far a response's timestamp may be from this host's
 	// clock. Default 5 minutes.
 	MaxSkew time.Duration
@@ -76,6 +83,9 @@ func NewClient(baseURL string, keys *crypto.Keyring, o *ClientOptions) (*Client,
 	if c.opts.MaxResponse <= 0 {
 		c.opts.MaxResponse = 64 << 20
 	}
+	if c.opts.MaxRequest <= 0 {
+		c.opts.MaxRequest = DefaultMaxBody
+	}
 	if c.opts.MaxSkew <= 0 {
 		c.opts.MaxSkew = 5 * time.Minute
 	}
@@ -91,6 +101,9 @@ func NewClient(baseURL string, keys *crypto.Keyring, o *ClientOptions) (*Client,
 	rc.RetryMax = c.opts.RetryMax
 	rc.RetryWaitMin, rc.RetryWaitMax = c.opts.RetryWaitMin, c.opts.RetryWaitMax
 	rc.Logger = slogAdapter{c.opts.Logger}
+	rc.CheckRetry = checkRetry
+	rc.Backoff = backoff
+	rc.RequestLogHook = setContentLength
 	// Hand the last response back instead of a generic "giving up" error,
 	// so the caller sees the gateway's own error code.
 	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
@@ -124,24 +137,33 @@ func (c *Client) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, err
 
 // Call seals body for path, posts it with retries, and returns the opened
 // answer. A refusal by the gateway comes back as an error wrapping the
-// matching gapsync sentinel.
+// matching gapsync sentinel. Only a sealed answer, which the gateway gives
+// once it has authenticated the request, can carry a table-, file- or
+// lease-level sentinel; an answer in clear can only be a refusal of the
+// envelope itself (see envelopeCodes), and its text is cut to 512 bytes.
 func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, error) {
 	var (
 		mu   sync.Mutex
 		last string // message id of the latest attempt
 	)
+	size := new(atomic.Int64) // sealed length of the latest attempt, for setContentLength
 	endpoint := "POST " + path
 	seal := func() (io.Reader, error) {
 		env, h, err := c.keys.Seal(nil, crypto.Header{Sender: ZoneInternet, Endpoint: endpoint}, body)
 		if err != nil {
 			return nil, err
 		}
+		if int64(len(env)) > c.opts.MaxRequest {
+			return nil, fmt.Errorf("%w: a request to %s of %d bytes sealed, over the %d-byte cap (ClientOptions.MaxRequest, which should equal the gateway's MaxBody): use smaller pages or chunk batches, or raise both",
+				gapsync.ErrTooLarge, path, len(env), c.opts.MaxRequest)
+		}
 		mu.Lock()
 		last = h.MessageID
 		mu.Unlock()
+		size.Store(int64(len(env)))
 		return bytes.NewReader(env), nil
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.base+path, retryablehttp.ReaderFunc(seal))
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, sizeKey{}, size), http.MethodPost, c.base+path, retryablehttp.ReaderFunc(seal))
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +173,18 @@ func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, er
 		return nil, fmt.Errorf("%w: %v", gapsync.ErrRemote, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponse+1))
+	limit := c.opts.MaxResponse
+	if resp.StatusCode != http.StatusOK {
+		limit = min(limit, maxErrorResponse)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: read response: %v", gapsync.ErrRemote, err)
 	}
-	if int64(len(raw)) > c.opts.MaxResponse {
+	if int64(len(raw)) > limit {
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%w: HTTP %d with an answer over %d bytes, not the gateway's", gapsync.ErrRemote, resp.StatusCode, limit)
+		}
 		return nil, fmt.Errorf("%w: response over %d bytes", gapsync.ErrTooLarge, c.opts.MaxResponse)
 	}
 	mu.Lock()
@@ -170,20 +199,83 @@ func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, er
 		}
 		return plain, nil
 	}
-	// An error answer: sealed when the gateway had authenticated us,
-	// plain JSON when it refused the envelope itself.
 	if openErr != nil {
-		plain = raw
+		return nil, unsealedError(resp.StatusCode, raw)
 	}
+	// A sealed error: the gateway authenticated the request and says why
+	// it failed.
 	var eb errorBody
 	if json.Unmarshal(plain, &eb) != nil || eb.Code == "" {
 		return nil, fmt.Errorf("%w: HTTP %d", gapsync.ErrRemote, resp.StatusCode)
 	}
+	// Its code names the sentinel whatever the status ("internal" and
+	// codes unknown here give ErrRemote).
 	sentinel := gapsync.ErrorOf(eb.Code)
-	if resp.StatusCode >= 500 {
-		sentinel = gapsync.ErrRemote
+	return nil, fmt.Errorf("%w: gateway said (HTTP %d): %s", sentinel, resp.StatusCode, clip(eb.Error, maxSealedError))
+}
+
+// maxErrorResponse caps an error answer: the gateway's are a few KiB.
+const maxErrorResponse = 64 << 10
+
+// maxUnsealedText is how much of an answer in clear is kept for logs and
+// the sync log: whoever sent it has not shown a key.
+const maxUnsealedText = 512
+
+// envelopeCodes are the only refusals a gateway answers in clear: those it
+// makes before it has authenticated the request. Any other code in clear
+// (lease_held, unknown_table, …) is not the gateway's, and is not believed.
+var envelopeCodes = map[gapsync.Code]int{
+	"too_large":    http.StatusRequestEntityTooLarge,
+	"busy":         http.StatusServiceUnavailable,
+	"too_slow":     http.StatusRequestTimeout,
+	"bad_envelope": http.StatusBadRequest,
+	"tampered":     http.StatusUnauthorized,
+	"unknown_key":  http.StatusUnauthorized,
+	"stale":        http.StatusUnauthorized,
+	"replayed":     http.StatusConflict,
+}
+
+// unsealedError is the error for an answer the gateway did not seal.
+func unsealedError(status int, raw []byte) error {
+	var eb errorBody
+	if json.Unmarshal(raw, &eb) == nil && eb.Code != "" {
+		if want, ok := envelopeCodes[eb.Code]; ok && want == status {
+			sentinel := gapsync.ErrorOf(eb.Code)
+			if status >= 500 && sentinel != gapsync.ErrBusy {
+				sentinel = gapsync.ErrRemote
+			}
+			return fmt.Errorf("%w: gateway refused the request (HTTP %d): %s", sentinel, status, clip(eb.Error, maxUnsealedText))
+		}
+		return fmt.Errorf("%w: HTTP %d with code %q in clear, which only a sealed answer may carry (not believed): %s",
+			gapsync.ErrRemote, status, clip(string(eb.Code), 64), clip(eb.Error, maxUnsealedText))
 	}
-	return nil, fmt.Errorf("%w: gateway said (HTTP %d): %s", sentinel, resp.StatusCode, eb.Error)
+	return fmt.Errorf("%w: HTTP %d: %s", gapsync.ErrRemote, status, clip(string(raw), maxUnsealedText))
+}
+
+// sizeKey carries a request's sealed length to setContentLength.
+type sizeKey struct{}
+
+// setContentLength runs before every attempt: each attempt is sealed
+// afresh, and the gateway wants to know the length before it reads.
+func setContentLength(_ retryablehttp.Logger, r *http.Request, _ int) {
+	if n, ok := r.Context().Value(sizeKey{}).(*atomic.Int64); ok && n.Load() > 0 {
+		r.ContentLength = n.Load()
+	}
+}
+
+// checkRetry is retryablehttp's policy, and also retries a body the
+// gateway found too slow (408), which a later attempt may send faster.
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if err == nil && ctx.Err() == nil && resp != nil && resp.StatusCode == http.StatusRequestTimeout {
+		return true, nil
+	}
+	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+}
+
+// backoff is retryablehttp's, with a Retry-After never longer than
+// RetryWaitMax: the header comes in clear.
+func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+	return time.Duration(math.Min(float64(retryablehttp.DefaultBackoff(min, max, attempt, resp)), float64(max)))
 }
 
 // slogAdapter lets retryablehttp log through slog at debug level.

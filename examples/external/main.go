@@ -27,6 +27,7 @@ import (
 	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/transport"
 )
 
 func main() {
@@ -41,7 +42,15 @@ func main() {
 func run(ctx context.Context) error {
 	listen := flag.String("listen", envOr("GAPSYNC_LISTEN", "127.0.0.1:8440"), "address to serve the gateway on")
 	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database through the isolation device: a MySQL DSN, or sqlite:PATH")
-	maxBody := flag.Int64("max-body", 64<<20, "largest request body accepted, in bytes")
+	maxBody := flag.Int64("max-body", transport.DefaultMaxBody, "largest request body accepted, in bytes (keep it at the coordinator's ClientOptions.MaxRequest)")
+	maxConc := flag.Int("max-concurrent", transport.DefaultMaxConcurrent, "requests served at once; past it: 503 with Retry-After")
+	inFlight := flag.Int64("max-in-flight", transport.DefaultMaxInFlightBytes, "request body bytes held at once (bodies of 64 KiB or less do not count); past it: 503")
+	minRate := flag.Int64("min-body-rate", transport.DefaultMinBodyRate, "slowest a request body may arrive after -body-grace, in bytes/s (negative: off)")
+	grace := flag.Duration("body-grace", transport.DefaultBodyGrace, "time a body may take before -min-body-rate applies, and the longest it may stall")
+	readTimeout := flag.Duration("read-timeout", transport.DefaultReadTimeout, "longest a request body may take")
+	headerTimeout := flag.Duration("header-timeout", transport.DefaultReadHeaderTimeout, "longest the TLS handshake and request headers may take")
+	writeTimeout := flag.Duration("write-timeout", transport.DefaultWriteTimeout, "longest writing an answer may take")
+	idleTimeout := flag.Duration("idle-timeout", transport.DefaultIdleTimeout, "close a keep-alive connection idle this long")
 	maxStmt := flag.Int("max-statement", 4<<20, "largest upsert statement sent through the isolation device, in bytes")
 	lag := flag.Duration("lag", 2*time.Second, "keep each pull window this far behind the intranet database clock")
 	cert := flag.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
@@ -69,11 +78,16 @@ func run(ctx context.Context) error {
 	if err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, MaxBody: *maxBody, Metrics: metrics.Start(ctx, *metricsAddr, log)})
+	limits := &transport.ServerOptions{
+		MaxBody: *maxBody, MaxConcurrent: *maxConc, MaxInFlightBytes: *inFlight, MinBodyRate: *minRate, BodyGrace: *grace,
+		ReadHeaderTimeout: *headerTimeout, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
+		Logger: log,
+	}
+	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, Server: limits, Metrics: metrics.Start(ctx, *metricsAddr, log)})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: *listen, Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	srv := transport.NewHTTPServer(*listen, gw, limits)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
