@@ -125,7 +125,33 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 		return nil, err
 	}
 	c.fileFlow = ff
+	if lim, ok := t.(interface{ MaxRequest() int64 }); ok {
+		if err := c.checkRequestSize(lim.MaxRequest()); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// checkRequestSize refuses, at configuration, pages and chunk batches that
+// the transport would refuse to send, instead of failing every cycle: each
+// must fit in half the request cap, which leaves room for the row that
+// crosses the page bound and for framing.
+func (c *Coordinator) checkRequestSize(max int64) error {
+	type size struct {
+		name string
+		n    int64
+	}
+	sizes := []size{{"Page.Bytes", int64(c.opts.Page.Bytes)}}
+	if c.fileFlow != nil {
+		sizes = append(sizes, size{"Files.BatchBytes", c.fileFlow.opts.BatchBytes}, size{"Files.ChunkSize", c.fileFlow.opts.ChunkSize})
+	}
+	for _, s := range sizes {
+		if s.n > max/2 {
+			return fmt.Errorf("syncer: %s is %d bytes, over half the transport's %d-byte request cap (transport.ClientOptions.MaxRequest, equal to the gateway's MaxBody): lower it or raise both caps", s.name, s.n, max)
+		}
+	}
+	return nil
 }
 
 // Report sums up one cycle.

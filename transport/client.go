@@ -111,6 +111,11 @@ func NewClient(baseURL string, keys *crypto.Keyring, o *ClientOptions) (*Client,
 	return c, nil
 }
 
+// MaxRequest is the largest sealed request the client sends
+// (ClientOptions.MaxRequest); a coordinator checks its page and chunk
+// batch sizes against it.
+func (c *Client) MaxRequest() int64 { return c.opts.MaxRequest }
+
 // Close releases idle connections.
 func (c *Client) Close() error {
 	c.http.HTTPClient.CloseIdleConnections()
