@@ -145,7 +145,7 @@ func TestExternalUnderSlowBodyAttack(t *testing.T) {
 	}
 	t.Logf("%d attack connections; HTTP statuses %v; longest lived %v; gateway peak RSS %d MiB",
 		len(lifetimes), statuses, longest.Round(time.Millisecond), hwm>>20)
-	is.Equal(stillOpen, 0)                                    // every attack connection was closed by the gateway
+	is.Equal(stillOpen, 0)                                   // every attack connection was closed by the gateway
 	is.True(longest < readTimeout+headerTimeout+time.Second) // within the configured timeouts
 	is.True(statuses[http.StatusRequestTimeout] > 0)         // slow bodies were cut off
 	is.True(statuses[http.StatusServiceUnavailable] > 0)     // the rest were turned away at once
@@ -239,4 +239,3 @@ func scrape(t *testing.T, addr string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
-
