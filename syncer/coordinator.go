@@ -147,8 +147,8 @@ func (c *Coordinator) checkRequestSize(max int64) error {
 		sizes = append(sizes, size{"Files.BatchBytes", c.fileFlow.opts.BatchBytes}, size{"Files.ChunkSize", c.fileFlow.opts.ChunkSize})
 	}
 	for _, s := range sizes {
-		if s.n > max/2 {
-			return fmt.Errorf("syncer: %s is %d bytes, over half the transport's %d-byte request cap (transport.ClientOptions.MaxRequest, equal to the gateway's MaxBody): lower it or raise both caps", s.name, s.n, max)
+		if s.n > max-max/8 {
+			return fmt.Errorf("syncer: %s is %d bytes, over 7/8 of the transport's %d-byte request cap (transport.ClientOptions.MaxRequest, equal to the gateway's MaxBody): lower it or raise both caps", s.name, s.n, max)
 		}
 	}
 	return nil

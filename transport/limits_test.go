@@ -34,10 +34,13 @@ func TestCoordinatorRefusesSizesOverRequestCap(t *testing.T) {
 	_, err = syncer.NewCoordinator(db, c, nil) // default 4 MiB pages
 	is.True(err != nil && strings.Contains(err.Error(), "Page.Bytes") && strings.Contains(err.Error(), "MaxRequest"))
 	_, err = syncer.NewCoordinator(db, c, &syncer.CoordinatorOptions{Page: gapsync.Page{Bytes: 1 << 20},
-		Files: &syncer.FileOptions{Store: st}}) // default 4 MiB chunks
-	is.True(err != nil && strings.Contains(err.Error(), "Files."))
+		Files: &syncer.FileOptions{Store: st, BatchBytes: 1 << 20}}) // default 4 MiB chunks
+	is.True(err != nil && strings.Contains(err.Error(), "Files.ChunkSize"))
 	_, err = syncer.NewCoordinator(db, c, &syncer.CoordinatorOptions{Page: gapsync.Page{Bytes: 1 << 20},
-		Files: &syncer.FileOptions{Store: st, ChunkSize: 1 << 20, BatchBytes: 2 << 20}})
+		Files: &syncer.FileOptions{Store: st, ChunkSize: 1 << 20, BatchBytes: 4 << 20}})
+	is.True(err != nil && strings.Contains(err.Error(), "Files.BatchBytes"))
+	_, err = syncer.NewCoordinator(db, c, &syncer.CoordinatorOptions{Page: gapsync.Page{Bytes: 1 << 20},
+		Files: &syncer.FileOptions{Store: st, ChunkSize: 1 << 20, BatchBytes: 3 << 20}})
 	is.NoErr(err)
 
 	// The defaults fit the default cap.
