@@ -132,8 +132,8 @@ type ServerOptions struct {
 	// timeouts above run on the real clock.)
 	Now func() time.Time
 	// Observe, when set, is told of every request to a registered path
-	// once it is answered: err is nil, or the refusal or failure (for
-	// counters; keep it quick). Refusals before authentication wrap
+	// as it is answered, just before the answer is written: err is nil,
+	// or the refusal or failure (for counters; keep it quick). Refusals before authentication wrap
 	// gapsync.ErrTooLarge, ErrBusy, ErrTooSlow, ErrBadEnvelope,
 	// ErrTampered, ErrUnknownKey, ErrStale or ErrReplayed, so
 	// gapsync.CodeOf gives the cause.
@@ -273,16 +273,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.opts.Logger.With("path", r.URL.Path, "remote", r.RemoteAddr)
-	var result error
-	if s.opts.Observe != nil {
-		defer func() { s.opts.Observe(r.URL.Path, result) }()
+	// observe tells Observe the outcome just before the answer is
+	// written, so a counter has moved by the time a client reads it.
+	observe := func(err error) {
+		if s.opts.Observe != nil {
+			s.opts.Observe(r.URL.Path, err)
+		}
 	}
 	// refuse answers in clear and closes the connection: the caller has
 	// not shown a key, so it gets a code and a short reason, and no
 	// connection to keep.
 	refuse := func(err error) {
 		log.Warn("refused request", "err", err)
-		result = err
+		observe(err)
 		s.plainError(w, err)
 	}
 	if r.ContentLength > s.opts.MaxBody {
@@ -323,10 +326,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		out, err = fn(r.Context(), plain)
 	}
-	status := http.StatusOK
+	status, result := http.StatusOK, err
 	if err != nil {
 		log.Warn("request failed", "err", err)
-		result = err
 		status = statusOf(err)
 		out, _ = json.Marshal(errorBody{Code: gapsync.CodeOf(err), Error: clip(err.Error(), maxSealedError)})
 	}
@@ -337,10 +339,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}, out)
 	if err != nil {
 		log.Error("seal response", "err", err)
-		result = err
+		observe(err)
 		s.send(w, http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error\n"), false)
 		return
 	}
+	observe(result)
 	s.send(w, status, "application/octet-stream", env, false)
 }
 
