@@ -55,8 +55,9 @@ func TestOfferCannotAmplify(t *testing.T) {
 	is.True(n < 4*mib)
 	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_record"), 0) // nothing written
 
-	// The largest record allowed: its answer lists every chunk, and
-	// costs a few times that list.
+	// The largest record allowed: its answer lists every chunk (2 MiB of
+	// indexes), and costs a few times that list on both sides (more
+	// under the race detector, which drops pooled buffers).
 	big := record(gapsync.Internet, "big.bin", gapsync.MaxChunks*gapsync.MaxChunkSize/16, gapsync.MaxChunkSize/16, gapsync.FileStored)
 	is.Equal(big.Chunks, gapsync.MaxChunks)
 	var as []transport.OfferAnswer
@@ -65,7 +66,7 @@ func TestOfferCannotAmplify(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(as), 1)
 	is.Equal(len(as[0].Need), gapsync.MaxChunks)
-	is.True(n < 40*mib)
+	is.True(n < 64*mib)
 
 	// One chunk more, or two records over the total, are refused.
 	over := record(gapsync.Internet, "over.bin", (gapsync.MaxChunks+1)*gapsync.MaxChunkSize/16, gapsync.MaxChunkSize/16, gapsync.FileStored)
@@ -173,7 +174,7 @@ func TestApplyChecksTableBeforeRows(t *testing.T) {
 	n := allocated(func() { _, err = z.client.Call(ctx, transport.PathApply, body) })
 	t.Logf("batch of %d bytes for an unknown table: %v; %.1f MiB allocated", len(body), err, float64(n)/mib)
 	is.True(errors.Is(err, gapsync.ErrUnknownTable))
-	is.True(n < 32*mib)
+	is.True(n < 40*mib) // about 4 copies of the body, 6 under the race detector
 }
 
 // Finding: a record with chunks = -1 in the intranet database panicked
