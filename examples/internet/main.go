@@ -60,6 +60,8 @@ func run(ctx context.Context) error {
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9441 (empty: off)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
+	maxRequest := service.Bytes(transport.DefaultMaxBody)
+	flag.Var(&maxRequest, "max-request", "largest sealed request sent to the gateway; keep it equal to the gateway's -max-body (pages and chunk batches must fit in 7/8 of it)")
 	memLimit := service.Bytes(96 << 20)
 	flag.Var(&memLimit, "mem-limit", "soft memory limit of the Go runtime (0: none; GOMEMLIMIT, when set, wins)")
 	flag.Usage = func() {
@@ -99,7 +101,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	client, err := transport.NewClient(*gateway, keys, &transport.ClientOptions{Logger: log})
+	client, err := transport.NewClient(*gateway, keys, &transport.ClientOptions{Logger: log, MaxRequest: int64(maxRequest)})
 	if err != nil {
 		return err
 	}
