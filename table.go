@@ -132,9 +132,65 @@ func SplitList(s string) []string {
 // ("1042"). Compare bounds with CompareBounds, not as strings. From is
 // empty for a table's first run: the initial load has no lower bound and
 // also takes rows whose cursor is NULL.
+//
+// A table with an integer cursor and a tombstone table has two windows in
+// one: live rows by the integer cursor, deletions by the time the trigger
+// stamped them with the database clock. Its bounds carry both parts,
+// joined by "@" ("1042@2026-12-01 22:15:00.000000"; see JoinBound and
+// SplitBound), and each part advances on its own. Every other bound has
+// one part and no "@".
 type Window struct {
 	From string
 	To   string
+}
+
+// boundSep joins the cursor part and the deletions part of a bound.
+const boundSep = "@"
+
+// JoinBound makes a bound of a cursor part and a deletions part; with no
+// deletions part it is the cursor part alone.
+func JoinBound(cursor, deletions string) string {
+	if deletions == "" {
+		return cursor
+	}
+	return cursor + boundSep + deletions
+}
+
+// SplitBound returns a bound's cursor part and its deletions part ("" when
+// it has none).
+func SplitBound(s string) (cursor, deletions string) {
+	c, d, _ := strings.Cut(s, boundSep)
+	return c, d
+}
+
+// Rows returns the window of the live rows: the cursor parts of w.
+func (w Window) Rows() Window {
+	f, _ := SplitBound(w.From)
+	t, _ := SplitBound(w.To)
+	return Window{From: f, To: t}
+}
+
+// Deletions returns the window of the deletions: the deletions parts of
+// w. Its To is "" when w has none (no tombstones are read); its From is
+// "" when only w.To has one (every tombstone before To is read).
+func (w Window) Deletions() Window {
+	_, f := SplitBound(w.From)
+	_, t := SplitBound(w.To)
+	if t == "" {
+		f = ""
+	}
+	return Window{From: f, To: t}
+}
+
+// Ordered reports whether each part of From is at or before the same
+// part of To (an empty From, or part of it, always is).
+func (w Window) Ordered() bool {
+	fc, fd := SplitBound(w.From)
+	tc, td := SplitBound(w.To)
+	if fc != "" && CompareBounds(fc, tc) > 0 {
+		return false
+	}
+	return fd == "" || td == "" || CompareBounds(fd, td) <= 0
 }
 
 // IsIntegerBound reports whether s is an integer cursor's bound or value:

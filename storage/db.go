@@ -188,6 +188,28 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("storage: create index %s: %w", ix.name, err)
 		}
 	}
+	return db.widenLog(ctx)
+}
+
+// widenLog brings sync_log's window columns, VARCHAR(32) before integer
+// cursors with tombstones had two-part bounds, to VARCHAR(63): under 256
+// bytes in every character set, so MySQL and MariaDB change it in place.
+func (db *DB) widenLog(ctx context.Context) error {
+	if db.d.Name() != "mysql" {
+		return nil // SQLite does not enforce a VARCHAR's length
+	}
+	var n int
+	err := db.sql.QueryRowContext(ctx, "SELECT COALESCE(MIN(CHARACTER_MAXIMUM_LENGTH), 63) FROM information_schema.COLUMNS "+
+		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'sync_log' AND COLUMN_NAME IN ('window_from', 'window_to')").Scan(&n)
+	if err != nil {
+		return fmt.Errorf("storage: read sync_log columns: %w", err)
+	}
+	if n >= 63 {
+		return nil
+	}
+	if _, err := db.sql.ExecContext(ctx, "ALTER TABLE sync_log MODIFY window_from VARCHAR(63) NOT NULL, MODIFY window_to VARCHAR(63) NOT NULL"); err != nil {
+		return fmt.Errorf("storage: widen sync_log windows: %w", err)
+	}
 	return nil
 }
 

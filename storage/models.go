@@ -35,8 +35,8 @@ type LogRow struct {
 	RunID      string    `bun:"run_id,type:varchar(64),notnull"`
 	TableName  string    `bun:"table_name,type:varchar(64),notnull"`
 	Direction  string    `bun:"direction,type:varchar(8),notnull"`
-	WindowFrom string    `bun:"window_from,type:varchar(32),notnull"`
-	WindowTo   string    `bun:"window_to,type:varchar(32),notnull"`
+	WindowFrom string    `bun:"window_from,type:varchar(63),notnull"`
+	WindowTo   string    `bun:"window_to,type:varchar(63),notnull"`
 	Batches    int       `bun:"batches,notnull"`
 	Rows       int64     `bun:"rows_read,notnull"`
 	Written    int64     `bun:"rows_written,notnull"`

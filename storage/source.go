@@ -180,7 +180,7 @@ func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
 		return "", err
 	}
 	if kind == kindInteger {
-		return db.intBound(ctx, t)
+		return db.intBounds(ctx, t)
 	}
 	cur, _ := findColumn(cols, t.Cursor)
 	var now time.Time
@@ -209,6 +209,66 @@ func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
 		if now, err = time.Parse("2006-01-02 15:04:05.000", s); err != nil {
 			return "", fmt.Errorf("storage: parse database clock %q: %w", s, err)
 		}
+	}
+	return now.Add(-hold).Format(timeLayout), nil
+}
+
+// intBounds is Bound for an integer cursor: the integer bound, joined
+// (gapsync.JoinBound) with the bound of the deletions' own time window
+// when t has a tombstone table.
+func (db *DB) intBounds(ctx context.Context, t gapsync.Table) (string, error) {
+	ok, err := db.hasTombstones(ctx, t.Name)
+	if err != nil {
+		return "", err
+	}
+	var del string
+	if ok {
+		// Taken before the integer bound: a deletion stamped after it
+		// waits for the next window, whatever the counter did meanwhile.
+		if del, err = db.deletionBound(ctx); err != nil {
+			return "", err
+		}
+	}
+	rows, err := db.intBound(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	return gapsync.JoinBound(rows, del), nil
+}
+
+// deletionBound is the upper bound of the deletions' window of a table
+// with an integer cursor, whose tombstones the trigger stamps with the
+// database's UTC clock: now less Options.Lag, held like a time cursor's
+// bound before the oldest open writer on MySQL/MariaDB. On SQLite the
+// clock is read inside a write transaction: while it holds the write
+// lock no other writer is open, so every deletion stamped before the
+// bound is committed (a writer that holds the lock longer than the busy
+// timeout fails this run, and the next one tries again).
+func (db *DB) deletionBound(ctx context.Context) (string, error) {
+	hold := db.opts.Lag
+	var s string
+	if db.d.Name() == "mysql" {
+		if err := db.sql.QueryRowContext(ctx, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')").Scan(&s); err != nil {
+			return "", fmt.Errorf("storage: read database clock: %w", err)
+		}
+		if age, ok := db.oldestWriter(ctx); ok && age+time.Second > hold {
+			hold = age + time.Second
+		}
+	} else {
+		tx, err := db.sql.BeginTx(ctx, nil) // BEGIN IMMEDIATE (OpenSQLite)
+		if err != nil {
+			return "", fmt.Errorf("storage: wait for open writers: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").Scan(&s)
+		tx.Rollback()
+		if err != nil {
+			return "", fmt.Errorf("storage: read database clock: %w", err)
+		}
+		s += "000"
+	}
+	now, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return "", fmt.Errorf("storage: parse database clock %q: %w", s, err)
 	}
 	return now.Add(-hold).Format(timeLayout), nil
 }
@@ -392,13 +452,23 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 	if err != nil {
 		return nil, nil, false, err
 	}
+	// rw is the window of the live rows, dw that of the deletions: the
+	// same for a time cursor; for an integer cursor the two parts of w
+	// (gapsync.Window), dw.To empty when w has no deletions part.
+	rw, dw := w, w
 	if kind == kindInteger {
 		if !changes { // Checksum: every row
 			w = gapsync.Window{}
 		}
-		for _, v := range []string{w.From, w.To} {
+		rw, dw = w.Rows(), w.Deletions()
+		for _, v := range []string{rw.From, rw.To} {
 			if v != "" && !gapsync.IsIntegerBound(v) {
 				return nil, nil, false, fmt.Errorf("%w: window bound %q of table %s, whose cursor is an integer", gapsync.ErrMalformed, v, t.Name)
+			}
+		}
+		for _, v := range []string{dw.From, dw.To} {
+			if _, err := time.Parse(timeLayout, v); v != "" && err != nil {
+				return nil, nil, false, fmt.Errorf("%w: deletions bound %q of table %s", gapsync.ErrMalformed, v, t.Name)
 			}
 		}
 	}
@@ -411,12 +481,14 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		names[i] = c.Name
 		bcols[i] = batch.Column{Name: c.Name, Type: c.Type, Key: contains(t.Key, c.Name)}
 	}
-	phase, keyset, err := decodePosition(after, t, w)
+	phase, keyset, err := decodePosition(after, t, rw.From, dw.From)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if phase == phaseTombstones && !changes {
-		phase = phaseRows
+	if phase == phaseTombstones && (!changes || (kind == kindInteger && dw.To == "")) {
+		// A window without a deletions part (the tombstone table came
+		// after its bound): the next window reads every tombstone.
+		phase, keyset = phaseRows, nil
 	}
 	if phase == phaseTombstones {
 		ok, err := db.hasTombstones(ctx, t.Name)
@@ -425,19 +497,19 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		}
 		if !ok {
 			phase, keyset = phaseRows, nil
-		} else if kind == kindInteger {
-			return nil, nil, false, fmt.Errorf("%w: table %s has a tombstone table (%s) but an integer cursor, whose windows cannot hold "+
-				"deletion times: drop the trigger %s_ad and mark deletions in a soft-delete column instead",
-				gapsync.ErrUnsupportedCursor, t.Name, TombstoneTable(t.Name), TombstoneTable(t.Name))
 		}
 	}
 	b := &batch.Batch{Table: t.Name, WindowFrom: w.From, WindowTo: w.To, Columns: bcols}
-	pq := pageQuery{table: t.Name, cols: names, cursor: t.Cursor, key: t.Key, from: w.From, to: w.To, after: keyset, limit: p.Rows, num: kind == kindInteger}
+	pq := pageQuery{table: t.Name, cols: names, cursor: t.Cursor, key: t.Key, from: rw.From, to: rw.To, after: keyset, limit: p.Rows, num: kind == kindInteger}
 	keyPos := positions(names, t.Key)
 	curPos := positions(names, []string{t.Cursor})[0]
 	if phase == phaseTombstones {
 		tt := TombstoneTable(t.Name)
 		pq.table, pq.cols, pq.cursor = tt, append(append([]string{}, t.Key...), tombstoneAt), tombstoneAt
+		pq.from, pq.to, pq.num = dw.From, dw.To, false
+		if kind == kindInteger {
+			pq.cols = append(pq.cols, tombstoneCursor)
+		}
 		// A key deleted and then inserted again is alive: send the row, not the deletion.
 		same := make([]string, len(t.Key))
 		for i, k := range t.Key {
@@ -476,7 +548,9 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 			for i, kp := range keyPos {
 				vals[kp] = r[i]
 			}
-			vals[curPos] = r[len(t.Key)]
+			// The deletion's cursor: its time, or for an integer cursor
+			// the deleted row's last cursor value (see TombstoneDDL).
+			vals[curPos] = r[len(pq.cols)-1]
 			b.Rows = append(b.Rows, batch.Row{Op: batch.OpDelete, Values: vals})
 		case changes && t.SoftDeleteAs == "delete" && isSoftDeleted(r[positions(names, []string{t.SoftDelete})[0]]):
 			vals := make([]any, len(names))
@@ -577,7 +651,10 @@ func encodePosition(phase int, order []string, vals []any) ([]byte, error) {
 	return b.MarshalBinary()
 }
 
-func decodePosition(p []byte, t gapsync.Table, w gapsync.Window) (int, []any, error) {
+// decodePosition reads a scan position of t; rowsFrom and delFrom are the
+// lower bounds of the rows' and the deletions' windows, which decide the
+// order of each phase.
+func decodePosition(p []byte, t gapsync.Table, rowsFrom, delFrom string) (int, []any, error) {
 	if len(p) == 0 {
 		return phaseTombstones, nil, nil
 	}
@@ -597,11 +674,11 @@ func decodePosition(p []byte, t gapsync.Table, w gapsync.Window) (int, []any, er
 		return int(phase), nil, nil
 	}
 	order := t.Key
-	if w.From != "" {
-		order = append([]string{tombstoneAt}, t.Key...)
-		if phase == phaseRows {
-			order = windowOrder(t.Cursor, t.Key)
-		}
+	switch {
+	case phase == phaseRows && rowsFrom != "":
+		order = windowOrder(t.Cursor, t.Key)
+	case phase == phaseTombstones && delFrom != "":
+		order = windowOrder(tombstoneAt, t.Key)
 	}
 	if len(order) != len(vals) {
 		return 0, nil, fmt.Errorf("%w: scan position does not fit table %s", gapsync.ErrMalformed, t.Name)

@@ -17,6 +17,10 @@ func TombstoneTable(table string) string { return "gst_" + table }
 
 const tombstoneAt = "deleted_at"
 
+// tombstoneCursor is the column of a tombstone of a table with an integer
+// cursor that keeps the deleted row's last cursor value.
+const tombstoneCursor = "deleted_cursor"
+
 // tombstoneMark is appended to the trigger body; tests change it to make
 // a reinstall find a different definition.
 var tombstoneMark = ""
@@ -64,8 +68,18 @@ type triggerDef struct {
 //
 // The deletion time is taken from the same clock as the window bound of
 // t's cursor column, so a deletion falls into the window of its moment.
-// A table with an integer cursor cannot have tombstones: its deletions
-// have no place in an integer window; give it a soft-delete column.
+//
+// For a table with an integer cursor the deletions have a window of their
+// own, by time: the tombstone's deletion time is the database's UTC clock
+// (DATETIME(6) on MySQL/MariaDB), and its bound is taken like a time
+// cursor's (the lag, and the open-writer guard), independent of the
+// integer window of the live rows (see gapsync.Window). The tombstone
+// also keeps the deleted row's last cursor value (column deleted_cursor),
+// which is the deletion's cursor when it travels: the version ledger
+// hashes it, and newest-wins compares it with the other side's cursor. So
+// a delete loses to a change the deleting side had not seen (a greater
+// cursor; the row comes back on both sides, nothing is lost) and wins
+// over an older one, exactly as two changes of the row would settle.
 func (db *DB) TombstoneDDL(ctx context.Context, t gapsync.Table) ([]string, error) {
 	p, err := db.tombstonePlan(ctx, t)
 	if err != nil {
@@ -148,11 +162,18 @@ func (db *DB) tombstonePlan(ctx context.Context, t gapsync.Table) (tombstonePlan
 	if err != nil {
 		return tombstonePlan{}, fmt.Errorf("storage: table %s: %w", t.Name, err)
 	}
+	setup, def := tombstoneSQL(db.d, t, cols, kind)
 	if kind == kindInteger {
-		return tombstonePlan{}, fmt.Errorf("%w: table %s has an integer cursor (%s %s): hard deletes cannot travel through tombstones; "+
-			"mark deletions in a soft-delete column instead (Table.SoftDelete)", gapsync.ErrUnsupportedCursor, t.Name, t.Cursor, cur.Type)
+		// A tombstone table made while the cursor had another type lacks
+		// the last cursor column: add it before the trigger names it.
+		if tcols, err := db.readColumns(ctx, tt); err == nil {
+			if _, ok := findColumn(tcols, tombstoneCursor); !ok {
+				setup = append(setup, "ALTER TABLE "+db.d.Quote(tt)+" ADD COLUMN "+db.d.Quote(tombstoneCursor)+" "+cur.Type+" NULL")
+			}
+		} else if !errors.Is(err, gapsync.ErrUnknownTable) {
+			return tombstonePlan{}, err
+		}
 	}
-	setup, def := tombstoneSQL(db.d, t, cols)
 	flavor := flavorSQLite
 	if db.d.Name() == "mysql" {
 		if flavor, err = db.mysqlFlavor(ctx); err != nil {
@@ -168,7 +189,7 @@ func (db *DB) tombstonePlan(ctx context.Context, t gapsync.Table) (tombstonePlan
 
 // tombstoneSQL builds the tombstone table statements and the trigger
 // definition for t; it is pure.
-func tombstoneSQL(d dialect, t gapsync.Table, cols []column) ([]string, triggerDef) {
+func tombstoneSQL(d dialect, t gapsync.Table, cols []column, kind cursorKind) ([]string, triggerDef) {
 	tt := TombstoneTable(t.Name)
 	var defs, keys, olds []string
 	for _, k := range t.Key {
@@ -179,20 +200,30 @@ func tombstoneSQL(d dialect, t gapsync.Table, cols []column) ([]string, triggerD
 	}
 	keyList := strings.Join(keys, ", ")
 	at := d.Quote(tombstoneAt)
+	// With an integer cursor the tombstone keeps the row's last cursor.
+	extraDef, extraCol, extraOld, extraSet, extraSetLite := "", "", "", "", ""
+	cur, _ := findColumn(cols, t.Cursor)
+	if kind == kindInteger {
+		dc := d.Quote(tombstoneCursor)
+		extraDef, extraCol, extraOld = ", "+dc+" "+cur.Type+" NULL", ", "+dc, ", OLD."+d.Quote(t.Cursor)
+		extraSet, extraSetLite = ", "+dc+" = VALUES("+dc+")", ", "+dc+" = excluded."+dc
+	}
 	def := triggerDef{names: [2]string{tt + "_ad", tt + "_ad2"}}
 	var setup []string
 	if d.Name() == "mysql" {
-		cur, _ := findColumn(cols, t.Cursor)
 		atType, now := "DATETIME(6)", "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)"
-		if strings.HasPrefix(strings.ToLower(cur.Type), "timestamp") {
+		switch {
+		case kind == kindInteger: // a window of its own, in UTC
+			now = "UTC_TIMESTAMP(6)"
+		case strings.HasPrefix(strings.ToLower(cur.Type), "timestamp"):
 			atType, now = "TIMESTAMP(6)", "NOW(6)"
 		}
 		setup = []string{
 			"CREATE TABLE IF NOT EXISTS " + d.Quote(tt) + " (" + strings.Join(defs, ", ") + ", " + at + " " + atType +
-				" NOT NULL, PRIMARY KEY (" + keyList + "), KEY " + d.Quote(tt+"_at") + " (" + at + ")) ENGINE=InnoDB",
+				" NOT NULL" + extraDef + ", PRIMARY KEY (" + keyList + "), KEY " + d.Quote(tt+"_at") + " (" + at + ")) ENGINE=InnoDB",
 		}
-		body := "INSERT INTO " + d.Quote(tt) + " (" + keyList + ", " + at + ") VALUES (" + strings.Join(olds, ", ") + ", " + now +
-			") ON DUPLICATE KEY UPDATE " + at + " = VALUES(" + at + ")" + tombstoneMark
+		body := "INSERT INTO " + d.Quote(tt) + " (" + keyList + ", " + at + extraCol + ") VALUES (" + strings.Join(olds, ", ") + ", " + now +
+			extraOld + ") ON DUPLICATE KEY UPDATE " + at + " = VALUES(" + at + ")" + extraSet + tombstoneMark
 		for i, n := range def.names {
 			def.stored[i] = body
 			def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " FOR EACH ROW " + body
@@ -200,13 +231,14 @@ func tombstoneSQL(d dialect, t gapsync.Table, cols []column) ([]string, triggerD
 		return setup, def
 	}
 	setup = []string{
-		"CREATE TABLE IF NOT EXISTS " + d.Quote(tt) + " (" + strings.Join(defs, ", ") + ", " + at + " TEXT NOT NULL, PRIMARY KEY (" + keyList + "))",
+		"CREATE TABLE IF NOT EXISTS " + d.Quote(tt) + " (" + strings.Join(defs, ", ") + ", " + at + " TEXT NOT NULL" + extraDef +
+			", PRIMARY KEY (" + keyList + "))",
 		"CREATE INDEX IF NOT EXISTS " + d.Quote(tt+"_at") + " ON " + d.Quote(tt) + " (" + at + ")",
 	}
 	for i, n := range def.names {
 		def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " BEGIN INSERT INTO " + d.Quote(tt) +
-			" (" + keyList + ", " + at + ") VALUES (" + strings.Join(olds, ", ") + ", strftime('%Y-%m-%d %H:%M:%f', 'now')) ON CONFLICT (" +
-			keyList + ") DO UPDATE SET " + at + " = excluded." + at + ";" + tombstoneMark + " END"
+			" (" + keyList + ", " + at + extraCol + ") VALUES (" + strings.Join(olds, ", ") + ", strftime('%Y-%m-%d %H:%M:%f', 'now')" + extraOld +
+			") ON CONFLICT (" + keyList + ") DO UPDATE SET " + at + " = excluded." + at + extraSetLite + ";" + tombstoneMark + " END"
 		def.stored[i] = "CREATE " + def.create[i]
 	}
 	return setup, def

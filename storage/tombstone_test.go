@@ -34,9 +34,9 @@ var gone = gapsync.Table{Name: "gone", Direction: gapsync.Both, Key: []string{"i
 func fillGone(t *testing.T, db *storage.DB, n int) {
 	t.Helper()
 	ctx := context.Background()
-	ddl := "CREATE TABLE gone (id BIGINT PRIMARY KEY, v INT, updated_at DATETIME(6))"
+	ddl := "CREATE TABLE gone (id BIGINT PRIMARY KEY, v INT, updated_at DATETIME(6), ver BIGINT)"
 	if db.Dialect() == "sqlite" {
-		ddl = "CREATE TABLE gone (id INTEGER PRIMARY KEY, v INTEGER, updated_at DATETIME(6))"
+		ddl = "CREATE TABLE gone (id INTEGER PRIMARY KEY, v INTEGER, updated_at DATETIME(6), ver BIGINT)"
 	}
 	if _, err := db.Bun().ExecContext(ctx, ddl); err != nil {
 		t.Fatal(err)
@@ -44,9 +44,9 @@ func fillGone(t *testing.T, db *storage.DB, n int) {
 	for start := 0; start < n; start += 1000 {
 		var vals []string
 		for i := start; i < min(start+1000, n); i++ {
-			vals = append(vals, fmt.Sprintf("(%d, %d, '2026-01-01 00:00:00.000000')", i+1, i))
+			vals = append(vals, fmt.Sprintf("(%d, %d, '2026-01-01 00:00:00.000000', %d)", i+1, i, i+1))
 		}
-		if _, err := db.Bun().ExecContext(ctx, "INSERT INTO gone (id, v, updated_at) VALUES "+strings.Join(vals, ",")); err != nil {
+		if _, err := db.Bun().ExecContext(ctx, "INSERT INTO gone (id, v, updated_at, ver) VALUES "+strings.Join(vals, ",")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +96,17 @@ func count(t *testing.T, db *storage.DB, table string) int {
 // short; GAPSYNC_TOMBSTONE_DELETES, GAPSYNC_TOMBSTONE_REINSTALLS and
 // GAPSYNC_TOMBSTONE_PER_DELETE (1 for one row a statement) make a longer
 // run. Under the race detector, SQLite deletes 5,000 rows unless told.
+// It runs for a time cursor and for an integer one (whose tombstones keep
+// the row's last version as well).
 func TestTombstoneReinstallKeepsEveryDelete(t *testing.T) {
+	for _, cursor := range []string{"updated_at", "ver"} {
+		gone := gone
+		gone.Cursor = cursor
+		t.Run(cursor, func(t *testing.T) { testReinstallKeepsEveryDelete(t, gone) })
+	}
+}
+
+func testReinstallKeepsEveryDelete(t *testing.T, gone gapsync.Table) {
 	n := envInt(t, "GAPSYNC_TOMBSTONE_DELETES", 30000)
 	reinstalls := envInt(t, "GAPSYNC_TOMBSTONE_REINSTALLS", 40)
 	per := envInt(t, "GAPSYNC_TOMBSTONE_PER_DELETE", 10) // rows per DELETE
@@ -171,6 +181,9 @@ func TestTombstoneReinstallKeepsEveryDelete(t *testing.T) {
 		is.Equal(count(t, db, "gone"), 0)
 		if got := count(t, db, "gst_gone"); got != n {
 			t.Fatalf("%d of %d deletes left no tombstone across %d reinstalls (%d changed, %d the same)", n-got, n, reinstalls, changed, kept)
+		}
+		if gone.Cursor == "ver" { // each keeps the deleted row's last version
+			is.Equal(count(t, db, "gst_gone WHERE deleted_cursor = id"), n)
 		}
 		t.Logf("%d deletes (%d rows a statement) by %d deleters, %d reinstalls (%d changed, %d the same): every delete has its tombstone", n, per, deleters, reinstalls, changed, kept)
 	})

@@ -153,7 +153,7 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		// The local trigger stamped its tombstones with this side's clock;
 		// restamp them with the deletion's own time, so that the ledger
 		// recognises them as the deletion that arrived.
-		if err := db.stampTombstones(ctx, tx, t, stamps); err != nil {
+		if err := db.stampTombstones(ctx, tx, t, keyPos, stamps); err != nil {
 			return fail(err)
 		}
 	}
@@ -261,7 +261,7 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 	}
 	tombs := map[string][]any{}
 	if hasTombs {
-		if tombs, err = db.lookup(ctx, tx, TombstoneTable(t.Name), append(append([]string{}, t.Key...), tombstoneAt), t.Key, keys); err != nil {
+		if tombs, err = db.lookup(ctx, tx, TombstoneTable(t.Name), db.tombstoneCols(ctx, t), t.Key, keys); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -278,12 +278,15 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 			mine, cursor, found = rowHash(names, vals), vals[curPos], true
 			lv = batch.Row{Op: batch.OpUpsert, Values: vals}
 		} else if tv, ok := tombs[khs[i]]; ok {
+			// Whether it travelled is told by its time; its cursor is
+			// the last one of the deletions' columns (the time, or the
+			// deleted row's last integer cursor).
 			cursor, found = tv[len(t.Key)], true
 			vals := make([]any, len(names))
 			for j, kp := range keyPos {
 				vals[kp] = tv[j]
 			}
-			vals[curPos] = cursor
+			vals[curPos] = tv[len(tv)-1]
 			lv = batch.Row{Op: batch.OpDelete, Values: vals}
 			mine = stateHash(batch.OpDelete, names, vals, keyPos, curPos)
 		}
@@ -297,12 +300,37 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 }
 
 // stampTombstones writes the tombstones of applied deletions (key values
-// followed by the deletion time); t must have a tombstone table.
-func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, tombs [][]any) error {
+// followed by the deletion's cursor); t must have a tombstone table. For
+// a time cursor that cursor is the deletion time. For an integer cursor
+// it is the deleted row's last cursor value, and the deletion time stays
+// this side's own (the deletions' window here runs by this clock): the
+// tombstones the trigger just wrote are read back and get the cursor;
+// a key with none (nothing was deleted here) needs none.
+func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, keyPos []int, tombs [][]any) error {
 	if len(tombs) == 0 {
 		return nil
 	}
 	cols := append(append([]string{}, t.Key...), tombstoneAt)
+	if tc := db.tombstoneCols(ctx, t); len(tc) > len(cols) {
+		keys := make([][]any, len(tombs))
+		for i, r := range tombs {
+			keys[i] = r[:len(t.Key)]
+		}
+		local, err := db.lookup(ctx, tx, TombstoneTable(t.Name), tc, t.Key, keys)
+		if err != nil {
+			return fmt.Errorf("stamp tombstones: %w", err)
+		}
+		stamped := tombs[:0:0]
+		for _, r := range tombs {
+			if lv, ok := local[keyHash(r[:len(t.Key)])]; ok {
+				stamped = append(stamped, append(append([]any{}, lv[:len(t.Key)+1]...), r[len(t.Key)]))
+			}
+		}
+		tombs, cols = stamped, tc
+		if len(tombs) == 0 {
+			return nil
+		}
+	}
 	for start := 0; start < len(tombs); start += 500 {
 		end := min(start+500, len(tombs))
 		var args []any
@@ -337,10 +365,28 @@ func unsynced(cursor any, since string) bool {
 	default:
 		return false
 	}
+	// A bound with two parts (an integer cursor with tombstones): the
+	// integer part for a row, the deletions' time part for a tombstone.
+	if sc, sd := gapsync.SplitBound(since); sd != "" {
+		since = sc
+		if !gapsync.IsIntegerBound(c) {
+			since = sd
+		}
+	}
 	if gapsync.IsIntegerBound(c) != gapsync.IsIntegerBound(since) {
 		return true
 	}
 	return gapsync.CompareBounds(c, since) >= 0
+}
+
+// tombstoneCols are the columns of t's tombstones: the key, the deletion
+// time and, for an integer cursor, the deleted row's last cursor.
+func (db *DB) tombstoneCols(ctx context.Context, t gapsync.Table) []string {
+	out := append(append([]string{}, t.Key...), tombstoneAt)
+	if _, kind, err := db.shape(ctx, t); err == nil && kind == kindInteger {
+		out = append(out, tombstoneCursor)
+	}
+	return out
 }
 
 // storedRows reads back, locked, the rows that the upserts among rows

@@ -444,15 +444,30 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) g
 // transaction, or a clock stepped back) yields an empty window. Bounds
 // compare by kind (integers as numbers); a last bound of another kind
 // than the new one (the cursor column changed type) starts the table
-// again from its first load, which idempotent apply makes harmless.
+// again from its first load, which idempotent apply makes harmless. A
+// bound with a deletions part (an integer cursor with tombstones, see
+// gapsync.Window) is clamped part by part, so that deletions and rows
+// each advance on their own; a new deletions part after a bound without
+// one reads every tombstone before it.
 func window(from, to string) gapsync.Window {
-	if from != "" && gapsync.IsIntegerBound(from) != gapsync.IsIntegerBound(to) {
-		from = ""
+	fc, fd := gapsync.SplitBound(from)
+	tc, td := gapsync.SplitBound(to)
+	if fc != "" && gapsync.IsIntegerBound(fc) != gapsync.IsIntegerBound(tc) {
+		fc, fd = "", ""
 	}
-	if from != "" && gapsync.CompareBounds(to, from) < 0 {
-		to = from
+	if fc != "" && gapsync.CompareBounds(tc, fc) < 0 {
+		tc = fc
 	}
-	return gapsync.Window{From: from, To: to}
+	if td == "" {
+		fd = ""
+	}
+	if fd != "" && gapsync.CompareBounds(td, fd) < 0 {
+		td = fd
+	}
+	if fc == "" {
+		return gapsync.Window{To: gapsync.JoinBound(tc, td)}
+	}
+	return gapsync.Window{From: gapsync.JoinBound(fc, fd), To: gapsync.JoinBound(tc, td)}
 }
 
 func account(e *gapsync.LogEntry, b *batch.Batch, res gapsync.Result) {

@@ -255,7 +255,7 @@ func (g *Gateway) pull(ctx context.Context, body []byte) ([]byte, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("%w: pull request: %v", gapsync.ErrMalformed, err)
 	}
-	if r.Window.To == "" || len(r.Window.To) > 32 || len(r.Window.From) > 32 || (r.Window.From != "" && gapsync.CompareBounds(r.Window.From, r.Window.To) > 0) {
+	if r.Window.To == "" || len(r.Window.To) > 64 || len(r.Window.From) > 64 || !r.Window.Ordered() {
 		return nil, fmt.Errorf("%w: pull window %q..%q", gapsync.ErrMalformed, r.Window.From, r.Window.To)
 	}
 	r.Clamp()
