@@ -46,6 +46,14 @@ var (
 	// rate, or not within its read timeout. Retryable.
 	ErrTooSlow = errors.New("gapsync: request body too slow")
 
+	// ErrRejected: the database refused the data itself (a value it cannot
+	// store: a string outside the column's character set, too long, out
+	// of range, NULL into NOT NULL, a failed CHECK or foreign key, an
+	// unknown column). Not retryable: the same rows fail again until an
+	// operator fixes the table or the data; the coordinator parks the
+	// table in that direction and the others go on.
+	ErrRejected = errors.New("gapsync: data rejected by the database")
+
 	// ErrRemote: the far side failed in a way it did not classify (HTTP 5xx,
 	// database error). Retrying is safe: every apply is idempotent.
 	ErrRemote = errors.New("gapsync: remote side failed")
@@ -82,6 +90,7 @@ var codes = []struct {
 	{"replayed", ErrReplayed},
 	{"lease_held", ErrLeaseHeld},
 	{"unsupported_cursor", ErrUnsupportedCursor},
+	{"rejected", ErrRejected},
 	{"bad_path", ErrBadPath},
 	{"forbidden_url", ErrForbiddenURL},
 	{"read_only", ErrReadOnly},

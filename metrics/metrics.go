@@ -11,6 +11,8 @@
 //	gapsync_cycles_total{role,result}             finished cycles; result is "ok" or "error"
 //	gapsync_cycle_duration_seconds{role}          histogram of cycle durations, 10 ms to 1 h
 //	gapsync_last_success_timestamp_seconds{role}  gauge: unix time of the last ok cycle
+//	gapsync_table_last_success_timestamp_seconds{table,direction}  gauge: unix time of the table's last ok run
+//	gapsync_table_parked{table,direction}         gauge: 1 while the table is parked, else 0
 //	gapsync_rows_total{table,direction}           rows moved; direction is "push" or "pull"
 //	gapsync_bytes_total{kind}                     payload bytes moved; kind is "rows" or "files"
 //	gapsync_conflicts_total{table}                rows changed on both sides, settled by the policy
@@ -65,6 +67,8 @@ type Metrics struct {
 	cycles      *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	lastSuccess *prometheus.GaugeVec
+	tableOK     *prometheus.GaugeVec
+	parked      *prometheus.GaugeVec
 	rows        *prometheus.CounterVec
 	bytes       *prometheus.CounterVec
 	conflicts   *prometheus.CounterVec
@@ -92,6 +96,14 @@ func New() *Metrics {
 			Name: "gapsync_last_success_timestamp_seconds",
 			Help: "Unix time of the last successful cycle by role.",
 		}, []string{"role"}),
+		tableOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gapsync_table_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful run of a table in a direction.",
+		}, []string{"table", "direction"}),
+		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gapsync_table_parked",
+			Help: "1 while a table is parked in a direction (its rows were refused for good), else 0.",
+		}, []string{"table", "direction"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gapsync_rows_total",
 			Help: "Rows moved by table and direction (push: internet to intranet, pull: intranet to internet).",
@@ -124,7 +136,7 @@ func New() *Metrics {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		m.cycles, m.duration, m.lastSuccess, m.rows,
+		m.cycles, m.duration, m.lastSuccess, m.tableOK, m.parked, m.rows,
 		m.bytes, m.conflicts, m.files, m.requests,
 	}
 }
@@ -229,6 +241,28 @@ func (m *Metrics) Cycle(role string, took time.Duration, err error) {
 	if err == nil {
 		m.lastSuccess.WithLabelValues(role).SetToCurrentTime()
 	}
+}
+
+// TableSynced records a successful run of a table in a direction: its last-success time becomes now.
+//
+// Success is per table, so one failing table does not stop another's clock.
+func (m *Metrics) TableSynced(table, direction string) {
+	if m == nil {
+		return
+	}
+	m.tableOK.WithLabelValues(label(table), label(direction)).SetToCurrentTime()
+}
+
+// TableParked sets whether a table is parked in a direction.
+func (m *Metrics) TableParked(table, direction string, parked bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if parked {
+		v = 1
+	}
+	m.parked.WithLabelValues(label(table), label(direction)).Set(v)
 }
 
 // Rows counts rows moved for a table in a direction ("push" = internet→intranet, "pull" = intranet→internet).

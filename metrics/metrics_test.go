@@ -35,6 +35,8 @@ var allNames = []string{
 	"gapsync_gateway_requests_total",
 	"gapsync_last_success_timestamp_seconds",
 	"gapsync_rows_total",
+	"gapsync_table_last_success_timestamp_seconds",
+	"gapsync_table_parked",
 }
 
 // scrape fetches h over HTTP and parses the text exposition.
@@ -154,6 +156,9 @@ func TestHandlerServesExactValues(t *testing.T) {
 	m.Request("/v1/apply", "tampered")
 	m.Request("/v1/pull", "replayed")
 	m.Request("/v1/apply", "unknown_table")
+
+	m.TableSynced("demo", "push")
+	m.TableParked("demo", "pull", true)
 
 	mfs := scrape(t, m.Handler())
 	is.Equal(names(mfs), allNames) // every metric, and nothing else (no Go runtime metrics)
@@ -464,4 +469,45 @@ func TestStart(t *testing.T) {
 		}
 	}
 	is.True(strings.Contains(body, `gapsync_bytes_total{kind="rows"} 7`))
+}
+
+func TestPerTableHealth(t *testing.T) {
+	is := is.New(t)
+	var none *metrics.Metrics
+	none.TableSynced("demo", "push") // a nil *Metrics counts nothing, and does not panic
+	none.TableParked("demo", "push", true)
+
+	m := metrics.New()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	get := func(name, table, dir string) (float64, bool) {
+		mfs, err := reg.Gather()
+		is.NoErr(err)
+		for _, mf := range mfs {
+			for _, mt := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, lp := range mt.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				if mf.GetName() == name && l["table"] == table && l["direction"] == dir {
+					return mt.GetGauge().GetValue(), true
+				}
+			}
+		}
+		return 0, false
+	}
+	before := float64(time.Now().UnixNano()) / 1e9
+	m.TableSynced("demo", "push")
+	v, ok := get("gapsync_table_last_success_timestamp_seconds", "demo", "push")
+	is.True(ok)
+	is.True(v >= before-1 && v <= float64(time.Now().Unix())+1)
+	_, ok = get("gapsync_table_last_success_timestamp_seconds", "demo", "pull")
+	is.True(!ok) // another direction has its own clock
+
+	m.TableParked("poisoned", "push", true)
+	v, _ = get("gapsync_table_parked", "poisoned", "push")
+	is.Equal(v, 1.0)
+	m.TableParked("poisoned", "push", false)
+	v, _ = get("gapsync_table_parked", "poisoned", "push")
+	is.Equal(v, 0.0)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/gapsync/gapsync"
 )
 
@@ -52,18 +54,16 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 }
 
 // Tables returns the tables enabled for direction d in sync_config (every
-// enabled table when d is ""). A row
-// that does not validate (a bad identifier typed by an operator) is an
-// error, not silently skipped.
+// enabled table when d is ""). A row that does not validate (a bad
+// identifier typed by an operator) is an error, not silently skipped.
+//
+// sync_config is read on every call, not cached: it is a handful of rows,
+// and a table enabled or disabled a moment ago (by this process or
+// another) counts at once.
 func (db *DB) Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table, error) {
 	var rows []ConfigRow
-	if v, ok := db.meta.Load("sync_config"); ok && time.Since(v.(metaEntry).at) < metaTTL {
-		rows = v.(metaEntry).tables
-	} else {
-		if err := db.bun.NewSelect().Model(&rows).Where("enabled = ?", true).Order("table_name").Scan(ctx); err != nil {
-			return nil, fmt.Errorf("storage: read sync_config: %w", err)
-		}
-		db.meta.Store("sync_config", metaEntry{at: time.Now(), tables: rows})
+	if err := db.bun.NewSelect().Model(&rows).Where("enabled = ?", true).Order("table_name").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_config: %w", err)
 	}
 	var out []gapsync.Table
 	for _, r := range rows {
@@ -80,21 +80,136 @@ func (db *DB) Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table,
 }
 
 // Table returns the configuration of one table enabled for d, or an error
-// wrapping gapsync.ErrUnknownTable.
+// wrapping gapsync.ErrUnknownTable. It reads the table's sync_config row
+// on every call (one lookup by primary key), so the gateway sees a change
+// at its next request; a refusal is therefore never stale.
 func (db *DB) Table(ctx context.Context, name string, d gapsync.Direction) (gapsync.Table, error) {
 	if err := gapsync.ValidIdentifier(name); err != nil {
 		return gapsync.Table{}, err
 	}
-	ts, err := db.Tables(ctx, d)
-	if err != nil {
-		return gapsync.Table{}, err
+	var rows []ConfigRow
+	if err := db.bun.NewSelect().Model(&rows).Where("table_name = ?", name).Scan(ctx); err != nil {
+		return gapsync.Table{}, fmt.Errorf("storage: read sync_config: %w", err)
 	}
-	for _, t := range ts {
-		if t.Name == name {
-			return t, nil
+	if len(rows) == 0 {
+		return gapsync.Table{}, fmt.Errorf("%w: %q is not in this side's sync_config", gapsync.ErrUnknownTable, name)
+	}
+	t := rows[0].table()
+	if !t.Allows(d) {
+		state := "disabled"
+		if t.Enabled {
+			state = "enabled for " + string(t.Direction) + " only"
 		}
+		return gapsync.Table{}, fmt.Errorf("%w: %q is %s in this side's sync_config, not enabled for %s", gapsync.ErrUnknownTable, name, state, d)
 	}
-	return gapsync.Table{}, fmt.Errorf("%w: %q for %s", gapsync.ErrUnknownTable, name, d)
+	if err := t.Validate(); err != nil {
+		return gapsync.Table{}, fmt.Errorf("storage: sync_config row %q: %w", name, err)
+	}
+	return t, nil
+}
+
+// Config returns every sync_config row, enabled or not, by name.
+func (db *DB) Config(ctx context.Context) ([]gapsync.Table, error) {
+	var rows []ConfigRow
+	if err := db.bun.NewSelect().Model(&rows).Order("table_name").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_config: %w", err)
+	}
+	out := make([]gapsync.Table, len(rows))
+	for i, r := range rows {
+		out[i] = r.table()
+	}
+	return out, nil
+}
+
+// Disable sets enabled = 0 in table's sync_config row, so that it is no
+// longer synced from this side (a mistyped -table, or a table retired).
+// The row stays, for the record; Remove deletes it. It returns an error
+// wrapping gapsync.ErrUnknownTable when there is no such row.
+func (db *DB) Disable(ctx context.Context, table string) error {
+	r, err := db.bun.NewUpdate().Model((*ConfigRow)(nil)).Set("enabled = ?", false).Set("updated_at = ?", time.Now().UTC()).
+		Where("table_name = ?", table).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: disable %s: %w", table, err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %q is not in sync_config", gapsync.ErrUnknownTable, table)
+	}
+	db.meta.Clear()
+	return nil
+}
+
+// Remove deletes table's sync_config row (and its parking, if any). The
+// table itself, its sync_log and its ledgers are left alone. It returns an
+// error wrapping gapsync.ErrUnknownTable when there is no such row.
+func (db *DB) Remove(ctx context.Context, table string) error {
+	r, err := db.bun.NewDelete().Model((*ConfigRow)(nil)).Where("table_name = ?", table).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: remove %s: %w", table, err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %q is not in sync_config", gapsync.ErrUnknownTable, table)
+	}
+	if _, err := db.Resume(ctx, table); err != nil {
+		return err
+	}
+	db.meta.Clear()
+	return nil
+}
+
+// ParkedRow is a row of sync_parked (internet side): a table that the
+// coordinator stopped syncing in one direction because its rows were
+// refused for good, until an operator resumes it.
+type ParkedRow struct {
+	bun.BaseModel `bun:"table:sync_parked"`
+
+	TableName string    `bun:"table_name,pk,type:varchar(64)"`
+	Direction string    `bun:"direction,pk,type:varchar(8)"`
+	Reason    string    `bun:"reason,type:text,notnull"`
+	ParkedAt  time.Time `bun:"parked_at,type:datetime(6),notnull"`
+}
+
+// Park records that table is parked in direction d, with the reason. A
+// table parked already keeps its first reason and time.
+func (db *DB) Park(ctx context.Context, table string, d gapsync.Direction, reason string) error {
+	if len(reason) > 4000 {
+		reason = reason[:4000]
+	}
+	row := &ParkedRow{TableName: table, Direction: string(d), Reason: strings.ToValidUTF8(reason, "?"), ParkedAt: time.Now().UTC()}
+	q := db.bun.NewInsert().Model(row)
+	if db.d.Name() == "mysql" {
+		q = q.On("DUPLICATE KEY UPDATE").Set("table_name = table_name")
+	} else {
+		q = q.On("CONFLICT (table_name, direction) DO NOTHING")
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("storage: park %s %s: %w", d, table, err)
+	}
+	return nil
+}
+
+// Parked lists the parked tables, by name and direction.
+func (db *DB) Parked(ctx context.Context) ([]gapsync.Parked, error) {
+	var rows []ParkedRow
+	if err := db.bun.NewSelect().Model(&rows).Order("table_name", "direction").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_parked: %w", err)
+	}
+	out := make([]gapsync.Parked, len(rows))
+	for i, r := range rows {
+		out[i] = gapsync.Parked{Table: r.TableName, Direction: gapsync.Direction(r.Direction), Reason: r.Reason, Since: r.ParkedAt.UTC()}
+	}
+	return out, nil
+}
+
+// Resume un-parks table in every direction and reports how many
+// directions were parked. The next cycle syncs it again from where its
+// last successful run ended.
+func (db *DB) Resume(ctx context.Context, table string) (int, error) {
+	r, err := db.bun.NewDelete().Model((*ParkedRow)(nil)).Where("table_name = ?", table).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("storage: resume %s: %w", table, err)
+	}
+	n, _ := r.RowsAffected()
+	return int(n), nil
 }
 
 func (r ConfigRow) table() gapsync.Table {

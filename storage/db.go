@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/gapsync/gapsync"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -95,7 +97,7 @@ type DB struct {
 	d    dialect
 	opts Options
 
-	meta     sync.Map // cached table shapes and sync_config (see metaTTL)
+	meta     sync.Map // cached table shapes (see metaTTL); sync_config is not cached
 	warnOnce sync.Once
 	replay   replayState // purge bookkeeping (replay.go)
 	intSeen  intHistory  // recent tops of integer cursors, for the open-transaction guard
@@ -174,7 +176,7 @@ func (db *DB) Close() error { return db.bun.Close() }
 // Migrate creates the sync metadata tables and their indexes if they do not
 // exist. It is idempotent and safe to call at every start.
 func (db *DB) Migrate(ctx context.Context) error {
-	for _, m := range models {
+	for _, m := range append(models, (*ParkedRow)(nil)) {
 		if _, err := db.bun.NewCreateTable().Model(m).IfNotExists().Exec(ctx); err != nil {
 			return fmt.Errorf("storage: create %T: %w", m, err)
 		}
@@ -226,4 +228,30 @@ func Open(dsn string, o *Options) (*DB, error) {
 		return OpenSQLite(p, o)
 	}
 	return OpenMySQL(dsn, o)
+}
+
+// forgetColumns drops the cached shape of table, so that the next read
+// sees an ALTER made since. A scan forgets it at its first page.
+func (db *DB) forgetColumns(table string) { db.meta.Delete("columns\x00" + table) }
+
+// columnsHaving returns table's columns like columns, but re-reads them
+// once before answering when the cached shape lacks one of names or says
+// the table does not exist: an ALTER ADD COLUMN (or a CREATE TABLE) made
+// since the shape was cached counts at the next request, and a refusal
+// is never a stale one.
+func (db *DB) columnsHaving(ctx context.Context, table string, names []string) ([]column, error) {
+	cols, err := db.columns(ctx, table)
+	stale := errors.Is(err, gapsync.ErrUnknownTable)
+	for _, n := range names {
+		if err == nil && !stale {
+			if _, ok := findColumn(cols, n); !ok {
+				stale = true
+			}
+		}
+	}
+	if !stale {
+		return cols, err
+	}
+	db.forgetColumns(table)
+	return db.columns(ctx, table)
 }

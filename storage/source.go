@@ -448,6 +448,9 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 	if p.Bytes <= 0 {
 		p.Bytes = 4 << 20
 	}
+	if after == nil {
+		db.forgetColumns(t.Name) // a scan starts from the table's shape as it is now
+	}
 	cols, kind, err := db.shape(ctx, t)
 	if err != nil {
 		return nil, nil, false, err

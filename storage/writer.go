@@ -52,7 +52,9 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		return res, fmt.Errorf("apply %s batch: %w", b.Table, err)
 	}
 	fail := func(err error) (gapsync.Result, error) {
-		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
+		// A value the table cannot store fails again on every retry:
+		// it is marked gapsync.ErrRejected (storage/errors.go).
+		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, classify(err))
 	}
 	// The references as they arrived: the other side's (recordOrigins).
 	arrived := arrivingRefs(t, names, b)
@@ -448,7 +450,11 @@ func (db *DB) checkBatch(ctx context.Context, b *batch.Batch) (t gapsync.Table, 
 	if err != nil {
 		return t, nil, err
 	}
-	cols, err := db.columns(ctx, t.Name)
+	want := make([]string, len(b.Columns))
+	for i, c := range b.Columns {
+		want[i] = c.Name
+	}
+	cols, err := db.columnsHaving(ctx, t.Name, want)
 	if err != nil {
 		return t, nil, err
 	}

@@ -165,6 +165,10 @@ type Report struct {
 	// Refused are the file references refused by design this cycle (see
 	// IsRefusal): logged and counted, never retried, and not in Err.
 	Refused []error
+	// Parked are the tables and directions skipped because they are
+	// parked (see Coordinator.Resume). A table parked in this cycle is in
+	// Tables, with its error.
+	Parked []gapsync.Parked
 }
 
 // Rows returns the rows moved in direction d (all directions when d is "").
@@ -271,6 +275,11 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return r, err
 	}
+	parked, err := c.parkedSet(ctx)
+	if err != nil {
+		return r, err
+	}
+	tr, _ := c.opts.Metrics.(TableRecorder)
 	var (
 		mu sync.Mutex
 		g  errgroup.Group
@@ -278,15 +287,30 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	g.SetLimit(c.opts.Tables)
 	for _, t := range tables {
 		g.Go(func() error {
-			var es []gapsync.LogEntry
-			if t.Allows(gapsync.Pull) {
-				es = append(es, c.pull(ctx, r.RunID, t))
-			}
-			if t.Allows(gapsync.Push) {
-				es = append(es, c.push(ctx, r.RunID, t))
+			var (
+				es   []gapsync.LogEntry
+				skip []gapsync.Parked
+			)
+			for _, d := range []gapsync.Direction{gapsync.Pull, gapsync.Push} {
+				if !t.Allows(d) {
+					continue
+				}
+				if p, ok := parked[string(d)+" "+t.Name]; ok { // one poisoned table does not hold up the others
+					skip = append(skip, p)
+					if tr != nil {
+						tr.TableParked(t.Name, string(d), true)
+					}
+					continue
+				}
+				if d == gapsync.Pull {
+					es = append(es, c.pull(ctx, r.RunID, t))
+				} else {
+					es = append(es, c.push(ctx, r.RunID, t))
+				}
 			}
 			mu.Lock()
 			r.Tables = append(r.Tables, es...)
+			r.Parked = append(r.Parked, skip...)
 			mu.Unlock()
 			return nil
 		})
@@ -483,6 +507,7 @@ func account(e *gapsync.LogEntry, b *batch.Batch, res gapsync.Result) {
 // record writes e to the sync log with a context that survives
 // cancellation, so that an interrupted run still leaves its trace.
 func (c *Coordinator) record(ctx context.Context, e gapsync.LogEntry) gapsync.LogEntry {
+	e = c.settleRun(ctx, e) // parks a table whose rows are refused for good
 	if e.Err != nil && context.Cause(ctx) != nil && context.Cause(ctx) != ctx.Err() {
 		e.Err = fmt.Errorf("%w (%v)", e.Err, context.Cause(ctx))
 	}
@@ -492,6 +517,7 @@ func (c *Coordinator) record(ctx context.Context, e gapsync.LogEntry) gapsync.Lo
 	if err := c.db.Record(rctx, e); err != nil {
 		e.Err = errors.Join(e.Err, fmt.Errorf("record sync log: %w", err))
 	}
+	c.synced(e)
 	log := c.opts.Logger.With("run", e.RunID, "table", e.Table, "dir", e.Direction,
 		"window_from", e.Window.From, "window_to", e.Window.To, "rows", e.Rows)
 	if e.Err != nil {

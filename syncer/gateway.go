@@ -136,6 +136,7 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 	srv.Handle(transport.PathApply, g.apply)
 	srv.Handle(transport.PathBound, g.bound)
 	srv.Handle(transport.PathPull, g.pull)
+	srv.Handle(transport.PathShape, g.shape)
 	g.handleFiles(srv)
 	g.srv = srv
 	return g, nil

@@ -401,7 +401,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, gapsync.ErrReplayed), errors.Is(err, gapsync.ErrLeaseHeld):
 		return http.StatusConflict
-	case errors.Is(err, gapsync.ErrUnknownTable), errors.Is(err, gapsync.ErrUnknownColumn), errors.Is(err, gapsync.ErrBadIdentifier):
+	case errors.Is(err, gapsync.ErrUnknownTable), errors.Is(err, gapsync.ErrUnknownColumn), errors.Is(err, gapsync.ErrBadIdentifier),
+		errors.Is(err, gapsync.ErrRejected):
 		return http.StatusUnprocessableEntity
 	default:
 		return http.StatusInternalServerError

@@ -1,0 +1,62 @@
+package gapsync
+
+import "time"
+
+// Shape is one side's view of a table named in sync_config, as the setup
+// check compares it: the configuration row, and the table as the database
+// describes it. It holds names and types only, never row data.
+type Shape struct {
+	Name string `json:"name"`
+	// Config is the table's sync_config row on this side, nil when the
+	// table is not named there.
+	Config *Table `json:"config,omitempty"`
+	// Exists reports whether the table exists. The fields below are set
+	// only for a table that exists and is named in sync_config.
+	Exists bool `json:"exists"`
+	// Dialect is the engine: "mysql" or "sqlite".
+	Dialect string `json:"dialect,omitempty"`
+	// Charset is the table's default character set ("utf8mb4", "latin1",
+	// …); empty where the engine has none (SQLite stores UTF-8).
+	Charset string        `json:"charset,omitempty"`
+	Columns []ColumnShape `json:"columns,omitempty"`
+	// Keys are the primary key and the unique keys.
+	Keys []KeyShape `json:"keys,omitempty"`
+	// Indexes lists the columns of every index, keys included, in order.
+	Indexes [][]string `json:"indexes,omitempty"`
+}
+
+// ColumnShape is one column of a Shape.
+type ColumnShape struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // as the engine spells it, e.g. "varchar(200)"
+	// Charset of a text column ("" for other columns, and on SQLite).
+	Charset  string `json:"charset,omitempty"`
+	Nullable bool   `json:"nullable"`
+}
+
+// KeyShape is a primary or unique key of a Shape.
+type KeyShape struct {
+	Name    string   `json:"name"`
+	Primary bool     `json:"primary"`
+	Columns []string `json:"columns"`
+}
+
+// Column returns the column called name, and whether there is one.
+func (s Shape) Column(name string) (ColumnShape, bool) {
+	for _, c := range s.Columns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return ColumnShape{}, false
+}
+
+// Parked is a table that sync stopped in one direction because its rows
+// were refused for good (ErrRejected, ErrUnknownColumn), until an
+// operator resumes it.
+type Parked struct {
+	Table     string
+	Direction Direction
+	Reason    string
+	Since     time.Time
+}
