@@ -35,6 +35,9 @@ func main() {
 	defer stop()
 	if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "internet:", err)
+		if errors.Is(err, errProblems) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -57,6 +60,11 @@ func run(ctx context.Context) error {
 	files.Store = os.Getenv("GAPSYNC_INTERNET_STORE")
 	files.Register(flag.CommandLine, "internet file store")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
+	check := flag.Bool("check", false, "compare both sides' sync tables through the gateway, print every problem with its fix, and exit (0: clean, 2: problems)")
+	disable := flag.String("disable", "", "set enabled=0 for table `NAME` in this side's sync_config, and exit")
+	remove := flag.String("remove", "", "delete table `NAME` from this side's sync_config, and exit")
+	resume := flag.String("resume", "", "resume the parked table `NAME` (after fixing what its rows were refused for), and exit")
+	parked := flag.Bool("parked", false, "list the parked tables with their reasons, and exit")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9441 (empty: off)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
@@ -80,16 +88,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	service.SetMemoryLimit(int64(memLimit))
-	if *dsn == "" || *gateway == "" {
+	admin := *disable != "" || *remove != "" || *resume != "" || *parked
+	if *dsn == "" || (*gateway == "" && !admin) {
 		return errors.New("need -db and -gateway (or GAPSYNC_DB and GAPSYNC_GATEWAY)")
-	}
-	ring, err := service.Secret("GAPSYNC_KEYS")
-	if err != nil {
-		return err
-	}
-	keys, err := crypto.ParseKeyring(ring)
-	if err != nil {
-		return fmt.Errorf("GAPSYNC_KEYS: %w", err)
 	}
 	log, err := logFlags.Logger(os.Stderr, "internet")
 	if err != nil {
@@ -101,6 +102,17 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+	if admin {
+		return administer(ctx, db, *disable, *remove, *resume, *parked)
+	}
+	ring, err := service.Secret("GAPSYNC_KEYS")
+	if err != nil {
+		return err
+	}
+	keys, err := crypto.ParseKeyring(ring)
+	if err != nil {
+		return fmt.Errorf("GAPSYNC_KEYS: %w", err)
+	}
 	client, err := transport.NewClient(*gateway, keys, &transport.ClientOptions{Logger: log, MaxRequest: int64(maxRequest)})
 	if err != nil {
 		return err
@@ -123,16 +135,76 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	problems, err := coord.Check(ctx)
+	if *check {
+		if err != nil {
+			return err
+		}
+		for _, p := range problems {
+			fmt.Println(p)
+		}
+		if problems.Errors() > 0 {
+			return fmt.Errorf("%w: %d errors, %d warnings", errProblems, problems.Errors(), len(problems)-problems.Errors())
+		}
+		fmt.Printf("internet: setup check clean (%d warnings)\n", len(problems))
+		return nil
+	}
+	if err != nil {
+		log.Warn("setup check did not run", "err", err)
+	}
+	for _, p := range problems {
+		log.Warn("setup problem", "table", p.Table, "side", p.Side, "warning", p.Warning, "problem", p.What, "fix", p.Fix)
+	}
 	if *once {
 		r, err := coord.RunOnce(ctx)
 		if r != nil {
 			log.Info("cycle done", "run", r.RunID, "rows_pushed", r.Rows(gapsync.Push), "rows_pulled", r.Rows(gapsync.Pull),
 				"conflicts", r.Conflicts(), "tables", len(r.Tables), "files_sent", r.Files.Sent, "files_received", r.Files.Received,
-				"file_bytes", r.Files.Bytes, "refs_refused", len(r.Refused))
+				"file_bytes", r.Files.Bytes, "refs_refused", len(r.Refused), "parked", len(r.Parked))
 		}
 		return err
 	}
 	return coord.Run(ctx)
+}
+
+// errProblems marks a -check that found problems (exit status 2).
+var errProblems = errors.New("the setup check found problems")
+
+// administer runs the -disable, -remove, -resume and -parked actions.
+func administer(ctx context.Context, db *storage.DB, disable, remove, resume string, parked bool) error {
+	if disable != "" {
+		if err := db.Disable(ctx, disable); err != nil {
+			return err
+		}
+		fmt.Printf("internet: %s disabled\n", disable)
+	}
+	if remove != "" {
+		if err := db.Remove(ctx, remove); err != nil {
+			return err
+		}
+		fmt.Printf("internet: %s removed from sync_config\n", remove)
+	}
+	if resume != "" {
+		n, err := db.Resume(ctx, resume)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%s is not parked", resume)
+		}
+		fmt.Printf("internet: %s resumed; the next cycle syncs it from where it stopped\n", resume)
+	}
+	if parked {
+		ps, err := db.Parked(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			fmt.Printf("%s\t%s\tsince %s\t%s\n", p.Table, p.Direction, p.Since.Format(time.RFC3339), p.Reason)
+		}
+		fmt.Printf("internet: %d parked\n", len(ps))
+	}
+	return nil
 }
 
 // progressBar draws file progress on stderr, at most a few times a second.

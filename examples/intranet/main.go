@@ -49,6 +49,8 @@ func run(ctx context.Context) error {
 	interval := flag.Duration("interval", 30*time.Second, "pause between worker runs")
 	once := flag.Bool("once", false, "run the worker once and exit: 0 when every file moved (references refused by design are logged, not failures), 1 otherwise")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
+	disable := flag.String("disable", "", "set enabled=0 for table `NAME` in the intranet's sync_config, and exit")
+	remove := flag.String("remove", "", "delete table `NAME` from the intranet's sync_config, and exit")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9443 (empty: off)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
@@ -90,6 +92,21 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+	if *disable != "" || *remove != "" {
+		if *disable != "" {
+			if err := db.Disable(ctx, *disable); err != nil {
+				return err
+			}
+			fmt.Printf("intranet: %s disabled\n", *disable)
+		}
+		if *remove != "" {
+			if err := db.Remove(ctx, *remove); err != nil {
+				return err
+			}
+			fmt.Printf("intranet: %s removed from sync_config\n", *remove)
+		}
+		return nil
+	}
 	for _, t := range parsed {
 		fmt.Printf("intranet: %s enabled for %s\n", t.Name, t.Direction)
 	}
