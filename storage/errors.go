@@ -56,6 +56,14 @@ func Rejected(err error) bool {
 	if errors.As(err, &me) {
 		return rejectedMySQL[me.Number]
 	}
+	// Drivers that report an SQLSTATE (PostgreSQL's pgconn.PgError, for
+	// one): class 22 is a data exception, class 23 an integrity
+	// constraint violation.
+	var ss interface{ SQLState() string }
+	if errors.As(err, &ss) {
+		st := ss.SQLState()
+		return strings.HasPrefix(st, "22") || strings.HasPrefix(st, "23")
+	}
 	msg := err.Error()
 	for _, s := range rejectedSQLite {
 		if strings.Contains(msg, s) {
