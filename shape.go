@@ -52,8 +52,7 @@ func (s Shape) Column(name string) (ColumnShape, bool) {
 }
 
 // Parked is a table that sync stopped in one direction because its rows
-// were refused for good (ErrRejected, ErrUnknownColumn), until an
-// operator resumes it.
+// were refused for good (ErrRejected), until an operator resumes it.
 type Parked struct {
 	Table     string
 	Direction Direction

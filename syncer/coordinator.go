@@ -229,7 +229,10 @@ func (c *Coordinator) Run(ctx context.Context) error {
 // sync_config, pull (intranet → internet) then push (internet → intranet),
 // tables in parallel up to Options.Tables. Each table's run in each
 // direction is recorded in the sync log whether it succeeds or fails; the
-// error joins the failures. When another coordinator holds the lease,
+// error joins the failures. A table whose rows the far database refuses
+// for good (gapsync.ErrRejected) is parked in that direction, when the
+// internet database is a Parker: later cycles skip it (Report.Parked)
+// until Resume, and the other tables go on. When another coordinator holds the lease,
 // RunOnce does nothing and returns an error wrapping gapsync.ErrLeaseHeld.
 func (c *Coordinator) RunOnce(ctx context.Context) (r *Report, err error) {
 	start := time.Now()
@@ -316,6 +319,10 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 		})
 	}
 	g.Wait()
+	for _, p := range r.Parked {
+		c.opts.Logger.Warn("table parked; fix the cause, then resume it", "table", p.Table, "dir", p.Direction,
+			"since", p.Since, "reason", p.Reason)
+	}
 	if c.fileFlow != nil && ctx.Err() == nil {
 		r.FilesErr, r.Refused = splitRefusals(c.files(ctx, &r.Files))
 	}

@@ -33,10 +33,12 @@ type TableRecorder interface {
 }
 
 // permanent reports whether a table's run failed in a way no retry can
-// cure: the far (or this) database refused the rows themselves, or a
-// column is missing. Such a table is parked.
+// cure: the far (or this) database refused the rows themselves. Such a
+// table is parked. A column missing on the target (ErrUnknownColumn) is
+// not parked: it is refused before anything is written, without retries,
+// and the table goes on by itself once the ALTER reaches the other side.
 func permanent(err error) bool {
-	return errors.Is(err, gapsync.ErrRejected) || errors.Is(err, gapsync.ErrUnknownColumn)
+	return errors.Is(err, gapsync.ErrRejected)
 }
 
 // Parked lists the tables parked on the internet side, each with the
