@@ -125,6 +125,22 @@ func (c *CycleClock) Cycle(role string, took time.Duration, err error) {
 	c.Recorder.Cycle(role, took, err)
 }
 
+// TableSynced and TableParked pass per-table health on to the wrapped
+// Recorder when it keeps it (syncer.TableRecorder; *metrics.Metrics does).
+func (c *CycleClock) TableSynced(table, direction string) {
+	if tr, ok := c.Recorder.(syncer.TableRecorder); ok {
+		tr.TableSynced(table, direction)
+	}
+}
+
+func (c *CycleClock) TableParked(table, direction string, parked bool) {
+	if tr, ok := c.Recorder.(syncer.TableRecorder); ok {
+		tr.TableParked(table, direction, parked)
+	}
+}
+
+var _ syncer.TableRecorder = (*CycleClock)(nil)
+
 // Fresh returns a check that fails when no cycle succeeded within max
 // (counted from the start for a process that has not had one yet).
 func (c *CycleClock) Fresh(max time.Duration) func(context.Context) error {

@@ -77,3 +77,15 @@ func TestCycleClock(t *testing.T) {
 	is.True(strings.Contains(body, `gapsync_cycles_total{result="error",role="coordinator"} 1`))
 	is.True(strings.Contains(body, `gapsync_cycles_total{result="ok",role="coordinator"} 1`))
 }
+
+// The clock the mains wrap their metrics in passes per-table health on.
+func TestCycleClockKeepsTableHealth(t *testing.T) {
+	is := is.New(t)
+	m := metrics.New()
+	c := service.NewCycleClock(m)
+	c.TableSynced("items", "push")
+	c.TableParked("poisoned", "push", true)
+	_, body := get(t, m.Handler(), "/metrics")
+	is.True(strings.Contains(body, `gapsync_table_parked{direction="push",table="poisoned"} 1`))
+	is.True(strings.Contains(body, `gapsync_table_last_success_timestamp_seconds{direction="push",table="items"}`))
+}
