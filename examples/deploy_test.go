@@ -37,27 +37,44 @@ func buildMains(t *testing.T, names ...string) string {
 	return bin
 }
 
-// forward accepts on ln and copies each connection to and from target,
-// until ln is closed.
-func forward(ln net.Listener, target string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			u, err := net.Dial("tcp", target)
+// forwarder accepts on a listener and copies each connection to and from
+// target; Close stops it and cuts every connection it carries, as a
+// database that goes away would.
+type forwarder struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func forward(ln net.Listener, target string) *forwarder {
+	f := &forwarder{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			defer u.Close()
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
-			go func() { defer wg.Done(); io.Copy(c, u); c.(*net.TCPConn).CloseWrite() }()
-			wg.Wait()
-		}()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, u)
+			f.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return f
+}
+
+func (f *forwarder) Close() {
+	f.ln.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.Close()
 	}
 }
 
@@ -93,8 +110,7 @@ func TestMainsWaitForTheDatabase(t *testing.T) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	is.NoErr(err)
-	defer ln.Close()
-	go forward(ln, target)
+	defer forward(ln, target).Close()
 	// The demo table does not exist yet either: a real deployment creates it
 	// before it enables it, so the main must say so and go on waiting.
 	db, err := storage.OpenMySQL(dsn, nil)
@@ -269,4 +285,75 @@ func TestWorkerHealth(t *testing.T) {
 			t.Fatalf("a line outside the JSON handler: %q", line)
 		}
 	}
+}
+
+// TestGatewayWaitsAndAnswersHealth starts the gateway before its intranet
+// database is reachable: it waits instead of exiting, then serves, and its
+// own address answers /healthz and /readyz without error details.
+func TestGatewayWaitsAndAnswersHealth(t *testing.T) {
+	is := is.New(t)
+	dsn := testdb.MySQL(t)
+	cfg, err := mysql.ParseDSN(dsn)
+	is.NoErr(err)
+	target := cfg.Addr
+	dbAddr, addr := freeAddr(t), freeAddr(t)
+	cfg.Addr = dbAddr
+	bin := buildMains(t, "external")
+	key, err := crypto.GenerateKey("health1")
+	is.NoErr(err)
+	keys := filepath.Join(t.TempDir(), "keys")
+	is.NoErr(os.WriteFile(keys, []byte(key.Encode()+"\n"), 0o600))
+	cmd := exec.Command(filepath.Join(bin, "external"), "-listen", addr)
+	cmd.Env = append(os.Environ(), "GAPSYNC_KEYS_FILE="+keys, "GAPSYNC_DB="+cfg.FormatDSN())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	is.NoErr(cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	time.Sleep(2500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("external exited while its database was down (%v):\n%s", err, out.String())
+	default:
+	}
+	ln, err := net.Listen("tcp", dbAddr)
+	is.NoErr(err)
+	fw := forward(ln, target)
+	defer fw.Close()
+	var code int
+	var body string
+	for i := 0; i < 400; i++ {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code, body = resp.StatusCode, string(b)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != 200 || body != "ok database\n" {
+		t.Fatalf("readyz %d %q:\n%s", code, body, out.String())
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	is.NoErr(err)
+	resp.Body.Close()
+	is.Equal(resp.StatusCode, 200)
+	// The database goes away: not ready, and nothing said about where it was.
+	fw.Close()
+	mysqlDown := func() (int, string) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		is.NoErr(err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	for i := 0; i < 50; i++ {
+		if code, body = mysqlDown(); code == 503 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	is.Equal(code, 503)
+	is.Equal(body, "fail database\n")
 }

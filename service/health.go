@@ -24,8 +24,12 @@ import (
 type Health struct {
 	// Timeout bounds each check. Default 2 s.
 	Timeout time.Duration
-	mu      sync.Mutex
-	checks  map[string]func(context.Context) error
+	// Terse leaves the errors out of /readyz (only "fail NAME"), for an
+	// address that callers outside the zone can reach: a database error
+	// names hosts and addresses an attacker should not learn.
+	Terse  bool
+	mu     sync.Mutex
+	checks map[string]func(context.Context) error
 }
 
 // Check adds a readiness check under name (replacing one of that name).
@@ -90,7 +94,10 @@ func (h *Health) Ready(ctx context.Context) (failed bool, report string) {
 			defer cancel()
 			if err := checks[n](cctx); err != nil {
 				bad.Store(true)
-				lines[i] = "fail " + n + ": " + strings.ReplaceAll(err.Error(), "\n", " ")
+				lines[i] = "fail " + n
+				if !h.Terse {
+					lines[i] += ": " + strings.ReplaceAll(err.Error(), "\n", " ")
+				}
 			} else {
 				lines[i] = "ok " + n
 			}

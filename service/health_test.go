@@ -89,3 +89,12 @@ func TestCycleClockKeepsTableHealth(t *testing.T) {
 	is.True(strings.Contains(body, `gapsync_table_parked{direction="push",table="poisoned"} 1`))
 	is.True(strings.Contains(body, `gapsync_table_last_success_timestamp_seconds{direction="push",table="items"}`))
 }
+
+func TestHealthTerseHidesErrors(t *testing.T) {
+	is := is.New(t)
+	h := &service.Health{Terse: true}
+	h.Check("database", func(context.Context) error { return errors.New("dial tcp 10.1.2.3:3306: connection refused") })
+	code, body := get(t, h, "/readyz")
+	is.Equal(code, 503)
+	is.Equal(body, "fail database\n") // nothing about hosts or addresses
+}

@@ -6,8 +6,9 @@
 //
 //	GAPSYNC_KEYS=k2026:BASE64... external -listen :8443 -db 'user:pass@tcp(isolation-gw:3306)/app'
 //
-// Flags may also come from the environment: GAPSYNC_INTRANET_DB,
-// GAPSYNC_LISTEN.
+// Every flag may also come from the environment (-listen from
+// GAPSYNC_LISTEN, and so on; -help lists them) or a -config file; -db
+// also from GAPSYNC_INTRANET_DB.
 package main
 
 import (
@@ -15,16 +16,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/gapsync/gapsync/crypto"
-	"github.com/gapsync/gapsync/metrics"
+	"github.com/gapsync/gapsync/service"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
 	"github.com/gapsync/gapsync/transport"
@@ -40,54 +39,86 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	listen := flag.String("listen", envOr("GAPSYNC_LISTEN", "127.0.0.1:8440"), "address to serve the gateway on")
+	listen := flag.String("listen", "127.0.0.1:8440", "address to serve the gateway on (it also answers /healthz and /readyz, without details)")
 	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database through the isolation device: a MySQL DSN, or sqlite:PATH")
-	maxBody := flag.Int64("max-body", transport.DefaultMaxBody, "largest request body accepted, in bytes (keep it at the coordinator's ClientOptions.MaxRequest)")
+	maxBody := service.Bytes(transport.DefaultMaxBody)
+	flag.Var(&maxBody, "max-body", "largest request body accepted (keep the internet main's -max-request at it)")
 	maxConc := flag.Int("max-concurrent", transport.DefaultMaxConcurrent, "requests served at once; past it: 503 with Retry-After")
-	inFlight := flag.Int64("max-in-flight", transport.DefaultMaxInFlightBytes, "request body bytes held at once (bodies of 64 KiB or less do not count); past it: 503")
-	minRate := flag.Int64("min-body-rate", transport.DefaultMinBodyRate, "slowest a request body may arrive after -body-grace, in bytes/s (negative: off)")
+	inFlight := service.Bytes(transport.DefaultMaxInFlightBytes)
+	flag.Var(&inFlight, "max-in-flight", "request body bytes held at once (bodies of 64 KiB or less do not count); past it: 503")
+	minRate := flag.Int64("min-body-rate", transport.DefaultMinBodyRate, "slowest a request body may arrive after -body-grace, in bytes per second (negative: off)")
 	grace := flag.Duration("body-grace", transport.DefaultBodyGrace, "time a body may take before -min-body-rate applies, and the longest it may stall")
 	readTimeout := flag.Duration("read-timeout", transport.DefaultReadTimeout, "longest a request body may take")
 	headerTimeout := flag.Duration("header-timeout", transport.DefaultReadHeaderTimeout, "longest the TLS handshake and request headers may take")
 	writeTimeout := flag.Duration("write-timeout", transport.DefaultWriteTimeout, "longest writing an answer may take")
 	idleTimeout := flag.Duration("idle-timeout", transport.DefaultIdleTimeout, "close a keep-alive connection idle this long")
-	maxStmt := flag.Int("max-statement", 4<<20, "largest upsert statement sent through the isolation device, in bytes")
+	maxStmt := service.Bytes(4 << 20)
+	flag.Var(&maxStmt, "max-statement", "largest upsert statement sent through the isolation device")
 	lag := flag.Duration("lag", 2*time.Second, "keep each pull window this far behind the intranet database clock")
 	cert := flag.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	key := flag.String("tls-key", "", "TLS key file")
-	metricsAddr := flag.String("metrics", os.Getenv("GAPSYNC_METRICS"), "serve Prometheus counters at http://ADDR/metrics, e.g. 127.0.0.1:9442 (empty: off)")
-	memLimit := flag.Int64("mem-limit", 96<<20, "soft memory limit in bytes for the Go runtime (0: none); the garbage collector works harder near it")
-	flag.Parse()
-	if *memLimit > 0 {
-		debug.SetMemoryLimit(*memLimit)
+	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9442 (empty: off; the gateway's own address serves /healthz and /readyz too)")
+	var logFlags service.LogFlags
+	logFlags.Register(flag.CommandLine)
+	memLimit := service.Bytes(96 << 20)
+	flag.Var(&memLimit, "mem-limit", "soft memory limit of the Go runtime (0: none; GOMEMLIMIT, when set, wins)")
+	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "external: the external zone's gateway. It serves the internet coordinator over sealed HTTP(S) and\n"+
+			"reaches the intranet database only, through the isolation device. GAPSYNC_KEYS (or GAPSYNC_KEYS_FILE)\n"+
+			"holds the keyring it shares with the internet main.")
+		flag.PrintDefaults()
+		fmt.Fprint(flag.CommandLine.Output(), service.EnvHelp(flag.CommandLine, "GAPSYNC_"))
+	}
+	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_"); err != nil {
+		return err
+	}
+	service.SetMemoryLimit(int64(memLimit))
+	var err error
+	if *dsn, err = service.WithPasswordFile(*dsn, *pwFile); err != nil {
+		return err
 	}
 	if *dsn == "" {
-		return errors.New("need -db (or GAPSYNC_INTRANET_DB)")
+		return errors.New("need -db (or GAPSYNC_DB)")
 	}
-	keys, err := crypto.ParseKeyring(os.Getenv("GAPSYNC_KEYS"))
+	ring, err := service.Secret("GAPSYNC_KEYS")
+	if err != nil {
+		return err
+	}
+	keys, err := crypto.ParseKeyring(ring)
 	if err != nil {
 		return fmt.Errorf("GAPSYNC_KEYS: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("zone", "external")
+	log, err := logFlags.Logger(os.Stderr, "external")
+	if err != nil {
+		return err
+	}
 
-	db, err := storage.Open(*dsn, &storage.Options{Logger: log, MaxStatementBytes: *maxStmt, Lag: *lag})
+	db, err := service.OpenDB(ctx, log, *dsn, &storage.Options{Logger: log, MaxStatementBytes: int(maxStmt), Lag: *lag}, nil, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
+	ready := map[string]func(context.Context) error{
+		"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
 	}
 	limits := &transport.ServerOptions{
-		MaxBody: *maxBody, MaxConcurrent: *maxConc, MaxInFlightBytes: *inFlight, MinBodyRate: *minRate, BodyGrace: *grace,
+		MaxBody: int64(maxBody), MaxConcurrent: *maxConc, MaxInFlightBytes: int64(inFlight), MinBodyRate: *minRate, BodyGrace: *grace,
 		ReadHeaderTimeout: *headerTimeout, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
 		Logger: log,
 	}
-	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, Server: limits, Metrics: metrics.Start(ctx, *metricsAddr, log)})
+	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, Server: limits, Metrics: service.Observe(ctx, *metricsAddr, log, 0, ready)})
 	if err != nil {
 		return err
 	}
-	srv := transport.NewHTTPServer(*listen, gw, limits)
+	mux := http.NewServeMux()
+	health := &service.Health{Terse: true} // the internet zone can reach this port: no error text
+	for name, fn := range ready {
+		health.Check(name, fn)
+	}
+	health.Mount(mux)
+	mux.Handle("/", gw)
+	srv := transport.NewHTTPServer(*listen, mux, limits)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -104,11 +135,4 @@ func run(ctx context.Context) error {
 		return nil
 	}
 	return err
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
