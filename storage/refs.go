@@ -530,6 +530,13 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	if testHookRewriteFound != nil {
 		testHookRewriteFound()
 	}
+	// Read before the transaction begins (see Apply).
+	var eff writeEffects
+	if t.Direction == gapsync.Both {
+		if eff, err = db.effects(ctx, t.Name); err != nil {
+			return 0, err
+		}
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -576,12 +583,21 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	}
 	if len(moved) > 0 {
 		// A row whose state was sync's stays sync's: its ledger entry
-		// becomes the row as stored now, read back after the UPDATE, so
-		// whatever a trigger or an ON UPDATE clause did to it is not
-		// taken for a local change.
-		after, err := db.lookupLocked(ctx, tx, t.Name, names, t.Key, movedKeys, db.d.lockRows())
-		if err != nil {
-			return 0, err
+		// becomes the row as stored now. Where the table may change what
+		// an UPDATE writes (a trigger, an ON UPDATE clause, a generated
+		// column) it is read back after the UPDATE, so that what they did
+		// is not taken for a local change; elsewhere the row is the one
+		// read, locked, with the rewritten values.
+		var after map[string][]any
+		if eff.triggers || eff.onUpdate || eff.generated {
+			if after, err = db.lookupLocked(ctx, tx, t.Name, names, t.Key, movedKeys, db.d.lockRows()); err != nil {
+				return 0, err
+			}
+		} else {
+			after = make(map[string][]any, len(moved))
+			for _, kh := range moved {
+				after[kh] = byKey[kh].new
+			}
 		}
 		var khs, hs []string
 		for _, kh := range moved {

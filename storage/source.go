@@ -50,7 +50,71 @@ type metaEntry struct {
 	at     time.Time
 	cols   []column
 	tables []ConfigRow
+	eff    writeEffects
 	err    error
+}
+
+// writeEffects is what a table may do to a row beyond storing the values
+// an upsert or UPDATE writes: then what is stored must be read back
+// before it is hashed (see needsReadBack).
+type writeEffects struct {
+	triggers  bool // an INSERT or UPDATE trigger that is not gapsync's own
+	onUpdate  bool // a column with an ON UPDATE clause (MySQL/MariaDB)
+	generated bool // a generated (virtual or stored) column
+}
+
+// effects returns table's writeEffects, cached like its columns (and
+// cleared with them by Configure and InstallTombstones).
+func (db *DB) effects(ctx context.Context, table string) (writeEffects, error) {
+	if v, ok := db.meta.Load("effects\x00" + table); ok {
+		if e := v.(metaEntry); time.Since(e.at) < metaTTL {
+			return e.eff, nil
+		}
+	}
+	eff, err := db.readEffects(ctx, table)
+	if err != nil {
+		return eff, fmt.Errorf("storage: triggers and column clauses of %s: %w", table, err)
+	}
+	db.meta.Store("effects\x00"+table, metaEntry{at: time.Now(), eff: eff})
+	return eff, nil
+}
+
+func (db *DB) readEffects(ctx context.Context, table string) (writeEffects, error) {
+	var eff writeEffects
+	tt := TombstoneTable(table)
+	var trig, onUpd, gen int64
+	if db.d.Name() == "mysql" {
+		// gapsync's own triggers fire on DELETE only; any other INSERT
+		// or UPDATE trigger may change what is stored.
+		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TRIGGERS "+
+			"WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ? "+
+			"AND EVENT_MANIPULATION IN ('INSERT','UPDATE') AND TRIGGER_NAME NOT IN (?,?,?)",
+			table, tt, tt+"_ad", tt+"_ad2").Scan(&trig); err != nil {
+			return eff, err
+		}
+		if err := db.sql.QueryRowContext(ctx, "SELECT "+
+			"COALESCE(SUM(LOWER(EXTRA) LIKE '%on update%'),0), "+
+			"COALESCE(SUM(LOWER(EXTRA) LIKE '%generated%' OR LOWER(EXTRA) LIKE '%virtual%' OR LOWER(EXTRA) LIKE '%persistent%' OR LOWER(EXTRA) LIKE '%stored%'),0) "+
+			"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+			table).Scan(&onUpd, &gen); err != nil {
+			return eff, err
+		}
+	} else {
+		// SQLite: a trigger of any event but gapsync's own (an AFTER
+		// trigger may update the row it fired for), and the hidden
+		// columns pragma_table_xinfo marks generated (2 virtual, 3
+		// stored).
+		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master "+
+			"WHERE type = 'trigger' AND tbl_name = ? AND name NOT IN (?,?,?)",
+			table, tt, tt+"_ad", tt+"_ad2").Scan(&trig); err != nil {
+			return eff, err
+		}
+		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM pragma_table_xinfo(?) WHERE hidden IN (2,3)", table).Scan(&gen); err != nil {
+			return eff, err
+		}
+	}
+	eff.triggers, eff.onUpdate, eff.generated = trig > 0, onUpd > 0, gen > 0
+	return eff, nil
 }
 
 func (db *DB) readColumns(ctx context.Context, table string) ([]column, error) {

@@ -80,9 +80,12 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	// Everything read outside the transaction is read before it begins:
 	// on SQLite a transaction that waits for a second pooled connection
 	// can deadlock with writers queued behind it.
-	tombs := false
+	tombs, readBack := false, false
 	if t.Direction == gapsync.Both {
 		if tombs, err = db.hasTombstones(ctx, t.Name); err != nil {
+			return fail(err)
+		}
+		if readBack, err = db.needsReadBack(ctx, t.Name, names, b.Rows); err != nil {
 			return fail(err)
 		}
 	}
@@ -130,12 +133,16 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	}
 	if t.Direction == gapsync.Both {
 		curPos := positions(names, []string{t.Cursor})[0]
-		// The ledger holds the rows as stored, read back in this
-		// transaction: a trigger or an ON UPDATE clause here may have
-		// changed what was written, and the next scan compares with that.
-		stored, err := db.storedRows(ctx, tx, t.Name, names, t.Key, rows)
-		if err != nil {
-			return fail(err)
+		// The ledger holds the rows as stored. Where the table may change
+		// what was written (a trigger, an ON UPDATE clause, a generated
+		// column, a default for a column the batch lacks) they are read
+		// back in this transaction, as the next scan will see them;
+		// elsewhere what was written is what is stored.
+		var stored map[string][]any
+		if readBack {
+			if stored, err = db.storedRows(ctx, tx, t.Name, names, t.Key, rows); err != nil {
+				return fail(err)
+			}
 		}
 		khs, hs := make([]string, len(rows)), make([]string, len(rows))
 		var stamps [][]any
@@ -391,6 +398,208 @@ func (db *DB) tombstoneCols(ctx context.Context, t gapsync.Table) []string {
 	return out
 }
 
+// needsReadBack reports whether the rows written to table with the
+// columns names must be read back before they are hashed: see
+// readBackPlan. The table's part comes from the cached table shape.
+func (db *DB) needsReadBack(ctx context.Context, table string, names []string, rows []batch.Row) (bool, error) {
+	cols, err := db.columns(ctx, table)
+	if err != nil {
+		return false, err
+	}
+	eff, err := db.effects(ctx, table)
+	if err != nil {
+		return false, err
+	}
+	rb := readBackPlan(db.d.Name(), eff, cols, names, rows)
+	if testHookReadBack != nil {
+		testHookReadBack(table, rb)
+	}
+	return rb, nil
+}
+
+// testHookReadBack, when set by a test, sees every read-back decision.
+var testHookReadBack func(table string, readBack bool)
+
+// readBackPlan is needsReadBack's decision. What is stored may differ from
+// what an upsert writes when the table has a trigger that may change the
+// row, an ON UPDATE clause or a generated column; when the write omits one
+// of its columns (which takes its default); or when a value is not in the
+// form this database gives back for its column (text from SQLite into a
+// MariaDB column, a number into an SQLite TEXT column): the hash must be
+// of the stored form, the one the next scan sees.
+func readBackPlan(dialect string, eff writeEffects, cols []column, names []string, rows []batch.Row) bool {
+	if eff.triggers || eff.onUpdate || eff.generated || len(names) != len(cols) {
+		return true
+	}
+	types := make([]string, len(names))
+	for i, n := range names {
+		c, ok := findColumn(cols, n)
+		if !ok {
+			return true
+		}
+		types[i] = strings.ToLower(c.Type)
+	}
+	classes := make([]valueClass, len(names))
+	for i, t := range types {
+		classes[i] = classOf(dialect, t)
+	}
+	for _, r := range rows {
+		if r.Op != batch.OpUpsert {
+			continue
+		}
+		for i, v := range r.Values {
+			if !classes[i].native(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// valueClass is which Go values a column gives back as they were written.
+type valueClass int
+
+const (
+	classBytes   valueClass = iota // MySQL: []byte (text, decimals, times, blobs)
+	classMyInt                     // MySQL integer types: int64 or uint64
+	classInt                       // SQLite INTEGER or NUMERIC affinity
+	classFloat32                   // MySQL FLOAT
+	classFloat64                   // MySQL DOUBLE
+	classText                      // SQLite TEXT affinity
+	classReal                      // SQLite REAL affinity
+	classAny                       // SQLite BLOB affinity: stored as given
+)
+
+func classOf(dialect, typ string) valueClass {
+	if dialect == "mysql" {
+		switch {
+		case strings.Contains(typ, "int"):
+			return classMyInt
+		case strings.HasPrefix(typ, "float"):
+			return classFloat32
+		case strings.HasPrefix(typ, "double"), strings.HasPrefix(typ, "real"):
+			return classFloat64
+		}
+		return classBytes
+	}
+	// SQLite's affinity rules, in their order.
+	switch {
+	case strings.Contains(typ, "int"):
+		return classInt
+	case strings.Contains(typ, "char"), strings.Contains(typ, "clob"), strings.Contains(typ, "text"):
+		return classText
+	case typ == "" || strings.Contains(typ, "blob"):
+		return classAny
+	case strings.Contains(typ, "real"), strings.Contains(typ, "floa"), strings.Contains(typ, "doub"):
+		return classReal
+	}
+	return classInt // NUMERIC affinity keeps what is not an integral number as given
+}
+
+// native reports whether v comes back from a column of class c exactly
+// as written (same Go type, same value).
+func (c valueClass) native(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch c {
+	case classBytes:
+		_, ok := v.([]byte)
+		return ok
+	case classMyInt:
+		switch v.(type) {
+		case int64, uint64:
+			return true
+		}
+	case classInt:
+		switch x := v.(type) {
+		case int64, uint64, []byte:
+			return true
+		case string:
+			return !numeric(x) // SQLite would store numeric text as a number
+		}
+	case classFloat32:
+		_, ok := v.(float32)
+		return ok
+	case classFloat64:
+		_, ok := v.(float64)
+		return ok
+	case classText:
+		switch v.(type) {
+		case string, []byte:
+			return true
+		}
+	case classReal:
+		switch x := v.(type) {
+		case float64, []byte:
+			return true
+		case string:
+			return !numeric(x)
+		}
+	case classAny:
+		return true
+	}
+	return false
+}
+
+// numeric reports whether SQLite might take s for a number (it converts
+// text that is a well-formed integer or real literal, spaces around it
+// allowed); ParseFloat accepts a little more, which only costs a read-back.
+func numeric(s string) bool {
+	_, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return err == nil
+}
+
+// keyIn matches the rows whose key is one of keys: k IN (?,…) for a
+// single-column key, (k1,k2) IN ((?,?),…) otherwise (IN (VALUES …) on
+// SQLite); one short
+// condition the optimiser turns into key lookups.
+func keyIn(d dialect, key []string, keys [][]any) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, len(keys)*len(key))
+	if len(key) == 1 {
+		b.WriteString(d.Quote(key[0]) + " IN (")
+	} else {
+		b.WriteByte('(')
+		for j, k := range key {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(d.Quote(k))
+		}
+		b.WriteString(") IN (")
+		if d.Name() == "sqlite" {
+			b.WriteString("VALUES ") // SQLite wants a row-value IN's list as a subquery
+		}
+	}
+	for i, kv := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if len(key) > 1 {
+			b.WriteByte('(')
+		}
+		for j := range key {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+			args = append(args, kv[j])
+		}
+		if len(key) > 1 {
+			b.WriteByte(')')
+		}
+	}
+	b.WriteByte(')')
+	return b.String(), args
+}
+
+// keysPerStatement is how many keys one keyIn statement carries: at most
+// 1,000, and within the dialect's placeholder limit.
+func keysPerStatement(d dialect, key []string) int {
+	return max(1, min(1000, d.placeholderLimit()/max(1, len(key))))
+}
+
 // storedRows reads back, locked, the rows that the upserts among rows
 // left in table, keyed by keyHash.
 func (db *DB) storedRows(ctx context.Context, tx *sql.Tx, table string, names, key []string, rows []batch.Row) (map[string][]any, error) {
@@ -418,9 +627,10 @@ func (db *DB) lookupLocked(ctx context.Context, q sqlQueryer, table string, name
 	for i, n := range names {
 		sel[i] = db.d.SelectExpr(n)
 	}
-	for start := 0; start < len(keys); start += 500 {
-		end := min(start+500, len(keys))
-		where, args := keyMatch(db.d, "", key, keys[start:end])
+	per := keysPerStatement(db.d, key)
+	for start := 0; start < len(keys); start += per {
+		end := min(start+per, len(keys))
+		where, args := keyIn(db.d, key, keys[start:end])
 		rows, err := q.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+db.d.Quote(table)+" WHERE "+where+suffix, args...)
 		if err != nil {
 			return nil, fmt.Errorf("storage: look up %s: %w", table, err)
