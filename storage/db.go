@@ -230,9 +230,14 @@ func Open(dsn string, o *Options) (*DB, error) {
 	return OpenMySQL(dsn, o)
 }
 
-// forgetColumns drops the cached shape of table, so that the next read
-// sees an ALTER made since. A scan forgets it at its first page.
-func (db *DB) forgetColumns(table string) { db.meta.Delete("columns\x00" + table) }
+// forgetColumns drops the cached shape of table (its columns and what it
+// may do to a written row, see writeEffects), so that the next read sees
+// an ALTER or a CREATE TRIGGER made since. A scan forgets it at its first
+// page.
+func (db *DB) forgetColumns(table string) {
+	db.meta.Delete("columns\x00" + table)
+	db.meta.Delete("effects\x00" + table)
+}
 
 // columnsHaving returns table's columns like columns, but re-reads them
 // once before answering when the cached shape lacks one of names or says
