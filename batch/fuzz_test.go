@@ -19,7 +19,7 @@ func heapAllocated() uint64 {
 // fuzzAllocBound is the most Decode may allocate for an input of n bytes;
 // the constant covers the Batch itself and the size-class rounding of a
 // few small allocations.
-func fuzzAllocBound(n int) uint64 { return 32*uint64(n) + 8192 }
+func fuzzAllocBound(n int) uint64 { return 32*uint64(n) + 64<<10 }
 
 func FuzzDecode(f *testing.F) {
 	small := sampleBatch()

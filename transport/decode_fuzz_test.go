@@ -213,7 +213,7 @@ func FuzzDecodePullPage(f *testing.F) {
 		if err != nil && !errors.Is(err, gapsync.ErrMalformed) && !errors.Is(err, batch.ErrVersion) {
 			t.Fatalf("error wraps neither ErrMalformed nor ErrVersion: %v", err)
 		}
-		if n > 8192+32*uint64(len(data)) {
+		if n > 64<<10+32*uint64(len(data)) {
 			t.Fatalf("DecodePullPage allocated %d bytes for %d", n, len(data))
 		}
 	})
