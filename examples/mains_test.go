@@ -30,11 +30,7 @@ import (
 func TestZoneMains(t *testing.T) {
 	is := is.New(t)
 	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./internet", "./external", "./intranet")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build mains: %v\n%s", err, out)
-	}
+	bin := buildMains(t, "internet", "external", "intranet")
 	key, err := crypto.GenerateKey("mains1")
 	is.NoErr(err)
 	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
