@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -250,4 +251,30 @@ func newAEAD(secret []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// NewKeyText makes a new key and returns it in the form GAPSYNC_KEYS and
+// ParseKeyring take: "id:base64", followed by the keys of ring when ring
+// is not empty (a rotation: the new key seals, the old ones still open).
+// An empty id names the key after today's date, "k20260102" (UTC). The
+// error names what is wrong with id or ring, never a secret.
+func NewKeyText(id, ring string) (string, error) {
+	if id == "" {
+		id = "k" + time.Now().UTC().Format("20060102")
+	}
+	k, err := GenerateKey(id)
+	if err != nil {
+		return "", fmt.Errorf("key id %q: %w", id, err)
+	}
+	out := k.Encode()
+	if r := strings.TrimSpace(ring); r != "" {
+		if _, err := ParseKeyring(r); err != nil {
+			return "", fmt.Errorf("keyring to rotate: %w", err)
+		}
+		out += "," + r
+		if _, err := ParseKeyring(out); err != nil { // the new id must be new
+			return "", fmt.Errorf("key id %q with the keyring to rotate: %w", id, err)
+		}
+	}
+	return out, nil
 }

@@ -212,3 +212,28 @@ func TestSealWith(t *testing.T) {
 	_, _, err = gw.SealWith(nil, "nobody", crypto.Header{}, nil)
 	is.True(errors.Is(err, crypto.ErrUnknownKey))
 }
+
+func TestNewKeyText(t *testing.T) {
+	is := is.New(t)
+	one, err := crypto.NewKeyText("", "")
+	is.NoErr(err)
+	r, err := crypto.ParseKeyring(one)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(r.ActiveID(), "k20")) // named after the date
+	two, err := crypto.NewKeyText("k-next", one)
+	is.NoErr(err)
+	r, err = crypto.ParseKeyring(two)
+	is.NoErr(err)
+	is.Equal(r.ActiveID(), "k-next")         // the new key seals
+	is.True(strings.HasSuffix(two, ","+one)) // the old ones follow
+	other, err := crypto.NewKeyText("k-next", "")
+	is.NoErr(err)
+	is.True(other != strings.Split(two, ",")[0]) // a fresh secret each time
+
+	_, err = crypto.NewKeyText("bad id", "")
+	is.True(err != nil)
+	_, err = crypto.NewKeyText("k-next", two) // the id is taken
+	is.True(err != nil)
+	_, err = crypto.NewKeyText("k3", "not a ring")
+	is.True(err != nil)
+}

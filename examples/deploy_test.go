@@ -235,6 +235,22 @@ func TestKeygen(t *testing.T) {
 	is.True(err != nil)
 }
 
+// TestMainsKeygen asks each of the three mains for a key with -keygen,
+// needing no database or flags else: ParseKeyring takes every answer.
+func TestMainsKeygen(t *testing.T) {
+	is := is.New(t)
+	bin := buildMains(t, "internet", "external", "intranet")
+	for _, name := range []string{"internet", "external", "intranet"} {
+		cmd := exec.Command(filepath.Join(bin, name), "-keygen")
+		cmd.Env = append(os.Environ(), "GAPSYNC_KEYS=", "GAPSYNC_DB=")
+		out, err := cmd.Output()
+		is.NoErr(err)
+		ring, err := crypto.ParseKeyring(strings.TrimSpace(string(out)))
+		is.NoErr(err)
+		is.True(strings.HasPrefix(ring.ActiveID(), "k20")) // named after the date
+	}
+}
+
 // TestWorkerHealth runs the intranet worker with -metrics and asks it
 // what an orchestrator asks: alive, ready, and the runtime's metrics.
 func TestWorkerHealth(t *testing.T) {

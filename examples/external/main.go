@@ -70,7 +70,15 @@ func run(ctx context.Context) error {
 		flag.PrintDefaults()
 		fmt.Fprint(flag.CommandLine.Output(), service.EnvHelp(flag.CommandLine, "GAPSYNC_"))
 	}
+	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_"); err != nil {
+		return err
+	}
+	if *keygen {
+		k, err := crypto.NewKeyText("", "")
+		if err == nil {
+			fmt.Println(k)
+		}
 		return err
 	}
 	service.SetMemoryLimit(int64(memLimit))

@@ -80,7 +80,15 @@ func run(ctx context.Context) error {
 		fmt.Fprint(flag.CommandLine.Output(), service.EnvHelp(flag.CommandLine, "GAPSYNC_"))
 	}
 	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
+	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", "table"); err != nil {
+		return err
+	}
+	if *keygen {
+		k, err := crypto.NewKeyText("", "")
+		if err == nil {
+			fmt.Println(k)
+		}
 		return err
 	}
 	var err error

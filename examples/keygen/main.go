@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gapsync/gapsync/crypto"
@@ -36,19 +35,9 @@ func run() error {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	k, err := crypto.GenerateKey(*id)
+	out, err := crypto.NewKeyText(*id, *ring)
 	if err != nil {
-		return fmt.Errorf("-id %q: %w", *id, err)
-	}
-	out := k.Encode()
-	if r := strings.TrimSpace(*ring); r != "" {
-		if _, err := crypto.ParseKeyring(r); err != nil {
-			return fmt.Errorf("-ring: %w", err)
-		}
-		out += "," + r
-		if _, err := crypto.ParseKeyring(out); err != nil { // the new id must be new
-			return fmt.Errorf("-id %q with -ring: %w", k.ID, err)
-		}
+		return err
 	}
 	fmt.Println(out)
 	return nil
