@@ -175,7 +175,7 @@ func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, er
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", gapsync.ErrRemote, err)
+		return nil, fmt.Errorf("%w: %v", gapsync.ErrRemote, explainConn(c.base, err))
 	}
 	defer resp.Body.Close()
 	limit := c.opts.MaxResponse
@@ -269,8 +269,13 @@ func setContentLength(_ retryablehttp.Logger, r *http.Request, _ int) {
 }
 
 // checkRetry is retryablehttp's policy, and also retries a body the
-// gateway found too slow (408), which a later attempt may send faster.
+// gateway found too slow (408), which a later attempt may send faster. It
+// does not retry a TLS or scheme mismatch (see explainConn): a setting
+// mends those, not waiting.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if err != nil && connHint("", err) != "" {
+		return false, err
+	}
 	if err == nil && ctx.Err() == nil && resp != nil && resp.StatusCode == http.StatusRequestTimeout {
 		return true, nil
 	}

@@ -2,7 +2,9 @@
 // internet coordinator calls over HTTP(S). It reaches the intranet
 // database only, through the isolation device, and keeps no state of its
 // own outside it. Copy it into your project and adapt; put TLS in front or
-// pass -tls-cert and -tls-key.
+// pass -tls-cert and -tls-key, and -client-ca to require the coordinator's
+// client certificate (mutual TLS). Certificates reload on SIGHUP and when
+// their files change.
 //
 //	GAPSYNC_KEYS=k2026:BASE64... external -listen :8443 -db 'user:pass@tcp(isolation-gw:3306)/app'
 //
@@ -57,6 +59,7 @@ func run(ctx context.Context) error {
 	lag := flag.Duration("lag", 2*time.Second, "keep each pull window this far behind the intranet database clock")
 	cert := flag.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	key := flag.String("tls-key", "", "TLS key file")
+	clientCA := flag.String("client-ca", "", "certificate authority file (PEM): require a client certificate it signed from the coordinator (mutual TLS; needs -tls-cert). Certificates reload on SIGHUP and when the files change")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9442 (empty: off; the gateway's own address serves /healthz and /readyz too)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
@@ -101,6 +104,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tlsFiles := &service.TLSFiles{Cert: *cert, Key: *key, CA: *clientCA, CertFlag: "-tls-cert", KeyFlag: "-tls-key", CAFlag: "-client-ca", Log: log}
+	if *clientCA != "" && *cert == "" {
+		return errors.New("-client-ca needs -tls-cert and -tls-key: mutual TLS is TLS first")
+	}
+	if err := tlsFiles.Load(); err != nil {
+		return err
+	}
 
 	db, err := service.OpenDB(ctx, log, *dsn, &storage.Options{Logger: log, MaxStatementBytes: int(maxStmt), Lag: *lag}, nil, false)
 	if err != nil {
@@ -133,9 +143,10 @@ func run(ctx context.Context) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	log.Info("gateway listening", "addr", *listen, "tls", *cert != "")
+	log.Info("gateway listening", "addr", *listen, "tls", *cert != "", "mutual_tls", *clientCA != "")
 	if *cert != "" {
-		err = srv.ListenAndServeTLS(*cert, *key)
+		go tlsFiles.Watch(ctx, 0)
+		err = tlsFiles.ServeTLS(srv)
 	} else {
 		err = srv.ListenAndServe()
 	}

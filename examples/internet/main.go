@@ -66,6 +66,9 @@ func run(ctx context.Context) error {
 	resume := flag.String("resume", "", "resume the parked table `NAME` (after fixing what its rows were refused for), and exit")
 	parked := flag.Bool("parked", false, "list the parked tables with their reasons, and exit")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9441 (empty: off)")
+	caFile := flag.String("ca", "", "certificate authority file (PEM) that signed the gateway's certificate (empty: the system's authorities)")
+	certFile := flag.String("cert", "", "client certificate file (PEM) to show the gateway, when it requires one (-client-ca there)")
+	keyFile := flag.String("key", "", "private key file (PEM) of -cert; certificates reload on SIGHUP and when the files change")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
 	maxRequest := service.Bytes(transport.DefaultMaxBody)
@@ -121,7 +124,18 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("GAPSYNC_KEYS: %w", err)
 	}
-	client, err := transport.NewClient(*gateway, keys, &transport.ClientOptions{Logger: log, MaxRequest: int64(maxRequest)})
+	copts := &transport.ClientOptions{Logger: log, MaxRequest: int64(maxRequest)}
+	if tf := (&service.TLSFiles{Cert: *certFile, Key: *keyFile, CA: *caFile, Log: log}); tf.Enabled() {
+		if !strings.HasPrefix(*gateway, "https://") {
+			return fmt.Errorf("-ca, -cert and -key need an https:// -gateway, not %q", *gateway)
+		}
+		if err := tf.Load(); err != nil {
+			return err
+		}
+		go tf.Watch(ctx, 0)
+		copts.HTTPClient = tf.HTTPClient()
+	}
+	client, err := transport.NewClient(*gateway, keys, copts)
 	if err != nil {
 		return err
 	}
