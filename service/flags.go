@@ -114,7 +114,9 @@ func (f *FileFlags) Register(fs *flag.FlagSet, storeHelp string) {
 }
 
 // Options opens the store and the URL store and returns the file options,
-// or nil when no -store was given. Progress and the rest of the tuning
+// or nil when no -store was given. An S3 store is reached once (a
+// HeadBucket), so that a wrong endpoint, bucket or credentials fails here
+// with one line saying which. Progress and the rest of the tuning
 // stay the caller's to set.
 func (f *FileFlags) Options(ctx context.Context) (*syncer.FileOptions, error) {
 	if f.Store == "" {
@@ -125,7 +127,15 @@ func (f *FileFlags) Options(ctx context.Context) (*syncer.FileOptions, error) {
 	}
 	st, err := storeurl.Open(ctx, f.Store)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("-store: %w", err)
+	}
+	if p, ok := st.(interface{ Ping(context.Context) error }); ok {
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := p.Ping(pctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("-store %s: %v; want s3://BUCKET/PREFIX[?endpoint=http://HOST:9000&path_style=1&region=R], with the endpoint reachable from here", f.Store, err)
+		}
 	}
 	o := &syncer.FileOptions{Store: st, StripPrefix: f.StripPrefix, RefPrefix: f.RefPrefix, KeyPrefix: f.KeyPrefix,
 		ChunkSize: int64(f.ChunkSize), Retention: f.Retention}

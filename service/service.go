@@ -158,8 +158,12 @@ func Retry(ctx context.Context, log *slog.Logger, what string, o *RetryOptions, 
 // OpenDB opens the database at dsn and prepares it, waiting (see Retry)
 // while it cannot be reached: it creates the sync metadata tables,
 // enables tables in sync_config and, with tombstones, installs their
-// delete triggers. The caller closes the database.
+// delete triggers. A malformed dsn fails at once with what CheckDSN says,
+// naming it -db. The caller closes the database.
 func OpenDB(ctx context.Context, log *slog.Logger, dsn string, o *storage.Options, tables []gapsync.Table, tombstones bool) (*storage.DB, error) {
+	if err := CheckDSN("-db", dsn); err != nil {
+		return nil, err
+	}
 	var db *storage.DB
 	err := Retry(ctx, log, "prepare the database", nil, func(ctx context.Context) error {
 		if db == nil {

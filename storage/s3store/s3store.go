@@ -37,6 +37,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -399,4 +400,39 @@ func (e *exactReader) finish() error {
 	}
 	e.done = true
 	return io.EOF
+}
+
+// Ping checks that the bucket can be reached with the client's endpoint
+// and credentials (one HeadBucket), so that a main fails at start with the
+// reason rather than at its first file. The error says which of endpoint,
+// bucket or credentials is wrong, without the SDK's wrapping.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	if err == nil {
+		return nil
+	}
+	var (
+		op *net.OpError
+		dn *net.DNSError
+		re *awshttp.ResponseError
+		ae smithy.APIError
+	)
+	switch {
+	case strings.Contains(err.Error(), "get credentials") || strings.Contains(err.Error(), "retrieve credentials"):
+		return errors.New("no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, for the process")
+	case errors.As(err, &dn):
+		return fmt.Errorf("the S3 endpoint's host name does not resolve (%v)", dn)
+	case errors.As(err, &op):
+		return fmt.Errorf("the S3 endpoint cannot be reached (%v)", op)
+	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound,
+		errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchBucket" || ae.ErrorCode() == "NotFound"):
+		return fmt.Errorf("bucket %q does not exist there: create it, or name an existing one", s.bucket)
+	case errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusForbidden || re.HTTPStatusCode() == http.StatusUnauthorized):
+		return fmt.Errorf("access to bucket %q is denied (HTTP %d): check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the AWS profile) and the bucket's policy", s.bucket, re.HTTPStatusCode())
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.New("the S3 endpoint did not answer in time")
+	case errors.As(err, &re):
+		return fmt.Errorf("the S3 endpoint answered HTTP %d to a HEAD of bucket %q", re.HTTPStatusCode(), s.bucket)
+	}
+	return err
 }

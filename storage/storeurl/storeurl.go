@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/gapsync/gapsync/storage/localstore"
 	"github.com/gapsync/gapsync/storage/s3store"
@@ -32,7 +33,9 @@ func Open(ctx context.Context, spec string) (syncer.FileStore, error) {
 	if err != nil || u.Scheme != "s3" || u.Host == "" {
 		return nil, fmt.Errorf("storeurl: %q: want dir:PATH or s3://BUCKET/PREFIX", spec)
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	// The SDK's own log lines (IMDS fallbacks and the like) would print
+	// around the main's logger; its errors carry what matters.
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(logging.Nop{}))
 	if err != nil {
 		return nil, fmt.Errorf("storeurl: AWS configuration: %w", err)
 	}
