@@ -36,16 +36,8 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 		UpdatedAt:        time.Now().UTC(),
 	}
 	q := db.bun.NewInsert().Model(row)
-	set := "direction = EXCLUDED.direction, key_columns = EXCLUDED.key_columns, cursor_column = EXCLUDED.cursor_column, " +
-		"soft_delete_column = EXCLUDED.soft_delete_column, soft_delete_as = EXCLUDED.soft_delete_as, file_columns = EXCLUDED.file_columns, file_pattern = EXCLUDED.file_pattern, enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at"
-	if db.d.Name() == "mysql" {
-		q = q.On("DUPLICATE KEY UPDATE").
-			Set("direction = VALUES(direction), key_columns = VALUES(key_columns), cursor_column = VALUES(cursor_column)").
-			Set("soft_delete_column = VALUES(soft_delete_column), soft_delete_as = VALUES(soft_delete_as), file_columns = VALUES(file_columns), file_pattern = VALUES(file_pattern)").
-			Set("enabled = VALUES(enabled), updated_at = VALUES(updated_at)")
-	} else {
-		q = q.On("CONFLICT (table_name) DO UPDATE").Set(set)
-	}
+	q = db.onConflict(q, []string{"table_name"}, []string{"direction", "key_columns", "cursor_column", "soft_delete_column",
+		"soft_delete_as", "file_columns", "file_pattern", "enabled", "updated_at"})
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("storage: configure %s: %w", t.Name, err)
 	}
@@ -176,11 +168,7 @@ func (db *DB) Park(ctx context.Context, table string, d gapsync.Direction, reaso
 	}
 	row := &ParkedRow{TableName: table, Direction: string(d), Reason: strings.ToValidUTF8(reason, "?"), ParkedAt: time.Now().UTC()}
 	q := db.bun.NewInsert().Model(row)
-	if db.d.Name() == "mysql" {
-		q = q.On("DUPLICATE KEY UPDATE").Set("table_name = table_name")
-	} else {
-		q = q.On("CONFLICT (table_name, direction) DO NOTHING")
-	}
+	q = db.insertIgnore(q, "table_name", "direction")
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("storage: park %s %s: %w", d, table, err)
 	}
@@ -240,7 +228,7 @@ func (db *DB) checkCursor(ctx context.Context, t gapsync.Table) error {
 	if !ok {
 		return nil
 	}
-	if _, err := cursorKindOf(db.d.Name(), cur.Type); err != nil {
+	if _, err := cursorKindOf(db.d, cur.Type); err != nil {
 		return fmt.Errorf("storage: configure %s: cursor %s: %w", t.Name, t.Cursor, err)
 	}
 	return nil

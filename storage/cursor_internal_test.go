@@ -20,24 +20,24 @@ func TestCursorKindOf(t *testing.T) {
 		"bigint(20) unsigned": kindInteger, "bigint": kindInteger, "int(11)": kindInteger, "int unsigned": kindInteger,
 		"tinyint(4)": kindInteger, "smallint": kindInteger, "mediumint(9)": kindInteger,
 	} {
-		k, err := cursorKindOf("mysql", typ)
+		k, err := cursorKindOf(mysqlDialect{}, typ)
 		is.NoErr(err)
 		is.Equal(k, want)
 	}
 	for typ, want := range map[string]cursorKind{"DATETIME(6)": kindTime, "TIMESTAMP": kindTime, "INTEGER": kindInteger, "BIGINT": kindInteger} {
-		k, err := cursorKindOf("sqlite", typ)
+		k, err := cursorKindOf(sqliteDialect{}, typ)
 		is.NoErr(err)
 		is.Equal(k, want)
 	}
 	for _, typ := range []string{"varchar(20)", "float", "double", "decimal(20,0)", "date", "time(6)", "year", "char(19)", "interval"} {
-		_, err := cursorKindOf("mysql", typ)
+		_, err := cursorKindOf(mysqlDialect{}, typ)
 		is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
 		is.True(strings.Contains(err.Error(), typ))
 		is.True(strings.Contains(err.Error(), "DATETIME or TIMESTAMP"))
 		is.True(strings.Contains(err.Error(), "BIGINT"))
 	}
 	for _, typ := range []string{"TEXT", "REAL", "", "DATE"} {
-		_, err := cursorKindOf("sqlite", typ)
+		_, err := cursorKindOf(sqliteDialect{}, typ)
 		is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
 	}
 }

@@ -177,16 +177,13 @@ func (db *DB) Close() error { return db.bun.Close() }
 // exist. It is idempotent and safe to call at every start.
 func (db *DB) Migrate(ctx context.Context) error {
 	for _, m := range append(models, (*ParkedRow)(nil)) {
-		if _, err := db.bun.NewCreateTable().Model(m).IfNotExists().Exec(ctx); err != nil {
+		q := db.d.tableDDL(db.bun.NewCreateTable().Model(m).IfNotExists().String())
+		if _, err := db.sql.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("storage: create %T: %w", m, err)
 		}
 	}
 	for _, ix := range indexes {
-		q := "CREATE INDEX " + db.d.Quote(ix.name) + " ON " + db.d.Quote(ix.table) + " (" + ix.cols + ")"
-		if db.d.Name() == "sqlite" {
-			q = "CREATE INDEX IF NOT EXISTS " + strings.TrimPrefix(q, "CREATE INDEX ")
-		}
-		if _, err := db.sql.ExecContext(ctx, q); err != nil && !isDuplicateIndex(err) {
+		if _, err := db.sql.ExecContext(ctx, db.d.createIndex(ix.name, ix.table, ix.cols)); err != nil && !isDuplicateIndex(err) {
 			return fmt.Errorf("storage: create index %s: %w", ix.name, err)
 		}
 	}
@@ -197,19 +194,18 @@ func (db *DB) Migrate(ctx context.Context) error {
 // cursors with tombstones had two-part bounds, to VARCHAR(63): under 256
 // bytes in every character set, so MySQL and MariaDB change it in place.
 func (db *DB) widenLog(ctx context.Context) error {
-	if db.d.Name() != "mysql" {
-		return nil // SQLite does not enforce a VARCHAR's length
+	read, alter := db.d.widenLog()
+	if read == "" {
+		return nil
 	}
 	var n int
-	err := db.sql.QueryRowContext(ctx, "SELECT COALESCE(MIN(CHARACTER_MAXIMUM_LENGTH), 63) FROM information_schema.COLUMNS "+
-		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'sync_log' AND COLUMN_NAME IN ('window_from', 'window_to')").Scan(&n)
-	if err != nil {
+	if err := db.sql.QueryRowContext(ctx, read).Scan(&n); err != nil {
 		return fmt.Errorf("storage: read sync_log columns: %w", err)
 	}
 	if n >= 63 {
 		return nil
 	}
-	if _, err := db.sql.ExecContext(ctx, "ALTER TABLE sync_log MODIFY window_from VARCHAR(63) NOT NULL, MODIFY window_to VARCHAR(63) NOT NULL"); err != nil {
+	if _, err := db.sql.ExecContext(ctx, alter); err != nil {
 		return fmt.Errorf("storage: widen sync_log windows: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package storage
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Query is one SQL statement with its arguments. SQL building is pure: a
@@ -13,17 +14,29 @@ type Query struct {
 	Args []any
 }
 
-// dialect holds what differs between MySQL/MariaDB and SQLite. Every
+// dialect is everything that differs between engines: identifier quoting,
+// how a value is read back exactly, the upsert and conflict clauses, the
+// catalogue and clock queries, and the tombstone triggers. Each engine has
+// its own file (dialect_mysql.go, dialect_sqlite.go, dialect_postgres.go)
+// and every method is pure: it builds text and touches no database, so the
+// generated SQL is unit-tested per dialect without a server. Every
 // identifier passed in has already been checked by gapsync.ValidIdentifier;
 // quoting is a second line of defence, not the first.
+//
+// Statements use ? for their parameters on every engine; a PostgreSQL
+// connection numbers them ($1, $2, …) on its way to the server (pgconn.go).
 type dialect interface {
 	Name() string
 	Quote(ident string) string
-	// SelectExpr is how a column is read so that its value comes back
-	// exactly as stored (SQLite: without the driver's time parsing).
-	SelectExpr(col string) string
+	// SelectExpr is how column col, of declared type typ ("" when not
+	// known), is read so that its value comes back exactly as stored.
+	SelectExpr(col, typ string) string
 	// Upsert inserts rows or updates them by primary key.
 	Upsert(table string, cols, key []string, rows int) string
+	// onConflict ends an INSERT: on a duplicate of key, set each column of
+	// update to the value the INSERT carried; with no update columns a
+	// duplicate inserts nothing and is no error. It starts with "ON ".
+	onConflict(key, update []string) string
 	// Columns lists a table's columns: name, type and whether each is in
 	// the primary key. Its single argument is the table name.
 	Columns() string
@@ -33,107 +46,44 @@ type dialect interface {
 	// reads stay as read until the commit ("" where the transaction holds
 	// the whole database already).
 	lockRows() string
+	// rowValueList opens the list of a multi-column IN: "" or "VALUES ".
+	rowValueList() string
+	// createIndex creates an index unless it exists (or a duplicate-name
+	// error tells that it does, see isDuplicateIndex).
+	createIndex(name, table, cols string) string
+	// tableDDL adapts the CREATE TABLE bun writes for a metadata model
+	// (whose column types are MySQL's) to this engine.
+	tableDDL(create string) string
+	// cursorKind tells a cursor's kind from its declared type; false when
+	// the type cannot be a cursor.
+	cursorKind(typ string) (cursorKind, bool)
+	// clock reads the database clock as "2006-01-02 15:04:05.000000": in
+	// UTC when utc is set, else in the zone the cursor column's type
+	// (cursorType) is written in.
+	clock(cursorType string, utc bool) string
+	// openWriters returns the age in microseconds of the oldest open
+	// transaction that has written rows in this database, or -1; its one
+	// argument is the oldest age, in seconds, to count. "" when the engine
+	// cannot tell (the window then rests on the lag alone).
+	openWriters() string
+	// clockInWriteTx: read the clock for deletions inside a write
+	// transaction, which waits for every other writer (SQLite).
+	clockInWriteTx() bool
+	// effects returns one row of three counts for table: INSERT or UPDATE
+	// triggers other than own, columns with an ON UPDATE clause, and
+	// generated columns.
+	effects(table string, own []string) Query
+	// acquireLease takes or renews the lease row (arguments: name,
+	// holder) for ttl, on the database clock, unless another holder's
+	// lease is live.
+	acquireLease(ttl time.Duration) string
+	// widenLog returns a query for the width of sync_log's window columns
+	// and the statement that widens them to 63; "" where the engine does
+	// not enforce a VARCHAR's length or never had the narrow form.
+	widenLog() (read, alter string)
+	tombstoneDialect
+	shapeDialect
 }
-
-type mysqlDialect struct{}
-
-func (mysqlDialect) Name() string { return "mysql" }
-
-func (mysqlDialect) Quote(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
-}
-
-func (d mysqlDialect) SelectExpr(col string) string { return d.Quote(col) }
-
-func (d mysqlDialect) Upsert(table string, cols, key []string, rows int) string {
-	var b strings.Builder
-	insertValues(&b, d, table, cols, rows)
-	b.WriteString(" ON DUPLICATE KEY UPDATE ")
-	n := 0
-	for _, c := range cols {
-		if contains(key, c) {
-			continue
-		}
-		if n > 0 {
-			b.WriteByte(',')
-		}
-		q := d.Quote(c)
-		b.WriteString(q + "=VALUES(" + q + ")")
-		n++
-	}
-	if n == 0 { // every column is in the key: nothing to update
-		q := d.Quote(key[0])
-		b.WriteString(q + "=" + q)
-	}
-	return b.String()
-}
-
-func (mysqlDialect) Columns() string {
-	return "SELECT COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY = 'PRI' FROM information_schema.COLUMNS " +
-		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
-}
-
-func (mysqlDialect) placeholderLimit() int { return 65535 }
-
-func (mysqlDialect) lockRows() string { return " FOR UPDATE" }
-
-type sqliteDialect struct{}
-
-func (sqliteDialect) Name() string { return "sqlite" }
-
-func (sqliteDialect) Quote(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
-// SelectExpr uses unary plus, which SQLite defines as a no-op on every
-// value (integers, reals, text, blobs, NULL). It hides the declared type
-// from the driver, which would otherwise turn DATE/DATETIME text into
-// time.Time and lose the stored form.
-func (d sqliteDialect) SelectExpr(col string) string {
-	q := d.Quote(col)
-	return "+" + q + " AS " + q
-}
-
-func (d sqliteDialect) Upsert(table string, cols, key []string, rows int) string {
-	var b strings.Builder
-	insertValues(&b, d, table, cols, rows)
-	b.WriteString(" ON CONFLICT (")
-	for i, k := range key {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(d.Quote(k))
-	}
-	b.WriteString(") DO ")
-	n := 0
-	for _, c := range cols {
-		if contains(key, c) {
-			continue
-		}
-		if n == 0 {
-			b.WriteString("UPDATE SET ")
-		} else {
-			b.WriteByte(',')
-		}
-		q := d.Quote(c)
-		b.WriteString(q + "=excluded." + q)
-		n++
-	}
-	if n == 0 {
-		b.WriteString("NOTHING")
-	}
-	return b.String()
-}
-
-func (sqliteDialect) Columns() string {
-	return "SELECT name, type, pk > 0 FROM pragma_table_info(?) ORDER BY cid"
-}
-
-func (sqliteDialect) placeholderLimit() int { return 32766 }
-
-// lockRows: write transactions begin IMMEDIATE (OpenSQLite), so no other
-// writer runs until the commit.
-func (sqliteDialect) lockRows() string { return "" }
 
 func insertValues(b *strings.Builder, d dialect, table string, cols []string, rows int) {
 	b.WriteString("INSERT INTO ")
@@ -159,6 +109,7 @@ func insertValues(b *strings.Builder, d dialect, table string, cols []string, ro
 type pageQuery struct {
 	table    string
 	cols     []string // selected columns
+	types    []string // their declared types, where known (see dialect.SelectExpr)
 	cursor   string
 	key      []string
 	from, to string
@@ -184,7 +135,11 @@ func selectPage(d dialect, p pageQuery) Query {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(d.SelectExpr(c))
+		typ := ""
+		if i < len(p.types) {
+			typ = p.types[i]
+		}
+		b.WriteString(d.SelectExpr(c, typ))
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(d.Quote(p.table))
@@ -288,6 +243,28 @@ func appendKeyset(b *strings.Builder, d dialect, cols []string, vals []any, args
 	}
 	b.WriteByte(')')
 	return args
+}
+
+// nonKey is cols without the key columns.
+func nonKey(cols, key []string) []string {
+	var out []string
+	for _, c := range cols {
+		if !contains(key, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// marks is n placeholders, comma separated.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+func strAnys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

@@ -107,11 +107,14 @@ func (r FileRecordRow) record() gapsync.FileRecord {
 		Changed: r.UpdatedAt}
 }
 
-func (db *DB) insertIgnore(q *bun.InsertQuery, key string) *bun.InsertQuery {
-	if db.d.Name() == "mysql" {
-		return q.On("DUPLICATE KEY UPDATE " + key + " = " + key)
-	}
-	return q.On("CONFLICT DO NOTHING")
+func (db *DB) insertIgnore(q *bun.InsertQuery, key ...string) *bun.InsertQuery {
+	return db.onConflict(q, key, nil)
+}
+
+// onConflict ends a bun INSERT with the dialect's conflict clause (see
+// dialect.onConflict).
+func (db *DB) onConflict(q *bun.InsertQuery, key, update []string) *bun.InsertQuery {
+	return q.On(strings.TrimPrefix(db.d.onConflict(key, update), "ON "))
 }
 
 // NoteFiles records references found in rows sent from this side (seed
@@ -195,17 +198,7 @@ func (db *DB) PutFileRecords(ctx context.Context, fs []gapsync.FileRecord) error
 		}
 		q := db.bun.NewInsert().Model(&rows)
 		cols := []string{"origin", "ref", "size", "md5", "sha256", "chunk_size", "chunks", "status", "error", "attempts", "local_key", "updated_at"}
-		if db.d.Name() == "mysql" {
-			q = q.On("DUPLICATE KEY UPDATE")
-			for _, c := range cols {
-				q = q.Set(c + " = VALUES(" + c + ")")
-			}
-		} else {
-			q = q.On("CONFLICT (id) DO UPDATE")
-			for _, c := range cols {
-				q = q.Set(c + " = EXCLUDED." + c)
-			}
-		}
+		q = db.onConflict(q, []string{"id"}, cols)
 		if _, err := q.Exec(ctx); err != nil {
 			return fmt.Errorf("storage: write %d file records (first %s): %w", len(part), part[0].ID, err)
 		}
@@ -286,11 +279,7 @@ func (db *DB) PutChunks(ctx context.Context, cs []gapsync.Chunk) error {
 			}
 			args = append(args, c.FileID, c.Idx, int64(len(c.Data)), c.MD5, c.SHA256, data, false)
 		}
-		if db.d.Name() == "mysql" {
-			q.WriteString(" ON DUPLICATE KEY UPDATE size = VALUES(size), md5 = VALUES(md5), sha256 = VALUES(sha256), data = VALUES(data)")
-		} else {
-			q.WriteString(" ON CONFLICT (file_id, idx) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, data = excluded.data")
-		}
+		q.WriteString(" " + db.d.onConflict([]string{"file_id", "idx"}, []string{"size", "md5", "sha256", "data"}))
 		if _, err := db.sql.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("storage: put %d chunks (first %s/%d): %w", len(part), part[0].FileID, part[0].Idx, err)
 		}
@@ -460,11 +449,7 @@ func (db *DB) AddMappings(ctx context.Context, m map[string]string) error {
 		part := rows[:min(len(rows), batchRows)]
 		rows = rows[len(part):]
 		q := db.bun.NewInsert().Model(&part)
-		if db.d.Name() == "mysql" {
-			q = q.On("DUPLICATE KEY UPDATE").Set("local_hash = VALUES(local_hash), local_ref = VALUES(local_ref)")
-		} else {
-			q = q.On("CONFLICT (foreign_hash) DO UPDATE").Set("local_hash = EXCLUDED.local_hash, local_ref = EXCLUDED.local_ref")
-		}
+		q = db.onConflict(q, []string{"foreign_hash"}, []string{"local_hash", "local_ref"})
 		if _, err := q.Exec(ctx); err != nil {
 			return fmt.Errorf("storage: add %d path mappings: %w", len(part), err)
 		}
@@ -550,7 +535,7 @@ func (db *DB) PurgeChunks(ctx context.Context, status string, before time.Time) 
 // acknowledged by the other side.
 func (db *DB) AllChunksSynced(ctx context.Context, fileID string) (bool, error) {
 	var n int
-	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM file_chunk WHERE file_id = ? AND synced = 0", fileID).Scan(&n); err != nil {
+	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM file_chunk WHERE file_id = ? AND synced = ?", fileID, false).Scan(&n); err != nil {
 		return false, fmt.Errorf("storage: chunk state of %s: %w", fileID, err)
 	}
 	return n == 0, nil

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/gapsync/gapsync"
@@ -17,21 +16,7 @@ import (
 // when another holder has it. A holder that dies loses the lease when
 // ttl runs out.
 func (db *DB) Acquire(ctx context.Context, name, holder string, ttl time.Duration) error {
-	us := strconv.FormatInt(ttl.Microseconds(), 10)
-	var q string
-	if db.d.Name() == "mysql" {
-		// Assignments run left to right: once holder is ours, the
-		// expiry follows; while another's lease is live, neither moves.
-		q = "INSERT INTO sync_lease (name, holder, expires_at) VALUES (?, ?, " +
-			"DATE_FORMAT(UTC_TIMESTAMP(6) + INTERVAL " + us + " MICROSECOND, '%Y-%m-%d %H:%i:%s.%f')) " +
-			"ON DUPLICATE KEY UPDATE holder = IF(expires_at < DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f') OR holder = VALUES(holder), VALUES(holder), holder), " +
-			"expires_at = IF(holder = VALUES(holder), VALUES(expires_at), expires_at)"
-	} else {
-		secs := strconv.FormatFloat(ttl.Seconds(), 'f', 6, 64)
-		q = "INSERT INTO sync_lease (name, holder, expires_at) VALUES (?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now', '+" + secs + " seconds')) " +
-			"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at " +
-			"WHERE sync_lease.expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now') OR sync_lease.holder = excluded.holder"
-	}
+	q := db.d.acquireLease(ttl)
 	if _, err := db.sql.ExecContext(ctx, q, name, holder); err != nil {
 		return fmt.Errorf("storage: acquire lease %s: %w", name, err)
 	}

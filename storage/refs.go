@@ -326,7 +326,7 @@ func (db *DB) recordOrigins(ctx context.Context, tx *sql.Tx, t gapsync.Table, na
 	for len(add) > 0 {
 		part := add[:min(len(add), batchRows)]
 		add = add[len(part):]
-		if _, err := db.insertIgnore(db.bun.NewInsert().Conn(tx).Model(&part), "ref_hash").Exec(ctx); err != nil {
+		if _, err := db.insertIgnore(db.bun.NewInsert().Conn(tx).Model(&part), "table_name", "key_hash", "ref_hash").Exec(ctx); err != nil {
 			return fmt.Errorf("storage: record reference origins: %w", err)
 		}
 	}
@@ -430,7 +430,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	names := make([]string, len(cols))
 	sel := make([]string, len(cols))
 	for i, c := range cols {
-		names[i], sel[i] = c.Name, db.d.SelectExpr(c.Name)
+		names[i], sel[i] = c.Name, db.d.SelectExpr(c.Name, c.Type)
 	}
 	keyPos := positions(names, t.Key)
 	byKey := map[string]*rowRewrite{}

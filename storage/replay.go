@@ -215,9 +215,4 @@ func (db *DB) raiseWatermark(ctx context.Context, w time.Time) error {
 
 // onDuplicateNothing ends an INSERT so that a duplicate key inserts
 // nothing and is no error.
-func (db *DB) onDuplicateNothing(key string) string {
-	if db.d.Name() == "mysql" {
-		return "ON DUPLICATE KEY UPDATE " + key + " = " + key
-	}
-	return "ON CONFLICT (" + key + ") DO NOTHING"
-}
+func (db *DB) onDuplicateNothing(key string) string { return db.d.onConflict([]string{key}, nil) }

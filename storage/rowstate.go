@@ -138,11 +138,7 @@ func (db *DB) recordVersions(ctx context.Context, q sqlQueryer, table string, ke
 			sb.WriteString("(?,?,?)")
 			args = append(args, table, keys[i], hashes[i])
 		}
-		if db.d.Name() == "mysql" {
-			sb.WriteString(" ON DUPLICATE KEY UPDATE row_hash = VALUES(row_hash)")
-		} else {
-			sb.WriteString(" ON CONFLICT (table_name, key_hash) DO UPDATE SET row_hash = excluded.row_hash")
-		}
+		sb.WriteString(" " + db.d.onConflict([]string{"table_name", "key_hash"}, []string{"row_hash"}))
 		if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
 			return fmt.Errorf("storage: write version ledger: %w", err)
 		}

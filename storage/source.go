@@ -83,35 +83,11 @@ func (db *DB) readEffects(ctx context.Context, table string) (writeEffects, erro
 	var eff writeEffects
 	tt := TombstoneTable(table)
 	var trig, onUpd, gen int64
-	if db.d.Name() == "mysql" {
-		// gapsync's own triggers fire on DELETE only; any other INSERT
-		// or UPDATE trigger may change what is stored.
-		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TRIGGERS "+
-			"WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ? "+
-			"AND EVENT_MANIPULATION IN ('INSERT','UPDATE') AND TRIGGER_NAME NOT IN (?,?,?)",
-			table, tt, tt+"_ad", tt+"_ad2").Scan(&trig); err != nil {
-			return eff, err
-		}
-		if err := db.sql.QueryRowContext(ctx, "SELECT "+
-			"COALESCE(SUM(LOWER(EXTRA) LIKE '%on update%'),0), "+
-			"COALESCE(SUM(LOWER(EXTRA) LIKE '%generated%' OR LOWER(EXTRA) LIKE '%virtual%' OR LOWER(EXTRA) LIKE '%persistent%' OR LOWER(EXTRA) LIKE '%stored%'),0) "+
-			"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-			table).Scan(&onUpd, &gen); err != nil {
-			return eff, err
-		}
-	} else {
-		// SQLite: a trigger of any event but gapsync's own (an AFTER
-		// trigger may update the row it fired for), and the hidden
-		// columns pragma_table_xinfo marks generated (2 virtual, 3
-		// stored).
-		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master "+
-			"WHERE type = 'trigger' AND tbl_name = ? AND name NOT IN (?,?,?)",
-			table, tt, tt+"_ad", tt+"_ad2").Scan(&trig); err != nil {
-			return eff, err
-		}
-		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM pragma_table_xinfo(?) WHERE hidden IN (2,3)", table).Scan(&gen); err != nil {
-			return eff, err
-		}
+	// gapsync's own triggers fire on DELETE only; any other INSERT or
+	// UPDATE trigger may change what is stored.
+	q := db.d.effects(table, []string{tt, tt + "_ad", tt + "_ad2"})
+	if err := db.sql.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&trig, &onUpd, &gen); err != nil {
+		return eff, err
 	}
 	eff.triggers, eff.onUpdate, eff.generated = trig > 0, onUpd > 0, gen > 0
 	return eff, nil
@@ -174,27 +150,11 @@ const (
 // cursorKindOf tells a cursor's kind from its column type as the dialect
 // reports it (information_schema COLUMN_TYPE on MySQL, the declared type
 // on SQLite), or refuses the type with the fix.
-func cursorKindOf(dialect, typ string) (cursorKind, error) {
-	t := strings.ToLower(strings.TrimSpace(typ))
-	if dialect == "mysql" {
-		for _, p := range []string{"tinyint", "smallint", "mediumint", "int", "bigint"} {
-			if t == p || strings.HasPrefix(t, p+"(") || strings.HasPrefix(t, p+" ") {
-				return kindInteger, nil
-			}
-		}
-		if strings.HasPrefix(t, "datetime") || strings.HasPrefix(t, "timestamp") {
-			return kindTime, nil
-		}
-	} else {
-		// SQLite's own rule for integer affinity, and the declared
-		// names of the time form gapsync writes.
-		switch {
-		case strings.Contains(t, "int"):
-			return kindInteger, nil
-		case strings.Contains(t, "datetime"), strings.Contains(t, "timestamp"):
-			return kindTime, nil
-		}
+func cursorKindOf(d dialect, typ string) (cursorKind, error) {
+	if k, ok := d.cursorKind(typ); ok {
+		return k, nil
 	}
+	t := strings.ToLower(strings.TrimSpace(typ))
 	if t == "" {
 		t = "(no declared type)"
 	}
@@ -216,7 +176,7 @@ func (db *DB) shape(ctx context.Context, t gapsync.Table) ([]column, cursorKind,
 		return nil, 0, err
 	}
 	cur, _ := findColumn(cols, t.Cursor)
-	kind, err := cursorKindOf(db.d.Name(), cur.Type)
+	kind, err := cursorKindOf(db.d, cur.Type)
 	if err != nil {
 		return nil, 0, fmt.Errorf("table %s cursor %s: %w", t.Name, t.Cursor, err)
 	}
@@ -247,32 +207,13 @@ func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
 		return db.intBounds(ctx, t)
 	}
 	cur, _ := findColumn(cols, t.Cursor)
-	var now time.Time
+	now, err := db.clock(ctx, cur.Type, false)
+	if err != nil {
+		return "", err
+	}
 	hold := db.opts.Lag
-	switch db.d.Name() {
-	case "mysql":
-		expr := "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)"
-		if strings.HasPrefix(strings.ToLower(cur.Type), "timestamp") {
-			expr = "UTC_TIMESTAMP(6)"
-		}
-		var s string
-		if err := db.sql.QueryRowContext(ctx, "SELECT DATE_FORMAT("+expr+", '%Y-%m-%d %H:%i:%s.%f')").Scan(&s); err != nil {
-			return "", fmt.Errorf("storage: read database clock: %w", err)
-		}
-		if now, err = time.Parse(timeLayout, s); err != nil {
-			return "", fmt.Errorf("storage: parse database clock %q: %w", s, err)
-		}
-		if age, ok := db.oldestWriter(ctx); ok && age+time.Second > hold {
-			hold = age + time.Second // trx_started has whole seconds only
-		}
-	default:
-		var s string
-		if err := db.sql.QueryRowContext(ctx, "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").Scan(&s); err != nil {
-			return "", fmt.Errorf("storage: read database clock: %w", err)
-		}
-		if now, err = time.Parse("2006-01-02 15:04:05.000", s); err != nil {
-			return "", fmt.Errorf("storage: parse database clock %q: %w", s, err)
-		}
+	if age, ok := db.oldestWriter(ctx); ok && age+time.Second > hold {
+		hold = age + time.Second // trx_started has whole seconds only
 	}
 	return now.Add(-hold).Format(timeLayout), nil
 }
@@ -310,29 +251,25 @@ func (db *DB) intBounds(ctx context.Context, t gapsync.Table) (string, error) {
 // timeout fails this run, and the next one tries again).
 func (db *DB) deletionBound(ctx context.Context) (string, error) {
 	hold := db.opts.Lag
-	var s string
-	if db.d.Name() == "mysql" {
-		if err := db.sql.QueryRowContext(ctx, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')").Scan(&s); err != nil {
-			return "", fmt.Errorf("storage: read database clock: %w", err)
-		}
-		if age, ok := db.oldestWriter(ctx); ok && age+time.Second > hold {
-			hold = age + time.Second
-		}
-	} else {
+	var now time.Time
+	if db.d.clockInWriteTx() {
 		tx, err := db.sql.BeginTx(ctx, nil) // BEGIN IMMEDIATE (OpenSQLite)
 		if err != nil {
 			return "", fmt.Errorf("storage: wait for open writers: %w", err)
 		}
-		err = tx.QueryRowContext(ctx, "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").Scan(&s)
+		now, err = db.clock(ctx, "", true)
 		tx.Rollback()
 		if err != nil {
-			return "", fmt.Errorf("storage: read database clock: %w", err)
+			return "", err
 		}
-		s += "000"
-	}
-	now, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return "", fmt.Errorf("storage: parse database clock %q: %w", s, err)
+	} else {
+		var err error
+		if now, err = db.clock(ctx, "", true); err != nil {
+			return "", err
+		}
+		if age, ok := db.oldestWriter(ctx); ok && age+time.Second > hold {
+			hold = age + time.Second
+		}
 	}
 	return now.Add(-hold).Format(timeLayout), nil
 }
@@ -357,7 +294,7 @@ func (db *DB) intBound(ctx context.Context, t gapsync.Table) (string, error) {
 		next.Add(next, big.NewInt(1))
 	}
 	bound := new(big.Int).Set(next)
-	if db.d.Name() == "mysql" {
+	{
 		asked := time.Now()
 		if age, ok := db.oldestWriter(ctx); ok {
 			started := asked.Add(-age - time.Second) // trx_started has whole seconds only
@@ -435,17 +372,16 @@ func intArg(s string) any {
 	return s
 }
 
-// oldestWriter returns the age of the oldest open InnoDB transaction that
-// has modified rows, ignoring this connection, transactions older than
-// MaxTxAge, and connections whose default database is another one (a
-// writer there that names our tables with a database prefix is not seen).
-// Without the PROCESS privilege it logs once and reports none.
+// oldestWriter returns the age of the oldest open transaction that has
+// modified rows in this database, ignoring this connection and
+// transactions older than MaxTxAge (see dialect.openWriters for what each
+// engine can see). Without the privilege to read other sessions it logs
+// once and reports none.
 func (db *DB) oldestWriter(ctx context.Context) (time.Duration, bool) {
-	const q = "SELECT COALESCE(MAX(TIMESTAMPDIFF(MICROSECOND, trx_started, " +
-		"CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM'))), -1) FROM information_schema.INNODB_TRX " +
-		"WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_rows_modified > 0 AND " +
-		"trx_mysql_thread_id IN (SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() OR DB IS NULL) AND " +
-		"trx_started > CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM') - INTERVAL ? SECOND"
+	q := db.d.openWriters()
+	if q == "" {
+		return 0, false
+	}
 	var us int64
 	if err := db.sql.QueryRowContext(ctx, q, int64(db.opts.MaxTxAge/time.Second)).Scan(&us); err != nil {
 		db.warnOnce.Do(func() {
@@ -457,6 +393,19 @@ func (db *DB) oldestWriter(ctx context.Context) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(us) * time.Microsecond, true
+}
+
+// clock reads the database clock (see dialect.clock).
+func (db *DB) clock(ctx context.Context, cursorType string, utc bool) (time.Time, error) {
+	var s string
+	if err := db.sql.QueryRowContext(ctx, db.d.clock(cursorType, utc)).Scan(&s); err != nil {
+		return time.Time{}, fmt.Errorf("storage: read database clock: %w", err)
+	}
+	now, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("storage: parse database clock %q: %w", s, err)
+	}
+	return now, nil
 }
 
 // Changes reads the rows of t whose cursor lies in w, page by page, and
@@ -584,6 +533,7 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		}
 		pq.extra = "NOT EXISTS (SELECT 1 FROM " + db.d.Quote(t.Name) + " WHERE " + strings.Join(same, " AND ") + ")"
 	}
+	pq.types = db.typesOf(ctx, pq.table, pq.cols)
 	read, full, err := db.readPage(ctx, selectPage(db.d, pq), len(pq.cols), p)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("storage: read changes of %s: %w", t.Name, err)

@@ -28,10 +28,30 @@ var tombstoneMark = ""
 // Trigger flavours: what an install may do without a moment with no
 // trigger.
 const (
-	flavorMariaDB = "mariadb" // CREATE OR REPLACE TRIGGER
-	flavorMySQL   = "mysql"   // several triggers per event: create the new one, then drop the old
-	flavorSQLite  = "sqlite"  // DDL is transactional
+	flavorMariaDB = "mariadb"  // CREATE OR REPLACE TRIGGER
+	flavorMySQL   = "mysql"    // several triggers per event: create the new one, then drop the old
+	flavorSQLite  = "sqlite"   // DDL is transactional
+	flavorPG      = "postgres" // DDL is transactional; a trigger calls a function
 )
+
+// tombstoneDialect is what differs by engine in the tombstone tables and
+// their triggers.
+type tombstoneDialect interface {
+	// tombstoneSQL builds the tombstone table statements and the trigger
+	// definition for t.
+	tombstoneSQL(t gapsync.Table, cols []column, kind cursorKind) ([]string, triggerDef)
+	// flavorQuery reads the server's version, for flavor; "" when the
+	// dialect has one flavour only.
+	flavorQuery() string
+	// flavor is the trigger flavour of a server with this version.
+	flavor(version string) string
+	// triggers reads the stored form of a table's triggers (arguments:
+	// table, two trigger names): name and stored form.
+	triggers() string
+	dropTrigger(name, table string) string
+	// maxIdentifier is the longest name the engine keeps whole, in bytes.
+	maxIdentifier() int
+}
 
 // tombstonePlan is what an install runs: setup (the tombstone table,
 // idempotent) and the trigger statements, which on SQLite run in one
@@ -40,6 +60,7 @@ type tombstonePlan struct {
 	setup   []string
 	trigger []string
 	inTx    bool
+	begin   string // how a transaction starts, for TombstoneDDL
 }
 
 // triggerDef is the trigger a table should have: names (the one to use
@@ -49,6 +70,8 @@ type tombstonePlan struct {
 // information_schema keeps the statement after FOR EACH ROW; the whole
 // statement on SQLite).
 type triggerDef struct {
+	table  string // the table the triggers are on
+	fn     string // PostgreSQL: the trigger function, without CREATE OR REPLACE
 	names  [2]string
 	create [2]string
 	stored [2]string
@@ -87,7 +110,7 @@ func (db *DB) TombstoneDDL(ctx context.Context, t gapsync.Table) ([]string, erro
 	}
 	out := append([]string{}, p.setup...)
 	if len(p.trigger) > 0 && p.inTx {
-		out = append(out, "BEGIN IMMEDIATE")
+		out = append(out, p.begin)
 		out = append(out, p.trigger...)
 		return append(out, "COMMIT"), nil
 	}
@@ -149,6 +172,10 @@ func (db *DB) tombstonePlan(ctx context.Context, t gapsync.Table) (tombstonePlan
 		if err := gapsync.ValidIdentifier(n); err != nil {
 			return tombstonePlan{}, fmt.Errorf("storage: table %s is too long for a tombstone table and trigger: %w", t.Name, err)
 		}
+		if len(n) > db.d.maxIdentifier() {
+			return tombstonePlan{}, fmt.Errorf("%w: table %s is too long for a tombstone table and trigger on %s: %s has %d bytes, the most is %d",
+				gapsync.ErrMalformed, t.Name, db.d.Name(), n, len(n), db.d.maxIdentifier())
+		}
 	}
 	cols, err := db.columns(ctx, t.Name)
 	if err != nil {
@@ -158,11 +185,11 @@ func (db *DB) tombstonePlan(ctx context.Context, t gapsync.Table) (tombstonePlan
 		return tombstonePlan{}, err
 	}
 	cur, _ := findColumn(cols, t.Cursor)
-	kind, err := cursorKindOf(db.d.Name(), cur.Type)
+	kind, err := cursorKindOf(db.d, cur.Type)
 	if err != nil {
 		return tombstonePlan{}, fmt.Errorf("storage: table %s: %w", t.Name, err)
 	}
-	setup, def := tombstoneSQL(db.d, t, cols, kind)
+	setup, def := db.d.tombstoneSQL(t, cols, kind)
 	if kind == kindInteger {
 		// A tombstone table made while the cursor had another type lacks
 		// the last cursor column: add it before the trigger names it.
@@ -174,74 +201,84 @@ func (db *DB) tombstonePlan(ctx context.Context, t gapsync.Table) (tombstonePlan
 			return tombstonePlan{}, err
 		}
 	}
-	flavor := flavorSQLite
-	if db.d.Name() == "mysql" {
-		if flavor, err = db.mysqlFlavor(ctx); err != nil {
-			return tombstonePlan{}, err
+	flavor := db.d.flavor("")
+	if q := db.d.flavorQuery(); q != "" {
+		var v string
+		if err := db.sql.QueryRowContext(ctx, q).Scan(&v); err != nil {
+			return tombstonePlan{}, fmt.Errorf("storage: read server version: %w", err)
 		}
+		flavor = db.d.flavor(v)
 	}
 	existing, err := db.triggers(ctx, t.Name, def.names)
 	if err != nil {
 		return tombstonePlan{}, err
 	}
-	return tombstonePlan{setup: setup, trigger: triggerSteps(db.d, flavor, def, existing), inTx: flavor == flavorSQLite}, nil
+	p := tombstonePlan{setup: setup, trigger: triggerSteps(db.d, flavor, def, existing)}
+	switch flavor {
+	case flavorSQLite:
+		p.inTx, p.begin = true, "BEGIN IMMEDIATE"
+	case flavorPG:
+		p.inTx, p.begin = true, "BEGIN"
+	}
+	return p, nil
 }
 
-// tombstoneSQL builds the tombstone table statements and the trigger
-// definition for t; it is pure.
-func tombstoneSQL(d dialect, t gapsync.Table, cols []column, kind cursorKind) ([]string, triggerDef) {
-	tt := TombstoneTable(t.Name)
-	var defs, keys, olds []string
+// tombParts are the pieces of a tombstone table and trigger that every
+// dialect's tombstoneSQL shares.
+type tombParts struct {
+	tt       string // the tombstone table, unquoted
+	qtt      string // and quoted
+	cur      column // the cursor column
+	defs     []string
+	keyList  string // the quoted key columns, comma separated
+	olds     []string
+	at       string // the quoted deletion-time column
+	dc       string // the quoted last-cursor column, for an integer cursor; else ""
+	extraDef string // its definition, with a leading comma, or ""
+	def      triggerDef
+}
+
+func tombstoneParts(d dialect, t gapsync.Table, cols []column, kind cursorKind) tombParts {
+	s := tombParts{tt: TombstoneTable(t.Name), at: d.Quote(tombstoneAt)}
+	s.qtt = d.Quote(s.tt)
+	var keys []string
 	for _, k := range t.Key {
 		c, _ := findColumn(cols, k)
-		defs = append(defs, d.Quote(k)+" "+c.Type+" NOT NULL")
+		s.defs = append(s.defs, d.Quote(k)+" "+c.Type+" NOT NULL")
 		keys = append(keys, d.Quote(k))
-		olds = append(olds, "OLD."+d.Quote(k))
+		s.olds = append(s.olds, "OLD."+d.Quote(k))
 	}
-	keyList := strings.Join(keys, ", ")
-	at := d.Quote(tombstoneAt)
+	s.keyList = strings.Join(keys, ", ")
+	s.cur, _ = findColumn(cols, t.Cursor)
 	// With an integer cursor the tombstone keeps the row's last cursor.
-	extraDef, extraCol, extraOld, extraSet, extraSetLite := "", "", "", "", ""
-	cur, _ := findColumn(cols, t.Cursor)
 	if kind == kindInteger {
-		dc := d.Quote(tombstoneCursor)
-		extraDef, extraCol, extraOld = ", "+dc+" "+cur.Type+" NULL", ", "+dc, ", OLD."+d.Quote(t.Cursor)
-		extraSet, extraSetLite = ", "+dc+" = VALUES("+dc+")", ", "+dc+" = excluded."+dc
+		s.dc = d.Quote(tombstoneCursor)
+		s.extraDef = ", " + s.dc + " " + s.cur.Type + " NULL"
+		s.olds = append(s.olds, "OLD."+d.Quote(t.Cursor))
 	}
-	def := triggerDef{names: [2]string{tt + "_ad", tt + "_ad2"}}
-	var setup []string
-	if d.Name() == "mysql" {
-		atType, now := "DATETIME(6)", "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)"
-		switch {
-		case kind == kindInteger: // a window of its own, in UTC
-			now = "UTC_TIMESTAMP(6)"
-		case strings.HasPrefix(strings.ToLower(cur.Type), "timestamp"):
-			atType, now = "TIMESTAMP(6)", "NOW(6)"
-		}
-		setup = []string{
-			"CREATE TABLE IF NOT EXISTS " + d.Quote(tt) + " (" + strings.Join(defs, ", ") + ", " + at + " " + atType +
-				" NOT NULL" + extraDef + ", PRIMARY KEY (" + keyList + "), KEY " + d.Quote(tt+"_at") + " (" + at + ")) ENGINE=InnoDB",
-		}
-		body := "INSERT INTO " + d.Quote(tt) + " (" + keyList + ", " + at + extraCol + ") VALUES (" + strings.Join(olds, ", ") + ", " + now +
-			extraOld + ") ON DUPLICATE KEY UPDATE " + at + " = VALUES(" + at + ")" + extraSet + tombstoneMark
-		for i, n := range def.names {
-			def.stored[i] = body
-			def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " FOR EACH ROW " + body
-		}
-		return setup, def
+	s.def = triggerDef{table: t.Name, names: [2]string{s.tt + "_ad", s.tt + "_ad2"}}
+	return s
+}
+
+// insert is the trigger's INSERT of the deleted row's key, the deletion
+// time now, and for an integer cursor the row's last cursor value.
+func (s tombParts) insert(now string) string {
+	cols, vals := s.keyList+", "+s.at, strings.Join(s.olds[:len(s.defs)], ", ")+", "+now
+	if s.dc != "" {
+		cols += ", " + s.dc
+		vals += ", " + s.olds[len(s.olds)-1]
 	}
-	setup = []string{
-		"CREATE TABLE IF NOT EXISTS " + d.Quote(tt) + " (" + strings.Join(defs, ", ") + ", " + at + " TEXT NOT NULL" + extraDef +
-			", PRIMARY KEY (" + keyList + "))",
-		"CREATE INDEX IF NOT EXISTS " + d.Quote(tt+"_at") + " ON " + d.Quote(tt) + " (" + at + ")",
+	return "INSERT INTO " + s.qtt + " (" + cols + ") VALUES (" + vals + ")"
+}
+
+// excludedSet is the ON CONFLICT … DO UPDATE SET list of SQLite and
+// PostgreSQL.
+func (s tombParts) excludedSet() string {
+	set := s.at + " = excluded." + s.at
+	if s.dc != "" {
+		set += ", " + s.dc + " = excluded." + s.dc
 	}
-	for i, n := range def.names {
-		def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " BEGIN INSERT INTO " + d.Quote(tt) +
-			" (" + keyList + ", " + at + extraCol + ") VALUES (" + strings.Join(olds, ", ") + ", strftime('%Y-%m-%d %H:%M:%f', 'now')" + extraOld +
-			") ON CONFLICT (" + keyList + ") DO UPDATE SET " + at + " = excluded." + at + extraSetLite + ";" + tombstoneMark + " END"
-		def.stored[i] = "CREATE " + def.create[i]
-	}
-	return setup, def
+	return set
 }
 
 // triggerSteps returns the statements that take a table from its existing
@@ -251,7 +288,7 @@ func triggerSteps(d dialect, flavor string, def triggerDef, existing map[string]
 	n0, n1 := def.names[0], def.names[1]
 	b0, has0 := existing[n0]
 	b1, has1 := existing[n1]
-	drop := func(n string) string { return "DROP TRIGGER IF EXISTS " + d.Quote(n) }
+	drop := func(n string) string { return d.dropTrigger(n, def.table) }
 	switch flavor {
 	case flavorMariaDB:
 		if has0 && b0 == def.stored[0] && !has1 {
@@ -282,6 +319,15 @@ func triggerSteps(d dialect, flavor string, def triggerDef, existing map[string]
 			return []string{"CREATE " + def.create[0], drop(n1)}
 		}
 		return []string{"CREATE " + def.create[0]}
+	case flavorPG: // in one transaction: the function, then the trigger that calls it
+		if has0 && b0 == def.stored[0] && !has1 {
+			return nil
+		}
+		out := []string{"CREATE OR REPLACE " + def.fn, "CREATE OR REPLACE " + def.create[0]}
+		if has1 {
+			out = append(out, drop(n1))
+		}
+		return out
 	default: // SQLite, in one transaction
 		if has0 && b0 == def.stored[0] && !has1 {
 			return nil
@@ -292,12 +338,7 @@ func triggerSteps(d dialect, flavor string, def triggerDef, existing map[string]
 
 // triggers returns the stored form of t's triggers named in names.
 func (db *DB) triggers(ctx context.Context, table string, names [2]string) (map[string]string, error) {
-	q := "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?)"
-	if db.d.Name() == "mysql" {
-		q = "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() " +
-			"AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME IN (?, ?) AND ACTION_TIMING = 'AFTER' AND EVENT_MANIPULATION = 'DELETE'"
-	}
-	rows, err := db.sql.QueryContext(ctx, q, table, names[0], names[1])
+	rows, err := db.sql.QueryContext(ctx, db.d.triggers(), table, names[0], names[1])
 	if err != nil {
 		return nil, fmt.Errorf("storage: read triggers of %s: %w", table, err)
 	}
@@ -315,22 +356,6 @@ func (db *DB) triggers(ctx context.Context, table string, names [2]string) (map[
 		return nil, fmt.Errorf("storage: read triggers of %s: %w", table, err)
 	}
 	return out, nil
-}
-
-// mysqlFlavor tells MariaDB from MySQL by the server's version string.
-func (db *DB) mysqlFlavor(ctx context.Context) (string, error) {
-	var v string
-	if err := db.sql.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
-		return "", fmt.Errorf("storage: read server version: %w", err)
-	}
-	return flavorOf(v), nil
-}
-
-func flavorOf(version string) string {
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return flavorMariaDB
-	}
-	return flavorMySQL
 }
 
 // hasTombstones reports whether t has a tombstone table.

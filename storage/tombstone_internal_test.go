@@ -38,6 +38,6 @@ func TestTriggerSteps(t *testing.T) {
 	is.Equal(triggerSteps(s, flavorSQLite, def, cur0), []string(nil))
 	is.Equal(triggerSteps(s, flavorSQLite, def, old0), []string{`DROP TRIGGER IF EXISTS "gst_t_ad"`, `DROP TRIGGER IF EXISTS "gst_t_ad2"`, "CREATE TRIGGER A …"})
 
-	is.Equal(flavorOf("10.11.19-MariaDB-0+deb12u1"), flavorMariaDB)
-	is.Equal(flavorOf("8.0.36"), flavorMySQL)
+	is.Equal(d.flavor("10.11.19-MariaDB-0+deb12u1"), flavorMariaDB)
+	is.Equal(d.flavor("8.0.36"), flavorMySQL)
 }

@@ -167,12 +167,8 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		}
 	}
 	now := time.Now().UTC()
-	led := "INSERT INTO sync_applied (batch_id, table_name, direction, rows_in, rows_written, bytes, conflicts, applied_at) VALUES (?,?,?,?,?,?,?,?) "
-	if db.d.Name() == "mysql" {
-		led += "ON DUPLICATE KEY UPDATE batch_id = batch_id"
-	} else {
-		led += "ON CONFLICT (batch_id) DO NOTHING"
-	}
+	led := "INSERT INTO sync_applied (batch_id, table_name, direction, rows_in, rows_written, bytes, conflicts, applied_at) VALUES (?,?,?,?,?,?,?,?) " +
+		db.onDuplicateNothing("batch_id")
 	r, err := tx.ExecContext(ctx, led, b.ID, b.Table, b.Direction, res.Rows, res.Written, res.Bytes, res.Conflicts, now.Format(timeLayout))
 	if err != nil {
 		return fail(fmt.Errorf("ledger: %w", err))
@@ -568,9 +564,7 @@ func keyIn(d dialect, key []string, keys [][]any) (string, []any) {
 			b.WriteString(d.Quote(k))
 		}
 		b.WriteString(") IN (")
-		if d.Name() == "sqlite" {
-			b.WriteString("VALUES ") // SQLite wants a row-value IN's list as a subquery
-		}
+		b.WriteString(d.rowValueList())
 	}
 	for i, kv := range keys {
 		if i > 0 {
@@ -613,6 +607,22 @@ func (db *DB) storedRows(ctx context.Context, tx *sql.Tx, table string, names, k
 	return db.lookupLocked(ctx, tx, table, names, key, keys, db.d.lockRows())
 }
 
+// typesOf returns the declared types of table's columns names, from the
+// cached shape; "" for a column not found there.
+func (db *DB) typesOf(ctx context.Context, table string, names []string) []string {
+	out := make([]string, len(names))
+	cols, err := db.columns(ctx, table)
+	if err != nil {
+		return out
+	}
+	for i, n := range names {
+		if c, ok := findColumn(cols, n); ok {
+			out[i] = c.Type
+		}
+	}
+	return out
+}
+
 // lookup reads the rows of table with the given keys, keyed by keyHash.
 func (db *DB) lookup(ctx context.Context, q sqlQueryer, table string, names, key []string, keys [][]any) (map[string][]any, error) {
 	return db.lookupLocked(ctx, q, table, names, key, keys, "")
@@ -624,8 +634,9 @@ func (db *DB) lookupLocked(ctx context.Context, q sqlQueryer, table string, name
 	out := make(map[string][]any, len(keys))
 	keyPos := positions(names, key)
 	sel := make([]string, len(names))
+	types := db.typesOf(ctx, table, names)
 	for i, n := range names {
-		sel[i] = db.d.SelectExpr(n)
+		sel[i] = db.d.SelectExpr(n, types[i])
 	}
 	per := keysPerStatement(db.d, key)
 	for start := 0; start < len(keys); start += per {

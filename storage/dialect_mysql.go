@@ -1,0 +1,184 @@
+package storage
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gapsync/gapsync"
+)
+
+// mysqlDialect is MySQL and MariaDB (and what speaks their protocol and
+// SQL closely enough: TiDB, and DM or OceanBase in MySQL mode, see the
+// README). Sessions run in UTC (OpenMySQL); values come back unparsed.
+type mysqlDialect struct{}
+
+var _ dialect = mysqlDialect{}
+
+func (mysqlDialect) Name() string { return "mysql" }
+
+func (mysqlDialect) Quote(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}
+
+func (d mysqlDialect) SelectExpr(col, _ string) string { return d.Quote(col) }
+
+func (d mysqlDialect) Upsert(table string, cols, key []string, rows int) string {
+	var b strings.Builder
+	insertValues(&b, d, table, cols, rows)
+	b.WriteByte(' ')
+	b.WriteString(d.onConflict(key, nonKey(cols, key)))
+	return b.String()
+}
+
+func (d mysqlDialect) onConflict(key, update []string) string {
+	if len(update) == 0 { // nothing to update: a no-op assignment
+		q := d.Quote(key[0])
+		return "ON DUPLICATE KEY UPDATE " + q + "=" + q
+	}
+	var b strings.Builder
+	b.WriteString("ON DUPLICATE KEY UPDATE ")
+	for i, c := range update {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		q := d.Quote(c)
+		b.WriteString(q + "=VALUES(" + q + ")")
+	}
+	return b.String()
+}
+
+func (mysqlDialect) Columns() string {
+	return "SELECT COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY = 'PRI' FROM information_schema.COLUMNS " +
+		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
+}
+
+func (mysqlDialect) placeholderLimit() int { return 65535 }
+
+func (mysqlDialect) lockRows() string { return " FOR UPDATE" }
+
+func (mysqlDialect) rowValueList() string { return "" }
+
+// createIndex: MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has); a
+// duplicate name (1061) is taken as "exists".
+func (d mysqlDialect) createIndex(name, table, cols string) string {
+	return "CREATE INDEX " + d.Quote(name) + " ON " + d.Quote(table) + " (" + cols + ")"
+}
+
+func (mysqlDialect) tableDDL(create string) string { return create }
+
+func (mysqlDialect) cursorKind(typ string) (cursorKind, bool) {
+	t := strings.ToLower(strings.TrimSpace(typ))
+	for _, p := range []string{"tinyint", "smallint", "mediumint", "int", "bigint"} {
+		if t == p || strings.HasPrefix(t, p+"(") || strings.HasPrefix(t, p+" ") {
+			return kindInteger, true
+		}
+	}
+	if strings.HasPrefix(t, "datetime") || strings.HasPrefix(t, "timestamp") {
+		return kindTime, true
+	}
+	return 0, false
+}
+
+// clock: a TIMESTAMP column is written in the session's zone (UTC here)
+// and compared in it; a DATETIME column holds the wall time of whoever
+// wrote it, which for DEFAULT CURRENT_TIMESTAMP is the server's global
+// zone.
+func (mysqlDialect) clock(cursorType string, utc bool) string {
+	expr := "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)"
+	if utc || strings.HasPrefix(strings.ToLower(cursorType), "timestamp") {
+		expr = "UTC_TIMESTAMP(6)"
+	}
+	return "SELECT DATE_FORMAT(" + expr + ", '%Y-%m-%d %H:%i:%s.%f')"
+}
+
+// openWriters reads information_schema.INNODB_TRX (which needs the PROCESS
+// privilege), ignoring this connection and connections whose default
+// database is another one (a writer there that names our tables with a
+// database prefix is not seen). trx_started has whole seconds only.
+func (mysqlDialect) openWriters() string {
+	return "SELECT COALESCE(MAX(TIMESTAMPDIFF(MICROSECOND, trx_started, " +
+		"CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM'))), -1) FROM information_schema.INNODB_TRX " +
+		"WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_rows_modified > 0 AND " +
+		"trx_mysql_thread_id IN (SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() OR DB IS NULL) AND " +
+		"trx_started > CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM') - INTERVAL ? SECOND"
+}
+
+func (mysqlDialect) clockInWriteTx() bool { return false }
+
+func (mysqlDialect) effects(table string, own []string) Query {
+	return Query{SQL: "SELECT " +
+		"(SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ? " +
+		"AND EVENT_MANIPULATION IN ('INSERT','UPDATE') AND TRIGGER_NAME NOT IN (" + marks(len(own)) + ")), " +
+		"(SELECT COALESCE(SUM(LOWER(EXTRA) LIKE '%on update%'),0) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?), " +
+		"(SELECT COALESCE(SUM(LOWER(EXTRA) LIKE '%generated%' OR LOWER(EXTRA) LIKE '%virtual%' OR LOWER(EXTRA) LIKE '%persistent%' OR LOWER(EXTRA) LIKE '%stored%'),0) " +
+		"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?)",
+		Args: append(append([]any{table}, strAnys(own)...), table, table)}
+}
+
+// acquireLease: assignments run left to right: once holder is ours, the
+// expiry follows; while another's lease is live, neither moves.
+func (mysqlDialect) acquireLease(ttl time.Duration) string {
+	us := strconv.FormatInt(ttl.Microseconds(), 10)
+	return "INSERT INTO sync_lease (name, holder, expires_at) VALUES (?, ?, " +
+		"DATE_FORMAT(UTC_TIMESTAMP(6) + INTERVAL " + us + " MICROSECOND, '%Y-%m-%d %H:%i:%s.%f')) " +
+		"ON DUPLICATE KEY UPDATE holder = IF(expires_at < DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f') OR holder = VALUES(holder), VALUES(holder), holder), " +
+		"expires_at = IF(holder = VALUES(holder), VALUES(expires_at), expires_at)"
+}
+
+// widenLog returns the query that reads the width of sync_log's window
+// columns and the statement that widens them (see DB.widenLog).
+func (mysqlDialect) widenLog() (read, alter string) {
+	return "SELECT COALESCE(MIN(CHARACTER_MAXIMUM_LENGTH), 63) FROM information_schema.COLUMNS " +
+			"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'sync_log' AND COLUMN_NAME IN ('window_from', 'window_to')",
+		"ALTER TABLE sync_log MODIFY window_from VARCHAR(63) NOT NULL, MODIFY window_to VARCHAR(63) NOT NULL"
+}
+
+func (mysqlDialect) flavorQuery() string { return "SELECT VERSION()" }
+
+func (mysqlDialect) flavor(version string) string {
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		return flavorMariaDB
+	}
+	return flavorMySQL
+}
+
+func (mysqlDialect) triggers() string {
+	return "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() " +
+		"AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME IN (?, ?) AND ACTION_TIMING = 'AFTER' AND EVENT_MANIPULATION = 'DELETE'"
+}
+
+func (d mysqlDialect) dropTrigger(name, _ string) string {
+	return "DROP TRIGGER IF EXISTS " + d.Quote(name)
+}
+
+// tombstoneSQL: the deletion time is a DATETIME(6) in the server's global
+// zone (the zone a DATETIME cursor's DEFAULT CURRENT_TIMESTAMP writes), a
+// TIMESTAMP(6) for a TIMESTAMP cursor, and UTC for an integer cursor's
+// own window.
+func (d mysqlDialect) tombstoneSQL(t gapsync.Table, cols []column, kind cursorKind) ([]string, triggerDef) {
+	s := tombstoneParts(d, t, cols, kind)
+	atType, now := "DATETIME(6)", "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone)"
+	switch {
+	case kind == kindInteger:
+		now = "UTC_TIMESTAMP(6)"
+	case strings.HasPrefix(strings.ToLower(s.cur.Type), "timestamp"):
+		atType, now = "TIMESTAMP(6)", "NOW(6)"
+	}
+	setup := []string{
+		"CREATE TABLE IF NOT EXISTS " + d.Quote(s.tt) + " (" + strings.Join(s.defs, ", ") + ", " + s.at + " " + atType +
+			" NOT NULL" + s.extraDef + ", PRIMARY KEY (" + s.keyList + "), KEY " + d.Quote(s.tt+"_at") + " (" + s.at + ")) ENGINE=InnoDB",
+	}
+	set := s.at + " = VALUES(" + s.at + ")"
+	if s.dc != "" {
+		set += ", " + s.dc + " = VALUES(" + s.dc + ")"
+	}
+	body := s.insert(now) + " ON DUPLICATE KEY UPDATE " + set + tombstoneMark
+	for i, n := range s.def.names {
+		s.def.stored[i] = body
+		s.def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " FOR EACH ROW " + body
+	}
+	return setup, s.def
+}
+
+func (mysqlDialect) maxIdentifier() int { return 64 }
