@@ -48,7 +48,7 @@ func TestSelectPageIntegerBounds(t *testing.T) {
 	q := selectPage(mysqlDialect{}, pageQuery{table: "t", cols: []string{"id", "ver"}, cursor: "ver", key: []string{"id"}, from: "9", to: "18446744073709551615", limit: 5, num: true})
 	is.Equal(q.Args, []any{int64(9), uint64(18446744073709551615)})
 	q = selectPage(sqliteDialect{}, pageQuery{table: "t", cols: []string{"id", "ver"}, cursor: "ver", key: []string{"id"}, limit: 5, num: true})
-	is.Equal(q.SQL, `SELECT +"id" AS "id",+"ver" AS "ver" FROM "t" WHERE 1 = 1 ORDER BY "id" LIMIT 5`)
+	is.Equal(q.SQL, `SELECT +"id" AS "id",+"ver" AS "ver" FROM "t" WHERE 1 = 1 ORDER BY "t"."id" LIMIT 5`)
 }
 
 // The open-transaction guard holds an integer bound at the newest top seen

@@ -10,13 +10,17 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/gapsync/gapsync"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
@@ -134,6 +138,49 @@ func OpenMySQL(dsn string, o *Options) (*DB, error) {
 	return newDB(bun.NewDB(sqldb, mysqldialect.New()), mysqlDialect{}, o)
 }
 
+// OpenPostgres opens a PostgreSQL database from a libpq URL or key=value
+// string ("postgres://user:pass@host:5432/db?sslmode=disable"), through
+// pgx. Like OpenMySQL it fixes the settings exactness depends on, per
+// session: TimeZone UTC (timestamptz values travel as instants),
+// DateStyle ISO, IntervalStyle postgres, and extra_float_digits 1 (the
+// shortest text that reads back bit-exact). The zone the database's own
+// sessions default to is read first: a TIMESTAMP WITHOUT TIME ZONE cursor
+// set from now() holds wall time in it. Tables are those of the first
+// schema of the search_path.
+func OpenPostgres(dsn string, o *Options) (*DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage: parse PostgreSQL DSN: %s", redactPG(err))
+	}
+	var zone atomic.Value
+	after := func(ctx context.Context, c *pgx.Conn) error {
+		if zone.Load() == nil {
+			var z string
+			if err := c.QueryRow(ctx, "SELECT current_setting('TimeZone')").Scan(&z); err != nil {
+				return err
+			}
+			zone.Store(z)
+		}
+		_, err := c.Exec(ctx, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1")
+		return err
+	}
+	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(after))})
+	sqldb.SetConnMaxLifetime(30 * time.Minute)
+	sqldb.SetMaxIdleConns(8)
+	if err := sqldb.PingContext(context.Background()); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("storage: connect postgres: %w", err)
+	}
+	z, _ := zone.Load().(string)
+	return newDB(bun.NewDB(sqldb, pgdialect.New()), pgDialect{zone: z}, o)
+}
+
+// redactPG says what is wrong with a DSN pgx cannot parse without
+// repeating it: pgx's own text may hold the password.
+func redactPG(err error) string {
+	return "it is malformed; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable] or key=value pairs (host=… dbname=…)"
+}
+
 // OpenSQLite opens (creating if needed) an SQLite database file, the
 // embedded default. It uses the pure-Go driver (no cgo), WAL journaling,
 // immediate write transactions and a busy timeout, so several goroutines
@@ -167,7 +214,7 @@ func newDB(b *bun.DB, d dialect, o *Options) (*DB, error) {
 // Bun returns the underlying bun.DB, for a host that wants to share it.
 func (db *DB) Bun() *bun.DB { return db.bun }
 
-// Dialect returns "mysql" or "sqlite".
+// Dialect returns "mysql", "postgres" or "sqlite".
 func (db *DB) Dialect() string { return db.d.Name() }
 
 // Close closes the connection pool.
@@ -217,11 +264,15 @@ func isDuplicateIndex(err error) bool {
 }
 
 // Open opens a database from one string, as the example mains take it:
-// "sqlite:PATH" for an SQLite file, anything else as a MySQL/MariaDB DSN
-// for OpenMySQL.
+// "sqlite:PATH" for an SQLite file, a "postgres://" or "postgresql://"
+// URL for OpenPostgres, anything else as a MySQL/MariaDB DSN for
+// OpenMySQL.
 func Open(dsn string, o *Options) (*DB, error) {
 	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
 		return OpenSQLite(p, o)
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return OpenPostgres(dsn, o)
 	}
 	return OpenMySQL(dsn, o)
 }

@@ -85,6 +85,16 @@ type dialect interface {
 	shapeDialect
 }
 
+// upsert is a multi-row INSERT ending in the dialect's conflict clause
+// that updates every column but the key.
+func upsert(d dialect, table string, cols, key []string, rows int) string {
+	var b strings.Builder
+	insertValues(&b, d, table, cols, rows)
+	b.WriteByte(' ')
+	b.WriteString(d.onConflict(key, nonKey(cols, key)))
+	return b.String()
+}
+
 func insertValues(b *strings.Builder, d dialect, table string, cols []string, rows int) {
 	b.WriteString("INSERT INTO ")
 	b.WriteString(d.Quote(table))
@@ -168,12 +178,16 @@ func selectPage(d dialect, p pageQuery) Query {
 		b.WriteString(" AND ")
 		args = appendKeyset(&b, d, order, p.after, args)
 	}
+	// ORDER BY names the table's columns, qualified: an engine that reads
+	// a value through a cast (PostgreSQL) names the output column like
+	// the table's, and an unqualified name would sort by its text.
 	b.WriteString(" ORDER BY ")
+	qt := d.Quote(p.table)
 	for i, c := range order {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(d.Quote(c))
+		b.WriteString(qt + "." + d.Quote(c))
 	}
 	b.WriteString(" LIMIT " + strconv.Itoa(p.limit))
 	return Query{SQL: b.String(), Args: args}

@@ -24,11 +24,7 @@ func (mysqlDialect) Quote(s string) string {
 func (d mysqlDialect) SelectExpr(col, _ string) string { return d.Quote(col) }
 
 func (d mysqlDialect) Upsert(table string, cols, key []string, rows int) string {
-	var b strings.Builder
-	insertValues(&b, d, table, cols, rows)
-	b.WriteByte(' ')
-	b.WriteString(d.onConflict(key, nonKey(cols, key)))
-	return b.String()
+	return upsert(d, table, cols, key, rows)
 }
 
 func (d mysqlDialect) onConflict(key, update []string) string {

@@ -31,11 +31,7 @@ func (d sqliteDialect) SelectExpr(col, _ string) string {
 }
 
 func (d sqliteDialect) Upsert(table string, cols, key []string, rows int) string {
-	var b strings.Builder
-	insertValues(&b, d, table, cols, rows)
-	b.WriteByte(' ')
-	b.WriteString(d.onConflict(key, nonKey(cols, key)))
-	return b.String()
+	return upsert(d, table, cols, key, rows)
 }
 
 func (d sqliteDialect) onConflict(key, update []string) string {

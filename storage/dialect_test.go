@@ -31,14 +31,14 @@ func TestSelectPageSQL(t *testing.T) {
 	// Initial load: no lower bound, NULL cursors included, keyset on the key.
 	q := selectPage(mysqlDialect{}, pageQuery{table: "t", cols: []string{"id", "k", "u"}, cursor: "u", key: []string{"id", "k"}, to: "2020-01-01", after: []any{1, "x"}, limit: 10})
 	is.Equal(q.SQL, "SELECT `id`,`k`,`u` FROM `t` WHERE (`u` < ? OR `u` IS NULL) AND "+
-		"(`id` > ? OR (`id` = ? AND (`k` > ?))) ORDER BY `id`,`k` LIMIT 10")
+		"(`id` > ? OR (`id` = ? AND (`k` > ?))) ORDER BY `t`.`id`,`t`.`k` LIMIT 10")
 	is.Equal(q.Args, []any{"2020-01-01", 1, 1, "x"})
 	// Later windows: half-open range, keyset on (cursor, key).
 	q = selectPage(sqliteDialect{}, pageQuery{table: "t", cols: []string{"id", "u"}, cursor: "u", key: []string{"id"}, from: "a", to: "b", limit: 5})
-	is.Equal(q.SQL, `SELECT +"id" AS "id",+"u" AS "u" FROM "t" WHERE "u" >= ? AND "u" < ? ORDER BY "u","id" LIMIT 5`)
+	is.Equal(q.SQL, `SELECT +"id" AS "id",+"u" AS "u" FROM "t" WHERE "u" >= ? AND "u" < ? ORDER BY "t"."u","t"."id" LIMIT 5`)
 	is.Equal(q.Args, []any{"a", "b"})
 	q = selectPage(sqliteDialect{}, pageQuery{table: "t", cols: []string{"id", "u"}, cursor: "u", key: []string{"id"}, from: "a", to: "b", after: []any{"c", 7}, limit: 5, extra: "x = 1"})
-	is.Equal(q.SQL, `SELECT +"id" AS "id",+"u" AS "u" FROM "t" WHERE "u" >= ? AND "u" < ? AND x = 1 AND ("u" > ? OR ("u" = ? AND ("id" > ?))) ORDER BY "u","id" LIMIT 5`)
+	is.Equal(q.SQL, `SELECT +"id" AS "id",+"u" AS "u" FROM "t" WHERE "u" >= ? AND "u" < ? AND x = 1 AND ("u" > ? OR ("u" = ? AND ("id" > ?))) ORDER BY "t"."u","t"."id" LIMIT 5`)
 	is.Equal(q.Args, []any{"a", "b", "c", "c", 7})
 }
 

@@ -54,3 +54,21 @@ func TestConformanceMariaDB(t *testing.T) {
 		Features: sqltest.Features{ConcurrentWriters: true, ChecksumTable: true},
 	})
 }
+
+func TestConformancePostgres(t *testing.T) {
+	testdb.Postgres(t) // skip early without a server
+	sqltest.Run(t, sqltest.Harness{
+		Open: func(t *testing.T) *sqltest.Target {
+			db, err := storage.OpenPostgres(testdb.Postgres(t), testOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return target(t, db)
+		},
+		Now:      "LOCALTIMESTAMP(6)",
+		Types:    sqltest.PostgresTypes,
+		Features: sqltest.Features{ConcurrentWriters: true},
+		TimeType: "TIMESTAMP(6)",
+		TimeText: "to_char(%s, 'YYYY-MM-DD HH24:MI:SS.US')",
+	})
+}

@@ -1,17 +1,65 @@
 // Package testdb gives tests fresh databases: a new MariaDB/MySQL schema
-// per call (from GAPSYNC_TEST_MYSQL_DSN) or a new SQLite file.
+// per call (from GAPSYNC_TEST_MYSQL_DSN), a new PostgreSQL database (from
+// GAPSYNC_TEST_PG_DSN), or a new SQLite file.
 package testdb
 
 import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
+
+// EnvPG names the variable with a PostgreSQL URL whose user may create
+// and drop databases, for example
+// "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".
+const EnvPG = "GAPSYNC_TEST_PG_DSN"
+
+// EnvRequirePG, when "1", turns a skip for want of PostgreSQL into a
+// failure.
+const EnvRequirePG = "GAPSYNC_TEST_REQUIRE_PG"
+
+// Postgres creates a new, empty UTF-8 database and returns a URL for it.
+// The database is dropped when the test ends. Without GAPSYNC_TEST_PG_DSN
+// the test is skipped, or fails when GAPSYNC_TEST_REQUIRE_PG=1.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvPG)
+	if base == "" {
+		if os.Getenv(EnvRequirePG) == "1" {
+			t.Fatalf("%s=1 but %s is not set", EnvRequirePG, EnvPG)
+		}
+		t.Skipf("%s not set: skipping the PostgreSQL test", EnvPG)
+	}
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvPG, err)
+	}
+	admin := stdlib.OpenDB(*cfg)
+	defer admin.Close()
+	name := "gapsync_t_" + randHex(6)
+	if _, err := admin.Exec("CREATE DATABASE " + name + " ENCODING 'UTF8' TEMPLATE template0"); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		a := stdlib.OpenDB(*cfg)
+		defer a.Close()
+		a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("%s must be a postgres:// URL", EnvPG)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
 
 // EnvDSN names the variable with a MySQL DSN whose user may create and drop
 // databases, for example "root@tcp(127.0.0.1:3306)/".

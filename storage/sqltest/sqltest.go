@@ -76,6 +76,27 @@ type Harness struct {
 	// Types is the backend's own exact-value table.
 	Types    TypesTable
 	Features Features
+	// TimeType is the SQL type of the suite's cursor columns. Default
+	// "DATETIME(6)"; PostgreSQL has "TIMESTAMP(6)".
+	TimeType string
+	// TimeText formats an SQL expression of TimeType as text in the
+	// form "2006-01-02 15:04:05.000000" (a %s stands for the expression).
+	// Default "%s": the driver returns the stored text.
+	TimeText string
+}
+
+func (h Harness) timeType() string {
+	if h.TimeType == "" {
+		return "DATETIME(6)"
+	}
+	return h.TimeType
+}
+
+func (h Harness) timeText(expr string) string {
+	if h.TimeText == "" {
+		return expr
+	}
+	return fmt.Sprintf(h.TimeText, expr)
 }
 
 // Run runs the whole suite.
@@ -99,20 +120,22 @@ func Run(t *testing.T, h Harness) {
 }
 
 // The suite's own portable table: a composite key, a cursor, some data.
-const itemsDDL = `CREATE TABLE items (
+func (h Harness) itemsDDL() string {
+	return `CREATE TABLE items (
 	id BIGINT NOT NULL,
 	k2 VARCHAR(20) NOT NULL,
 	name VARCHAR(200) NULL,
 	qty BIGINT NULL,
-	updated_at DATETIME(6) NULL,
+	updated_at ` + h.timeType() + ` NULL,
 	PRIMARY KEY (id, k2))`
+}
 
 var items = gapsync.Table{Name: "items", Direction: gapsync.Both, Key: []string{"id", "k2"}, Cursor: "updated_at", Enabled: true}
 
-func setupItems(t *testing.T, ts ...*Target) {
+func setupItems(t *testing.T, h Harness, ts ...*Target) {
 	t.Helper()
 	for _, x := range ts {
-		mustExec(t, x.SQL, itemsDDL)
+		mustExec(t, x.SQL, h.itemsDDL())
 		if err := x.Configure(context.Background(), items); err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +269,7 @@ func testTypeFidelity(t *testing.T, h Harness) {
 func testIncremental(t *testing.T, h Harness) {
 	is := is.New(t)
 	src, dst := h.Open(t), h.Open(t)
-	setupItems(t, src, dst)
+	setupItems(t, h, src, dst)
 	insertItem(t, src.SQL, 1, "a", "old", "2020-01-01 00:00:00.000000")
 	insertItem(t, src.SQL, 2, "a", "in window", "2020-01-02 00:00:00.000000")
 	insertItem(t, src.SQL, 3, "a", "at upper bound", "2020-01-03 00:00:00.000000")
@@ -267,7 +290,7 @@ func testIncremental(t *testing.T, h Harness) {
 func testPaging(t *testing.T, h Harness) {
 	is := is.New(t)
 	src, dst := h.Open(t), h.Open(t)
-	setupItems(t, src, dst)
+	setupItems(t, h, src, dst)
 	tx, err := src.SQL.Begin()
 	is.NoErr(err)
 	// 250 ids × 3 second keys, many sharing one cursor value, so that
@@ -328,7 +351,7 @@ func itemsBatch(id string, rows ...[]any) *batch.Batch {
 func testIdempotent(t *testing.T, h Harness) {
 	is := is.New(t)
 	dst := h.Open(t)
-	setupItems(t, dst)
+	setupItems(t, h, dst)
 	b := itemsBatch("idem-1",
 		[]any{int64(1), "a", "first", int64(1), "2020-01-01 00:00:00.000000"},
 		[]any{int64(2), "a", "second", nil, "2020-01-01 00:00:00.000000"})
@@ -362,7 +385,7 @@ func testIdempotent(t *testing.T, h Harness) {
 func testConcurrentDuplicate(t *testing.T, h Harness) {
 	is := is.New(t)
 	dst := h.Open(t)
-	setupItems(t, dst)
+	setupItems(t, h, dst)
 	var rows [][]any
 	for i := 0; i < 200; i++ {
 		rows = append(rows, []any{int64(i), "c", "v", int64(i), "2020-01-01 00:00:00.000000"})
@@ -391,11 +414,11 @@ func testConcurrentDuplicate(t *testing.T, h Harness) {
 
 func testRefusals(t *testing.T, h Harness) {
 	dst := h.Open(t)
-	setupItems(t, dst)
+	setupItems(t, h, dst)
 	mustExec(t, dst.SQL, "CREATE TABLE secret (id BIGINT PRIMARY KEY, v VARCHAR(10))")
 	pullOnly := items
 	pullOnly.Name, pullOnly.Direction = "pullonly", gapsync.Pull
-	mustExec(t, dst.SQL, strings.Replace(itemsDDL, "TABLE items", "TABLE pullonly", 1))
+	mustExec(t, dst.SQL, strings.Replace(h.itemsDDL(), "TABLE items", "TABLE pullonly", 1))
 	if err := dst.Configure(context.Background(), pullOnly); err != nil {
 		t.Fatal(err)
 	}
@@ -500,10 +523,10 @@ func testReplay(t *testing.T, h Harness) {
 func testBound(t *testing.T, h Harness) {
 	is := is.New(t)
 	x := h.Open(t)
-	setupItems(t, x)
+	setupItems(t, h, x)
 	mustExec(t, x.SQL, "INSERT INTO items (id, k2, updated_at) VALUES (1, 'now', "+h.Now+")")
 	var stamped string
-	is.NoErr(x.SQL.QueryRow("SELECT updated_at FROM items WHERE id = 1 AND 1 = ?", 1).Scan(&stamped))
+	is.NoErr(x.SQL.QueryRow("SELECT "+h.timeText("updated_at")+" FROM items WHERE id = 1 AND 1 = ?", 1).Scan(&stamped))
 	b1, err := x.Source.Bound(context.Background(), items)
 	is.NoErr(err)
 	_, err = time.Parse("2006-01-02 15:04:05.000000", b1)
@@ -524,7 +547,7 @@ func testBound(t *testing.T, h Harness) {
 func testLateCommit(t *testing.T, h Harness) {
 	is := is.New(t)
 	src, dst := h.Open(t), h.Open(t)
-	setupItems(t, src, dst)
+	setupItems(t, h, src, dst)
 	ctx := context.Background()
 	tx, err := src.SQL.BeginTx(ctx, nil)
 	is.NoErr(err)
@@ -532,7 +555,7 @@ func testLateCommit(t *testing.T, h Harness) {
 	_, err = tx.Exec("INSERT INTO items (id, k2, name, updated_at) VALUES (1, 'late', 'late commit', " + h.Now + ")")
 	is.NoErr(err)
 	var stamped string
-	is.NoErr(tx.QueryRow("SELECT updated_at FROM items WHERE id = 1 AND 1 = ?", 1).Scan(&stamped))
+	is.NoErr(tx.QueryRow("SELECT "+h.timeText("updated_at")+" FROM items WHERE id = 1 AND 1 = ?", 1).Scan(&stamped))
 	time.Sleep(1200 * time.Millisecond) // the open transaction ages past the lag
 	insertItem(t, src.SQL, 2, "early", "committed", "2020-01-01 00:00:00.000000")
 

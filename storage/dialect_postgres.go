@@ -1,0 +1,219 @@
+package storage
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gapsync/gapsync"
+)
+
+// pgDialect is PostgreSQL (and what speaks its protocol and SQL closely
+// enough: KingbaseES, openGauss and HighGo in PostgreSQL mode, see the
+// README). Sessions run in UTC with ISO dates and exact float output
+// (OpenPostgres); zone is the time zone the database's own sessions
+// default to, in which a TIMESTAMP WITHOUT TIME ZONE column set from
+// now() holds its wall time.
+type pgDialect struct {
+	zone string
+}
+
+var _ dialect = pgDialect{}
+
+// pgSchema is the schema whose tables gapsync reads and writes: the
+// first of the connection's search_path that exists.
+const pgSchema = "to_regnamespace(current_schema())"
+
+func (pgDialect) Name() string { return "postgres" }
+
+func (pgDialect) Quote(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// pgStamp is the exact text form gapsync reads a timestamp in: the form
+// MySQL's DATETIME(6) has, which sorts as text in time order.
+const pgStamp = "'YYYY-MM-DD HH24:MI:SS.US'"
+
+// SelectExpr reads every value as its text output, which for each of
+// PostgreSQL's types is exact (floats in the shortest form that reads back
+// bit-exact), except bytea, read as its bytes. Timestamps are read in a
+// fixed form with six fraction digits (timestamptz in UTC), so that they
+// sort as text and match MySQL's form; infinities and years before 1
+// keep PostgreSQL's own text. No alias: ORDER BY must see the column,
+// not its text.
+func (d pgDialect) SelectExpr(col, typ string) string {
+	q := d.Quote(col)
+	t := strings.ToLower(typ)
+	switch {
+	case t == "bytea":
+		return q
+	case strings.HasPrefix(t, "timestamp") && !strings.HasSuffix(t, "[]"):
+		v := q
+		if strings.Contains(t, "with time zone") {
+			v = q + " AT TIME ZONE 'UTC'"
+		}
+		return "CASE WHEN isfinite(" + q + ") AND " + v + " >= '0001-01-01' THEN to_char(" + v + ", " + pgStamp + ") ELSE " + q + "::text END"
+	}
+	return q + "::text"
+}
+
+func (d pgDialect) Upsert(table string, cols, key []string, rows int) string {
+	return upsert(d, table, cols, key, rows)
+}
+
+func (d pgDialect) onConflict(key, update []string) string { return excludedConflict(d, key, update) }
+
+func (pgDialect) Columns() string {
+	return "SELECT a.attname, format_type(a.atttypid, a.atttypmod), COALESCE(a.attnum = ANY(ix.indkey), false) " +
+		"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid " +
+		"LEFT JOIN pg_index ix ON ix.indrelid = c.oid AND ix.indisprimary " +
+		"WHERE c.relname = ? AND c.relnamespace = " + pgSchema + " AND c.relkind IN ('r', 'p') " +
+		"AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+}
+
+func (pgDialect) placeholderLimit() int { return 65535 }
+
+func (pgDialect) lockRows() string { return " FOR UPDATE" }
+
+func (pgDialect) rowValueList() string { return "" }
+
+func (d pgDialect) createIndex(name, table, cols string) string {
+	return "CREATE INDEX IF NOT EXISTS " + d.Quote(name) + " ON " + d.Quote(table) + " (" + cols + ")"
+}
+
+var pgTypes = strings.NewReplacer(" datetime(6)", " timestamp(6)", " longblob", " bytea", " longtext", " text",
+	" DATETIME(6)", " timestamp(6)", " LONGBLOB", " bytea", " LONGTEXT", " text")
+
+// tableDDL turns the MySQL column types of the metadata models into
+// PostgreSQL's. Names are quoted, so a type word is never a name.
+func (pgDialect) tableDDL(create string) string { return pgTypes.Replace(create) }
+
+var pgInt = regexp.MustCompile(`^(smallint|integer|bigint|int2|int4|int8)$`)
+
+func (pgDialect) cursorKind(typ string) (cursorKind, bool) {
+	t := strings.ToLower(strings.TrimSpace(typ))
+	switch {
+	case pgInt.MatchString(t):
+		return kindInteger, true
+	case strings.HasPrefix(t, "timestamp") && !strings.HasSuffix(t, "[]"):
+		return kindTime, true
+	}
+	return 0, false
+}
+
+func pgLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// clock: a TIMESTAMP WITH TIME ZONE is an instant (read and compared in
+// UTC here); a TIMESTAMP WITHOUT TIME ZONE holds the wall time of the
+// zone its writers' sessions run in, the database's default.
+func (d pgDialect) clock(cursorType string, utc bool) string {
+	zone := d.zone
+	if utc || zone == "" || strings.Contains(strings.ToLower(cursorType), "with time zone") {
+		zone = "UTC"
+	}
+	return "SELECT to_char(clock_timestamp() AT TIME ZONE " + pgLiteral(zone) + ", " + pgStamp + ")"
+}
+
+// openWriters reads pg_stat_activity: a backend with a transaction id
+// has written. Its xact_start is exact to the microsecond. A role that is
+// neither superuser nor a member of pg_read_all_stats sees other roles'
+// sessions without their transaction ids: the query then answers -2, and
+// the window rests on the lag (logged once).
+func (pgDialect) openWriters() string {
+	return "SELECT CASE WHEN NOT (pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') OR " +
+		"(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) THEN -2 ELSE " +
+		"COALESCE((SELECT MAX((EXTRACT(EPOCH FROM (clock_timestamp() - xact_start)) * 1000000)::bigint) FROM pg_stat_activity " +
+		"WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL " +
+		"AND xact_start > clock_timestamp() - make_interval(secs => CAST(? AS bigint))), -1) END"
+}
+
+func (pgDialect) clockInWriteTx() bool { return false }
+
+// effects: an INSERT or UPDATE trigger (tgtype bits 4 and 16) that is not
+// gapsync's own, which includes the usual BEFORE UPDATE trigger that sets
+// updated_at; PostgreSQL has no ON UPDATE clause; generated columns from
+// pg_attribute.
+func (pgDialect) effects(table string, own []string) Query {
+	return Query{SQL: "SELECT (SELECT COUNT(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid " +
+		"WHERE c.relname = ? AND c.relnamespace = " + pgSchema + " AND NOT t.tgisinternal AND (t.tgtype & 20) <> 0 " +
+		"AND t.tgname NOT IN (" + marks(len(own)) + ")), 0, " +
+		"(SELECT COUNT(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = ? AND c.relnamespace = " + pgSchema +
+		" AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '')",
+		Args: append(append([]any{table}, strAnys(own)...), table)}
+}
+
+func (pgDialect) acquireLease(ttl time.Duration) string {
+	now := "to_char(clock_timestamp() AT TIME ZONE 'UTC', " + pgStamp + ")"
+	later := "to_char(clock_timestamp() AT TIME ZONE 'UTC' + interval '" + strconv.FormatInt(ttl.Microseconds(), 10) + " microseconds', " + pgStamp + ")"
+	return "INSERT INTO sync_lease (name, holder, expires_at) VALUES (?, ?, " + later + ") " +
+		"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at " +
+		"WHERE sync_lease.expires_at < " + now + " OR sync_lease.holder = excluded.holder"
+}
+
+// widenLog: the PostgreSQL tables were made with the wide form.
+func (pgDialect) widenLog() (read, alter string) { return "", "" }
+
+func (pgDialect) flavorQuery() string { return "" }
+
+func (pgDialect) flavor(string) string { return flavorPG }
+
+// triggers: the stored form compared is the trigger function's body.
+func (pgDialect) triggers() string {
+	return "SELECT t.tgname::text, p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid " +
+		"WHERE c.relname = ? AND c.relnamespace = " + pgSchema + " AND t.tgname IN (?, ?)"
+}
+
+func (d pgDialect) dropTrigger(name, table string) string {
+	return "DROP TRIGGER IF EXISTS " + d.Quote(name) + " ON " + d.Quote(table)
+}
+
+// tombstoneSQL: a PL/pgSQL function, named like the trigger, inserts the
+// tombstone; the install replaces function and trigger in one transaction
+// (PostgreSQL's DDL is transactional). The deletion time has the cursor's
+// own type and zone: TIMESTAMPTZ for TIMESTAMPTZ, the database's default
+// zone's wall time for TIMESTAMP, and UTC for an integer cursor's own
+// window.
+func (d pgDialect) tombstoneSQL(t gapsync.Table, cols []column, kind cursorKind) ([]string, triggerDef) {
+	s := tombstoneParts(d, t, cols, kind)
+	zone := d.zone
+	if zone == "" || kind == kindInteger {
+		zone = "UTC"
+	}
+	atType, now := "timestamp(6) without time zone", "clock_timestamp() AT TIME ZONE "+pgLiteral(zone)
+	if kind == kindTime && strings.Contains(strings.ToLower(s.cur.Type), "with time zone") {
+		atType, now = "timestamp(6) with time zone", "clock_timestamp()"
+	}
+	setup := []string{
+		"CREATE TABLE IF NOT EXISTS " + s.qtt + " (" + strings.Join(s.defs, ", ") + ", " + s.at + " " + atType + " NOT NULL" + s.extraDef +
+			", PRIMARY KEY (" + s.keyList + "))",
+		"CREATE INDEX IF NOT EXISTS " + d.Quote(s.tt+"_at") + " ON " + s.qtt + " (" + s.at + ")",
+	}
+	body := "BEGIN " + s.insert(now) + " ON CONFLICT (" + s.keyList + ") DO UPDATE SET " + s.excludedSet() + "; RETURN NULL;" + tombstoneMark + " END;"
+	fn := d.Quote(s.def.names[0])
+	s.def.fn = "FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $gapsync$" + body + "$gapsync$"
+	for i, n := range s.def.names {
+		s.def.stored[i] = body
+		s.def.create[i] = "TRIGGER " + d.Quote(n) + " AFTER DELETE ON " + d.Quote(t.Name) + " FOR EACH ROW EXECUTE FUNCTION " + fn + "()"
+	}
+	return setup, s.def
+}
+
+func (pgDialect) maxIdentifier() int { return 63 }
+
+func (pgDialect) shapeColumns(table string) Query {
+	return Query{SQL: "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), '', NOT a.attnotnull " +
+		"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = ? AND c.relnamespace = " + pgSchema +
+		" AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", Args: []any{table}}
+}
+
+// shapeCollation: a PostgreSQL database has one encoding for all text.
+func (pgDialect) shapeCollation(string) Query { return Query{} }
+
+func (pgDialect) shapeIndexes(table string) Query {
+	return Query{SQL: "SELECT CASE WHEN ix.indisprimary THEN 'PRIMARY' ELSE i.relname::text END, ix.indisunique, ix.indisprimary, a.attname::text, k.n " +
+		"FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid " +
+		"CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, n) " +
+		"JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum " +
+		"WHERE t.relname = ? AND t.relnamespace = " + pgSchema + " ORDER BY 1, 5", Args: []any{table}}
+}
