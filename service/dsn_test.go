@@ -74,16 +74,20 @@ func TestStoreUnreachableAtStart(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	defer fake.Close()
-	for _, c := range []struct{ store, want string }{
-		{"s3://bucket/p/?endpoint=http://127.0.0.1:1&path_style=1", "the S3 endpoint cannot be reached (dial tcp 127.0.0.1:1: connect: connection refused)"},
-		{"s3://bucket/p/?endpoint=http://no-such-host.invalid:9000&path_style=1", "the S3 endpoint's host name does not resolve"},
-		{"s3://nobucket/?endpoint=" + fake.URL + "&path_style=1", `bucket "nobucket" does not exist there: create it`},
-		{"s3:bucket", "-store: storeurl:"},
-		{"s3://bucket/?endpoint=" + fake.URL + "&path_style=1&nocreds", "no S3 credentials found: set AWS_ACCESS_KEY_ID"},
+	for _, c := range []struct {
+		store, want string
+		nocreds     bool
+	}{
+		{"s3://bucket/p/?endpoint=http://127.0.0.1:1&path_style=1", "the S3 endpoint cannot be reached (dial tcp 127.0.0.1:1: connect: connection refused)", false},
+		{"s3://bucket/p/?endpoint=http://no-such-host.invalid:9000&path_style=1", "the S3 endpoint's host name does not resolve", false},
+		{"s3://nobucket/?endpoint=" + fake.URL + "&path_style=1", `bucket "nobucket" does not exist there: create it`, false},
+		{"s3:bucket", "-store: storeurl:", false},
+		{"s3://bucket/?endpoint=" + fake.URL + "&pathstyle=1", `unknown setting "pathstyle"`, false},
+		{"s3://bucket/?endpoint=" + fake.URL + "&path_style=1", "no S3 credentials found: set AWS_ACCESS_KEY_ID", true},
 	} {
 		t.Run(c.store, func(t *testing.T) {
 			is := is.New(t)
-			if strings.HasSuffix(c.store, "&nocreds") {
+			if c.nocreds {
 				t.Setenv("AWS_ACCESS_KEY_ID", "")
 				t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 				t.Setenv("AWS_CONFIG_FILE", "/nonexistent")

@@ -97,7 +97,7 @@ type FileFlags struct {
 // Register adds the file flags to fs; storeHelp describes -store for this
 // zone.
 func (f *FileFlags) Register(fs *flag.FlagSet, storeHelp string) {
-	fs.StringVar(&f.Store, "store", f.Store, storeHelp+": dir:PATH or s3://BUCKET/PREFIX[?endpoint=URL&path_style=1&region=R] (empty: rows only)")
+	fs.StringVar(&f.Store, "store", f.Store, storeHelp+": dir:PATH or s3://BUCKET/PREFIX[?endpoint=URL&path_style=1&region=R&checksum=when_required] (empty: rows only)")
 	fs.StringVar(&f.StripPrefix, "strip-prefix", f.StripPrefix, `removed from path references before they are store keys, e.g. "/upload/" for rows that hold "/upload/2026/a.pdf" for the key "2026/a.pdf"`)
 	fs.StringVar(&f.RefPrefix, "ref-prefix", f.RefPrefix, `put before a published key to make the reference rows here hold (often the same as -strip-prefix)`)
 	fs.StringVar(&f.KeyPrefix, "key-prefix", f.KeyPrefix, `where the other zone's files are published in -store (default "from-internet/" or "from-intranet/")`)

@@ -16,7 +16,16 @@
 //
 // Because the ETag of a multipart object is not an MD5, info.MD5 and
 // info.SHA256 travel as user metadata ("gapsync-md5", "gapsync-sha256",
-// i.e. x-amz-meta-gapsync-*), and Stat returns them.
+// i.e. x-amz-meta-gapsync-*), and Stat returns them. The MD5 also goes
+// where rclone reads it ("md5chksum", base64), so other tools can verify a
+// published object without downloading it, and the object's Content-Type
+// follows its key's extension (ContentType).
+//
+// The SDK computes request checksums (CRC32 by default) for every upload.
+// Older Ceph releases and some vendor stores refuse or mangle those; a
+// client made with RequestChecksumCalculation and
+// ResponseChecksumValidation set to "when required" talks to them
+// (storeurl's checksum=when_required does that).
 //
 // The store is a syncer.VersionedStore whose versions are ETags:
 // OpenRangeAt sends If-Match, and also compares the ETag of the answer
@@ -31,14 +40,17 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"io/fs"
+	"mime"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
@@ -58,6 +70,12 @@ import (
 const (
 	MetaMD5    = "gapsync-md5"
 	MetaSHA256 = "gapsync-sha256"
+	// MetaRcloneMD5 is where rclone looks for the MD5 of an object whose
+	// ETag is not one (a multipart upload): base64 of the 16 bytes, as
+	// rclone writes it (x-amz-meta-md5chksum). Put sets it when info.MD5
+	// is known, so that "rclone check" and "rclone md5sum" verify
+	// published files without downloading them.
+	MetaRcloneMD5 = "md5chksum"
 )
 
 // Part sizes, as S3 sets them.
@@ -286,6 +304,8 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, in
 			return fmt.Errorf("info.MD5 %q is not an MD5", info.MD5)
 		}
 		meta[MetaMD5] = m
+		raw, _ := hex.DecodeString(m)
+		meta[MetaRcloneMD5] = base64.StdEncoding.EncodeToString(raw)
 		er.sums = append(er.sums, sum{"MD5", m, md5.New()})
 	}
 	if info.SHA256 != "" {
@@ -306,7 +326,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, in
 		Bucket:      &s.bucket,
 		Key:         &ok,
 		Body:        er, // neither io.Seeker nor io.ReaderAt: the uploader streams it part by part
-		ContentType: aws.String("application/octet-stream"),
+		ContentType: aws.String(ContentType(key)),
 		Metadata:    meta,
 	})
 	if err != nil {
@@ -323,6 +343,17 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, in
 		return fmt.Errorf("upload finished after %d of %d bytes", size-er.left, size)
 	}
 	return nil
+}
+
+// ContentType is the media type Put gives an object, from the extension
+// of its key (the system's mime.types table and Go's own), with
+// "application/octet-stream" for an unknown one, so that a browser or a
+// download tool opening a published file's URL treats it as what it is.
+func ContentType(key string) string {
+	if t := mime.TypeByExtension(strings.ToLower(path.Ext(key))); t != "" {
+		return t
+	}
+	return "application/octet-stream"
 }
 
 type sum struct {
