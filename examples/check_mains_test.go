@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -75,4 +76,90 @@ func TestMainsCheckDisableResume(t *testing.T) {
 	out, code = run("internet", "-db", inetDSN, "-resume", "demo")
 	is.Equal(code, 1)
 	is.True(strings.Contains(out, "demo is not parked"))
+}
+
+// TestMainsStatusDryRunReload runs the internet main's -dry-run, -status
+// (text and JSON) and -reload as an operator would, against a real
+// gateway: the dry run counts and writes nothing, the status shows the
+// run that followed, and a reload makes the table go again from its first
+// row while the history stays.
+func TestMainsStatusDryRunReload(t *testing.T) {
+	is := is.New(t)
+	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
+	bin := buildMains(t, "internet", "external", "intranet")
+	key, err := crypto.GenerateKey("mains2")
+	is.NoErr(err)
+	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+	ctx := context.Background()
+	open := func(dsn string) *storage.DB {
+		db, err := storage.OpenMySQL(dsn, nil)
+		is.NoErr(err)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	inet, intra := open(inetDSN), open(intraDSN)
+	count := func(db *storage.DB, q string) (n int) {
+		is.NoErr(db.Bun().QueryRowContext(ctx, q).Scan(&n))
+		return n
+	}
+	for _, db := range []*storage.DB{inet, intra} {
+		_, err := db.Bun().ExecContext(ctx, "CREATE TABLE demo (id BIGINT PRIMARY KEY, title VARCHAR(100), updated_at DATETIME(6), KEY (updated_at))")
+		is.NoErr(err)
+	}
+	_, err = inet.Bun().ExecContext(ctx, "INSERT INTO demo VALUES (1, 'a', NOW(6) - INTERVAL 1 SECOND), (2, 'b', NOW(6) - INTERVAL 1 SECOND), (3, 'c', NOW(6) - INTERVAL 1 SECOND)")
+	is.NoErr(err)
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at")
+	addr := freeAddr(t)
+	startExternal(t, bin, env, addr, intraDSN)
+	inetArgs := []string{"-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at", "-lag", "200ms"}
+
+	out := run("internet", append(inetArgs, "-dry-run")...)
+	t.Log(out)
+	is.True(strings.Contains(out, "one cycle would move 3 rows; nothing was written"))
+	is.Equal(count(inet, "SELECT COUNT(*) FROM sync_log"), 0)
+	is.Equal(count(intra, "SELECT COUNT(*) FROM demo"), 0)
+
+	run("internet", append(inetArgs, "-once")...)
+	is.Equal(count(intra, "SELECT COUNT(*) FROM demo"), 3)
+	out = run("internet", "-db", inetDSN, "-status")
+	t.Log(out)
+	is.True(strings.Contains(out, "LAST GOOD WINDOW"))
+	line := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "demo ") {
+			line = l
+		}
+	}
+	is.True(strings.Contains(line, " push "))
+	is.True(strings.Contains(line, " ok "))
+	var st storage.Status
+	out = run("internet", "-db", inetDSN, "-status", "-json")
+	is.NoErr(json.Unmarshal([]byte(out), &st))
+	is.Equal(len(st.Tables), 1)
+	is.Equal(st.Tables[0].LastRun.Rows, int64(3))
+	is.Equal(st.Tables[0].Pending, int64(0))
+	is.True(st.Tables[0].Window != "")
+
+	out = run("internet", "-db", inetDSN, "-reload", "demo")
+	is.True(strings.Contains(out, "demo reloaded"))
+	is.Equal(count(inet, "SELECT COUNT(*) FROM sync_log"), 2) // the run, and the reload after it
+	out = run("internet", append(inetArgs, "-dry-run", "-json")...)
+	var plan struct {
+		Runs []struct{ Rows int64 } `json:"runs"`
+	}
+	is.NoErr(json.Unmarshal([]byte(out), &plan))
+	is.Equal(len(plan.Runs), 1)
+	is.Equal(plan.Runs[0].Rows, int64(3)) // from the first row again
+	out = run("internet", "-db", inetDSN, "-status")
+	is.True(strings.Contains(out, " reload "))
 }

@@ -212,3 +212,16 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TableFinder is the finder of t's file columns (and file pattern), and
+// false when t has none.
+func TableFinder(t gapsync.Table) (Finder, bool) {
+	if len(t.FileColumns) == 0 {
+		return Finder{}, false
+	}
+	f := Finder{Columns: t.FileColumns}
+	if t.FilePattern != "" {
+		f.Pattern = regexp.MustCompile(t.FilePattern) // validated by Table.Validate
+	}
+	return f, true
+}

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/uptrace/bun"
+
 	"github.com/gapsync/gapsync"
 )
 
 // LastWindow returns the upper bound of the newest successful run of table
 // in direction d, and false when the table has never synced successfully.
+// After a Reload it returns "" (and true): the next run reads every row.
 func (db *DB) LastWindow(ctx context.Context, table string, d gapsync.Direction) (string, bool, error) {
 	var to string
 	err := db.bun.NewSelect().Model((*LogRow)(nil)).Column("window_to").
-		Where("table_name = ?", table).Where("direction = ?", string(d)).Where("status = ?", StatusOK).
+		Where("table_name = ?", table).Where("direction = ?", string(d)).Where("status IN (?)", bun.List([]string{StatusOK, StatusReload})).
 		OrderExpr("id DESC").Limit(1).Scan(ctx, &to)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -18,16 +17,7 @@ import (
 
 // finder returns the reference finder of t, or false when t has no file
 // columns.
-func finder(t gapsync.Table) (pathmap.Finder, bool) {
-	if len(t.FileColumns) == 0 {
-		return pathmap.Finder{}, false
-	}
-	f := pathmap.Finder{Columns: t.FileColumns}
-	if t.FilePattern != "" {
-		f.Pattern = regexp.MustCompile(t.FilePattern) // validated by Table.Validate
-	}
-	return f, true
-}
+func finder(t gapsync.Table) (pathmap.Finder, bool) { return pathmap.TableFinder(t) }
 
 func columnNames(b *batch.Batch) []string {
 	names := make([]string, len(b.Columns))

@@ -269,7 +269,7 @@ func (g *Gateway) pull(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	b.ID, b.Direction = "page", string(gapsync.Pull)
-	if g.files != nil && len(b.Rows) > 0 {
+	if g.files != nil && len(b.Rows) > 0 && !r.DryRun {
 		// Seed 1.2.5: the files these rows reference are recorded for the
 		// intranet worker to read into the database.
 		if _, err := g.files.NoteBatchFiles(ctx, t, gapsync.Intranet, b); err != nil {

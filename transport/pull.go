@@ -35,6 +35,9 @@ type PullRequest struct {
 	Window gapsync.Window `json:"window"`
 	After  []byte         `json:"after,omitempty"`
 	Page   gapsync.Page   `json:"page"`
+	// DryRun asks the gateway only to read: the files the rows reference
+	// are not recorded for the intranet worker (a dry run counts them).
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // PullPage is one page of changes: the batch (which may have no rows),

@@ -47,7 +47,7 @@ func run(ctx context.Context) error {
 	gateway := flag.String("gateway", os.Getenv("GAPSYNC_GATEWAY_URL"), "base URL of the external-zone gateway")
 	interval := flag.Duration("interval", time.Minute, "pause between cycles")
 	once := flag.Bool("once", false, "run one cycle and exit: 0 when every table moved (references refused by design are logged, not failures), 1 otherwise")
-	leaseWait := flag.Duration("lease-wait", 2*time.Minute, "with -once: how long to wait for a lease another coordinator holds (one killed without releasing it holds it for a minute)")
+	leaseWait := flag.Duration("lease-wait", 2*time.Minute, "with -once or -reload: how long to wait for a lease another coordinator holds (one killed without releasing it holds it for a minute)")
 	lag := flag.Duration("lag", 2*time.Second, "keep each window this far behind the database clock")
 	leaseTTL := flag.Duration("lease-ttl", time.Minute, "how long the coordinator lease lasts unless renewed; a killed coordinator blocks the next one this long")
 	var tables []gapsync.Table
@@ -61,10 +61,15 @@ func run(ctx context.Context) error {
 	files.Register(flag.CommandLine, "internet file store")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	check := flag.Bool("check", false, "compare both sides' sync tables through the gateway, print every problem with its fix, and exit (0: clean, 2: problems)")
-	disable := flag.String("disable", "", "set enabled=0 for table `NAME` in this side's sync_config, and exit")
-	remove := flag.String("remove", "", "delete table `NAME` from this side's sync_config, and exit")
-	resume := flag.String("resume", "", "resume the parked table `NAME` (after fixing what its rows were refused for), and exit")
-	parked := flag.Bool("parked", false, "list the parked tables with their reasons, and exit")
+	var act admin
+	flag.StringVar(&act.disable, "disable", "", "set enabled=0 for table `NAME` in this side's sync_config, and exit")
+	flag.StringVar(&act.remove, "remove", "", "delete table `NAME` from this side's sync_config, and exit")
+	flag.StringVar(&act.resume, "resume", "", "resume the parked table `NAME` (after fixing what its rows were refused for), and exit")
+	flag.BoolVar(&act.parked, "parked", false, "list the parked tables with their reasons, and exit")
+	flag.BoolVar(&act.status, "status", false, "print per table and direction the last good window and its age, the last run, rows pending,\nwhether parked, conflicts of the last day, and the files by status and failure reason; and exit")
+	flag.StringVar(&act.reload, "reload", "", "send table `NAME` (or NAME:push, NAME:pull) again from its first row at the next cycle, keeping\nits sync_log history (an entry with status reload records it), and exit")
+	dryRun := flag.Bool("dry-run", false, "count what one cycle would move now, per table and direction (rows, bytes, files), writing nothing\non either side, and exit")
+	flag.BoolVar(&act.json, "json", false, "with -status or -dry-run: print JSON")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9441 (empty: off)")
 	caFile := flag.String("ca", "", "certificate authority file (PEM) that signed the gateway's certificate (empty: the system's authorities)")
 	certFile := flag.String("cert", "", "client certificate file (PEM) to show the gateway, when it requires one (-client-ca there)")
@@ -99,8 +104,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	service.SetMemoryLimit(int64(memLimit))
-	admin := *disable != "" || *remove != "" || *resume != "" || *parked
-	if *dsn == "" || (*gateway == "" && !admin) {
+	if *dsn == "" || (*gateway == "" && !act.any()) {
 		return errors.New("need -db and -gateway (or GAPSYNC_DB and GAPSYNC_GATEWAY)")
 	}
 	log, err := logFlags.Logger(os.Stderr, "internet")
@@ -113,8 +117,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	if admin {
-		return administer(ctx, db, *disable, *remove, *resume, *parked)
+	if act.any() {
+		act.leaseWait = *leaseWait
+		return act.run(ctx, db)
 	}
 	ring, err := service.Secret("GAPSYNC_KEYS")
 	if err != nil {
@@ -157,6 +162,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if *dryRun {
+		p, err := coord.DryRun(ctx)
+		if err != nil {
+			return err
+		}
+		return service.WritePlan(os.Stdout, p, act.json)
+	}
 	problems, err := coord.Check(ctx)
 	if *check {
 		if err != nil {
@@ -192,31 +204,54 @@ func run(ctx context.Context) error {
 // errProblems marks a -check that found problems (exit status 2).
 var errProblems = errors.New("the setup check found problems")
 
-// administer runs the -disable, -remove, -resume and -parked actions.
-func administer(ctx context.Context, db *storage.DB, disable, remove, resume string, parked bool) error {
-	if disable != "" {
-		if err := db.Disable(ctx, disable); err != nil {
+// admin holds the actions that only touch the internet database.
+type admin struct {
+	disable, remove, resume, reload string
+	parked, status, json            bool
+	leaseWait                       time.Duration
+}
+
+func (a admin) any() bool {
+	return a.disable != "" || a.remove != "" || a.resume != "" || a.reload != "" || a.parked || a.status
+}
+
+// run runs the actions asked for, in the order of the help text.
+func (a admin) run(ctx context.Context, db *storage.DB) error {
+	if a.disable != "" {
+		if err := db.Disable(ctx, a.disable); err != nil {
 			return err
 		}
-		fmt.Printf("internet: %s disabled\n", disable)
+		fmt.Printf("internet: %s disabled\n", a.disable)
 	}
-	if remove != "" {
-		if err := db.Remove(ctx, remove); err != nil {
+	if a.remove != "" {
+		if err := db.Remove(ctx, a.remove); err != nil {
 			return err
 		}
-		fmt.Printf("internet: %s removed from sync_config\n", remove)
+		fmt.Printf("internet: %s removed from sync_config\n", a.remove)
 	}
-	if resume != "" {
-		n, err := db.Resume(ctx, resume)
+	if a.resume != "" {
+		n, err := db.Resume(ctx, a.resume)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("%s is not parked", resume)
+			return fmt.Errorf("%s is not parked", a.resume)
 		}
-		fmt.Printf("internet: %s resumed; the next cycle syncs it from where it stopped\n", resume)
+		fmt.Printf("internet: %s resumed; the next cycle syncs it from where it stopped\n", a.resume)
 	}
-	if parked {
+	if a.reload != "" {
+		name, dir, _ := strings.Cut(a.reload, ":")
+		var dirs []gapsync.Direction
+		if dir != "" {
+			dirs = append(dirs, gapsync.Direction(dir))
+		}
+		done, err := db.Reload(ctx, name, "coordinator", a.leaseWait, dirs...)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("internet: %s reloaded (%v); the next cycle sends it again from its first row\n", name, done)
+	}
+	if a.parked {
 		ps, err := db.Parked(ctx)
 		if err != nil {
 			return err
@@ -225,6 +260,13 @@ func administer(ctx context.Context, db *storage.DB, disable, remove, resume str
 			fmt.Printf("%s\t%s\tsince %s\t%s\n", p.Table, p.Direction, p.Since.Format(time.RFC3339), p.Reason)
 		}
 		fmt.Printf("internet: %d parked\n", len(ps))
+	}
+	if a.status {
+		st, err := db.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return service.WriteStatus(os.Stdout, st, a.json)
 	}
 	return nil
 }
