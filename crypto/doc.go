@@ -2,7 +2,8 @@
 // and response body between the gapsync zones (for example "internet" and
 // "intranet").
 //
-// An envelope is AES-256-GCM ciphertext behind a small clear-text header.
+// An envelope is AES-256-GCM or SM4-GCM ciphertext (each key names its
+// cipher) behind a small clear-text header.
 // The header says which key sealed the envelope, identifies the message,
 // and binds it to a sender zone, an endpoint, a time and, for responses, the
 // request it answers. The header is not secret but it is authenticated: it
@@ -10,7 +11,11 @@
 // exactly like a changed ciphertext.
 //
 // A sender calls [Keyring.Seal]; a receiver calls [Keyring.Open] with
-// [OpenOptions] naming what it expects. Only the standard library is used.
+// [OpenOptions] naming what it expects. AES-256-GCM is the standard
+// library's; SM4 (GB/T 32907, the national block cipher that Chinese
+// security reviews ask for) is github.com/emmansun/gmsm's block, in the
+// same GCM mode (GB/T 36624, RFC 8998): 16-byte blocks, 12-byte random
+// nonces and 16-byte tags, so everything below holds for both.
 //
 // # Envelope layout
 //
@@ -21,8 +26,9 @@
 //	0       1         'G' (0x47)
 //	1       1         'S' (0x53)
 //	2       1         'E' (0x45)
-//	3       1         version, currently 1
-//	4       1..2      headerLen, uvarint, at most 1024
+//	3       1         version: 1 for AES-256-GCM, 2 for any other cipher
+//	(4)     1         version 2 only: cipher, 1 = SM4-GCM
+//	4 (5)   1..2      headerLen, uvarint, at most 1024
 //	...     headerLen header:
 //	                    uvarint len + bytes  KeyID      1..32 chars [A-Za-z0-9._-]
 //	                    uvarint len + bytes  MessageID  1..64 bytes
@@ -36,8 +42,14 @@
 // The header must be consumed exactly: no bytes may follow Time within
 // headerLen. Anything that violates the layout or a limit is ErrMalformed,
 // both when parsing and (for limits) when sealing. The envelope is
-// 4 + len(varint(headerLen)) + headerLen + 12 + len(plaintext) + 16 bytes;
-// the plaintext length is not hidden.
+// 4 (5 in version 2) + len(varint(headerLen)) + headerLen + 12 +
+// len(plaintext) + 16 bytes; the plaintext length is not hidden.
+//
+// AES-256-GCM envelopes are version 1, byte for byte as before there was a
+// choice of cipher, so peers of older releases open them and old envelopes
+// still open. A version 2 envelope naming AES-256-GCM, or a cipher this
+// release does not know, is ErrMalformed: each envelope has one encoding.
+// [Header.Cipher] reports the cipher (its zero value is AES-256-GCM).
 //
 // Seal fills in KeyID (always the active key id), MessageID (if empty: 32
 // lowercase hex characters from 16 random bytes) and Time (if zero:
@@ -50,8 +62,10 @@
 // varint and the header bytes, exactly as they appear in the envelope. GCM
 // therefore authenticates, together with the ciphertext:
 //
-//   - the format version, so an envelope cannot be reinterpreted under
-//     another version;
+//   - the format version and the cipher, so an envelope cannot be
+//     reinterpreted under another version or cipher; Open also refuses an
+//     envelope whose cipher is not its key's (ErrTampered), so a header
+//     that claims the other cipher fails even before GCM is tried;
 //   - KeyID, so it cannot be relabelled to another key;
 //   - MessageID, the handle for replay detection;
 //   - Time, checked against OpenOptions.MaxSkew, which bounds how long a
@@ -81,12 +95,15 @@
 //
 // # Key rotation
 //
-// A key is an id plus a 32-byte secret, written as "id:base64(secret)" (see
-// [Key.String] and [ParseKey]). A [Keyring] has one active key, which seals,
-// and any number of older keys, which only open. Its textual form for
-// [ParseKeyring] is a comma-separated list whose first item is the active
-// key, for example "2025-06:...,2025-01:...". Because the key id travels in
-// the header, the receiver picks the right secret without trial decryption.
+// A key is an id, a cipher and a secret: 32 bytes for AES-256-GCM, written
+// "id:base64(secret)" (or "id:aes:base64(secret)"), and 16 bytes for
+// SM4-GCM, written "id:sm4:base64(secret)" (see [Key.Encode] and
+// [ParseKey]). A [Keyring] has one active key, which seals, and any number
+// of older keys, which only open; their ciphers may differ. Its textual
+// form for [ParseKeyring] is a comma-separated list whose first item is the
+// active key, for example "2025-06:sm4:...,2025-01:...". Because the key id
+// travels in the header, the receiver picks the right secret without trial
+// decryption.
 //
 // Both zones seal and open, so rotate in three steps and finish each on
 // every process of both zones before starting the next:
@@ -102,6 +119,12 @@
 // Skipping step 1 makes a receiver that has not been updated yet fail with
 // ErrUnknownKey.
 //
+// Moving from AES-256-GCM to SM4-GCM is a rotation like any other: the new
+// key is an SM4 key under a new id ("2026-sm4:sm4:...,2025-01:..." in step
+// 1), and during the overlap each envelope opens under the cipher of the
+// key it names. Give the new key a new id: one id held as AES by one zone
+// and as SM4 by the other fails every envelope with ErrTampered.
+//
 // A server that answers with [Keyring.SealWith] under the key id of the
 // request it answers (gapsync's transport does) shortens this when only
 // one side starts exchanges: give the servers (the external zone) the ring
@@ -113,7 +136,8 @@
 //
 // # Messages per key
 //
-// Every envelope draws a fresh random 96-bit nonce; there is no per-key
+// Every envelope draws a fresh random 96-bit nonce (under either cipher:
+// both are 128-bit block ciphers in the same GCM); there is no per-key
 // message counter in the nonce. Two envelopes under one key with the same
 // nonce would reveal the XOR of their plaintexts and let an attacker forge
 // messages under that key, so the number of envelopes per key is bounded
@@ -146,8 +170,8 @@
 // the request failed: the server may have applied it. Retrying after a
 // response error is safe only for idempotent requests.
 //
-// ErrMalformed: the bytes are not a well-formed version-1 envelope (wrong
-// magic or version, truncated, a length or limit violated). Typical causes
+// ErrMalformed: the bytes are not a well-formed version 1 or 2 envelope
+// (wrong magic, version or cipher, truncated, a length or limit violated). Typical causes
 // are a body cut off or rewritten in transit, a peer speaking another
 // version, or something that is not gapsync talking. Not retryable as is;
 // a fresh request may succeed if the cause was a one-off transport fault.
@@ -158,9 +182,11 @@
 // (see above) or zones configured with different keyrings. Retrying does
 // not help until the keyrings are fixed; afterwards it is safe.
 //
-// ErrTampered: authentication failed. Either GCM rejected the envelope
-// (the secret under that key id differs between the zones, or the header,
-// nonce, ciphertext or tag was modified), or the authenticated header is
+// ErrTampered: authentication failed. Either the envelope names a cipher
+// other than its key's (the zones hold one id under different ciphers, or
+// the header was modified), or GCM rejected the envelope (the secret under
+// that key id differs between the zones, or the header, nonce, ciphertext
+// or tag was modified), or the authenticated header is
 // bound to a different Endpoint, Sender or ReplyTo than the receiver
 // expected; the message says which. Treat it as a security event and do
 // not retry automatically: a misconfigured secret fails every time, and a

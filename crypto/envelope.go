@@ -28,8 +28,14 @@ var (
 )
 
 const (
-	version        = 1
-	prefixLen      = 4 // 'G', 'S', 'E', version
+	// Version 1 is AES-256-GCM, the only cipher it has; version 2 names
+	// the cipher in the byte after the version. AES-256-GCM envelopes are
+	// still sealed as version 1, so that peers of older releases open
+	// them: a version 2 envelope naming AES-256-GCM is malformed, and
+	// each envelope has one encoding.
+	version1       = 1
+	version2       = 2
+	prefixLen      = 4 // 'G', 'S', 'E', version (+ cipher in version 2)
 	nonceSize      = 12
 	tagSize        = 16
 	maxHeaderLen   = 1024
@@ -53,6 +59,7 @@ type Header struct {
 	Sender    string    // zone that sealed it, e.g. "internet", "external" (<=32 bytes)
 	Endpoint  string    // what it is for, e.g. "POST /v1/apply" or "RESP /v1/apply" (<=128 bytes)
 	ReplyTo   string    // for responses: the MessageID of the request answered (<=64 bytes), else empty
+	Cipher    Cipher    // set by Seal to the key's cipher; Open refuses an envelope whose cipher is not its key's
 }
 
 // OpenOptions tells Open what the envelope must be bound to.
@@ -66,8 +73,8 @@ type OpenOptions struct {
 }
 
 // Seal encrypts plaintext under the active key and returns the envelope
-// appended to dst, together with the header as filled in: KeyID is always
-// set to the active key id, MessageID and Time are filled in if empty/zero,
+// appended to dst, together with the header as filled in: KeyID and
+// Cipher are always set to the active key's, MessageID and Time are filled in if empty/zero,
 // and Time is returned as it will be decoded by Open (UTC, nanosecond
 // precision, no monotonic reading).
 //
@@ -93,6 +100,7 @@ func (r *Keyring) SealWith(dst []byte, keyID string, h Header, plaintext []byte)
 
 func (r *Keyring) seal(dst []byte, keyID string, h Header, plaintext []byte) ([]byte, Header, error) {
 	h.KeyID = keyID
+	h.Cipher = r.aeads[keyID].cipher
 	if h.MessageID == "" {
 		id, err := newMessageID()
 		if err != nil {
@@ -117,10 +125,14 @@ func (r *Keyring) seal(dst []byte, keyID string, h Header, plaintext []byte) ([]
 		return dst, Header{}, err
 	}
 	hlen := encodedHeaderLen(&h)
-	total := prefixLen + uvarintLen(uint64(hlen)) + hlen + nonceSize + len(plaintext) + tagSize
+	total := prefixLen + 1 + uvarintLen(uint64(hlen)) + hlen + nonceSize + len(plaintext) + tagSize
 	out := slices.Grow(dst, total)
 	start := len(out)
-	out = append(out, 'G', 'S', 'E', version)
+	if h.Cipher == AES256GCM {
+		out = append(out, 'G', 'S', 'E', version1)
+	} else {
+		out = append(out, 'G', 'S', 'E', version2, byte(h.Cipher))
+	}
 	out = binary.AppendUvarint(out, uint64(hlen))
 	out = appendHeader(out, &h)
 	aadEnd := len(out)
@@ -138,7 +150,8 @@ func (r *Keyring) seal(dst []byte, keyID string, h Header, plaintext []byte) ([]
 // envelope). o may be nil.
 //
 // Checks happen in this order, and the first failure is returned:
-// parse (ErrMalformed), key lookup (ErrUnknownKey), AEAD open (ErrTampered),
+// parse (ErrMalformed), key lookup (ErrUnknownKey), the envelope's cipher
+// against the key's (ErrTampered), AEAD open (ErrTampered),
 // Endpoint/Sender/ReplyTo match (ErrTampered, the message says which field),
 // timestamp skew (ErrStale). On any error the returned Header is zero, the
 // plaintext is nil, and any plaintext already written into dst's spare
@@ -152,6 +165,10 @@ func (r *Keyring) Open(dst, envelope []byte, o *OpenOptions) (Header, []byte, er
 	aead, ok := r.aeads[h.KeyID]
 	if !ok {
 		return Header{}, nil, fmt.Errorf("%w: %q", ErrUnknownKey, h.KeyID)
+	}
+	if h.Cipher != aead.cipher {
+		return Header{}, nil, fmt.Errorf("%w: envelope is %v but key %q is %v: the zones hold different keys under one id, or the envelope was modified",
+			ErrTampered, h.Cipher, h.KeyID, aead.cipher)
 	}
 	nonce := envelope[aadLen : aadLen+nonceSize]
 	out, err := aead.Open(dst, nonce, envelope[aadLen+nonceSize:], envelope[:aadLen])
@@ -279,17 +296,31 @@ func parse(env []byte) (Header, int, error) {
 	if len(env) < prefixLen || env[0] != 'G' || env[1] != 'S' || env[2] != 'E' {
 		return Header{}, 0, fmt.Errorf("%w: bad magic", ErrMalformed)
 	}
-	if env[3] != version {
+	c, plen := AES256GCM, prefixLen
+	switch env[3] {
+	case version1:
+	case version2:
+		if len(env) <= prefixLen {
+			return Header{}, 0, fmt.Errorf("%w: truncated", ErrMalformed)
+		}
+		c, plen = Cipher(env[prefixLen]), prefixLen+1
+		switch {
+		case c == AES256GCM:
+			return Header{}, 0, fmt.Errorf("%w: version 2 envelope names %v, which is sealed as version 1", ErrMalformed, c)
+		case !c.known():
+			return Header{}, 0, fmt.Errorf("%w: unknown %v", ErrMalformed, c)
+		}
+	default:
 		return Header{}, 0, fmt.Errorf("%w: unsupported version %d", ErrMalformed, env[3])
 	}
-	hlen, n, ok := readUvarint(env[prefixLen:])
+	hlen, n, ok := readUvarint(env[plen:])
 	if !ok {
 		return Header{}, 0, fmt.Errorf("%w: bad header length", ErrMalformed)
 	}
 	if hlen > maxHeaderLen {
 		return Header{}, 0, fmt.Errorf("%w: header length %d exceeds %d", ErrMalformed, hlen, maxHeaderLen)
 	}
-	hstart := prefixLen + n
+	hstart := plen + n
 	aadLen := hstart + int(hlen)
 	if len(env)-hstart < int(hlen)+nonceSize+tagSize {
 		return Header{}, 0, fmt.Errorf("%w: truncated", ErrMalformed)
@@ -323,6 +354,7 @@ func parse(env []byte) (Header, int, error) {
 		Sender:    fields[2],
 		Endpoint:  fields[3],
 		ReplyTo:   fields[4],
+		Cipher:    c,
 		Time:      time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC(),
 	}
 	if err := checkLimits(&h); err != nil {

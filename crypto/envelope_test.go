@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmansun/gmsm/sm4"
 	"github.com/gapsync/gapsync/crypto"
 	"github.com/matryer/is"
 )
@@ -49,6 +50,33 @@ func mustKey(t testing.TB, id string) crypto.Key {
 	return k
 }
 
+func cipherKey(t testing.TB, c crypto.Cipher, id string) crypto.Key {
+	t.Helper()
+	k, err := crypto.GenerateCipherKey(c, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// eachCipher runs the test f once under every cipher, as a subtest named
+// after it: the envelope must refuse under SM4-GCM all that it refuses
+// under AES-256-GCM.
+func eachCipher(t *testing.T, f func(t *testing.T, c crypto.Cipher)) {
+	for _, c := range crypto.Ciphers {
+		t.Run(c.String(), func(t *testing.T) { f(t, c) })
+	}
+}
+
+// prefixLen is the documented length of magic, version and (from
+// version 2) cipher.
+func prefixLen(c crypto.Cipher) int {
+	if c == crypto.AES256GCM {
+		return 4
+	}
+	return 5
+}
+
 func mustRing(t testing.TB, active crypto.Key, older ...crypto.Key) *crypto.Keyring {
 	t.Helper()
 	r, err := crypto.NewKeyring(active, older...)
@@ -67,9 +95,11 @@ func seal(t testing.TB, r *crypto.Keyring, h crypto.Header, pt []byte) ([]byte, 
 	return env, h
 }
 
-func TestRoundTrip(t *testing.T) {
+func TestRoundTrip(t *testing.T) { eachCipher(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	r := mustRing(t, mustKey(t, "k1"))
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	for _, pt := range [][]byte{nil, []byte("x"), []byte("hello, intranet"), bytes.Repeat([]byte{0xAB}, 100000)} {
 		in := crypto.Header{Sender: "internet", Endpoint: "POST /v1/apply"}
 		prefix := []byte("prefix")
@@ -95,9 +125,11 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestOpenNilOptionsAndNilDst(t *testing.T) {
+func TestOpenNilOptionsAndNilDst(t *testing.T) { eachCipher(t, testOpenNilOptionsAndNilDst) }
+
+func testOpenNilOptionsAndNilDst(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	r := mustRing(t, mustKey(t, "k1"))
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	env, _ := seal(t, r, crypto.Header{}, []byte("body"))
 	_, got, err := r.Open(nil, env, nil)
 	is.NoErr(err)
@@ -106,9 +138,11 @@ func TestOpenNilOptionsAndNilDst(t *testing.T) {
 
 var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-func TestSealFillsHeader(t *testing.T) {
+func TestSealFillsHeader(t *testing.T) { eachCipher(t, testSealFillsHeader) }
+
+func testSealFillsHeader(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	r := mustRing(t, mustKey(t, "active-1"), mustKey(t, "old"))
+	r := mustRing(t, cipherKey(t, c, "active-1"), cipherKey(t, c, "old"))
 
 	before := time.Now()
 	env, h := seal(t, r, crypto.Header{KeyID: "old", Sender: "internet"}, []byte("x"))
@@ -132,9 +166,11 @@ func TestSealFillsHeader(t *testing.T) {
 	is.Equal(got, h)
 }
 
-func TestMessageIDsAndNoncesDiffer(t *testing.T) {
+func TestMessageIDsAndNoncesDiffer(t *testing.T) { eachCipher(t, testMessageIDsAndNoncesDiffer) }
+
+func testMessageIDsAndNoncesDiffer(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	r := mustRing(t, mustKey(t, "k1"))
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	_, h1 := seal(t, r, crypto.Header{}, []byte("x"))
 	_, h2 := seal(t, r, crypto.Header{}, []byte("x"))
 	is.True(h1.MessageID != h2.MessageID)
@@ -150,8 +186,10 @@ func TestMessageIDsAndNoncesDiffer(t *testing.T) {
 	is.True(!bytes.Equal(e1[n:n+12], e2[n:n+12])) // nonce differs
 }
 
-func TestEveryByteFlipFails(t *testing.T) {
-	r := mustRing(t, mustKey(t, "k1"))
+func TestEveryByteFlipFails(t *testing.T) { eachCipher(t, testEveryByteFlipFails) }
+
+func testEveryByteFlipFails(t *testing.T, c crypto.Cipher) {
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	pt := []byte("small body")
 	const endpoint = "POST /v1/apply"
 	env, h := seal(t, r, crypto.Header{Sender: "internet", Endpoint: endpoint, ReplyTo: "rq"}, pt)
@@ -179,7 +217,7 @@ func TestEveryByteFlipFails(t *testing.T) {
 			s := sentinelOf(t, err)
 			var want []error
 			switch {
-			case i < 4: // magic and version
+			case i < prefixLen(c): // magic, version and cipher
 				want = []error{crypto.ErrMalformed}
 			case i >= timeStart: // time, nonce, ciphertext, tag
 				want = []error{crypto.ErrTampered}
@@ -199,9 +237,11 @@ func TestEveryByteFlipFails(t *testing.T) {
 	}
 }
 
-func TestTruncatedOrExtendedFails(t *testing.T) {
+func TestTruncatedOrExtendedFails(t *testing.T) { eachCipher(t, testTruncatedOrExtendedFails) }
+
+func testTruncatedOrExtendedFails(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	r := mustRing(t, mustKey(t, "k1"))
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	env, h := seal(t, r, crypto.Header{Endpoint: "e"}, []byte("body"))
 	o := &crypto.OpenOptions{Now: h.Time}
 	for n := 0; n < len(env); n++ {
@@ -213,9 +253,19 @@ func TestTruncatedOrExtendedFails(t *testing.T) {
 	is.True(errors.Is(err, crypto.ErrTampered))
 }
 
+// TestKeyRotation rotates within each cipher and from each to the other:
+// the three steps are the same, and both keys open during the overlap.
 func TestKeyRotation(t *testing.T) {
+	for _, from := range crypto.Ciphers {
+		for _, to := range crypto.Ciphers {
+			t.Run(from.String()+"->"+to.String(), func(t *testing.T) { testKeyRotation(t, from, to) })
+		}
+	}
+}
+
+func testKeyRotation(t *testing.T, from, to crypto.Cipher) {
 	is := is.New(t)
-	oldK, newK := mustKey(t, "2025-01"), mustKey(t, "2025-06")
+	oldK, newK := cipherKey(t, from, "2025-01"), cipherKey(t, to, "2025-06")
 
 	before := mustRing(t, oldK)      // before rotation
 	step1 := mustRing(t, oldK, newK) // new key known, not active
@@ -230,8 +280,15 @@ func TestKeyRotation(t *testing.T) {
 	is.Equal(string(pt), "sealed with old")
 
 	is.Equal(after.ActiveID(), "2025-06")
+	is.Equal(after.ActiveCipher(), to)
 	newEnv, sh := seal(t, after, h, []byte("sealed with new"))
 	is.Equal(sh.KeyID, "2025-06")
+	is.Equal(sh.Cipher, to)
+	_, pt, err = after.Open(nil, newEnv, o)
+	is.NoErr(err)
+	_, pt, err = step1.Open(nil, oldEnv, o) // step 1 still seals and opens the old
+	is.NoErr(err)
+	is.Equal(string(pt), "sealed with old")
 	_, pt, err = step1.Open(nil, newEnv, o) // why step 1 exists
 	is.NoErr(err)
 	is.Equal(string(pt), "sealed with new")
@@ -244,10 +301,12 @@ func TestKeyRotation(t *testing.T) {
 	sentinelOf(t, err)
 }
 
-func TestWrongSecretSameID(t *testing.T) {
+func TestWrongSecretSameID(t *testing.T) { eachCipher(t, testWrongSecretSameID) }
+
+func testWrongSecretSameID(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	a := mustRing(t, mustKey(t, "k1"))
-	b := mustRing(t, mustKey(t, "k1"))
+	a := mustRing(t, cipherKey(t, c, "k1"))
+	b := mustRing(t, cipherKey(t, c, "k1"))
 	env, _ := seal(t, a, crypto.Header{}, []byte("secret stuff"))
 	_, pt, err := b.Open(nil, env, nil)
 	is.True(errors.Is(err, crypto.ErrTampered))
@@ -256,9 +315,11 @@ func TestWrongSecretSameID(t *testing.T) {
 	is.True(!strings.Contains(err.Error(), "secret stuff"))
 }
 
-func TestStale(t *testing.T) {
+func TestStale(t *testing.T) { eachCipher(t, testStale) }
+
+func testStale(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	r := mustRing(t, mustKey(t, "k1"))
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	env, _ := seal(t, r, crypto.Header{Time: t0}, []byte("x"))
 
@@ -295,8 +356,10 @@ func TestStale(t *testing.T) {
 	is.True(errors.Is(err, crypto.ErrStale))
 }
 
-func TestBindingMismatch(t *testing.T) {
-	r := mustRing(t, mustKey(t, "k1"))
+func TestBindingMismatch(t *testing.T) { eachCipher(t, testBindingMismatch) }
+
+func testBindingMismatch(t *testing.T, c crypto.Cipher) {
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	h := crypto.Header{Sender: "internet", Endpoint: "RESP /v1/apply", ReplyTo: "0123"}
 	env, sealed := seal(t, r, h, []byte("response body"))
 	base := crypto.OpenOptions{Now: sealed.Time, Sender: "internet", Endpoint: "RESP /v1/apply", ReplyTo: "0123"}
@@ -340,8 +403,10 @@ func TestBindingMismatch(t *testing.T) {
 	is.Equal(sentinelOf(t, err), crypto.ErrTampered)
 }
 
-func TestSealHeaderLimits(t *testing.T) {
-	r := mustRing(t, mustKey(t, "k1"))
+func TestSealHeaderLimits(t *testing.T) { eachCipher(t, testSealHeaderLimits) }
+
+func testSealHeaderLimits(t *testing.T, c crypto.Cipher) {
+	r := mustRing(t, cipherKey(t, c, "k1"))
 	for _, tc := range []struct {
 		name  string
 		limit int
@@ -381,7 +446,7 @@ func TestSealHeaderLimits(t *testing.T) {
 // independently of the package's encoder. Fields are KeyID, MessageID,
 // Sender, Endpoint, ReplyTo; extra is appended to the header after Time.
 type rawEnvelope struct {
-	magic     []byte // default "GSE\x01"
+	magic     []byte // default "GSE\x01" (AES-256-GCM) or "GSE\x02\x01" (SM4-GCM)
 	hlenBytes []byte // default minimal uvarint of len(header)
 	fields    [5][]byte
 	lenBytes  [5][]byte // per-field length override
@@ -389,7 +454,7 @@ type rawEnvelope struct {
 	extra     []byte
 }
 
-func (e rawEnvelope) build(t *testing.T, secret, pt []byte) []byte {
+func (e rawEnvelope) build(t *testing.T, k crypto.Key, pt []byte) []byte {
 	t.Helper()
 	var hdr []byte
 	for i, f := range e.fields {
@@ -404,6 +469,9 @@ func (e rawEnvelope) build(t *testing.T, secret, pt []byte) []byte {
 	hdr = append(hdr, e.extra...)
 
 	env := []byte("GSE\x01")
+	if k.Cipher == crypto.SM4GCM {
+		env = []byte("GSE\x02\x01")
+	}
 	if e.magic != nil {
 		env = bytes.Clone(e.magic)
 	}
@@ -416,7 +484,18 @@ func (e rawEnvelope) build(t *testing.T, secret, pt []byte) []byte {
 	aad := bytes.Clone(env)
 	nonce := bytes.Repeat([]byte{7}, 12)
 	env = append(env, nonce...)
-	block, err := aes.NewCipher(secret)
+	return gcmOf(t, k).Seal(env, nonce, pt, aad)
+}
+
+// gcmOf makes the key's AEAD from the cipher libraries directly, not
+// through the package.
+func gcmOf(t *testing.T, k crypto.Key) cipher.AEAD {
+	t.Helper()
+	newBlock := aes.NewCipher
+	if k.Cipher == crypto.SM4GCM {
+		newBlock = sm4.NewCipher
+	}
+	block, err := newBlock(k.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +503,7 @@ func (e rawEnvelope) build(t *testing.T, secret, pt []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gcm.Seal(env, nonce, pt, aad)
+	return gcm
 }
 
 func validRaw(now time.Time) rawEnvelope {
@@ -436,16 +515,18 @@ func validRaw(now time.Time) rawEnvelope {
 
 // TestLayoutMatchesDoc opens a hand-built envelope, so the documented
 // layout and the implementation cannot drift apart silently.
-func TestLayoutMatchesDoc(t *testing.T) {
+func TestLayoutMatchesDoc(t *testing.T) { eachCipher(t, testLayoutMatchesDoc) }
+
+func testLayoutMatchesDoc(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	k := mustKey(t, "k1")
+	k := cipherKey(t, c, "k1")
 	r := mustRing(t, k)
 	now := time.Unix(1750000000, 123456789)
-	env := validRaw(now).build(t, k.Secret, []byte("hand made"))
+	env := validRaw(now).build(t, k, []byte("hand made"))
 	h, pt, err := r.Open(nil, env, &crypto.OpenOptions{Now: now, Endpoint: "POST /v1/apply", Sender: "internet"})
 	is.NoErr(err)
 	is.Equal(string(pt), "hand made")
-	is.Equal(h, crypto.Header{KeyID: "k1", MessageID: "mid", Sender: "internet", Endpoint: "POST /v1/apply", Time: now.UTC()})
+	is.Equal(h, crypto.Header{KeyID: "k1", MessageID: "mid", Sender: "internet", Endpoint: "POST /v1/apply", Time: now.UTC(), Cipher: c})
 
 	// And the package's own envelope has the documented shape.
 	sealed, sh := seal(t, r, crypto.Header{MessageID: "mid", Sender: "internet", Endpoint: "POST /v1/apply", Time: now}, []byte("hand made"))
@@ -455,8 +536,10 @@ func TestLayoutMatchesDoc(t *testing.T) {
 	is.Equal(sealed[:nonceAt], env[:nonceAt]) // identical AAD bytes
 }
 
-func TestParseLimits(t *testing.T) {
-	k := mustKey(t, "k1")
+func TestParseLimits(t *testing.T) { eachCipher(t, testParseLimits) }
+
+func testParseLimits(t *testing.T, c crypto.Cipher) {
+	k := cipherKey(t, c, "k1")
 	r := mustRing(t, k)
 	now := time.Unix(1750000000, 0)
 	long := func(n int) []byte { return bytes.Repeat([]byte{'a'}, n) }
@@ -476,7 +559,7 @@ func TestParseLimits(t *testing.T) {
 	} {
 		t.Run("accept "+name, func(t *testing.T) {
 			is := is.New(t)
-			_, err := crypto.PeekHeader(e.build(t, k.Secret, nil))
+			_, err := crypto.PeekHeader(e.build(t, k, nil))
 			is.NoErr(err)
 		})
 	}
@@ -498,13 +581,16 @@ func TestParseLimits(t *testing.T) {
 		"non-minimal length":  ok(func(e *rawEnvelope) { e.lenBytes[0] = []byte{0x82, 0x00} }),
 		"field past header":   ok(func(e *rawEnvelope) { e.lenBytes[4] = []byte{20} }),
 		"bad magic":           ok(func(e *rawEnvelope) { e.magic = []byte("GSX\x01") }),
-		"version 2":           ok(func(e *rawEnvelope) { e.magic = []byte("GSE\x02") }),
+		"version 3":           ok(func(e *rawEnvelope) { e.magic = []byte("GSE\x03") }),
+		"v2 naming aes":       ok(func(e *rawEnvelope) { e.magic = []byte("GSE\x02\x00") }),
+		"v2 unknown cipher":   ok(func(e *rawEnvelope) { e.magic = []byte("GSE\x02\x07") }),
+		"v2 without cipher":   ok(func(e *rawEnvelope) { e.magic = []byte("GSE\x02") }),
 		"hlen past envelope":  ok(func(e *rawEnvelope) { e.hlenBytes = []byte{0x80, 0x08} }),
 		"hlen varint overrun": ok(func(e *rawEnvelope) { e.hlenBytes = bytes.Repeat([]byte{0xff}, 11) }),
 	} {
 		t.Run("reject "+name, func(t *testing.T) {
 			is := is.New(t)
-			env := e.build(t, k.Secret, []byte("x"))
+			env := e.build(t, k, []byte("x"))
 			_, err := crypto.PeekHeader(env)
 			is.Equal(sentinelOf(t, err), crypto.ErrMalformed)
 			_, _, err = r.Open(nil, env, &crypto.OpenOptions{Now: now})
@@ -517,12 +603,12 @@ func TestParseLimits(t *testing.T) {
 	// looked at.
 	big := validRaw(now)
 	big.extra = long(1100)
-	_, err := crypto.PeekHeader(big.build(t, k.Secret, nil))
+	_, err := crypto.PeekHeader(big.build(t, k, nil))
 	is.True(errors.Is(err, crypto.ErrMalformed))
 	is.True(strings.Contains(err.Error(), "exceeds 1024"))
 
 	// Ciphertext shorter than a tag.
-	env := validRaw(now).build(t, k.Secret, nil)
+	env := validRaw(now).build(t, k, nil)
 	_, err = crypto.PeekHeader(env[:len(env)-1])
 	is.True(errors.Is(err, crypto.ErrMalformed))
 	_, err = crypto.PeekHeader(nil)
@@ -530,18 +616,24 @@ func TestParseLimits(t *testing.T) {
 }
 
 func TestKeyringIgnoresLaterSecretChanges(t *testing.T) {
+	eachCipher(t, testKeyringIgnoresLaterSecretChanges)
+}
+
+func testKeyringIgnoresLaterSecretChanges(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	k := mustKey(t, "k1")
+	k := cipherKey(t, c, "k1")
 	orig := bytes.Clone(k.Secret)
 	r := mustRing(t, k)
 	env, _ := seal(t, r, crypto.Header{}, []byte("x"))
 	clear(k.Secret)
-	_, _, err := mustRing(t, crypto.Key{ID: "k1", Secret: orig}).Open(nil, env, nil)
+	_, _, err := mustRing(t, crypto.Key{ID: "k1", Secret: orig, Cipher: c}).Open(nil, env, nil)
 	is.NoErr(err) // r still sealed with the original secret
 }
 
-func TestConcurrentUse(t *testing.T) {
-	r := mustRing(t, mustKey(t, "k2"), mustKey(t, "k1"))
+func TestConcurrentUse(t *testing.T) { eachCipher(t, testConcurrentUse) }
+
+func testConcurrentUse(t *testing.T, c crypto.Cipher) {
+	r := mustRing(t, cipherKey(t, c, "k2"), cipherKey(t, c, "k1"))
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {

@@ -11,47 +11,128 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/emmansun/gmsm/sm4"
 )
+
+const maxKeyIDLen = 32
+
+// Cipher is the AEAD a key seals with. The zero value is AES-256-GCM, the
+// cipher of every key written before there was a choice, so a Key or a
+// Header that does not name one is AES-256-GCM.
+type Cipher uint8
 
 const (
-	secretSize  = 32 // AES-256
-	maxKeyIDLen = 32
+	// AES256GCM is AES with a 32-byte key in GCM mode. Its keys are
+	// written "id:base64" (or "id:aes:base64").
+	AES256GCM Cipher = iota
+	// SM4GCM is the Chinese national block cipher SM4 (GB/T 32907) with
+	// a 16-byte key in GCM mode (GB/T 36624, RFC 8998). Its keys are
+	// written "id:sm4:base64".
+	SM4GCM
 )
 
-// Key is a named AES-256 secret.
+// Ciphers lists every cipher this package seals and opens.
+var Ciphers = []Cipher{AES256GCM, SM4GCM}
+
+// String returns "aes-256-gcm" or "sm4-gcm".
+func (c Cipher) String() string {
+	switch c {
+	case AES256GCM:
+		return "aes-256-gcm"
+	case SM4GCM:
+		return "sm4-gcm"
+	}
+	return fmt.Sprintf("cipher(%d)", uint8(c))
+}
+
+// Name is the short name used in a key's textual form and in flags:
+// "aes" or "sm4".
+func (c Cipher) Name() string {
+	switch c {
+	case AES256GCM:
+		return "aes"
+	case SM4GCM:
+		return "sm4"
+	}
+	return c.String()
+}
+
+// KeySize is the length of the cipher's secret in bytes: 32 for
+// AES-256-GCM, 16 for SM4-GCM.
+func (c Cipher) KeySize() int {
+	if c == SM4GCM {
+		return 16
+	}
+	return 32
+}
+
+func (c Cipher) known() bool { return c == AES256GCM || c == SM4GCM }
+
+// ParseCipher reads a cipher's short name ("aes", "sm4") or its full one
+// ("aes-256-gcm", "sm4-gcm"), in any case.
+func ParseCipher(s string) (Cipher, error) {
+	for _, c := range Ciphers {
+		if strings.EqualFold(s, c.Name()) || strings.EqualFold(s, c.String()) {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("gapsync/crypto: unknown cipher %q: want aes or sm4", s)
+}
+
+// Key is a named secret for one cipher.
 //
 // ID is 1 to 32 characters from [A-Za-z0-9._-]; it travels in clear in every
-// envelope so the receiver can pick the right secret. Secret is exactly 32
-// bytes.
+// envelope so the receiver can pick the right secret. Cipher is the AEAD
+// (zero: AES-256-GCM). Secret is exactly Cipher.KeySize() bytes: 32 for
+// AES-256-GCM, 16 for SM4-GCM.
 type Key struct {
 	ID     string
 	Secret []byte
+	Cipher Cipher
 }
 
-// GenerateKey returns a Key with the given id and a secret read from
-// crypto/rand.
-func GenerateKey(id string) (Key, error) {
+// GenerateKey returns an AES-256-GCM Key with the given id and a secret
+// read from crypto/rand.
+func GenerateKey(id string) (Key, error) { return GenerateCipherKey(AES256GCM, id) }
+
+// GenerateCipherKey is GenerateKey for the cipher c.
+func GenerateCipherKey(c Cipher, id string) (Key, error) {
 	if !validKeyID(id) {
 		return Key{}, errInvalidKeyID
 	}
-	secret := make([]byte, secretSize)
+	if !c.known() {
+		return Key{}, fmt.Errorf("gapsync/crypto: generate key: unknown %v", c)
+	}
+	secret := make([]byte, c.KeySize())
 	if _, err := rand.Read(secret); err != nil {
 		return Key{}, fmt.Errorf("gapsync/crypto: generate key: %w", err)
 	}
-	return Key{ID: id, Secret: secret}, nil
+	return Key{ID: id, Secret: secret, Cipher: c}, nil
 }
 
-// Encode returns the textual form of k, "id:" followed by the standard
-// base64 encoding of the secret. This is the form ParseKey and ParseKeyring
+// Encode returns the textual form of k: "id:" followed by the standard
+// base64 encoding of the secret for AES-256-GCM (the form that predates
+// the choice of cipher, so older readers still take it), and
+// "id:sm4:base64" for SM4-GCM. This is the form ParseKey and ParseKeyring
 // read, as used in environment variables and key files. The result
 // contains the secret: store it as you would a password.
 func (k Key) Encode() string {
-	return k.ID + ":" + base64.StdEncoding.EncodeToString(k.Secret)
+	secret := base64.StdEncoding.EncodeToString(k.Secret)
+	if k.Cipher == AES256GCM {
+		return k.ID + ":" + secret
+	}
+	return k.ID + ":" + k.Cipher.Name() + ":" + secret
 }
 
-// String names the key without its secret, so that a Key passed to a
-// logger or to fmt's %v and %s reveals nothing.
-func (k Key) String() string { return "key(" + k.ID + ")" }
+// String names the key and its cipher without its secret, so that a Key
+// passed to a logger or to fmt's %v and %s reveals nothing.
+func (k Key) String() string {
+	if k.Cipher == AES256GCM {
+		return "key(" + k.ID + ")"
+	}
+	return "key(" + k.ID + ", " + k.Cipher.String() + ")"
+}
 
 // GoString is String for %#v.
 func (k Key) GoString() string { return k.String() }
@@ -77,20 +158,30 @@ func parseKey(s string) (Key, error) {
 	}
 	id, enc, ok := strings.Cut(s, ":")
 	if !ok {
-		return Key{}, errors.New(`missing ":" (want id:base64secret)`)
+		return Key{}, errors.New(`missing ":" (want id:base64secret or id:sm4:base64secret)`)
 	}
 	if !validKeyID(id) {
 		// The id is not echoed: a malformed item may be a pasted secret.
 		return Key{}, errors.New("invalid key id: want 1 to 32 characters from [A-Za-z0-9._-]")
 	}
+	// Standard base64 has no ':', so a second one ends a cipher name.
+	c := AES256GCM
+	if name, rest, ok := strings.Cut(enc, ":"); ok {
+		var err error
+		if c, err = ParseCipher(name); err != nil {
+			// The name is not echoed either, for the same reason.
+			return Key{}, fmt.Errorf("key %q: unknown cipher: want id:base64 (aes-256-gcm) or id:sm4:base64 (sm4-gcm)", id)
+		}
+		enc = rest
+	}
 	secret, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {
 		return Key{}, fmt.Errorf("key %q: secret is not valid standard base64", id)
 	}
-	if len(secret) != secretSize {
-		return Key{}, fmt.Errorf("key %q: secret is %d bytes, want %d", id, len(secret), secretSize)
+	if len(secret) != c.KeySize() {
+		return Key{}, fmt.Errorf("key %q: %v secret is %d bytes, want %d", id, c, len(secret), c.KeySize())
 	}
-	return Key{ID: id, Secret: secret}, nil
+	return Key{ID: id, Secret: secret, Cipher: c}, nil
 }
 
 func validKeyID(id string) bool {
@@ -115,9 +206,14 @@ func validKeyID(id string) bool {
 // changes to the Key values passed in have no effect.
 type Keyring struct {
 	activeID string
-	aeads    map[string]cipher.AEAD // by key id, includes the active key
+	aeads    map[string]ringKey // by key id, includes the active key
 	opts     KeyringOptions
 	sealed   map[string]*atomic.Uint64 // envelopes sealed, by key id
+}
+
+type ringKey struct {
+	cipher.AEAD
+	cipher Cipher
 }
 
 // DefaultMaxMessages is the default KeyringOptions.MaxMessages: 2^31,
@@ -149,7 +245,7 @@ func NewKeyring(active Key, older ...Key) (*Keyring, error) {
 
 // NewKeyringOptions is NewKeyring with options; o may be nil.
 func NewKeyringOptions(o *KeyringOptions, active Key, older ...Key) (*Keyring, error) {
-	r := &Keyring{aeads: make(map[string]cipher.AEAD, 1+len(older)), sealed: map[string]*atomic.Uint64{}}
+	r := &Keyring{aeads: make(map[string]ringKey, 1+len(older)), sealed: map[string]*atomic.Uint64{}}
 	if o != nil {
 		r.opts = *o
 	}
@@ -170,17 +266,20 @@ func NewKeyringOptions(o *KeyringOptions, active Key, older ...Key) (*Keyring, e
 		if !validKeyID(k.ID) {
 			return nil, errInvalidKeyID
 		}
-		if len(k.Secret) != secretSize {
-			return nil, fmt.Errorf("gapsync/crypto: key %q: secret is %d bytes, want %d", k.ID, len(k.Secret), secretSize)
+		if !k.Cipher.known() {
+			return nil, fmt.Errorf("gapsync/crypto: key %q: unknown %v", k.ID, k.Cipher)
+		}
+		if len(k.Secret) != k.Cipher.KeySize() {
+			return nil, fmt.Errorf("gapsync/crypto: key %q: %v secret is %d bytes, want %d", k.ID, k.Cipher, len(k.Secret), k.Cipher.KeySize())
 		}
 		if _, dup := r.aeads[k.ID]; dup {
 			return nil, fmt.Errorf("gapsync/crypto: duplicate key id %q", k.ID)
 		}
-		aead, err := newAEAD(k.Secret)
+		aead, err := newAEAD(k.Cipher, k.Secret)
 		if err != nil {
 			return nil, fmt.Errorf("gapsync/crypto: key %q: %w", k.ID, err)
 		}
-		r.aeads[k.ID] = aead
+		r.aeads[k.ID] = ringKey{aead, k.Cipher}
 		r.sealed[k.ID] = new(atomic.Uint64)
 		if i < 0 {
 			r.activeID = k.ID
@@ -190,7 +289,8 @@ func NewKeyringOptions(o *KeyringOptions, active Key, older ...Key) (*Keyring, e
 }
 
 // ParseKeyring parses a comma-separated list of keys in their textual form,
-// "id:base64,id:base64,...". Whitespace around items is ignored. The first
+// "id:base64,id:sm4:base64,...", ciphers mixed as they may be during a
+// rotation from one to the other. Whitespace around items is ignored. The first
 // key is the active one; the rest only open. Empty input, empty items,
 // malformed items and duplicate ids are errors. Error messages never contain
 // a secret.
@@ -215,6 +315,9 @@ func ParseKeyringOptions(s string, o *KeyringOptions) (*Keyring, error) {
 
 // ActiveID returns the id of the key that Seal uses.
 func (r *Keyring) ActiveID() string { return r.activeID }
+
+// ActiveCipher returns the cipher of the key that Seal uses.
+func (r *Keyring) ActiveCipher() Cipher { return r.aeads[r.activeID].cipher }
 
 // Sealed returns how many envelopes this keyring has sealed under its
 // active key, for a gauge next to KeyringOptions.MaxMessages.
@@ -245,8 +348,19 @@ func (r *Keyring) count(id string) error {
 	return nil
 }
 
-func newAEAD(secret []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(secret)
+func newAEAD(c Cipher, secret []byte) (cipher.AEAD, error) {
+	var block cipher.Block
+	var err error
+	switch c {
+	case AES256GCM:
+		block, err = aes.NewCipher(secret)
+	case SM4GCM:
+		// gmsm's block offers crypto/cipher its own GCM (AES-NI for the
+		// S-box, carry-less multiply for GHASH) where the CPU has them.
+		block, err = sm4.NewCipher(secret)
+	default:
+		err = fmt.Errorf("unknown %v", c)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -27,12 +27,15 @@ func TestKeyStringHidesSecret(t *testing.T) {
 	}
 }
 
-func TestKeyEncodeParseKeyRoundTrip(t *testing.T) {
+func TestKeyEncodeParseKeyRoundTrip(t *testing.T) { eachCipher(t, testKeyEncodeParseKeyRoundTrip) }
+
+func testKeyEncodeParseKeyRoundTrip(t *testing.T, c crypto.Cipher) {
 	is := is.New(t)
-	k := mustKey(t, "zone.A_1-x")
-	is.Equal(len(k.Secret), 32)
+	k := cipherKey(t, c, "zone.A_1-x")
+	is.Equal(len(k.Secret), map[crypto.Cipher]int{crypto.AES256GCM: 32, crypto.SM4GCM: 16}[c])
 	s := k.Encode()
-	is.Equal(s, "zone.A_1-x:"+base64.StdEncoding.EncodeToString(k.Secret))
+	form := map[crypto.Cipher]string{crypto.AES256GCM: "zone.A_1-x:", crypto.SM4GCM: "zone.A_1-x:sm4:"}[c]
+	is.Equal(s, form+base64.StdEncoding.EncodeToString(k.Secret))
 	back, err := crypto.ParseKey(s)
 	is.NoErr(err)
 	is.Equal(back, k)
@@ -46,8 +49,40 @@ func TestKeyEncodeParseKeyRoundTrip(t *testing.T) {
 	_, _, err = r2.Open(nil, env, nil)
 	is.NoErr(err)
 
-	other := mustKey(t, "zone.A_1-x")
+	other := cipherKey(t, c, "zone.A_1-x")
 	is.True(!bytes.Equal(other.Secret, k.Secret)) // secrets are random
+
+	// The long and the explicit names parse too.
+	secret := base64.StdEncoding.EncodeToString(k.Secret)
+	for _, name := range []string{c.Name(), c.String(), strings.ToUpper(c.Name())} {
+		back, err = crypto.ParseKey("zone.A_1-x:" + name + ":" + secret)
+		is.NoErr(err)
+		is.Equal(back, k)
+	}
+	got, err := crypto.ParseCipher(c.Name())
+	is.NoErr(err)
+	is.Equal(got, c)
+}
+
+// TestParseMixedKeyring: a ring in the middle of a rotation from one
+// cipher to the other holds both; each key seals under its own.
+func TestParseMixedKeyring(t *testing.T) {
+	is := is.New(t)
+	r, err := crypto.ParseKeyring("new:sm4:" + b64(16, 1) + ",old:" + b64(32, 2) + ",older:aes:" + b64(32, 3))
+	is.NoErr(err)
+	is.Equal(r.ActiveID(), "new")
+	is.Equal(r.ActiveCipher(), crypto.SM4GCM)
+	for id, c := range map[string]crypto.Cipher{"new": crypto.SM4GCM, "old": crypto.AES256GCM, "older": crypto.AES256GCM} {
+		env, h, err := r.SealWith(nil, id, crypto.Header{}, []byte("x"))
+		is.NoErr(err)
+		is.Equal(h.Cipher, c)
+		back, _, err := r.Open(nil, env, nil)
+		is.NoErr(err)
+		is.Equal(back.Cipher, c)
+	}
+	is.Equal(fmt.Sprint(crypto.Key{ID: "s", Cipher: crypto.SM4GCM, Secret: make([]byte, 16)}), "key(s, sm4-gcm)")
+	_, err = crypto.ParseCipher("des")
+	is.True(err != nil)
 }
 
 func TestGenerateKeyRejectsBadID(t *testing.T) {
@@ -103,6 +138,12 @@ func TestParseKeyringErrors(t *testing.T) {
 		{"empty id", ":" + b64(32, 1), "key id"},
 		{"long id", strings.Repeat("a", 33) + ":" + b64(32, 1), "key id"},
 		{"bad second item", good + ",k2:" + b64(31, 2), "item 2"},
+		{"sm4 with an aes secret", "k1:sm4:" + b64(32, 1), "sm4-gcm secret is 32 bytes, want 16"},
+		{"aes with an sm4 secret", "k1:aes:" + b64(16, 1), "aes-256-gcm secret is 16 bytes, want 32"},
+		{"unknown cipher", "k1:des:" + b64(16, 1), "unknown cipher"},
+		{"empty cipher", "k1::" + b64(16, 1), "unknown cipher"},
+		{"sm4 empty secret", "k1:sm4:", "0 bytes"},
+		{"sm4 duplicate of aes id", good + ",k1:sm4:" + b64(16, 2), "duplicate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -111,7 +152,7 @@ func TestParseKeyringErrors(t *testing.T) {
 			is.True(r == nil)
 			is.True(strings.Contains(err.Error(), tc.want))
 			// No secret material in the message.
-			for _, secret := range []string{b64(32, 1), b64(32, 2), b64(16, 1), b64(33, 1), b64(31, 2)} {
+			for _, secret := range []string{b64(32, 1), b64(32, 2), b64(16, 1), b64(16, 2), b64(33, 1), b64(31, 2)} {
 				is.True(!strings.Contains(err.Error(), secret))
 			}
 			_, err = crypto.ParseKey(tc.in)
@@ -135,6 +176,8 @@ func TestNewKeyringValidation(t *testing.T) {
 		{"bad older", k1, []crypto.Key{{ID: "o", Secret: make([]byte, 31)}}},
 		{"duplicate active/older", k1, []crypto.Key{k2, {ID: "k1", Secret: k2.Secret}}},
 		{"duplicate older", k1, []crypto.Key{k2, k2}},
+		{"sm4 with 32 bytes", crypto.Key{ID: "a", Secret: make([]byte, 32), Cipher: crypto.SM4GCM}, nil},
+		{"unknown cipher", crypto.Key{ID: "a", Secret: make([]byte, 32), Cipher: 9}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := crypto.NewKeyring(tc.active, tc.older...)

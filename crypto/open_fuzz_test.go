@@ -23,10 +23,12 @@ func fuzzAlloc(f func()) uint64 {
 // never panic, allocate more than about the envelope, return anything but
 // one of its sentinels, or accept an envelope other than one sealed with
 // the key (the seeds, unmodified, or modified only in bytes the AEAD does
-// not cover, of which there are none).
+// not cover, of which there are none). The ring holds an AES-256-GCM and
+// an SM4-GCM key, and the seeds are sealed under each, so mutations cross
+// from one cipher's layout to the other's.
 func FuzzOpen(f *testing.F) {
 	k := mustKey(f, "k1")
-	ring := mustRing(f, k, mustKey(f, "k0"))
+	ring := mustRing(f, k, mustKey(f, "k0"), cipherKey(f, crypto.SM4GCM, "s1"))
 	now := time.Unix(1_700_000_000, 0)
 	sealed := map[string]bool{}
 	for _, s := range []struct {
@@ -37,20 +39,25 @@ func FuzzOpen(f *testing.F) {
 		{crypto.Header{Sender: "external", Endpoint: "RESP /v1/apply", ReplyTo: "0123456789abcdef0123456789abcdef", Time: now}, `{"rows":1}`},
 		{crypto.Header{Time: now}, ""},
 	} {
-		env, _, err := ring.Seal(nil, s.h, []byte(s.body))
-		if err != nil {
-			f.Fatal(err)
+		for _, id := range []string{"k1", "s1"} {
+			env, _, err := ring.SealWith(nil, id, s.h, []byte(s.body))
+			if err != nil {
+				f.Fatal(err)
+			}
+			sealed[string(env)] = true
+			f.Add(env)
+			f.Add(env[:len(env)/2])
+			flipped := bytes.Clone(env)
+			flipped[len(flipped)-1] ^= 1
+			f.Add(flipped)
 		}
-		sealed[string(env)] = true
-		f.Add(env)
-		f.Add(env[:len(env)/2])
-		flipped := bytes.Clone(env)
-		flipped[len(flipped)-1] ^= 1
-		f.Add(flipped)
 	}
 	f.Add([]byte{})
 	f.Add([]byte("GSE\x01"))
+	f.Add([]byte("GSE\x02"))
+	f.Add([]byte("GSE\x02\x01"))
 	f.Add([]byte("GSE\x01\xff\xff\xff\xff\x0f"))
+	f.Add([]byte("GSE\x02\x01\xff\xff\xff\xff\x0f"))
 	sentinels := []error{crypto.ErrMalformed, crypto.ErrUnknownKey, crypto.ErrTampered, crypto.ErrStale}
 	f.Fuzz(func(t *testing.T, env []byte) {
 		var err error

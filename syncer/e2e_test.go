@@ -261,6 +261,8 @@ func TestGatewayRefusesBadInput(t *testing.T) {
 		wrongKey, _ := crypto.NewKeyring(other)
 		unknown, _ := crypto.GenerateKey("nobody")
 		unknownKey, _ := crypto.NewKeyring(unknown)
+		sm4Same, _ := crypto.GenerateCipherKey(crypto.SM4GCM, "test1") // same id, other cipher
+		otherCipher, _ := crypto.NewKeyring(sm4Same)
 		tampered := sealWith(t, z.keys, crypto.Header{}, good)
 		tampered[len(tampered)-20] ^= 0x01
 
@@ -273,6 +275,7 @@ func TestGatewayRefusesBadInput(t *testing.T) {
 			{"tampered ciphertext", tampered, 401, "tampered"},
 			{"wrong key", sealWith(t, wrongKey, crypto.Header{}, good), 401, "tampered"},
 			{"unknown key", sealWith(t, unknownKey, crypto.Header{}, good), 401, "unknown_key"},
+			{"same key id under another cipher", sealWith(t, otherCipher, crypto.Header{}, good), 401, "tampered"},
 			{"stale timestamp", sealWith(t, z.keys, crypto.Header{Time: time.Now().Add(-10 * time.Minute)}, good), 401, "stale"},
 			{"future timestamp", sealWith(t, z.keys, crypto.Header{Time: time.Now().Add(10 * time.Minute)}, good), 401, "stale"},
 			{"sealed for another endpoint", sealWith(t, z.keys, crypto.Header{Endpoint: "POST /v1/other"}, good), 401, "tampered"},

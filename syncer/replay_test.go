@@ -17,14 +17,21 @@ import (
 // TestReplayAfterPurgeClockStepBack: a request is accepted, a later one
 // makes the gateway purge the first one's id, then the gateway's clock
 // steps back so that the first envelope is inside the skew window again.
-// Its replay must be refused, although its id is gone.
+// Its replay must be refused, although its id is gone. The guard is the
+// same under either cipher.
 func TestReplayAfterPurgeClockStepBack(t *testing.T) {
+	for _, c := range crypto.Ciphers {
+		t.Run(c.String(), func(t *testing.T) { testReplayAfterPurgeClockStepBack(t, c) })
+	}
+}
+
+func testReplayAfterPurgeClockStepBack(t *testing.T, c crypto.Cipher) {
 	eachBackend(t, func(t *testing.T, kind string) {
 		var clock atomic.Int64
 		real := time.Now()
 		set := func(t time.Time) { clock.Store(t.UnixNano()) }
 		set(real.Add(-3 * time.Hour))
-		z := newZones(t, kind, zoneOpts{gw: &syncer.GatewayOptions{Now: func() time.Time { return time.Unix(0, clock.Load()) }}})
+		z := newZones(t, kind, zoneOpts{cipher: c, gw: &syncer.GatewayOptions{Now: func() time.Time { return time.Unix(0, clock.Load()) }}})
 		z.both(items, itemsDDL)
 		row := []any{int64(1), []byte("x"), int64(1), []byte("2020-01-01 00:00:00.000000")}
 

@@ -42,6 +42,7 @@ type zoneOpts struct {
 	gw       *syncer.GatewayOptions
 	page     gapsync.Page
 	inFlight int // batches in flight per table; 0: the default
+	cipher   crypto.Cipher
 }
 
 func eachBackend(t *testing.T, fn func(t *testing.T, kind string)) {
@@ -78,7 +79,7 @@ func newZones(t *testing.T, kind string, o zoneOpts) *zones {
 	if kind == "mysql" {
 		z.typesTable, z.now = sqltest.MySQLTypes, "NOW(6)"
 	}
-	k, err := crypto.GenerateKey("test1")
+	k, err := crypto.GenerateCipherKey(o.cipher, "test1")
 	if err != nil {
 		t.Fatal(err)
 	}
