@@ -367,16 +367,29 @@ func newAEAD(c Cipher, secret []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// NewKeyText makes a new key and returns it in the form GAPSYNC_KEYS and
-// ParseKeyring take: "id:base64", followed by the keys of ring when ring
-// is not empty (a rotation: the new key seals, the old ones still open).
-// An empty id names the key after today's date, "k20260102" (UTC). The
-// error names what is wrong with id or ring, never a secret.
-func NewKeyText(id, ring string) (string, error) {
+// NewKeyText makes a new AES-256-GCM key and returns it in the form
+// GAPSYNC_KEYS and ParseKeyring take: "id:base64", followed by the keys of
+// ring when ring is not empty (a rotation: the new key seals, the old ones
+// still open). An empty id names the key after today's date, "k20260102"
+// (UTC). The error names what is wrong with id or ring, never a secret.
+func NewKeyText(id, ring string) (string, error) { return NewCipherKeyText("", id, ring) }
+
+// NewCipherKeyText is NewKeyText for the cipher named by cipher, as
+// ParseCipher reads it ("aes" or "sm4"; empty is "aes"). An SM4 key reads
+// "id:sm4:base64"; ring may hold keys of either cipher, as during a
+// rotation from one to the other.
+func NewCipherKeyText(cipher, id, ring string) (string, error) {
+	c := AES256GCM
+	if cipher != "" {
+		var err error
+		if c, err = ParseCipher(cipher); err != nil {
+			return "", err
+		}
+	}
 	if id == "" {
 		id = "k" + time.Now().UTC().Format("20060102")
 	}
-	k, err := GenerateKey(id)
+	k, err := GenerateCipherKey(c, id)
 	if err != nil {
 		return "", fmt.Errorf("key id %q: %w", id, err)
 	}

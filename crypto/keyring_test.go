@@ -280,3 +280,25 @@ func TestNewKeyText(t *testing.T) {
 	_, err = crypto.NewKeyText("k3", "not a ring")
 	is.True(err != nil)
 }
+
+// TestNewCipherKeyText: an SM4 key text rotates an AES ring, and an
+// unknown cipher name is refused.
+func TestNewCipherKeyText(t *testing.T) {
+	is := is.New(t)
+	old, err := crypto.NewKeyText("k-aes", "")
+	is.NoErr(err)
+	two, err := crypto.NewCipherKeyText("sm4", "k-sm4", old)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(two, "k-sm4:sm4:"))
+	r, err := crypto.ParseKeyring(two)
+	is.NoErr(err)
+	is.Equal(r.ActiveCipher(), crypto.SM4GCM)
+	k, err := crypto.ParseKey(strings.Split(two, ",")[0])
+	is.NoErr(err)
+	is.Equal(len(k.Secret), 16)
+	_, err = crypto.NewCipherKeyText("des", "k", "")
+	is.True(err != nil)
+	aes, err := crypto.NewCipherKeyText("", "k", "")
+	is.NoErr(err)
+	is.Equal(strings.Count(aes, ":"), 1) // the form older releases read
+}

@@ -134,13 +134,14 @@ func TestMainsWaitForTheDatabase(t *testing.T) {
 // TestOnceCarriesRealReferences runs the stock mains on references as
 // applications store them (an absolute upload path with spaces, Chinese and
 // parentheses), with the prefix flags, and a reference that is refused by
-// design: -once exits 0, says what it refused, and the file arrives.
+// design: -once exits 0, says what it refused, and the file arrives. The
+// keyring is an SM4-GCM key: rows and files cross sealed with SM4.
 func TestOnceCarriesRealReferences(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
 	bin := buildMains(t, "internet", "external", "intranet")
-	key, err := crypto.GenerateKey("deploy1")
+	key, err := crypto.GenerateCipherKey(crypto.SM4GCM, "deploy1")
 	is.NoErr(err)
 	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
 	for _, dsn := range []string{inetDSN, intraDSN} {
@@ -233,6 +234,17 @@ func TestKeygen(t *testing.T) {
 	is.True(strings.TrimSpace(string(again)) != first)
 	err = exec.Command(filepath.Join(bin, "keygen"), "-id", "k1", "-ring", first).Run()
 	is.True(err != nil)
+	// Rotation to SM4: the new SM4 key seals, the AES keys still open.
+	out, err = exec.Command(filepath.Join(bin, "keygen"), "-id", "k3", "-cipher", "sm4", "-ring", rotated).Output()
+	is.NoErr(err)
+	toSM4 := strings.TrimSpace(string(out))
+	is.True(strings.HasPrefix(toSM4, "k3:sm4:"))
+	ring, err = crypto.ParseKeyring(toSM4)
+	is.NoErr(err)
+	is.Equal(ring.ActiveCipher(), crypto.SM4GCM)
+	is.True(strings.HasSuffix(toSM4, ","+rotated))
+	err = exec.Command(filepath.Join(bin, "keygen"), "-cipher", "des").Run()
+	is.True(err != nil)
 }
 
 // TestMainsKeygen asks each of the three mains for a key with -keygen,
@@ -248,6 +260,15 @@ func TestMainsKeygen(t *testing.T) {
 		ring, err := crypto.ParseKeyring(strings.TrimSpace(string(out)))
 		is.NoErr(err)
 		is.True(strings.HasPrefix(ring.ActiveID(), "k20")) // named after the date
+		is.Equal(ring.ActiveCipher(), crypto.AES256GCM)
+
+		cmd = exec.Command(filepath.Join(bin, name), "-keygen", "-cipher", "sm4")
+		cmd.Env = append(os.Environ(), "GAPSYNC_KEYS=", "GAPSYNC_DB=")
+		out, err = cmd.Output()
+		is.NoErr(err)
+		ring, err = crypto.ParseKeyring(strings.TrimSpace(string(out)))
+		is.NoErr(err)
+		is.Equal(ring.ActiveCipher(), crypto.SM4GCM)
 	}
 }
 

@@ -26,7 +26,9 @@ import (
 // processes against two MariaDB databases, as a deployment would: the
 // intranet main prepares its database, the external main serves the
 // gateway, the internet main runs cycles; the gateway is restarted in
-// between.
+// between, and with it the keyring rotates from AES-256-GCM to SM4-GCM
+// (the gateway first, then the coordinator), so the second cycle moves
+// rows both ways under an SM4 key.
 func TestZoneMains(t *testing.T) {
 	is := is.New(t)
 	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
@@ -106,8 +108,13 @@ func TestZoneMains(t *testing.T) {
 	is.NoErr(intra.Bun().DB.QueryRowContext(ctx, "SELECT path FROM docs WHERE id = 1").Scan(&path))
 	is.Equal(path, "from-internet/reports/2026 年报.txt")
 
-	// The external zone restarts; the next cycle carries on.
+	// The external zone restarts with an SM4 key first in its ring and
+	// the AES key after it; so does the coordinator. The next cycle
+	// carries on.
 	stop(t, external)
+	sm4Key, err := crypto.GenerateCipherKey(crypto.SM4GCM, "mains2")
+	is.NoErr(err)
+	env = append(os.Environ(), "GAPSYNC_KEYS="+sm4Key.Encode()+","+key.Encode())
 	external = startExternal(t, bin, env, addr, intraDSN)
 	insert(40, 55)
 	_, err = inet.Bun().DB.ExecContext(ctx, "UPDATE demo SET title = 'changed 已改', updated_at = NOW(6) WHERE id < 3")
@@ -185,19 +192,27 @@ func stop(t *testing.T, cmd *exec.Cmd) {
 	}
 }
 
-// TestQuickstart runs the newcomer's first command and checks its verdict.
+// TestQuickstart runs the newcomer's first command and checks its
+// verdict, with the default AES-256-GCM key and with -cipher sm4.
 func TestQuickstart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a program")
 	}
-	out, err := exec.Command("go", "run", "./quickstart").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go run ./examples/quickstart: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	last := lines[len(lines)-1]
-	if !strings.HasPrefix(last, "quickstart: OK") || !strings.Contains(last, "internet→intranet 212 rows") ||
-		!strings.Contains(last, "and 3 files") || !strings.Contains(last, "intranet→internet 5 rows") {
-		t.Fatalf("last line %q", last)
+	for _, c := range []struct{ flag, sealed string }{{"", "aes-256-gcm"}, {"sm4", "sm4-gcm"}} {
+		args := []string{"run", "./quickstart"}
+		if c.flag != "" {
+			args = append(args, "-cipher", c.flag)
+		}
+		out, err := exec.Command("go", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		last := lines[len(lines)-1]
+		if !strings.HasPrefix(last, "quickstart: OK") || !strings.Contains(last, "internet→intranet 212 rows") ||
+			!strings.Contains(last, "and 3 files") || !strings.Contains(last, "intranet→internet 5 rows") ||
+			!strings.Contains(last, "envelopes sealed with "+c.sealed+";") {
+			t.Fatalf("-cipher %q: last line %q", c.flag, last)
+		}
 	}
 }

@@ -66,11 +66,12 @@ func run(ctx context.Context) error {
 	}
 	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
 	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
+	keyCipher := flag.String("cipher", "aes", "with -keygen: the new key's cipher, aes (AES-256-GCM) or sm4 (SM4-GCM, id:sm4:base64); a running main takes each key's cipher from GAPSYNC_KEYS")
 	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", "table"); err != nil {
 		return err
 	}
 	if *keygen {
-		k, err := crypto.NewKeyText("", "")
+		k, err := crypto.NewCipherKeyText(*keyCipher, "", "")
 		if err == nil {
 			fmt.Println(k)
 		}

@@ -10,6 +10,7 @@
 //
 //	go run ./examples/quickstart            # fresh temporary directory
 //	go run ./examples/quickstart -dir data  # keep everything; re-runnable
+//	go run ./examples/quickstart -cipher sm4  # envelopes sealed with SM4-GCM
 package main
 
 import (
@@ -70,7 +71,12 @@ const now = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 func run(ctx context.Context) error {
 	dir := flag.String("dir", "", "directory for the databases and stores (default: a new temporary directory, removed at exit)")
 	verbose := flag.Bool("v", false, "log every step")
+	cipherName := flag.String("cipher", "aes", "the shared key's cipher: aes (AES-256-GCM) or sm4 (SM4-GCM)")
 	flag.Parse()
+	cipher, err := crypto.ParseCipher(*cipherName)
+	if err != nil {
+		return err
+	}
 	kept := "kept in " + *dir
 	if *dir == "" {
 		kept = "temporary, removed"
@@ -132,7 +138,7 @@ func run(ctx context.Context) error {
 
 	// One shared key: in a deployment it comes from GAPSYNC_KEYS on both
 	// the internet and the external zone.
-	key, err := crypto.GenerateKey("quickstart")
+	key, err := crypto.GenerateCipherKey(cipher, "quickstart")
 	if err != nil {
 		return err
 	}
@@ -294,9 +300,9 @@ func run(ctx context.Context) error {
 	fmt.Printf("quickstart: OK internet→intranet %d rows (%d demo rows inserted, 5 updated, %d attachment rows) and %d files; "+
 		"intranet→internet %d rows (3 updated, 1 deleted, 1 attachment row) and 1 file; "+
 		"both demo tables hold the same %d rows (checksum); every file arrived intact (SHA-256) and its far rows point at the local copy; "+
-		"quiet cycle moved 0; %d runs in sync_log; data %s\n",
+		"quiet cycle moved 0; %d runs in sync_log; %d envelopes sealed with %v; data %s\n",
 		first.Rows(gapsync.Push)+second.Rows(gapsync.Push)+third.Rows(gapsync.Push), len(rows), len(files)-1, len(files)-1,
-		second.Rows(gapsync.Pull)+third.Rows(gapsync.Pull), total, len(logged), kept)
+		second.Rows(gapsync.Pull)+third.Rows(gapsync.Pull), total, len(logged), keys.Sealed(), keys.ActiveCipher(), kept)
 	return nil
 }
 
