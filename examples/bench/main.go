@@ -13,7 +13,12 @@
 // internet store through the internet database, the gateway and the
 // intranet database into the intranet store, verified, with the three
 // zone mains as separate processes so that each role's peak RSS is its
-// own, against raw BLOB I/O of the same bytes on the same server.
+// own, against raw BLOB I/O of the same bytes on the same server. Case
+// "ciphers": the initial load of -rows rows sealed with AES-256-GCM and
+// with SM4-GCM, alternately in each of -runs runs after a warm-up of each,
+// and the median of the per-run ratios SM4 ÷ AES.
+//
+// -cipher sets the shared key's cipher (aes or sm4) for the other cases.
 //
 // -buffer-pool resizes InnoDB's buffer pool for the run (and puts it
 // back), to measure with a pool that holds the working set.
@@ -54,7 +59,8 @@ func main() {
 func run(ctx context.Context) error {
 	dsn := flag.String("mysql", os.Getenv("GAPSYNC_TEST_MYSQL_DSN"), "DSN of a MariaDB/MySQL user that may create databases")
 	sizes := flag.String("size", "1GiB", "file sizes for the file case, comma-separated (KiB, MiB, GiB suffixes)")
-	cases := flag.String("cases", "rows,small,file", "cases to run: rows (initial load and incremental), small (many small files), file (one large file)")
+	cases := flag.String("cases", "rows,small,file", "cases to run: rows (initial load and incremental), small (many small files), file (one large file), ciphers (initial load under AES-256-GCM and SM4-GCM)")
+	cipherName := flag.String("cipher", "aes", "the shared key's cipher for the rows, small and file cases: aes (AES-256-GCM) or sm4 (SM4-GCM)")
 	nrows := flag.Int("rows", 1_000_000, "rows for the initial load")
 	nsmall := flag.Int("small", 10_000, "files of 8 KiB for the small-files case")
 	runs := flag.Int("runs", 3, "measured runs of the rows case, after one warm-up")
@@ -67,6 +73,10 @@ func run(ctx context.Context) error {
 	}
 	if *dsn == "" {
 		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
+	}
+	var err error
+	if keyCipher, err = crypto.ParseCipher(*cipherName); err != nil {
+		return err
 	}
 	if *pool != "" {
 		n, err := parseSize(*pool)
@@ -97,6 +107,11 @@ func run(ctx context.Context) error {
 	}
 	if strings.Contains(*cases, "rows") {
 		if err := rowsReport(ctx, *dsn, *nrows, *runs); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*cases, "ciphers") {
+		if err := cipherReport(ctx, *dsn, *nrows, *runs); err != nil {
 			return err
 		}
 	}
@@ -210,7 +225,7 @@ func fileCase(ctx context.Context, base, bin string, size int64) error {
 	if err := execSQL(inetDSN, "INSERT INTO docs VALUES (1, 'big.bin', NOW(6) - INTERVAL 1 MINUTE)"); err != nil {
 		return err
 	}
-	key, _ := crypto.GenerateKey("bench")
+	key, _ := crypto.GenerateCipherKey(keyCipher, "bench")
 	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
 	table := "docs:id:updated_at:push:path"
 	if _, _, err := proc(bin, env, "intranet", "-db", intraDSN, "-table", table); err != nil {
@@ -467,6 +482,56 @@ func rowsReport(ctx context.Context, dsn string, n, runs int) error {
 	return nil
 }
 
+// cipherReport measures the initial load of n rows under each cipher in
+// the same run: one warm-up of each, then runs rounds of both, the order
+// alternating from round to round so that neither always runs second, and
+// prints the medians and the median of the per-round ratios.
+func cipherReport(ctx context.Context, dsn string, n, runs int) error {
+	defer func(c crypto.Cipher) { keyCipher = c }(keyCipher)
+	loads := map[crypto.Cipher][]time.Duration{}
+	var ratios []time.Duration
+	aes, sm4 := crypto.AES256GCM, crypto.SM4GCM
+	for i := 0; i <= runs; i++ {
+		order := []crypto.Cipher{aes, sm4}
+		if i%2 == 1 {
+			order = []crypto.Cipher{sm4, aes}
+		}
+		took := map[crypto.Cipher]time.Duration{}
+		for _, c := range order {
+			keyCipher = c
+			z, _, load, err := initialLoad(ctx, dsn, n)
+			if z != nil {
+				z.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("%v: %w", c, err)
+			}
+			took[c] = load
+		}
+		what := fmt.Sprintf("run %d", i)
+		if i == 0 {
+			what = "warm-up"
+		}
+		fmt.Fprintf(os.Stderr, "bench: ciphers %s: aes-256-gcm %.2f s, sm4-gcm %.2f s, sm4 ÷ aes %.3f\n",
+			what, took[aes].Seconds(), took[sm4].Seconds(), took[sm4].Seconds()/took[aes].Seconds())
+		if i > 0 {
+			for c, d := range took {
+				loads[c] = append(loads[c], d)
+			}
+			ratios = append(ratios, time.Duration(float64(time.Second)*took[sm4].Seconds()/took[aes].Seconds()))
+		}
+	}
+	fmt.Printf("| initial load, %d rows | AES-256-GCM | SM4-GCM | ratio SM4 ÷ AES |\n|---|---|---|---|\n", n)
+	la, ls := median(loads[aes]), median(loads[sm4])
+	var per []string
+	for _, r := range ratios {
+		per = append(per, fmt.Sprintf("%.3f", r.Seconds()))
+	}
+	fmt.Printf("| median of %d runs | %.2f s, %.0f rows/s | %.2f s, %.0f rows/s | per run %s; median **%.3f** |\n\n",
+		runs, la.Seconds(), float64(n)/la.Seconds(), ls.Seconds(), float64(n)/ls.Seconds(), strings.Join(per, ", "), median(ratios).Seconds())
+	return nil
+}
+
 func median(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	for i := range s {
@@ -481,3 +546,6 @@ func median(ds []time.Duration) time.Duration {
 
 // profile, when set, receives a CPU profile of the gapsync initial loads.
 var profile *os.File
+
+// keyCipher is the cipher of the key the zones share (-cipher).
+var keyCipher crypto.Cipher
