@@ -20,13 +20,35 @@
 //
 // # Packages
 //
-//   - syncer: the roles (Coordinator, Gateway) and the interfaces they
-//     consume (ChangeSource, Journal, IsolationWriter, Transport).
-//   - storage: the bun-backed adapter for MySQL/MariaDB and SQLite, and
-//     the metadata schema; storage/sqltest is its conformance suite.
+//   - gapsync (this one): errors, Table and ParseTable, windows, conflicts
+//     and resolvers (NewestWins, ResolverFunc), file records and keys.
+//   - syncer: the roles (Coordinator, Gateway, IntranetWorker) and the
+//     interfaces they consume (ChangeSource, Journal, IsolationWriter,
+//     Transport, FileStore).
+//   - storage: the bun-backed adapter for MySQL/MariaDB, PostgreSQL and
+//     SQLite (Open, Migrate, Configure), and the metadata schema.
+//   - storage/sqltest: the conformance suite a database adapter proves
+//     itself with.
+//   - storage/localstore, storage/s3store, storage/httpstore: file stores
+//     over a directory, an S3 bucket, and allowlisted http(s) URLs.
+//   - storage/storeurl: a file store from one string (dir:PATH, s3://…).
+//   - storage/filestoretest: the conformance suite for a file store.
 //   - batch: the versioned binary format rows travel in, byte-exact.
+//   - chunker: files split into verified chunks and merged back.
+//   - pathmap: file references found in rows, normalised and rewritten.
 //   - crypto: the sealed envelope (AES-256-GCM, key ids, rotation).
 //   - transport: the HTTP client (go-retryablehttp) and server protocol.
+//   - metrics: Prometheus metrics of the roles.
+//   - service: what a long-running main needs: flags from the environment
+//     and a config file, secrets from files, logs, health, TLS with reload,
+//     startup that waits for the database.
+//
+// The example mains (examples/internet, examples/external,
+// examples/intranet) are the three zones as processes; copy them into your
+// project. Start with the quickstart, all three zones in one process on
+// SQLite:
+//
+//	go run ./examples/quickstart
 //
 // # Promises
 //

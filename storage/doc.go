@@ -46,10 +46,25 @@
 //
 // # Isolation devices
 //
-// Writes are multi-row INSERT … ON DUPLICATE KEY UPDATE (SQLite: ON
-// CONFLICT DO UPDATE) through prepared statements, sized by
-// Options.MaxStatementRows and Options.MaxStatementBytes so that a vendor
-// device's statement cap is respected; plus INSERT into the ledger and
-// the replay table, and SELECT. Note that ON DUPLICATE KEY UPDATE fires on
-// any unique key, not only the primary key.
+// What the gateway sends through the device, all as prepared statements
+// inside transactions:
+//
+//   - multi-row INSERT … ON DUPLICATE KEY UPDATE (SQLite and PostgreSQL:
+//     ON CONFLICT DO UPDATE) for rows, sized by Options.MaxStatementRows
+//     and Options.MaxStatementBytes so that a vendor device's statement
+//     cap is respected;
+//   - INSERT into the ledgers (sync_applied, the version ledger,
+//     sync_ref_origin), the replay table (sync_message), file_record and
+//     file_chunk;
+//   - DELETE FROM the synced table by primary key, for rows deleted on
+//     the internet side; and DELETE of its own bookkeeping: replay entries
+//     past the horizon, chunks acknowledged and past retention, ledger
+//     entries of deleted rows;
+//   - UPDATE of its own bookkeeping only: file records and chunks marked
+//     acknowledged or synced, the replay horizon in sync_meta;
+//   - SELECT.
+//
+// A device that passes only INSERT and SELECT cannot carry deletes or the
+// file flow. Note that ON DUPLICATE KEY UPDATE fires on any unique key,
+// not only the primary key.
 package storage

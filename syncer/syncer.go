@@ -49,8 +49,11 @@ type Journal interface {
 
 // IsolationWriter applies batches to the intranet database through the
 // isolation device. Vendor devices pass only some statements; the storage
-// adapter keeps to multi-row INSERT … ON DUPLICATE KEY UPDATE, SELECT and
-// (for the ledger) INSERT, with a configurable statement size.
+// adapter keeps to multi-row INSERT … ON DUPLICATE KEY UPDATE, INSERT (the
+// ledgers, file records and chunks), DELETE (rows deleted on the other
+// side by primary key, and its own bookkeeping past retention), UPDATE
+// (its own bookkeeping only: records and chunks acknowledged) and SELECT,
+// with a configurable statement size (see the storage package).
 type IsolationWriter interface {
 	// Apply writes b and returns the result to log. It must be idempotent
 	// by b.ID: a batch already applied is not applied again, and its first

@@ -64,5 +64,20 @@
 //
 // # Endpoints
 //
-//	POST /v1/apply   body: a batch (package batch); answer: JSON gapsync.Result
+// Every one is a sealed POST; syncer.Gateway registers them (NewServer
+// with Handle, for a host project's own).
+//
+//	/v1/apply             a batch of rows (package batch) → JSON gapsync.Result
+//	/v1/bound             a table → the intranet's window bound (database clock minus lag)
+//	/v1/pull              table, window, position → the next page of intranet changes (a batch)
+//	/v1/shape             table names → the shape of those and the intranet's sync tables (setup check)
+//	/v1/files/offer       internet file records → per file, the chunk indexes still lacking
+//	/v1/files/chunks      internet chunks → how many were stored
+//	/v1/files/records     a limit → intranet file records not yet acknowledged
+//	/v1/files/ack         record ids → acknowledged
+//	/v1/files/get-chunks  a file id and chunk indexes → those intranet chunks
+//	/v1/files/ack-chunks  a file id and chunk indexes → acknowledged (purged later)
+//
+// The external main also answers GET /healthz and /readyz on the same
+// port, in clear and without detail (package service).
 package transport
