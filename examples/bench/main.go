@@ -4,11 +4,15 @@
 //
 //	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/'          # every case, full sizes
 //	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/' -quick   # every case, small sizes
+//	go run ./examples/bench -mysql '' -pg 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' -cases rows
 //
 // Case "rows": an initial load of -rows rows (about 200 bytes, 8 mixed
 // columns) through the gateway, against mysqldump | mysql on the same
 // server; then one incremental cycle with 10,000 of them changed (the
-// newest, then spread evenly). Case "small": -small files of 8 KiB, each
+// newest, then spread evenly). With -pg the rows case runs on PostgreSQL
+// too, both zones on that server, against pg_dump | psql. -directions
+// says which ways it runs: push (internet to intranet) and pull (the
+// reverse). Case "small": -small files of 8 KiB, each
 // referenced by a row. Case "file": one file of each -size goes from the
 // internet store through the internet database, the gateway and the
 // intranet database into the intranet store, verified, with the three
@@ -46,6 +50,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/crypto"
 )
 
@@ -57,7 +62,9 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	dsn := flag.String("mysql", os.Getenv("GAPSYNC_TEST_MYSQL_DSN"), "DSN of a MariaDB/MySQL user that may create databases")
+	dsn := flag.String("mysql", os.Getenv("GAPSYNC_TEST_MYSQL_DSN"), "DSN of a MariaDB/MySQL user that may create databases; empty: no MariaDB cases")
+	pg := flag.String("pg", os.Getenv("GAPSYNC_TEST_PG_DSN"), "URL of a PostgreSQL user that may create databases, for the rows case; empty: no PostgreSQL case")
+	dirs := flag.String("directions", "push,pull", "directions of the rows case: push (internet to intranet), pull (intranet to internet)")
 	sizes := flag.String("size", "1GiB", "file sizes for the file case, comma-separated (KiB, MiB, GiB suffixes)")
 	cases := flag.String("cases", "rows,small,file", "cases to run: rows (initial load and incremental), small (many small files), file (one large file), ciphers (initial load under AES-256-GCM and SM4-GCM)")
 	cipherName := flag.String("cipher", "aes", "the shared key's cipher for the rows, small and file cases: aes (AES-256-GCM) or sm4 (SM4-GCM)")
@@ -71,14 +78,26 @@ func run(ctx context.Context) error {
 	if *quick {
 		*nrows, *nsmall, *sizes, *runs = 50_000, 1000, "64MiB", 1
 	}
-	if *dsn == "" {
-		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
+	if *dsn == "" && *pg == "" {
+		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN), -pg URL (or GAPSYNC_TEST_PG_DSN), or both")
+	}
+	if *dsn == "" && (strings.Contains(*cases, "small") || strings.Contains(*cases, "file") || strings.Contains(*cases, "ciphers")) {
+		return errors.New("the small, file and ciphers cases need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
+	}
+	var directions []gapsync.Direction
+	for _, d := range strings.Split(*dirs, ",") {
+		switch d := gapsync.Direction(strings.TrimSpace(d)); d {
+		case gapsync.Push, gapsync.Pull:
+			directions = append(directions, d)
+		default:
+			return fmt.Errorf("-directions: %q is neither push nor pull", d)
+		}
 	}
 	var err error
 	if keyCipher, err = crypto.ParseCipher(*cipherName); err != nil {
 		return err
 	}
-	if *pool != "" {
+	if *pool != "" && *dsn != "" {
 		n, err := parseSize(*pool)
 		if err != nil {
 			return err
@@ -89,9 +108,20 @@ func run(ctx context.Context) error {
 		}
 		defer restore()
 	}
-	if err := describeServer(*dsn); err != nil {
-		return err
+	var engines []engine
+	if *dsn != "" {
+		if err := describeServer(*dsn); err != nil {
+			return err
+		}
+		engines = append(engines, mysqlEngine(*dsn))
 	}
+	if *pg != "" {
+		if err := describePG(*pg); err != nil {
+			return err
+		}
+		engines = append(engines, pgEngine(*pg))
+	}
+	defer cleanup()
 	bin, err := os.MkdirTemp("", "gapsync-bench-")
 	if err != nil {
 		return err
@@ -106,8 +136,12 @@ func run(ctx context.Context) error {
 		profile = f
 	}
 	if strings.Contains(*cases, "rows") {
-		if err := rowsReport(ctx, *dsn, *nrows, *runs); err != nil {
-			return err
+		for _, e := range engines {
+			for _, d := range directions {
+				if err := rowsReport(ctx, e, d, *nrows, *runs); err != nil {
+					return fmt.Errorf("%s %s: %w", e.name, d, err)
+				}
+			}
 		}
 	}
 	if strings.Contains(*cases, "ciphers") {
@@ -160,29 +194,49 @@ func parseSize(s string) (int64, error) {
 	return n * mult, err
 }
 
-// fresh creates an empty database and returns its DSN.
+// fresh creates an empty database and returns its DSN. Its name carries
+// the bench's process id, so that two benches on one server do not share
+// databases; cleanup drops it.
 func fresh(base, name string) (string, error) {
 	cfg, err := mysql.ParseDSN(base)
 	if err != nil {
 		return "", err
 	}
 	cfg.DBName = ""
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
+	admin := cfg.FormatDSN()
+	name = runName(name)
+	if err := execSQL(admin, "DROP DATABASE IF EXISTS `"+name+"`", "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
 		return "", err
 	}
-	defer db.Close()
-	for _, q := range []string{"DROP DATABASE IF EXISTS `" + name + "`", "CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4"} {
-		if _, err := db.Exec(q); err != nil {
-			return "", err
-		}
-	}
+	created[admin+"\x00DROP DATABASE IF EXISTS `"+name+"`"] = true
 	cfg.DBName = name
 	return cfg.FormatDSN(), nil
 }
 
+// runName is name with this process's id.
+func runName(name string) string { return name + "_" + strconv.Itoa(os.Getpid()) }
+
+// created holds, for each database fresh made, the admin DSN and the
+// statement that drops it.
+var created = map[string]bool{}
+
+// cleanup drops the databases the bench created.
+func cleanup() {
+	for k := range created {
+		admin, drop, _ := strings.Cut(k, "\x00")
+		if err := execSQL(admin, drop); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
+		}
+	}
+}
+
+// execSQL runs statements on a MariaDB DSN or a postgres:// URL.
 func execSQL(dsn string, qs ...string) error {
-	db, err := sql.Open("mysql", dsn)
+	driver := "mysql"
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		driver = "pgx"
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return err
 	}
@@ -388,6 +442,22 @@ func describeServer(dsn string) error {
 	return nil
 }
 
+// describePG prints the PostgreSQL settings the figures depend on.
+func describePG(dsn string) error {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var version, buffers, commit, wal string
+	if err := db.QueryRow("SELECT current_setting('server_version'), current_setting('shared_buffers'), current_setting('synchronous_commit'), current_setting('max_wal_size')").
+		Scan(&version, &buffers, &commit, &wal); err != nil {
+		return fmt.Errorf("-pg: %w", err)
+	}
+	fmt.Printf("PostgreSQL %s: shared_buffers %s, synchronous_commit %s, max_wal_size %s; %d CPUs\n\n", version, buffers, commit, wal, runtime.NumCPU())
+	return nil
+}
+
 // proc runs one zone main to completion and returns its wall time and
 // peak RSS in KiB.
 func proc(bin string, env []string, name string, args ...string) (time.Duration, int64, error) {
@@ -449,11 +519,11 @@ func hashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func rowsReport(ctx context.Context, dsn string, n, runs int) error {
+func rowsReport(ctx context.Context, e engine, dir gapsync.Direction, n, runs int) error {
 	changed := min(10_000, n/10)
 	var loads, dumps, incrs, scats []time.Duration
 	for i := 0; i <= runs; i++ {
-		l, d, inc, sc, err := rowsCase(ctx, dsn, n, changed)
+		l, d, inc, sc, err := rowsCase(ctx, e, dir, n, changed)
 		if err != nil {
 			return err
 		}
@@ -461,8 +531,8 @@ func rowsReport(ctx context.Context, dsn string, n, runs int) error {
 		if i == 0 {
 			what = "warm-up"
 		}
-		fmt.Fprintf(os.Stderr, "bench: %s: gapsync %.1f s, mysqldump|mysql %.1f s, incremental %.2f s (newest rows) %.2f s (scattered)\n",
-			what, l.Seconds(), d.Seconds(), inc.Seconds(), sc.Seconds())
+		fmt.Fprintf(os.Stderr, "bench: %s %s %s: gapsync %.1f s, %s %.1f s, incremental %.2f s (newest rows) %.2f s (scattered)\n",
+			e.name, dir, what, l.Seconds(), e.peer, d.Seconds(), inc.Seconds(), sc.Seconds())
 		if i > 0 {
 			loads, dumps, incrs, scats = append(loads, l), append(dumps, d), append(incrs, inc), append(scats, sc)
 		}
@@ -474,9 +544,13 @@ func rowsReport(ctx context.Context, dsn string, n, runs int) error {
 	for i := range loads {
 		ratios = append(ratios, time.Duration(float64(time.Second)*loads[i].Seconds()/dumps[i].Seconds()))
 	}
-	fmt.Printf("| case | gapsync | peer | ratio gapsync ÷ peer |\n|---|---|---|---|\n")
-	fmt.Printf("| initial load, %d rows | %.1f s, %.0f rows/s | mysqldump\\|mysql %.1f s, %.0f rows/s | %.2f (median of per-run ratios) |\n",
-		n, l.Seconds(), float64(n)/l.Seconds(), d.Seconds(), float64(n)/d.Seconds(), median(ratios).Seconds())
+	per := make([]string, len(ratios))
+	for i, r := range ratios {
+		per[i] = fmt.Sprintf("%.2f", r.Seconds())
+	}
+	fmt.Printf("%s, %s:\n\n| case | gapsync | peer | ratio gapsync ÷ peer |\n|---|---|---|---|\n", e.name, dir)
+	fmt.Printf("| initial load, %d rows | %.1f s, %.0f rows/s | %s %.1f s, %.0f rows/s | per run %s; median %.2f |\n",
+		n, l.Seconds(), float64(n)/l.Seconds(), strings.ReplaceAll(e.peer, "|", "\\|"), d.Seconds(), float64(n)/d.Seconds(), strings.Join(per, ", "), median(ratios).Seconds())
 	fmt.Printf("| incremental, the newest %d of %d rows changed | %.2f s for one cycle | | |\n", changed, n, inc.Seconds())
 	fmt.Printf("| incremental, %d rows spread over all %d changed | %.2f s for one cycle | | |\n\n", changed, n, sc.Seconds())
 	return nil
@@ -499,7 +573,7 @@ func cipherReport(ctx context.Context, dsn string, n, runs int) error {
 		took := map[crypto.Cipher]time.Duration{}
 		for _, c := range order {
 			keyCipher = c
-			z, _, load, err := initialLoad(ctx, dsn, n)
+			z, _, load, err := initialLoad(ctx, mysqlEngine(dsn), gapsync.Push, n)
 			if z != nil {
 				z.Close()
 			}

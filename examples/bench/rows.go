@@ -20,6 +20,25 @@ import (
 	"github.com/gapsync/gapsync/transport"
 )
 
+// engine is what the rows case needs of one database server: fresh
+// databases, the load table and its rows, and the peer that copies the
+// table by hand.
+type engine struct {
+	name string // as the tables print it
+	peer string // the peer's command, as the tables print it
+	// fresh creates an empty database on the server and returns a DSN
+	// for it that storage.Open takes.
+	fresh func(name string) (string, error)
+	ddl   string // the load table and its cursor index
+	fill  func(dsn string, n int) error
+	// now is the expression an UPDATE sets the cursor column to.
+	now  string
+	dump func(srcDSN, dstDSN, table string) error
+	// settle, when set, has the server write out what was left dirty
+	// before each half of the case, so that neither pays for the other.
+	settle func() error
+}
+
 // The load table: 8 mixed-type columns, about 200 bytes a row, and the
 // index on the cursor column that incremental windows need.
 const loadDDL = `CREATE TABLE load_rows (
@@ -33,7 +52,24 @@ const loadDDL = `CREATE TABLE load_rows (
 	updated_at DATETIME(6) NOT NULL,
 	KEY ix_load_rows_updated_at (updated_at)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`
 
-var loadTable = gapsync.Table{Name: "load_rows", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+func (e engine) settleNow() error {
+	if e.settle == nil {
+		return nil
+	}
+	return e.settle()
+}
+
+func loadTable(d gapsync.Direction) gapsync.Table {
+	return gapsync.Table{Name: "load_rows", Direction: d, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+}
+
+func mysqlEngine(base string) engine {
+	return engine{
+		name: "MariaDB", peer: "mysqldump | mysql",
+		fresh: func(name string) (string, error) { return fresh(base, name) },
+		ddl:   loadDDL, fill: fillRows, now: "NOW(6)", dump: dumpPipe,
+	}
+}
 
 // fillRows generates n rows from a fixed seed on the server (MariaDB's
 // sequence engine), stamped a minute in the past so they fall in the
@@ -59,10 +95,10 @@ type rowZones struct {
 func newRowZones(inetDSN, intraDSN string, lag time.Duration, files *syncer.FileOptions, intraFiles *syncer.FileOptions) (*rowZones, *syncer.IntranetWorker, error) {
 	z := &rowZones{}
 	var err error
-	if z.inet, err = storage.OpenMySQL(inetDSN, &storage.Options{Lag: lag}); err != nil {
+	if z.inet, err = storage.Open(inetDSN, &storage.Options{Lag: lag}); err != nil {
 		return nil, nil, err
 	}
-	if z.intra, err = storage.OpenMySQL(intraDSN, &storage.Options{Lag: lag}); err != nil {
+	if z.intra, err = storage.Open(intraDSN, &storage.Options{Lag: lag}); err != nil {
 		return nil, nil, err
 	}
 	ctx := context.Background()
@@ -105,30 +141,40 @@ func (z *rowZones) Close() {
 	z.intra.Close()
 }
 
-// initialLoad creates the two zone databases, fills the internet one with
-// n rows and moves them all in one cycle, sealed, over loopback HTTP, and
-// checks that both tables agree. The caller closes z.
-func initialLoad(ctx context.Context, base string, n int) (z *rowZones, inetDSN string, load time.Duration, err error) {
-	if inetDSN, err = fresh(base, "gapsync_bench_internet"); err != nil {
+// initialLoad creates the two zone databases on e's server, fills the
+// source one (the internet database for a push, the intranet one for a
+// pull) with n rows, moves them all in one cycle, sealed, over loopback
+// HTTP, and checks that both tables agree. The caller closes z.
+func initialLoad(ctx context.Context, e engine, dir gapsync.Direction, n int) (z *rowZones, srcDSN string, load time.Duration, err error) {
+	inetDSN, err := e.fresh("gapsync_bench_internet")
+	if err != nil {
 		return
 	}
-	intraDSN, err := fresh(base, "gapsync_bench_intranet")
+	intraDSN, err := e.fresh("gapsync_bench_intranet")
 	if err != nil {
 		return
 	}
 	for _, d := range []string{inetDSN, intraDSN} {
-		if err = execSQL(d, loadDDL); err != nil {
+		if err = execSQL(d, e.ddl); err != nil {
 			return
 		}
 	}
-	if err = fillRows(inetDSN, n); err != nil {
+	srcDSN = inetDSN
+	if dir == gapsync.Pull {
+		srcDSN = intraDSN
+	}
+	if err = e.fill(srcDSN, n); err != nil {
+		return
+	}
+	if err = e.settleNow(); err != nil {
 		return
 	}
 	if z, _, err = newRowZones(inetDSN, intraDSN, time.Second, nil, nil); err != nil {
 		return
 	}
+	table := loadTable(dir)
 	for _, db := range []*storage.DB{z.inet, z.intra} {
-		if err = db.Configure(ctx, loadTable); err != nil {
+		if err = db.Configure(ctx, table); err != nil {
 			return
 		}
 	}
@@ -145,18 +191,20 @@ func initialLoad(ctx context.Context, base string, n int) (z *rowZones, inetDSN 
 	if err != nil {
 		return
 	}
-	if got := r.Rows(gapsync.Push); got != int64(n) {
+	if got := r.Rows(dir); got != int64(n) {
 		err = fmt.Errorf("initial load moved %d rows, want %d", got, n)
 		return
 	}
-	err = sameTable(ctx, z.inet, z.intra)
+	err = sameTable(ctx, table, z.inet, z.intra)
 	return
 }
 
-// rowsCase measures the initial load of n rows through gapsync and through
-// mysqldump | mysql, then one incremental cycle with changed rows.
-func rowsCase(ctx context.Context, base string, n, changed int) (load, dump, incr, scattered time.Duration, err error) {
-	z, inetDSN, load, err := initialLoad(ctx, base, n)
+// rowsCase measures the initial load of n rows through gapsync and
+// through the engine's peer, which copies the same table between two
+// databases of the same server, then one incremental cycle with changed
+// rows.
+func rowsCase(ctx context.Context, e engine, dir gapsync.Direction, n, changed int) (load, dump, incr, scattered time.Duration, err error) {
+	z, srcDSN, load, err := initialLoad(ctx, e, dir, n)
 	if z != nil {
 		defer z.Close()
 	}
@@ -165,15 +213,18 @@ func rowsCase(ctx context.Context, base string, n, changed int) (load, dump, inc
 	}
 
 	// The peer: what a DBA would do by hand, on the same server.
-	peerDSN, err := fresh(base, "gapsync_bench_peer")
+	peerDSN, err := e.fresh("gapsync_bench_peer")
 	if err != nil {
 		return
 	}
-	if err = execSQL(peerDSN, loadDDL); err != nil {
+	if err = execSQL(peerDSN, e.ddl); err != nil {
+		return
+	}
+	if err = e.settleNow(); err != nil {
 		return
 	}
 	start := time.Now()
-	if err = dumpPipe(inetDSN, peerDSN, "load_rows"); err != nil {
+	if err = e.dump(srcDSN, peerDSN, "load_rows"); err != nil {
 		return
 	}
 	dump = time.Since(start)
@@ -181,8 +232,9 @@ func rowsCase(ctx context.Context, base string, n, changed int) (load, dump, inc
 	// Incremental: change some rows, wait out the lag, run one cycle;
 	// first the newest rows (the usual shape of a day's changes), then
 	// rows spread evenly over the whole table.
+	table := loadTable(dir)
 	cycle := func(where string) (time.Duration, error) {
-		if err := execSQL(inetDSN, "UPDATE load_rows SET qty = qty + 1, updated_at = NOW(6) WHERE "+where); err != nil {
+		if err := execSQL(srcDSN, "UPDATE load_rows SET qty = qty + 1, updated_at = "+e.now+" WHERE "+where); err != nil {
 			return 0, err
 		}
 		time.Sleep(1100 * time.Millisecond)
@@ -192,10 +244,10 @@ func rowsCase(ctx context.Context, base string, n, changed int) (load, dump, inc
 		if err != nil {
 			return 0, err
 		}
-		if got := r.Rows(gapsync.Push); got != int64(changed) {
+		if got := r.Rows(dir); got != int64(changed) {
 			return 0, fmt.Errorf("incremental cycle moved %d rows, want %d", got, changed)
 		}
-		return took, sameTable(ctx, z.inet, z.intra)
+		return took, sameTable(ctx, table, z.inet, z.intra)
 	}
 	if incr, err = cycle(fmt.Sprintf("id > %d", n-changed)); err != nil {
 		return
@@ -204,12 +256,12 @@ func rowsCase(ctx context.Context, base string, n, changed int) (load, dump, inc
 	return
 }
 
-func sameTable(ctx context.Context, a, b *storage.DB) error {
-	ha, na, err := a.Checksum(ctx, loadTable)
+func sameTable(ctx context.Context, t gapsync.Table, a, b *storage.DB) error {
+	ha, na, err := a.Checksum(ctx, t)
 	if err != nil {
 		return err
 	}
-	hb, nb, err := b.Checksum(ctx, loadTable)
+	hb, nb, err := b.Checksum(ctx, t)
 	if err != nil {
 		return err
 	}
