@@ -81,6 +81,16 @@ type dialect interface {
 	// and the statement that widens them to 63; "" where the engine does
 	// not enforce a VARCHAR's length or never had the narrow form.
 	widenLog() (read, alter string)
+	// writeValue returns v, a value read by any engine, in the form this
+	// engine writes into a column of spec s; an error when no exact form
+	// exists. v is not nil.
+	writeValue(s colSpec, v any) (any, error)
+	// valueClass is which Go values a column of declared type typ (lower
+	// case) gives back as they were written (see readBackPlan).
+	valueClass(typ string) valueClass
+	// defaultTimePrecision is the fraction digits of a time type declared
+	// without a precision.
+	defaultTimePrecision() int
 	tombstoneDialect
 	shapeDialect
 }

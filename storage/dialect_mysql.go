@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -178,3 +180,64 @@ func (d mysqlDialect) tombstoneSQL(t gapsync.Table, cols []column, kind cursorKi
 }
 
 func (mysqlDialect) maxIdentifier() int { return 64 }
+
+// writeValue: MySQL takes text, bytes and numbers for every type. A
+// boolean as PostgreSQL writes it ("true"/"false") becomes 1 or 0 for an
+// integer column (BOOL is TINYINT(1)).
+func (mysqlDialect) writeValue(s colSpec, v any) (any, error) {
+	if x, ok := v.(string); ok && (strings.HasPrefix(s.typ, "float") || strings.HasPrefix(s.typ, "double") || strings.HasPrefix(s.typ, "real")) {
+		// Text from another engine goes as the binary float it spells:
+		// the shortest text of the largest FLOAT reads, as a DOUBLE
+		// literal, past FLOAT's range.
+		bits := 64
+		if strings.HasPrefix(s.typ, "float") && !strings.Contains(s.typ, ",") {
+			bits = 32
+		}
+		f, err := strconv.ParseFloat(x, bits)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%q is not a number MySQL can store in %s", clip(x), s.typ)
+		}
+		if bits == 32 {
+			return float32(f), nil
+		}
+		return f, nil
+	}
+	if strings.Contains(s.typ, "int") {
+		switch x := v.(type) {
+		case string:
+			return boolDigit(x), nil
+		case bool:
+			if x {
+				return int64(1), nil
+			}
+			return int64(0), nil
+		}
+	}
+	return v, nil
+}
+
+func boolDigit(s string) string {
+	switch s {
+	case "true":
+		return "1"
+	case "false":
+		return "0"
+	}
+	return s
+}
+
+func (mysqlDialect) defaultTimePrecision() int { return 0 }
+
+// valueClass: the driver gives integers as int64 or uint64, FLOAT as
+// float32, DOUBLE as float64 (binary protocol), everything else as bytes.
+func (mysqlDialect) valueClass(typ string) valueClass {
+	switch {
+	case strings.Contains(typ, "int"):
+		return classMyInt
+	case strings.HasPrefix(typ, "float"):
+		return classFloat32
+	case strings.HasPrefix(typ, "double"), strings.HasPrefix(typ, "real"):
+		return classFloat64
+	}
+	return classBytes
+}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -216,4 +217,46 @@ func (pgDialect) shapeIndexes(table string) Query {
 		"CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, n) " +
 		"JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum " +
 		"WHERE t.relname = ? AND t.relnamespace = " + pgSchema + " ORDER BY 1, 5", Args: []any{table}}
+}
+
+// writeValue: every value goes as text, which PostgreSQL parses exactly
+// for every type (pgx sends a string in text format), except into bytea,
+// which takes bytes. MySQL's zero dates have no PostgreSQL value.
+func (pgDialect) writeValue(s colSpec, v any) (any, error) {
+	if s.typ == "bytea" {
+		switch x := v.(type) {
+		case []byte:
+			return x, nil
+		case string:
+			return []byte(x), nil
+		}
+		return nil, fmt.Errorf("a %T is not bytes", v)
+	}
+	text, ok := textOf(v)
+	if !ok {
+		return nil, fmt.Errorf("a %T has no text form", v)
+	}
+	if s.time && looksLikeZeroDate(text) {
+		return nil, fmt.Errorf("MySQL's zero date %q has no PostgreSQL value; store NULL for it on the MySQL side, or map the column to text", text)
+	}
+	return text, nil
+}
+
+// looksLikeZeroDate: a date with a zero year, month or day, as MySQL
+// allows outside strict mode.
+func looksLikeZeroDate(s string) bool {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	return s[:4] == "0000" || s[5:7] == "00" || s[8:10] == "00"
+}
+
+func (pgDialect) defaultTimePrecision() int { return 6 }
+
+// valueClass: everything is read as text but bytea (SelectExpr).
+func (pgDialect) valueClass(typ string) valueClass {
+	if typ == "bytea" {
+		return classPGBytes
+	}
+	return classPGText
 }

@@ -156,3 +156,25 @@ func (d sqliteDialect) tombstoneSQL(t gapsync.Table, cols []column, kind cursorK
 }
 
 func (sqliteDialect) maxIdentifier() int { return 1 << 10 }
+
+// writeValue: SQLite stores what it is given (its affinity rules decide
+// the storage class).
+func (sqliteDialect) writeValue(_ colSpec, v any) (any, error) { return v, nil }
+
+// defaultTimePrecision: SQLite keeps a time's text as written.
+func (sqliteDialect) defaultTimePrecision() int { return 1 << 10 }
+
+// valueClass follows SQLite's affinity rules, in their order.
+func (sqliteDialect) valueClass(typ string) valueClass {
+	switch {
+	case strings.Contains(typ, "int"):
+		return classInt
+	case strings.Contains(typ, "char"), strings.Contains(typ, "clob"), strings.Contains(typ, "text"):
+		return classText
+	case typ == "" || strings.Contains(typ, "blob"):
+		return classAny
+	case strings.Contains(typ, "real"), strings.Contains(typ, "floa"), strings.Contains(typ, "doub"):
+		return classReal
+	}
+	return classInt // NUMERIC affinity keeps what is not an integral number as given
+}

@@ -26,25 +26,25 @@ func TestReadBackPlan(t *testing.T) {
 	myRow := row(int64(1), []byte("a"), 1.5, []byte("2026-01-01 00:00:00.000000"))
 	liteRow := row(int64(1), "a", 1.5, "2026-01-01 00:00:00.000000")
 
-	is.True(!readBackPlan("mysql", writeEffects{}, my, all, myRow))      // a plain table, values as MariaDB gives them: no read-back
-	is.True(!readBackPlan("sqlite", writeEffects{}, lite, all, liteRow)) // as SQLite gives them
-	is.True(!readBackPlan("sqlite", writeEffects{}, lite, all, myRow))   // bytes stay bytes in SQLite
-	is.True(!readBackPlan("mysql", writeEffects{}, my, all, row(int64(1), nil, nil, nil)))
-	is.True(!readBackPlan("mysql", writeEffects{}, my, all, []batch.Row{{Op: batch.OpDelete, Values: []any{int64(1), "x", "y", "z"}}}))
+	is.True(!readBackPlan(mysqlDialect{}, writeEffects{}, my, all, myRow))      // a plain table, values as MariaDB gives them: no read-back
+	is.True(!readBackPlan(sqliteDialect{}, writeEffects{}, lite, all, liteRow)) // as SQLite gives them
+	is.True(!readBackPlan(sqliteDialect{}, writeEffects{}, lite, all, myRow))   // bytes stay bytes in SQLite
+	is.True(!readBackPlan(mysqlDialect{}, writeEffects{}, my, all, row(int64(1), nil, nil, nil)))
+	is.True(!readBackPlan(mysqlDialect{}, writeEffects{}, my, all, []batch.Row{{Op: batch.OpDelete, Values: []any{int64(1), "x", "y", "z"}}}))
 
-	is.True(readBackPlan("mysql", writeEffects{triggers: true}, my, all, myRow))  // a trigger may change the row
-	is.True(readBackPlan("mysql", writeEffects{onUpdate: true}, my, all, myRow))  // ON UPDATE CURRENT_TIMESTAMP
-	is.True(readBackPlan("mysql", writeEffects{generated: true}, my, all, myRow)) // a generated column
-	is.True(readBackPlan("sqlite", writeEffects{triggers: true}, lite, all, liteRow))
-	is.True(readBackPlan("mysql", writeEffects{}, my, []string{"id", "title", "updated_at"}, row(int64(1), []byte("a"), []byte("x")))) // score takes its default
+	is.True(readBackPlan(mysqlDialect{}, writeEffects{triggers: true}, my, all, myRow))  // a trigger may change the row
+	is.True(readBackPlan(mysqlDialect{}, writeEffects{onUpdate: true}, my, all, myRow))  // ON UPDATE CURRENT_TIMESTAMP
+	is.True(readBackPlan(mysqlDialect{}, writeEffects{generated: true}, my, all, myRow)) // a generated column
+	is.True(readBackPlan(sqliteDialect{}, writeEffects{triggers: true}, lite, all, liteRow))
+	is.True(readBackPlan(mysqlDialect{}, writeEffects{}, my, []string{"id", "title", "updated_at"}, row(int64(1), []byte("a"), []byte("x")))) // score takes its default
 
-	is.True(readBackPlan("mysql", writeEffects{}, my, all, liteRow))                                               // SQLite's text comes back as bytes
-	is.True(readBackPlan("mysql", writeEffects{}, my, all, row([]byte("1"), []byte("a"), 1.5, []byte("x"))))       // bytes into an integer column
-	is.True(readBackPlan("mysql", writeEffects{}, my, all, row(int64(1), []byte("a"), float32(1.5), []byte("x")))) // FLOAT into DOUBLE
-	is.True(readBackPlan("sqlite", writeEffects{}, lite, all, row(int64(1), int64(5), 1.5, "x")))                  // a number into TEXT becomes text
-	is.True(readBackPlan("sqlite", writeEffects{}, lite, all, row("7", "a", 1.5, "x")))                            // numeric text into INTEGER becomes a number
-	is.True(readBackPlan("sqlite", writeEffects{}, lite, all, row(int64(1), "a", int64(2), "x")))                  // an integer into REAL becomes real
-	is.True(readBackPlan("sqlite", writeEffects{}, lite, all, row(2.0, "a", 1.5, "x")))                            // an integral real into INTEGER
+	is.True(readBackPlan(mysqlDialect{}, writeEffects{}, my, all, liteRow))                                               // SQLite's text comes back as bytes
+	is.True(readBackPlan(mysqlDialect{}, writeEffects{}, my, all, row([]byte("1"), []byte("a"), 1.5, []byte("x"))))       // bytes into an integer column
+	is.True(readBackPlan(mysqlDialect{}, writeEffects{}, my, all, row(int64(1), []byte("a"), float32(1.5), []byte("x")))) // FLOAT into DOUBLE
+	is.True(readBackPlan(sqliteDialect{}, writeEffects{}, lite, all, row(int64(1), int64(5), 1.5, "x")))                  // a number into TEXT becomes text
+	is.True(readBackPlan(sqliteDialect{}, writeEffects{}, lite, all, row("7", "a", 1.5, "x")))                            // numeric text into INTEGER becomes a number
+	is.True(readBackPlan(sqliteDialect{}, writeEffects{}, lite, all, row(int64(1), "a", int64(2), "x")))                  // an integer into REAL becomes real
+	is.True(readBackPlan(sqliteDialect{}, writeEffects{}, lite, all, row(2.0, "a", 1.5, "x")))                            // an integral real into INTEGER
 }
 
 // A plain table written with values in this database's own form takes the

@@ -56,6 +56,11 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		// it is marked gapsync.ErrRejected (storage/errors.go).
 		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, classify(err))
 	}
+	// Values in this engine's form, and refused here when a column
+	// cannot hold them exactly (values.go).
+	if err := db.adaptValues(ctx, t, names, b); err != nil {
+		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
+	}
 	// The references as they arrived: the other side's (recordOrigins).
 	arrived := arrivingRefs(t, names, b)
 	// References to the other side's files that are published here
@@ -85,7 +90,7 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		if tombs, err = db.hasTombstones(ctx, t.Name); err != nil {
 			return fail(err)
 		}
-		if readBack, err = db.needsReadBack(ctx, t.Name, names, b.Rows); err != nil {
+		if readBack, err = db.needsReadBack(ctx, t.Name, names, b); err != nil {
 			return fail(err)
 		}
 	}
@@ -397,7 +402,7 @@ func (db *DB) tombstoneCols(ctx context.Context, t gapsync.Table) []string {
 // needsReadBack reports whether the rows written to table with the
 // columns names must be read back before they are hashed: see
 // readBackPlan. The table's part comes from the cached table shape.
-func (db *DB) needsReadBack(ctx context.Context, table string, names []string, rows []batch.Row) (bool, error) {
+func (db *DB) needsReadBack(ctx context.Context, table string, names []string, b *batch.Batch) (bool, error) {
 	cols, err := db.columns(ctx, table)
 	if err != nil {
 		return false, err
@@ -406,11 +411,28 @@ func (db *DB) needsReadBack(ctx context.Context, table string, names []string, r
 	if err != nil {
 		return false, err
 	}
-	rb := readBackPlan(db.d.Name(), eff, cols, names, rows)
+	rb := readBackPlan(db.d, eff, cols, names, b.Rows) || typesDiffer(cols, b.Columns)
 	if testHookReadBack != nil {
 		testHookReadBack(table, rb)
 	}
 	return rb, nil
+}
+
+// typesDiffer reports whether a column of the batch was declared with
+// another type where it was read (another engine, or DATETIME(0) there
+// and DATETIME(6) here): its values then come in a form this table may
+// not store as is. An empty type (a peer that did not say) counts as
+// the same.
+func typesDiffer(cols []column, bcols []batch.Column) bool {
+	for _, bc := range bcols {
+		if bc.Type == "" {
+			continue
+		}
+		if c, ok := findColumn(cols, bc.Name); ok && !strings.EqualFold(strings.TrimSpace(c.Type), strings.TrimSpace(bc.Type)) {
+			return true
+		}
+	}
+	return false
 }
 
 // testHookReadBack, when set by a test, sees every read-back decision.
@@ -423,7 +445,7 @@ var testHookReadBack func(table string, readBack bool)
 // form this database gives back for its column (text from SQLite into a
 // MariaDB column, a number into an SQLite TEXT column): the hash must be
 // of the stored form, the one the next scan sees.
-func readBackPlan(dialect string, eff writeEffects, cols []column, names []string, rows []batch.Row) bool {
+func readBackPlan(d dialect, eff writeEffects, cols []column, names []string, rows []batch.Row) bool {
 	if eff.triggers || eff.onUpdate || eff.generated || len(names) != len(cols) {
 		return true
 	}
@@ -437,7 +459,7 @@ func readBackPlan(dialect string, eff writeEffects, cols []column, names []strin
 	}
 	classes := make([]valueClass, len(names))
 	for i, t := range types {
-		classes[i] = classOf(dialect, t)
+		classes[i] = d.valueClass(t)
 	}
 	for _, r := range rows {
 		if r.Op != batch.OpUpsert {
@@ -464,33 +486,9 @@ const (
 	classText                      // SQLite TEXT affinity
 	classReal                      // SQLite REAL affinity
 	classAny                       // SQLite BLOB affinity: stored as given
+	classPGText                    // PostgreSQL, read as text: string
+	classPGBytes                   // PostgreSQL bytea: []byte
 )
-
-func classOf(dialect, typ string) valueClass {
-	if dialect == "mysql" {
-		switch {
-		case strings.Contains(typ, "int"):
-			return classMyInt
-		case strings.HasPrefix(typ, "float"):
-			return classFloat32
-		case strings.HasPrefix(typ, "double"), strings.HasPrefix(typ, "real"):
-			return classFloat64
-		}
-		return classBytes
-	}
-	// SQLite's affinity rules, in their order.
-	switch {
-	case strings.Contains(typ, "int"):
-		return classInt
-	case strings.Contains(typ, "char"), strings.Contains(typ, "clob"), strings.Contains(typ, "text"):
-		return classText
-	case typ == "" || strings.Contains(typ, "blob"):
-		return classAny
-	case strings.Contains(typ, "real"), strings.Contains(typ, "floa"), strings.Contains(typ, "doub"):
-		return classReal
-	}
-	return classInt // NUMERIC affinity keeps what is not an integral number as given
-}
 
 // native reports whether v comes back from a column of class c exactly
 // as written (same Go type, same value).
@@ -499,8 +497,11 @@ func (c valueClass) native(v any) bool {
 		return true
 	}
 	switch c {
-	case classBytes:
+	case classBytes, classPGBytes:
 		_, ok := v.([]byte)
+		return ok
+	case classPGText:
+		_, ok := v.(string)
 		return ok
 	case classMyInt:
 		switch v.(type) {
