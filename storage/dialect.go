@@ -66,6 +66,9 @@ type dialect interface {
 	// argument is the oldest age, in seconds, to count. "" when the engine
 	// cannot tell (the window then rests on the lag alone).
 	openWriters() string
+	// writerSlack is added to an open writer's age: the resolution of
+	// the start time openWriters reads.
+	writerSlack() time.Duration
 	// clockInWriteTx: read the clock for deletions inside a write
 	// transaction, which waits for every other writer (SQLite).
 	clockInWriteTx() bool

@@ -181,39 +181,51 @@ func (d mysqlDialect) tombstoneSQL(t gapsync.Table, cols []column, kind cursorKi
 
 func (mysqlDialect) maxIdentifier() int { return 64 }
 
-// writeValue: MySQL takes text, bytes and numbers for every type. A
-// boolean as PostgreSQL writes it ("true"/"false") becomes 1 or 0 for an
-// integer column (BOOL is TINYINT(1)).
-func (mysqlDialect) writeValue(s colSpec, v any) (any, error) {
-	if x, ok := v.(string); ok && (strings.HasPrefix(s.typ, "float") || strings.HasPrefix(s.typ, "double") || strings.HasPrefix(s.typ, "real")) {
-		// Text from another engine goes as the binary float it spells:
-		// the shortest text of the largest FLOAT reads, as a DOUBLE
-		// literal, past FLOAT's range.
+// writeValue gives a value from another engine the Go type the MySQL
+// driver reads back for its column (so that the version ledger, which
+// hashes keys and rows by type, sees one form): int64 for an integer
+// column (a boolean, "true"/"false", as 1/0; an unsigned value past
+// int64 as its digits, as the driver gives it), float32 or float64 for
+// FLOAT and DOUBLE (from text, the binary float it spells: the shortest
+// text of the largest FLOAT reads, as a DOUBLE literal, past FLOAT's
+// range), bytes for everything else.
+func (d mysqlDialect) writeValue(s colSpec, v any) (any, error) {
+	switch x := v.(type) {
+	case string, []byte:
+	case bool:
+		if x {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	default:
+		return v, nil // numbers as MySQL's driver gives them, taken as numbers (YEAR 0 is 0000, '0' is 2000)
+	}
+	text, _ := textOf(v)
+	switch class := d.valueClass(s.typ); {
+	case class == classMyInt, strings.HasPrefix(s.typ, "year"):
+		text = boolDigit(text)
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return n, nil
+		}
+		return []byte(text), nil
+	case class == classFloat32, class == classFloat64:
 		bits := 64
-		if strings.HasPrefix(s.typ, "float") && !strings.Contains(s.typ, ",") {
+		if d.valueClass(s.typ) == classFloat32 && !strings.Contains(s.typ, ",") {
 			bits = 32
 		}
-		f, err := strconv.ParseFloat(x, bits)
+		f, err := strconv.ParseFloat(text, bits)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%q is not a number MySQL can store in %s", clip(x), s.typ)
+			return nil, fmt.Errorf("%q is not a number MySQL can store in %s", clip(text), s.typ)
 		}
 		if bits == 32 {
 			return float32(f), nil
 		}
 		return f, nil
 	}
-	if strings.Contains(s.typ, "int") {
-		switch x := v.(type) {
-		case string:
-			return boolDigit(x), nil
-		case bool:
-			if x {
-				return int64(1), nil
-			}
-			return int64(0), nil
-		}
+	if b, ok := v.([]byte); ok {
+		return b, nil
 	}
-	return v, nil
+	return []byte(text), nil
 }
 
 func boolDigit(s string) string {
@@ -241,3 +253,6 @@ func (mysqlDialect) valueClass(typ string) valueClass {
 	}
 	return classBytes
 }
+
+// writerSlack: trx_started has whole seconds only.
+func (mysqlDialect) writerSlack() time.Duration { return time.Second }

@@ -260,3 +260,7 @@ func (pgDialect) valueClass(typ string) valueClass {
 	}
 	return classPGText
 }
+
+// writerSlack: xact_start is exact, and a row a transaction stamps with
+// now() carries the transaction's start.
+func (pgDialect) writerSlack() time.Duration { return 0 }

@@ -178,3 +178,5 @@ func (sqliteDialect) valueClass(typ string) valueClass {
 	}
 	return classInt // NUMERIC affinity keeps what is not an integral number as given
 }
+
+func (sqliteDialect) writerSlack() time.Duration { return 0 }

@@ -212,8 +212,8 @@ func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
 		return "", err
 	}
 	hold := db.opts.Lag
-	if age, ok := db.oldestWriter(ctx); ok && age+time.Second > hold {
-		hold = age + time.Second // trx_started has whole seconds only
+	if age, ok := db.oldestWriter(ctx); ok && age+db.d.writerSlack() > hold {
+		hold = age + db.d.writerSlack()
 	}
 	return now.Add(-hold).Format(timeLayout), nil
 }
@@ -267,8 +267,8 @@ func (db *DB) deletionBound(ctx context.Context) (string, error) {
 		if now, err = db.clock(ctx, "", true); err != nil {
 			return "", err
 		}
-		if age, ok := db.oldestWriter(ctx); ok && age+time.Second > hold {
-			hold = age + time.Second
+		if age, ok := db.oldestWriter(ctx); ok && age+db.d.writerSlack() > hold {
+			hold = age + db.d.writerSlack()
 		}
 	}
 	return now.Add(-hold).Format(timeLayout), nil
@@ -297,7 +297,7 @@ func (db *DB) intBound(ctx context.Context, t gapsync.Table) (string, error) {
 	{
 		asked := time.Now()
 		if age, ok := db.oldestWriter(ctx); ok {
-			started := asked.Add(-age - time.Second) // trx_started has whole seconds only
+			started := asked.Add(-age - db.d.writerSlack())
 			held, found := db.intSeen.before(t.Name, started)
 			if !found {
 				held = intFloor
@@ -388,6 +388,12 @@ func (db *DB) oldestWriter(ctx context.Context) (time.Duration, bool) {
 			db.opts.Logger.Warn("cannot read open transactions; window bound uses the lag only", "err", err)
 		})
 		return 0, false
+	}
+	if us == -2 { // PostgreSQL: other roles' transactions are hidden from this role
+		db.warnOnce.Do(func() {
+			db.opts.Logger.Warn("cannot see other roles' open transactions; window bound uses the lag only " +
+				"(GRANT pg_read_all_stats TO this role, or raise -lag past the longest write transaction)")
+		})
 	}
 	if us < 0 {
 		return 0, false
