@@ -286,6 +286,7 @@ func testKeyRotation(t *testing.T, from, to crypto.Cipher) {
 	is.Equal(sh.Cipher, to)
 	_, pt, err = after.Open(nil, newEnv, o)
 	is.NoErr(err)
+	is.Equal(string(pt), "sealed with new")
 	_, pt, err = step1.Open(nil, oldEnv, o) // step 1 still seals and opens the old
 	is.NoErr(err)
 	is.Equal(string(pt), "sealed with old")

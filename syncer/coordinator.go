@@ -324,7 +324,7 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 			"since", p.Since, "reason", p.Reason)
 	}
 	if c.fileFlow != nil && ctx.Err() == nil {
-		r.FilesErr, r.Refused = splitRefusals(c.files(ctx, &r.Files))
+		r.Refused, r.FilesErr = splitRefusals(c.files(ctx, &r.Files))
 	}
 	return r, r.Err()
 }

@@ -18,7 +18,7 @@ func IsRefusal(err error) bool {
 // splitRefusals separates the refusals by design in err (a tree of
 // joined errors) from the failures, so that a cycle whose only errors are
 // refusals counts as a success.
-func splitRefusals(err error) (failed error, refused []error) {
+func splitRefusals(err error) (refused []error, failed error) {
 	var fails []error
 	var walk func(error)
 	walk = func(e error) {
@@ -38,7 +38,7 @@ func splitRefusals(err error) (failed error, refused []error) {
 		}
 	}
 	walk(err)
-	return errors.Join(fails...), refused
+	return refused, errors.Join(fails...)
 }
 
 // hasFailure reports whether a joined error holds anything that is not a

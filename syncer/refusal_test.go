@@ -16,21 +16,21 @@ func TestSplitRefusals(t *testing.T) {
 	ssrf := fmt.Errorf("stage http://169.254.169.254/: %w", gapsync.ErrForbiddenURL)
 	down := errors.New("store: connection refused")
 
-	failed, refused := splitRefusals(errors.Join(bad, nil, errors.Join(ssrf)))
+	refused, failed := splitRefusals(errors.Join(bad, nil, errors.Join(ssrf)))
 	is.NoErr(failed) // only refusals: not a failure
 	is.Equal(len(refused), 2)
 
-	failed, refused = splitRefusals(errors.Join(bad, down))
+	refused, failed = splitRefusals(errors.Join(bad, down))
 	is.True(errors.Is(failed, down))
 	is.True(!errors.Is(failed, gapsync.ErrBadPath))
 	is.Equal(len(refused), 1)
 
 	// A wrapped join that mixes both is kept whole as a failure.
-	failed, refused = splitRefusals(fmt.Errorf("files: %w", errors.Join(bad, down)))
+	refused, failed = splitRefusals(fmt.Errorf("files: %w", errors.Join(bad, down)))
 	is.True(errors.Is(failed, down))
 	is.Equal(len(refused), 0)
 
-	failed, refused = splitRefusals(nil)
+	refused, failed = splitRefusals(nil)
 	is.NoErr(failed)
 	is.Equal(len(refused), 0)
 }

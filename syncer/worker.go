@@ -78,7 +78,7 @@ func (w *IntranetWorker) RunOnce(ctx context.Context) (r WorkerReport, err error
 	start := time.Now()
 	defer func() { recordRun(w.opts.Metrics, r, time.Since(start), err) }()
 	r, err = w.runOnce(ctx)
-	err, r.Refused = splitRefusals(err)
+	r.Refused, err = splitRefusals(err)
 	return r, err
 }
 
