@@ -149,6 +149,7 @@ func run(ctx context.Context) error {
 		go tlsFiles.Watch(ctx, 0)
 		err = tlsFiles.ServeTLS(srv)
 	} else {
+		signal.Ignore(syscall.SIGHUP) // systemctl reload: nothing to read again
 		err = srv.ListenAndServe()
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -140,6 +140,8 @@ func run(ctx context.Context) error {
 		}
 		go tf.Watch(ctx, 0)
 		copts.HTTPClient = tf.HTTPClient()
+	} else {
+		signal.Ignore(syscall.SIGHUP) // systemctl reload: nothing to read again
 	}
 	client, err := transport.NewClient(*gateway, keys, copts)
 	if err != nil {
