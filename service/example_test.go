@@ -1,11 +1,14 @@
 package service_test
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/gapsync/gapsync/service"
+	"github.com/gapsync/gapsync/transport"
 )
 
 // Every flag can also come from the environment, one variable per flag;
@@ -38,4 +41,31 @@ func ExampleCheckDSN() {
 	// -db is a URL (mysql://…), which the MySQL driver does not take: write it as user:password@tcp(host:3306)/database
 	// -db names no database: put its name after the slash, user:password@tcp(db:3306)/database
 	// <nil>
+}
+
+// Mutual TLS between the coordinator and the gateway, with certificates
+// that are read again on SIGHUP and when their files change.
+func ExampleTLSFiles() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The gateway (external main: -tls-cert, -tls-key, -client-ca).
+	gw := &service.TLSFiles{Cert: "/etc/gapsync/gw.crt", Key: "/etc/gapsync/gw.key", CA: "/etc/gapsync/ca.crt",
+		CertFlag: "-tls-cert", KeyFlag: "-tls-key", CAFlag: "-client-ca"}
+	if err := gw.Load(); err != nil {
+		fmt.Println(err) // names the setting and what it wants
+		return
+	}
+	go gw.Watch(ctx, 0)
+	srv := transport.NewHTTPServer(":8443", http.NotFoundHandler(), nil) // the syncer.Gateway in a main
+	go gw.ServeTLS(srv)
+
+	// The coordinator (internet main: -ca, -cert, -key).
+	co := &service.TLSFiles{CA: "/etc/gapsync/ca.crt", Cert: "/etc/gapsync/coord.crt", Key: "/etc/gapsync/coord.key"}
+	if err := co.Load(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	go co.Watch(ctx, 0)
+	_ = &transport.ClientOptions{HTTPClient: co.HTTPClient()} // for transport.NewClient
 }

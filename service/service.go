@@ -18,6 +18,20 @@
 // or the context ends, with a growing pause, logging at Warn what it waits
 // for. Errors that cannot go away by waiting (a bad identifier, a column
 // that is not there) are returned at once, so a typo still fails fast.
+// Before that, [CheckDSN] reads the database setting itself and says in one
+// line what is wrong with it (a URL-style MySQL DSN, no database, an SQLite
+// path in a missing directory); [FileFlags.Options] reaches an S3 store
+// once and says which of endpoint, bucket or credentials is wrong.
+//
+// # TLS
+//
+// [TLSFiles] holds the certificate files of one end of the gateway link:
+// the gateway's certificate and the authority whose client certificates it
+// requires (mutual TLS), or the coordinator's client certificate and the
+// authority that signed the gateway's. It reads them again on SIGHUP and
+// when they change, keeps the loaded ones when a new pair does not load,
+// logs refused clients with what to do, and answers a plain HTTP request
+// to the TLS port with a 400 that says to use https://.
 package service
 
 import (
