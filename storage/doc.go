@@ -1,10 +1,14 @@
 // Package storage is gapsync's database adapter, built on bun: MySQL and
-// MariaDB through mysqldialect and go-sql-driver/mysql, and SQLite (the
-// embedded default) through bun's sqliteshim, pure Go.
+// MariaDB through mysqldialect and go-sql-driver/mysql, PostgreSQL through
+// pgdialect and pgx, and SQLite (the embedded default) through bun's
+// sqliteshim, pure Go. Everything that differs by engine is one dialect
+// file each (dialect_mysql.go, dialect_postgres.go, dialect_sqlite.go),
+// pure SQL text with golden tests; a MySQL and a PostgreSQL zone may be
+// paired (values.go puts each value in the writing engine's form).
 //
-// A *DB implements syncer.ChangeSource, syncer.Journal,
-// syncer.IsolationWriter and transport.ReplayGuard, so one value serves a
-// zone's database whatever its role.
+// A *DB implements syncer.InternetDB, syncer.IntranetDB, syncer.FileDB and
+// transport.ReplayGuard (contracts.go), so one value serves a zone's
+// database whatever its role.
 //
 // # Metadata tables
 //

@@ -35,7 +35,7 @@ import (
 // values do not match the columns, and a row larger than
 // Options.MaxStatementBytes. The statements are plain multi-row
 // INSERT … ON DUPLICATE KEY UPDATE (MySQL) or INSERT … ON CONFLICT DO
-// UPDATE (SQLite), sized by Options.MaxStatementRows and MaxStatementBytes,
+// UPDATE (PostgreSQL, SQLite), sized by Options.MaxStatementRows and MaxStatementBytes,
 // through server-side prepared statements, and DELETE by key for deletes.
 func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error) {
 	res := gapsync.Result{BatchID: b.ID, Table: b.Table, Rows: len(b.Rows), Bytes: b.Bytes()}

@@ -38,6 +38,6 @@
 // Leaser and Transport are each one small contract, documented on its
 // methods: what errors mean, what is safe to retry. InternetDB and
 // IntranetDB bundle what each role needs; storage.DB is both, for
-// MySQL/MariaDB and SQLite; transport.Client implements Transport. A
+// MySQL/MariaDB, PostgreSQL and SQLite; transport.Client implements Transport. A
 // user's own adapter proves itself with storage/sqltest.
 package syncer

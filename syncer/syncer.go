@@ -10,8 +10,8 @@ import (
 )
 
 // ChangeSource reads the changed rows of configured tables from one zone's
-// database. The storage package's *DB implements it for MySQL/MariaDB and
-// SQLite; storage/sqltest is the conformance suite for other adapters.
+// database. The storage package's *DB implements it for MySQL/MariaDB,
+// PostgreSQL and SQLite; storage/sqltest is the conformance suite for other adapters.
 // Implementations must be safe for concurrent use by several tables.
 type ChangeSource interface {
 	// Tables returns the tables enabled for direction d in this side's
@@ -49,7 +49,8 @@ type Journal interface {
 
 // IsolationWriter applies batches to the intranet database through the
 // isolation device. Vendor devices pass only some statements; the storage
-// adapter keeps to multi-row INSERT … ON DUPLICATE KEY UPDATE, INSERT (the
+// adapter keeps to multi-row INSERT … ON DUPLICATE KEY UPDATE (ON CONFLICT
+// on PostgreSQL and SQLite), INSERT (the
 // ledgers, file records and chunks), DELETE (rows deleted on the other
 // side by primary key, and its own bookkeeping past retention), UPDATE
 // (its own bookkeeping only: records and chunks acknowledged) and SELECT,
