@@ -58,11 +58,12 @@ func Rejected(err error) bool {
 	}
 	// Drivers that report an SQLSTATE (PostgreSQL's pgconn.PgError, for
 	// one): class 22 is a data exception, class 23 an integrity
-	// constraint violation.
+	// constraint violation; 42703 and 42P01 are an unknown column and
+	// table, as MySQL's 1054 and 1146.
 	var ss interface{ SQLState() string }
 	if errors.As(err, &ss) {
 		st := ss.SQLState()
-		return strings.HasPrefix(st, "22") || strings.HasPrefix(st, "23")
+		return strings.HasPrefix(st, "22") || strings.HasPrefix(st, "23") || st == "42703" || st == "42P01"
 	}
 	msg := err.Error()
 	for _, s := range rejectedSQLite {
