@@ -20,11 +20,11 @@ func TestUnsupportedCursorRefused(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *storage.DB) {
 		is := is.New(t)
 		ctx := context.Background()
-		_, err := db.Bun().ExecContext(ctx, "CREATE TABLE odd (id BIGINT PRIMARY KEY, label VARCHAR(30), score FLOAT, ver BIGINT, at DATETIME(6))")
-		is.NoErr(err)
+		var err error
+		storage.MustExec(t, db, "CREATE TABLE odd (id BIGINT PRIMARY KEY, label VARCHAR(30), score FLOAT, ver BIGINT, at DATETIME(6))")
 		for _, col := range []string{"label", "score"} {
 			tb := gapsync.Table{Name: "odd", Direction: gapsync.Both, Key: []string{"id"}, Cursor: col, Enabled: true}
-			err := db.Configure(ctx, tb)
+			err = db.Configure(ctx, tb)
 			is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
 			msg := err.Error()
 			is.True(strings.Contains(msg, "odd") && strings.Contains(msg, col))                 // which table and column
@@ -59,8 +59,7 @@ func TestIntegerBound(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *storage.DB) {
 		is := is.New(t)
 		ctx := context.Background()
-		_, err := db.Bun().ExecContext(ctx, "CREATE TABLE v (id BIGINT PRIMARY KEY, ver BIGINT)")
-		is.NoErr(err)
+		storage.MustExec(t, db, "CREATE TABLE v (id BIGINT PRIMARY KEY, ver BIGINT)")
 		tb := gapsync.Table{Name: "v", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "ver", Enabled: true}
 		is.NoErr(db.Configure(ctx, tb))
 		empty, err := db.Bound(ctx, tb)

@@ -10,7 +10,6 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync"
-	"github.com/gapsync/gapsync/internal/testdb"
 )
 
 type sqlState string
@@ -33,6 +32,9 @@ func TestClassifyRejected(t *testing.T) {
 		{context.DeadlineExceeded, false},
 		{sqlState("22001"), true},  // string data, right truncation
 		{sqlState("23502"), true},  // not null violation
+		{sqlState("42703"), true},  // undefined column
+		{sqlState("42P01"), true},  // undefined table
+		{sqlState("42601"), false}, // a syntax error is the program's, not the data's
 		{sqlState("40001"), false}, // serialization failure: retry helps
 		{errors.New("database is locked"), false},
 	} {
@@ -47,27 +49,23 @@ func TestClassifyRejected(t *testing.T) {
 // A real refusal on each engine is classified.
 func TestClassifyRealErrors(t *testing.T) {
 	ctx := context.Background()
-	dbs := map[string]func() (*DB, error){
-		"sqlite":  func() (*DB, error) { return OpenSQLite(testdb.SQLite(t), nil) },
-		"mariadb": func() (*DB, error) { return OpenMySQL(testdb.MySQL(t), nil) },
-	}
-	for name, open := range dbs {
-		t.Run(name, func(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
 			is := is.New(t)
-			db, err := open()
-			is.NoErr(err)
-			defer db.Close()
-			_, err = db.sql.ExecContext(ctx, "CREATE TABLE r (id INT PRIMARY KEY, v VARCHAR(5) NOT NULL, n INT NULL)")
+			db := openEngine(t, engine, nil)
+			_, err := db.sql.ExecContext(ctx, "CREATE TABLE r (id INT PRIMARY KEY, v VARCHAR(5) NOT NULL, n INT NULL)")
 			is.NoErr(err)
 			_, err = db.sql.ExecContext(ctx, "INSERT INTO r (id, v) VALUES (1, NULL)")
 			is.True(Rejected(err)) // NOT NULL
 			_, err = db.sql.ExecContext(ctx, "INSERT INTO r (id, v, nope) VALUES (1, 'a', 1)")
 			is.True(Rejected(err)) // unknown column
-			if name == "mariadb" {
+			_, err = db.sql.ExecContext(ctx, "INSERT INTO nope (id) VALUES (1)")
+			is.True(Rejected(err)) // unknown table
+			if engine != "sqlite" {
 				_, err = db.sql.ExecContext(ctx, "INSERT INTO r (id, v) VALUES (1, 'too long')")
-				is.True(Rejected(err)) // 1406
+				is.True(Rejected(err)) // 1406, 22001
 				_, err = db.sql.ExecContext(ctx, "INSERT INTO r (id, v, n) VALUES (1, 'a', 99999999999)")
-				is.True(Rejected(err)) // 1264
+				is.True(Rejected(err)) // 1264, 22003
 			}
 			_, err = db.sql.ExecContext(ctx, "INSERT INTO r (id, v) VALUES (2, 'ok')")
 			is.NoErr(err)

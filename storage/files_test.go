@@ -12,27 +12,15 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
-	"github.com/gapsync/gapsync/internal/testdb"
 	"github.com/gapsync/gapsync/storage"
 )
 
-// eachDB runs fn on a migrated SQLite database and, when the server is
-// there, a MariaDB one.
+// eachDB runs fn on a migrated database of each engine (storage.EachEngine).
 func eachDB(t *testing.T, fn func(t *testing.T, db *storage.DB)) {
-	open := map[string]func(t *testing.T) (*storage.DB, error){
-		"sqlite":  func(t *testing.T) (*storage.DB, error) { return storage.OpenSQLite(testdb.SQLite(t), testOpts) },
-		"mariadb": func(t *testing.T) (*storage.DB, error) { return storage.OpenMySQL(testdb.MySQL(t), testOpts) },
-	}
-	for _, name := range []string{"sqlite", "mariadb"} {
-		t.Run(name, func(t *testing.T) {
-			db, err := open[name](t)
-			if err != nil {
-				t.Fatal(err)
-			}
-			target(t, db)
-			fn(t, db)
-		})
-	}
+	storage.EachEngine(t, testOpts, func(t *testing.T, db *storage.DB) {
+		target(t, db)
+		fn(t, db)
+	})
 }
 
 // TestFileTablesInBatches: the many-to-a-statement file-table calls keep
@@ -129,13 +117,9 @@ func TestRewriteRefsMany(t *testing.T) {
 		is := is.New(t)
 		ctx := context.Background()
 		sqldb := db.Bun().DB
-		for _, q := range []string{
+		storage.MustExec(t, db,
 			"CREATE TABLE docs (id BIGINT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6))",
-			"CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT, updated_at DATETIME(6))",
-		} {
-			_, err := sqldb.Exec(q)
-			is.NoErr(err)
-		}
+			"CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT, updated_at DATETIME(6))")
 		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "docs", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", FileColumns: []string{"path"}, Enabled: true}))
 		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "notes", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at",
 			FileColumns: []string{"body"}, FilePattern: `[\w./%!\\-]+\.png`, Enabled: true}))

@@ -55,15 +55,14 @@ func TestPlainApplyDoesNotEcho(t *testing.T) {
 	eachEngine(t, func(t *testing.T, db *DB) {
 		is := is.New(t)
 		ctx := context.Background()
-		_, err := db.sql.Exec("CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), updated_at DATETIME(6))")
-		is.NoErr(err)
+		MustExec(t, db, docsDDL)
 		is.NoErr(db.Configure(ctx, raceDocs))
 		var seen []bool
 		testHookReadBack = func(table string, rb bool) { seen = append(seen, rb) }
 		t.Cleanup(func() { testHookReadBack = nil })
-		_, err = db.Apply(ctx, nativeDocs(db, docBatch("b1", []any{int64(1), "one", "a.png"})))
+		_, err := db.Apply(ctx, Native(db, docBatch("b1", []any{int64(1), "one", "a.png"})))
 		is.NoErr(err)
-		_, err = db.Apply(ctx, nativeDocs(db, docBatch("b2", []any{int64(1), "uno", "a.png"}, []any{int64(2), "two", "b.png"})))
+		_, err = db.Apply(ctx, Native(db, docBatch("b2", []any{int64(1), "uno", "a.png"}, []any{int64(2), "two", "b.png"})))
 		is.NoErr(err)
 		is.Equal(seen, []bool{false, false})
 		is.True(!travels(t, db, 1))
@@ -83,32 +82,25 @@ func TestReadBackEffects(t *testing.T) {
 	eachEngine(t, func(t *testing.T, db *DB) {
 		is := is.New(t)
 		ctx := context.Background()
-		_, err := db.sql.Exec("CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), updated_at DATETIME(6))")
-		is.NoErr(err)
+		MustExec(t, db, docsDDL)
 		is.NoErr(db.Configure(ctx, raceDocs))
 		is.NoErr(db.InstallTombstones(ctx, raceDocs))
 		var seen []bool
 		testHookReadBack = func(table string, rb bool) { seen = append(seen, rb) }
 		t.Cleanup(func() { testHookReadBack = nil })
-		_, err = db.Apply(ctx, nativeDocs(db, docBatch("b1", []any{int64(1), "one", "a.png"})))
+		_, err := db.Apply(ctx, Native(db, docBatch("b1", []any{int64(1), "one", "a.png"})))
 		is.NoErr(err)
 		is.Equal(seen, []bool{false}) // a plain table, tombstone trigger and all: no read-back
 		is.True(!travels(t, db, 1))
 
-		if db.d.Name() == "mysql" {
-			_, err = db.sql.Exec("CREATE TRIGGER docs_up BEFORE INSERT ON docs FOR EACH ROW SET NEW.title = UPPER(NEW.title)")
-		} else {
-			_, err = db.sql.Exec("CREATE TRIGGER docs_up AFTER INSERT ON docs FOR EACH ROW BEGIN UPDATE docs SET title = upper(title) WHERE id = NEW.id; END")
-		}
-		is.NoErr(err)
+		MustExec(t, db, RowTrigger(db, "docs_up", "docs", "INSERT", "title", "upper(NEW.title)")...)
 		is.NoErr(db.Configure(ctx, raceDocs))
-		_, err = db.Apply(ctx, nativeDocs(db, docBatch("b2", []any{int64(2), "two", "b.png"})))
+		_, err = db.Apply(ctx, Native(db, docBatch("b2", []any{int64(2), "two", "b.png"})))
 		is.NoErr(err)
 		is.Equal(seen, []bool{false, true})
 		is.True(!travels(t, db, 2))
 
-		_, err = db.sql.Exec("DROP TRIGGER docs_up")
-		is.NoErr(err)
+		MustExec(t, db, DropTrigger(db, "docs_up", "docs"))
 		is.NoErr(db.Configure(ctx, raceDocs))
 		eff, err := db.effects(ctx, "docs")
 		is.NoErr(err)
@@ -122,6 +114,15 @@ func TestReadBackEffects(t *testing.T) {
 			eff, err = db.effects(ctx, "docs")
 			is.NoErr(err)
 			is.Equal(eff, writeEffects{onUpdate: true, generated: true})
+		} else if db.d.Name() == "postgres" {
+			// No ON UPDATE clause: a BEFORE UPDATE trigger stamps the
+			// row, and counts as one.
+			MustExec(t, db, RowTrigger(db, "docs_stamp", "docs", "UPDATE", "updated_at", "clock_timestamp()")...)
+			MustExec(t, db, "ALTER TABLE docs ADD COLUMN up TEXT GENERATED ALWAYS AS (upper(title)) STORED")
+			is.NoErr(db.Configure(ctx, raceDocs))
+			eff, err = db.effects(ctx, "docs")
+			is.NoErr(err)
+			is.Equal(eff, writeEffects{triggers: true, generated: true})
 		} else {
 			_, err = db.sql.Exec("ALTER TABLE docs ADD COLUMN up TEXT AS (upper(title)) VIRTUAL")
 			is.NoErr(err)
@@ -141,31 +142,20 @@ func TestTriggerChangedApplyDoesNotEcho(t *testing.T) {
 	eachEngine(t, func(t *testing.T, db *DB) {
 		is := is.New(t)
 		ctx := context.Background()
-		_, err := db.sql.Exec("CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), updated_at DATETIME(6))")
-		is.NoErr(err)
-		var ddl []string
-		if db.d.Name() == "mysql" {
-			ddl = []string{
-				"CREATE TRIGGER docs_ins BEFORE INSERT ON docs FOR EACH ROW SET NEW.title = UPPER(NEW.title)",
-				"CREATE TRIGGER docs_upd BEFORE UPDATE ON docs FOR EACH ROW SET NEW.title = CONCAT(NEW.title, '!')",
-			}
-		} else {
-			ddl = []string{
-				"CREATE TRIGGER docs_ins AFTER INSERT ON docs FOR EACH ROW BEGIN UPDATE docs SET title = upper(title) WHERE id = NEW.id; END",
-				"CREATE TRIGGER docs_upd AFTER UPDATE OF path ON docs FOR EACH ROW BEGIN UPDATE docs SET title = title || '!' WHERE id = NEW.id; END",
-			}
+		MustExec(t, db, docsDDL)
+		MustExec(t, db, RowTrigger(db, "docs_ins", "docs", "INSERT", "title", "upper(NEW.title)")...)
+		upd := "UPDATE"
+		if db.d.Name() == "sqlite" {
+			upd = "UPDATE OF path" // not the insert trigger's own update
 		}
-		for _, q := range ddl {
-			_, err = db.sql.Exec(q)
-			is.NoErr(err)
-		}
+		MustExec(t, db, RowTrigger(db, "docs_upd", "docs", upd, "title", "concat(NEW.title, '!')")...)
 		is.NoErr(db.Configure(ctx, raceDocs))
 		travelling := func() int {
 			b, _, _, err := db.ReadPage(ctx, raceDocs, gapsync.Window{To: "9999-12-31 00:00:00.000000"}, nil, gapsync.Page{})
 			is.NoErr(err)
 			return len(b.Rows)
 		}
-		_, err = db.Apply(ctx, docBatch("b1", []any{int64(1), "one", "a.png"}, []any{int64(2), "two", "b.png"}))
+		_, err := db.Apply(ctx, docBatch("b1", []any{int64(1), "one", "a.png"}, []any{int64(2), "two", "b.png"}))
 		is.NoErr(err)
 		var title string
 		is.NoErr(db.sql.QueryRow("SELECT title FROM docs WHERE id = 1").Scan(&title))
@@ -180,31 +170,52 @@ func TestTriggerChangedApplyDoesNotEcho(t *testing.T) {
 	})
 }
 
-// nativeDocs turns b's text into the form this database gives back
-// ([]byte on MySQL/MariaDB), as a batch read from a database of the same
-// kind carries it.
-func nativeDocs(db *DB, b *batch.Batch) *batch.Batch {
-	if db.d.Name() != "mysql" {
-		return b
-	}
-	for _, r := range b.Rows {
-		for i, v := range r.Values {
-			if s, ok := v.(string); ok {
-				r.Values[i] = []byte(s)
-			}
+// A table that stamps every update with the time (ON UPDATE
+// CURRENT_TIMESTAMP on MariaDB; on PostgreSQL, which has no such clause, a
+// BEFORE UPDATE trigger in PL/pgSQL that sets updated_at to
+// clock_timestamp(); on SQLite an AFTER UPDATE trigger) stamps the rows
+// that sync writes too: they are read back as stored and not sent back,
+// while the application's own edit, stamped alike, travels.
+func TestStampedApplyDoesNotEcho(t *testing.T) {
+	eachEngine(t, func(t *testing.T, db *DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		switch db.d.Name() {
+		case "mysql":
+			MustExec(t, db, "CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), "+
+				"updated_at DATETIME(6) NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6))")
+		case "postgres":
+			MustExec(t, db, docsDDL)
+			MustExec(t, db, RowTrigger(db, "docs_stamp", "docs", "UPDATE", "updated_at", "clock_timestamp()")...)
+		default:
+			MustExec(t, db, docsDDL)
+			MustExec(t, db, RowTrigger(db, "docs_stamp", "docs", "UPDATE OF title", "updated_at", "strftime('%Y-%m-%d %H:%M:%f', 'now')")...)
 		}
-	}
-	return b
+		is.NoErr(db.Configure(ctx, raceDocs))
+		is.NoErr(db.InstallTombstones(ctx, raceDocs))
+		_, err := db.Apply(ctx, docBatch("b1", []any{int64(1), "one", "a.png"}, []any{int64(2), "two", "b.png"}))
+		is.NoErr(err)
+		_, err = db.Apply(ctx, docBatch("b2", []any{int64(1), "uno", "a.png"}))
+		is.NoErr(err)
+		var title, stamp string
+		is.NoErr(db.sql.QueryRow("SELECT title, "+db.d.SelectExpr("updated_at", "timestamp(6) without time zone")+" FROM docs WHERE id = 1").Scan(&title, &stamp))
+		is.Equal(title, "uno")
+		if db.d.Name() != "mysql" { // MariaDB keeps a value the statement sets
+			is.True(stamp != "2026-01-01 00:00:00.000000") // the table stamped the synced update
+		}
+		is.True(!travels(t, db, 1))
+		is.True(!travels(t, db, 2))
+		_, err = db.sql.Exec("UPDATE docs SET title = 'mine' WHERE id = 2")
+		is.NoErr(err)
+		is.True(travels(t, db, 2))
+		is.True(!travels(t, db, 1))
+	})
 }
 
 // travels reports whether the docs row id is a local change, to be sent.
 func travels(t *testing.T, db *DB, id int64) bool {
 	t.Helper()
-	b, _, _, err := db.ReadPage(context.Background(), raceDocs, gapsync.Window{To: "9999-12-31 00:00:00.000000"}, nil, gapsync.Page{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range b.Rows {
+	for _, r := range readAll(t, db, raceDocs, gapsync.Window{To: "9999-12-31 00:00:00.000000"}) {
 		if text(r.Values[0]) == fmt.Sprint(id) {
 			return true
 		}
@@ -256,7 +267,7 @@ func benchApplyTwoWay(b *testing.B, ddl string) {
 				id := int64(i*10000 + j*500 + k) // each batch updates the previous batch's newer half
 				rows[k] = []any{id, fmt.Sprintf("title %d %d", i, j), fmt.Sprintf("p/%d.png", id)}
 			}
-			if _, err := db.Apply(ctx, nativeDocs(db, docBatch(fmt.Sprintf("b%d-%d", i, j), rows...))); err != nil {
+			if _, err := db.Apply(ctx, Native(db, docBatch(fmt.Sprintf("b%d-%d", i, j), rows...))); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -10,30 +10,13 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
-	"github.com/gapsync/gapsync/internal/testdb"
 )
 
 func eachEngine(t *testing.T, fn func(t *testing.T, db *DB)) {
-	for _, name := range []string{"sqlite", "mariadb"} {
-		t.Run(name, func(t *testing.T) {
-			var db *DB
-			var err error
-			if name == "sqlite" {
-				db, err = OpenSQLite(testdb.SQLite(t), &Options{Lag: time.Millisecond})
-			} else {
-				db, err = OpenMySQL(testdb.MySQL(t), &Options{Lag: time.Millisecond})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, db)
-		})
-	}
+	EachEngine(t, &Options{Lag: time.Millisecond}, fn)
 }
+
+const docsDDL = "CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), updated_at DATETIME(6))"
 
 var raceDocs = gapsync.Table{Name: "docs", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", FileColumns: []string{"path"}, Enabled: true}
 
@@ -55,10 +38,9 @@ func TestRewriteRacingEdit(t *testing.T) {
 	eachEngine(t, func(t *testing.T, db *DB) {
 		is := is.New(t)
 		ctx := context.Background()
-		_, err := db.sql.Exec("CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), updated_at DATETIME(6))")
-		is.NoErr(err)
+		MustExec(t, db, docsDDL)
 		is.NoErr(db.Configure(ctx, raceDocs))
-		_, err = db.Apply(ctx, docBatch("b1", []any{int64(1), "synced", "a.png"}, []any{int64(2), "synced", "b.png"}))
+		_, err := db.Apply(ctx, docBatch("b1", []any{int64(1), "synced", "a.png"}, []any{int64(2), "synced", "b.png"}))
 		is.NoErr(err)
 		t.Cleanup(func() { testHookRewriteFound = nil })
 		travels := func(id int64) bool {

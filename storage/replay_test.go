@@ -52,8 +52,7 @@ func TestAppliedLedgerPurged(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *storage.DB) {
 		is := is.New(t)
 		ctx := context.Background()
-		_, err := db.Bun().DB.Exec(`CREATE TABLE items (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(200) NULL, updated_at DATETIME(6) NULL)`)
-		is.NoErr(err)
+		storage.MustExec(t, db, `CREATE TABLE items (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(200) NULL, updated_at DATETIME(6) NULL)`)
 		is.NoErr(db.Configure(ctx, gapsync.Table{Name: "items", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}))
 		mk := func(id, name string) *batch.Batch {
 			return &batch.Batch{ID: id, Table: "items", Direction: "push",
@@ -62,7 +61,7 @@ func TestAppliedLedgerPurged(t *testing.T) {
 		}
 		t0 := time.Now().Add(-3 * time.Hour)
 		old := gapsync.NewBatchPrefix(t0) + "-0"
-		_, err = db.Apply(ctx, mk(old, "first"))
+		_, err := db.Apply(ctx, mk(old, "first"))
 		is.NoErr(err)
 		_, err = db.Apply(ctx, mk("legacy-1", "legacy"))
 		is.NoErr(err)

@@ -38,9 +38,7 @@ func fillGone(t *testing.T, db *storage.DB, n int) {
 	if db.Dialect() == "sqlite" {
 		ddl = "CREATE TABLE gone (id INTEGER PRIMARY KEY, v INTEGER, updated_at DATETIME(6), ver BIGINT)"
 	}
-	if _, err := db.Bun().ExecContext(ctx, ddl); err != nil {
-		t.Fatal(err)
-	}
+	storage.MustExec(t, db, ddl)
 	for start := 0; start < n; start += 1000 {
 		var vals []string
 		for i := start; i < min(start+1000, n); i++ {
@@ -55,8 +53,12 @@ func fillGone(t *testing.T, db *storage.DB, n int) {
 func triggerBody(t *testing.T, db *storage.DB) string {
 	t.Helper()
 	q := "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'gone'"
-	if db.Dialect() == "mysql" {
+	switch db.Dialect() {
+	case "mysql":
 		q = "SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'gone'"
+	case "postgres": // the body is the trigger function's
+		q = "SELECT p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid " +
+			"WHERE c.relname = 'gone' AND NOT t.tgisinternal"
 	}
 	rows, err := db.Bun().QueryContext(context.Background(), q)
 	if err != nil {
@@ -192,11 +194,13 @@ func testReinstallKeepsEveryDelete(t *testing.T, gone gapsync.Table) {
 // TestTombstoneReinstallBehindLock: while a transaction holds the table,
 // a reinstall that must change the trigger waits, and a delete queues
 // behind it. When the transaction ends, the delete must not run in a gap
-// between dropping the old trigger and creating the new one.
+// between dropping the old trigger and creating the new one. (MariaDB's
+// metadata lock is taken by a read; PostgreSQL's CREATE TRIGGER waits for
+// a transaction that has written the table.)
 func TestTombstoneReinstallBehindLock(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *storage.DB) {
-		if db.Dialect() != "mysql" {
-			t.Skip("SQLite has no metadata locks to queue behind")
+		if db.Dialect() == "sqlite" {
+			t.Skip("SQLite has no table locks to queue behind")
 		}
 		is := is.New(t)
 		ctx := context.Background()
@@ -213,14 +217,20 @@ func TestTombstoneReinstallBehindLock(t *testing.T) {
 		is.NoErr(err)
 		var v int
 		is.NoErr(holder.QueryRowContext(ctx, "SELECT v FROM gone WHERE id = 1").Scan(&v))
+		waitQuery := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND " +
+			"STATE LIKE 'Waiting for table metadata lock' AND INFO LIKE ?"
+		if db.Dialect() == "postgres" {
+			_, err = holder.ExecContext(ctx, "UPDATE gone SET v = v WHERE id = 1")
+			is.NoErr(err)
+			waitQuery = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE ?"
+		}
 
 		waiting := func(like string) {
 			t.Helper()
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				var n int
-				is.NoErr(db.Bun().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND "+
-					"STATE LIKE 'Waiting for table metadata lock' AND INFO LIKE ?", like).Scan(&n))
+				is.NoErr(db.Bun().DB.QueryRowContext(ctx, waitQuery, like).Scan(&n))
 				if n > 0 {
 					return
 				}
