@@ -62,7 +62,8 @@ func specOf(d dialect, typ string) colSpec {
 	return s
 }
 
-// adaptValues rewrites b's values in place for this engine (see above).
+// adaptValues gives b's rows their values in this engine's form (see
+// above), in new slices.
 func (db *DB) adaptValues(ctx context.Context, t gapsync.Table, names []string, b *batch.Batch) error {
 	cols, err := db.columns(ctx, t.Name)
 	if err != nil {
@@ -74,7 +75,10 @@ func (db *DB) adaptValues(ctx context.Context, t gapsync.Table, names []string, 
 		specs[i] = specOf(db.d, c.Type)
 	}
 	keyPos := positions(names, t.Key)
-	for _, r := range b.Rows {
+	for k, r := range b.Rows {
+		// Each row gets values of its own: the caller's may be shared
+		// (several batches built from one set of rows, applied at once).
+		out := make([]any, len(r.Values))
 		for i, v := range r.Values {
 			if v == nil {
 				continue
@@ -84,8 +88,9 @@ func (db *DB) adaptValues(ctx context.Context, t gapsync.Table, names []string, 
 				return fmt.Errorf("%w: table %s, key %s, column %s (%s): %v", gapsync.ErrRejected, t.Name,
 					keyString(pick(r.Values, keyPos)), names[i], specs[i].typ, err)
 			}
-			r.Values[i] = nv
+			out[i] = nv
 		}
+		b.Rows[k].Values = out
 	}
 	return nil
 }
