@@ -440,33 +440,44 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) g
 		}
 		e.Window = window(from, to)
 		prefix := gapsync.NewBatchPrefix(time.Now())
-		var after []byte
-		for seq := 0; ; seq++ {
-			p, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Name, Window: e.Window, After: after, Page: c.opts.Page})
-			if err != nil {
-				return err
-			}
-			b := p.Batch
-			if b.Table != t.Name {
-				return fmt.Errorf("%w: asked for %s, got a page of %q", gapsync.ErrMalformed, t.Name, b.Table)
-			}
-			if len(b.Rows) > 0 {
-				b.ID = prefix + "-" + strconv.Itoa(seq)
-				b.Direction, b.Since, b.Flags = string(gapsync.Pull), since, 0
-				res, err := c.db.Apply(ctx, b)
+		// Like a push: the next page is asked for while up to InFlight
+		// earlier ones are being applied here; the window is recorded
+		// only after every one of them was.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(c.opts.InFlight)
+		var mu sync.Mutex
+		err = func() error {
+			var after []byte
+			for seq := 0; ; seq++ {
+				p, err := c.tr.Pull(gctx, transport.PullRequest{Table: t.Name, Window: e.Window, After: after, Page: c.opts.Page})
 				if err != nil {
 					return err
 				}
-				account(&e, b, res)
-				if err := c.settle(ctx, runID, t, gapsync.Pull, b, res.Conflicts, &e, nil); err != nil {
-					return err
+				b := p.Batch
+				if b.Table != t.Name {
+					return fmt.Errorf("%w: asked for %s, got a page of %q", gapsync.ErrMalformed, t.Name, b.Table)
 				}
+				if len(b.Rows) > 0 {
+					b.ID = prefix + "-" + strconv.Itoa(seq)
+					b.Direction, b.Since, b.Flags = string(gapsync.Pull), since, 0
+					g.Go(func() error {
+						res, err := c.db.Apply(gctx, b)
+						if err != nil {
+							return err
+						}
+						mu.Lock()
+						account(&e, b, res)
+						mu.Unlock()
+						return c.settle(gctx, runID, t, gapsync.Pull, b, res.Conflicts, &e, &mu)
+					})
+				}
+				if !p.More {
+					return nil
+				}
+				after = p.Next
 			}
-			if !p.More {
-				return nil
-			}
-			after = p.Next
-		}
+		}()
+		return errors.Join(err, g.Wait())
 	}()
 	return c.record(ctx, e)
 }
