@@ -10,7 +10,7 @@ import (
 )
 
 // DSNForms is the expected form of a database setting, for messages.
-const DSNForms = "user:password@tcp(host:3306)/database for MySQL or MariaDB, or sqlite:PATH"
+const DSNForms = "user:password@tcp(host:3306)/database for MySQL or MariaDB, postgres://user:password@host:5432/database for PostgreSQL, or sqlite:PATH"
 
 // CheckDSN reports, in one line that names setting (such as "-db") and the
 // form it wants, what is wrong with a database DSN before anything tries
@@ -38,6 +38,9 @@ func CheckDSN(setting, dsn string) error {
 		default:
 			return fmt.Errorf("%s starts with %s://, which is no database this program knows: want %s", setting, scheme, DSNForms)
 		}
+	}
+	if strings.Contains(dsn, "dbname=") || strings.HasPrefix(dsn, "host=") || strings.HasPrefix(dsn, "user=") {
+		return fmt.Errorf("%s looks like a PostgreSQL keyword DSN (host=… dbname=…): write it as a URL, postgres://user:password@host:5432/database?sslmode=require", setting)
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {

@@ -34,6 +34,7 @@ func TestCheckDSN(t *testing.T) {
 		{"sqlite://" + dir + "/app.db", "-db is a URL (sqlite://…): write an SQLite database as sqlite:PATH"},
 		{"oracle://db/app", "-db starts with oracle://, which is no database this program knows"},
 		{"", "-db is empty"},
+		{"host=db user=app password=secret dbname=app", "-db looks like a PostgreSQL keyword DSN (host=… dbname=…): write it as a URL, postgres://"},
 	} {
 		t.Run(c.dsn, func(t *testing.T) {
 			is := is.New(t)

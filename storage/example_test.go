@@ -11,10 +11,10 @@ import (
 	"github.com/gapsync/gapsync/storage"
 )
 
-// Open takes a MySQL/MariaDB DSN (user:password@tcp(host:3306)/app) or
-// sqlite:PATH; Migrate creates the sync metadata tables; Configure enables
-// a table in sync_config (both sides must), refusing a name that is no
-// plain identifier.
+// Open takes a MySQL/MariaDB DSN (user:password@tcp(host:3306)/app), a
+// postgres:// URL, or sqlite:PATH; Migrate creates the sync metadata
+// tables; Configure enables a table in sync_config (both sides must),
+// refusing a name that is no plain identifier.
 func ExampleOpen() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "gapsync-example-")

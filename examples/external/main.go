@@ -42,7 +42,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	listen := flag.String("listen", "127.0.0.1:8440", "address to serve the gateway on (it also answers /healthz and /readyz, without details)")
-	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database through the isolation device: a MySQL DSN, or sqlite:PATH")
+	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database through the isolation device: a MySQL DSN (user:password@tcp(host:3306)/app), postgres://user:password@host:5432/app, or sqlite:PATH")
 	maxBody := service.Bytes(transport.DefaultMaxBody)
 	flag.Var(&maxBody, "max-body", "largest request body accepted (keep the internet main's -max-request at it)")
 	maxConc := flag.Int("max-concurrent", transport.DefaultMaxConcurrent, "requests served at once; past it: 503 with Retry-After")

@@ -43,7 +43,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	dsn := flag.String("db", os.Getenv("GAPSYNC_INTERNET_DB"), "internet database: a MySQL DSN, or sqlite:PATH")
+	dsn := flag.String("db", os.Getenv("GAPSYNC_INTERNET_DB"), "internet database: a MySQL DSN (user:password@tcp(host:3306)/app), postgres://user:password@host:5432/app, or sqlite:PATH")
 	gateway := flag.String("gateway", os.Getenv("GAPSYNC_GATEWAY_URL"), "base URL of the external-zone gateway")
 	interval := flag.Duration("interval", time.Minute, "pause between cycles")
 	once := flag.Bool("once", false, "run one cycle and exit: 0 when every table moved (references refused by design are logged, not failures), 1 otherwise")

@@ -38,7 +38,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database: a MySQL DSN, or sqlite:PATH")
+	dsn := flag.String("db", os.Getenv("GAPSYNC_INTRANET_DB"), "intranet database: a MySQL DSN (user:password@tcp(host:3306)/app), postgres://user:password@host:5432/app, or sqlite:PATH")
 	var tables []string
 	flag.Func("table", "enable NAME:KEY[+KEY…]:CURSOR[:DIRECTION[:FILECOL[+FILECOL…]]] in sync_config (repeatable; direction push, pull or both; default push)", func(s string) error {
 		tables = append(tables, s)
