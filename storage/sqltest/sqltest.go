@@ -1,16 +1,23 @@
 // Package sqltest is the conformance suite for gapsync's database
 // adapters, in the style of gocloud.dev/blob/drivertest. Every adapter that
-// gapsync ships runs it (storage on SQLite and on MariaDB); a user's own
-// adapter (Oracle, DM, a vendor gateway SDK) proves itself the same way:
+// gapsync ships runs it (storage on SQLite, MariaDB and PostgreSQL); a
+// user's own adapter (Oracle, DM, a vendor gateway SDK) proves itself the
+// same way:
 //
 //	func TestConformance(t *testing.T) {
 //		sqltest.Run(t, sqltest.Harness{Open: openMine, Types: myTypesTable})
 //	}
 //
 // The suite checks the contracts of syncer.ChangeSource,
-// syncer.IsolationWriter, syncer.Journal and transport.ReplayGuard:
-// windows, paging, exact values, idempotent apply, refusals that write
-// nothing, the sync log, and replay memory.
+// syncer.IsolationWriter, syncer.IsolationReader, syncer.Journal,
+// syncer.Leaser, syncer.ConflictLog, syncer.Parker, syncer.FileDB and
+// transport.ReplayGuard: windows, paging, exact values, idempotent apply,
+// refusals that write nothing, the version ledger (no echo), the sync log,
+// the lease, parking, file records and chunks, and replay memory. Its
+// two-way part (RunTwoWay) syncs two targets through the core itself, a
+// syncer.Coordinator and a syncer.Gateway over loopback HTTP, and checks
+// the sync rules: no echo, conflicts settled and logged, hard deletes
+// both ways. A role the Target leaves nil is skipped.
 package sqltest
 
 import (
@@ -44,6 +51,20 @@ type Target struct {
 	Lease   syncer.Leaser
 	// Configure writes a sync_config row.
 	Configure func(context.Context, gapsync.Table) error
+
+	// The adapter's other roles. A nil one skips its tests.
+	Reader    syncer.IsolationReader
+	Files     syncer.FileDB
+	Conflicts ConflictStore
+	Parking   syncer.Parker
+	// Tombstones installs the tracking of hard deletes on a configured
+	// table, so that a DELETE travels (storage's InstallTombstones).
+	Tombstones func(context.Context, gapsync.Table) error
+	// Internet and Intranet are the adapter in the core's two roles
+	// (storage's *DB is both); with them the two-way suite (RunTwoWay)
+	// syncs through a syncer.Coordinator and a syncer.Gateway.
+	Internet syncer.InternetDB
+	Intranet syncer.IntranetDB
 }
 
 // Features says what a backend can do, so the suite skips what it cannot.
@@ -117,6 +138,12 @@ func Run(t *testing.T, h Harness) {
 		}
 		testLateCommit(t, h)
 	})
+	t.Run("Reader", func(t *testing.T) { testReader(t, h) })
+	t.Run("VersionLedger", func(t *testing.T) { testVersionLedger(t, h) })
+	t.Run("ConflictLog", func(t *testing.T) { testConflictLog(t, h) })
+	t.Run("Parking", func(t *testing.T) { testParking(t, h) })
+	t.Run("FileLedger", func(t *testing.T) { testFileLedger(t, h) })
+	t.Run("TwoWay", func(t *testing.T) { RunTwoWay(t, h) })
 }
 
 // The suite's own portable table: a composite key, a cursor, some data.

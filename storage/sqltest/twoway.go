@@ -1,0 +1,236 @@
+package sqltest
+
+import (
+	"context"
+	"database/sql"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/transport"
+)
+
+// RunTwoWay runs the two-way rule suite. Two targets sync as the zones
+// do: the internet one behind a syncer.Coordinator, the intranet one
+// behind a syncer.Gateway on a loopback HTTP server, sealed with a fresh
+// key, a whole cycle at a time. It checks the rules the core keeps over
+// an adapter's primitives: a row that arrived by sync is not sent back
+// (echo); a key changed on both sides in one window is settled by the
+// policy on both sides and the loser is logged (conflict); a hard delete
+// travels both ways and stays deleted (tombstones). It needs
+// Target.Internet and Target.Intranet; Conflicts and Tombstones enable
+// their parts. Run runs it too.
+func RunTwoWay(t *testing.T, h Harness) {
+	t.Run("Echo", func(t *testing.T) { testEcho(t, h) })
+	t.Run("Conflict", func(t *testing.T) { testConflict(t, h) })
+	t.Run("Tombstones", func(t *testing.T) { testTombstones(t, h) })
+}
+
+// pair is two targets and the core between them.
+type pair struct {
+	t           *testing.T
+	h           Harness
+	inet, intra *Target
+	coord       *syncer.Coordinator
+}
+
+func newPair(t *testing.T, h Harness) *pair {
+	t.Helper()
+	p := &pair{t: t, h: h, inet: h.Open(t), intra: h.Open(t)}
+	if p.inet.Internet == nil || p.intra.Intranet == nil {
+		t.Skip("the target has no Internet and Intranet roles")
+	}
+	k, err := crypto.GenerateKey("sqltest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := crypto.NewKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := syncer.NewGateway(p.intra.Intranet, keys, &syncer.GatewayOptions{Replay: p.intra.Replay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	client, err := transport.NewClient(srv.URL, keys, &transport.ClientOptions{RetryMax: 2, RetryWaitMin: 10 * time.Millisecond, RetryWaitMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if p.coord, err = syncer.NewCoordinator(p.inet.Internet, client, nil); err != nil {
+		t.Fatal(err)
+	}
+	setupItems(t, h, p.inet, p.intra)
+	return p
+}
+
+func (p *pair) side(s gapsync.Side) *Target {
+	if s == gapsync.Intranet {
+		return p.intra
+	}
+	return p.inet
+}
+
+// set writes item (id, "k") on side s, stamped by that database's clock,
+// as an application does.
+func (p *pair) set(s gapsync.Side, id int, name string) {
+	p.t.Helper()
+	db := p.side(s).SQL
+	if count(p.t, db, "SELECT COUNT(*) FROM items WHERE id = ? AND k2 = 'k'", id) == 0 {
+		mustExec(p.t, db, "INSERT INTO items (id, k2, name, qty, updated_at) VALUES (?, 'k', ?, ?, "+p.h.Now+")", id, name, id)
+		return
+	}
+	mustExec(p.t, db, "UPDATE items SET name = ?, updated_at = "+p.h.Now+" WHERE id = ? AND k2 = 'k'", name, id)
+}
+
+// name reads item id's name on side s; "" when the row is not there.
+func (p *pair) name(s gapsync.Side, id int) string {
+	p.t.Helper()
+	var n sql.NullString
+	err := p.side(s).SQL.QueryRow("SELECT name FROM items WHERE id = ? AND k2 = 'k'", id).Scan(&n)
+	if err == sql.ErrNoRows {
+		return ""
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return n.String
+}
+
+// cycle runs one coordinator cycle once the rows written so far lie
+// inside a window (the lag is under a second, see Harness.Open), and
+// fails the test on any table's error.
+func (p *pair) cycle() *syncer.Report {
+	p.t.Helper()
+	time.Sleep(time.Second)
+	r, err := p.coord.RunOnce(context.Background())
+	if err != nil {
+		p.t.Fatalf("cycle: %v", err)
+	}
+	for _, e := range r.Tables {
+		if e.Err != nil {
+			p.t.Fatalf("cycle: %s %s: %v", e.Table, e.Direction, e.Err)
+		}
+	}
+	return r
+}
+
+// same checks that both sides hold the same items, value for value.
+func (p *pair) same() {
+	p.t.Helper()
+	a, n := RowHash(p.t, p.inet.SQL, "items", "id, k2")
+	b, m := RowHash(p.t, p.intra.SQL, "items", "id, k2")
+	if a != b || n != m {
+		p.t.Fatalf("the sides differ: %d rows here, %d there", n, m)
+	}
+}
+
+// quiet runs cycles that must move nothing.
+func (p *pair) quiet(n int) {
+	p.t.Helper()
+	for i := 0; i < n; i++ {
+		if r := p.cycle(); r.Rows("") != 0 || r.Conflicts() != 0 {
+			p.t.Fatalf("quiet cycle %d moved %d rows and settled %d conflicts: an echo", i, r.Rows(""), r.Conflicts())
+		}
+	}
+}
+
+func testEcho(t *testing.T, h Harness) {
+	is := is.New(t)
+	p := newPair(t, h)
+	p.set(gapsync.Internet, 1, "from the internet 互联网")
+	p.set(gapsync.Intranet, 2, "from the intranet 内网")
+	r := p.cycle()
+	is.Equal(r.Rows(gapsync.Push), int64(1))
+	is.Equal(r.Rows(gapsync.Pull), int64(1))
+	is.Equal(p.name(gapsync.Intranet, 1), "from the internet 互联网")
+	is.Equal(p.name(gapsync.Internet, 2), "from the intranet 内网")
+	p.same()
+	p.quiet(2) // neither row goes back
+	// An edit of a synced row on the side it arrived at travels, once.
+	p.set(gapsync.Intranet, 1, "edited on the intranet")
+	r = p.cycle()
+	is.Equal(r.Rows(gapsync.Pull), int64(1))
+	is.Equal(r.Rows(gapsync.Push), int64(0))
+	is.Equal(p.name(gapsync.Internet, 1), "edited on the intranet")
+	p.same()
+	p.quiet(1)
+}
+
+func testConflict(t *testing.T, h Harness) {
+	is := is.New(t)
+	p := newPair(t, h)
+	p.set(gapsync.Internet, 1, "v0")
+	p.set(gapsync.Internet, 2, "v0")
+	p.cycle()
+	p.same()
+	// Both sides change each key within one window; the later change wins
+	// (gapsync.NewestWins, the default policy).
+	p.set(gapsync.Internet, 1, "internet, earlier")
+	p.set(gapsync.Intranet, 2, "intranet, earlier")
+	time.Sleep(20 * time.Millisecond)
+	p.set(gapsync.Intranet, 1, "intranet, later")
+	p.set(gapsync.Internet, 2, "internet, later")
+	settled := 0
+	for i := 0; i < 3; i++ {
+		settled += p.cycle().Conflicts()
+	}
+	is.Equal(settled, 2)
+	for _, s := range []gapsync.Side{gapsync.Internet, gapsync.Intranet} {
+		is.Equal(p.name(s, 1), "intranet, later")
+		is.Equal(p.name(s, 2), "internet, later")
+	}
+	p.same()
+	p.quiet(1)
+	if p.inet.Conflicts == nil {
+		return
+	}
+	cs, err := p.inet.Conflicts.Conflicts(context.Background(), "items")
+	is.NoErr(err)
+	is.Equal(len(cs), 2) // each loser logged
+	winners := map[gapsync.Side]int{}
+	for _, c := range cs {
+		winners[c.Winner]++
+		is.True(c.Key != "" && c.Internet != "" && c.Intranet != "" && c.Policy != "")
+	}
+	is.Equal(winners[gapsync.Internet], 1)
+	is.Equal(winners[gapsync.Intranet], 1)
+}
+
+func testTombstones(t *testing.T, h Harness) {
+	is := is.New(t)
+	p := newPair(t, h)
+	if p.inet.Tombstones == nil || p.intra.Tombstones == nil {
+		t.Skip("the target has no Tombstones")
+	}
+	for _, x := range []*Target{p.inet, p.intra} {
+		is.NoErr(x.Tombstones(context.Background(), items))
+	}
+	for id := 1; id <= 4; id++ {
+		p.set(gapsync.Internet, id, "row")
+	}
+	p.cycle()
+	p.same()
+	mustExec(t, p.inet.SQL, "DELETE FROM items WHERE id = 1")
+	mustExec(t, p.intra.SQL, "DELETE FROM items WHERE id = 2")
+	p.cycle()
+	for _, s := range []gapsync.Side{gapsync.Internet, gapsync.Intranet} {
+		is.Equal(p.name(s, 1), "") // deleted here or there: gone on both sides
+		is.Equal(p.name(s, 2), "")
+		is.Equal(p.name(s, 3), "row")
+	}
+	p.same()
+	p.quiet(2) // and stays gone
+	// A key deleted and written again is a new row that travels.
+	p.set(gapsync.Intranet, 1, "again")
+	p.cycle()
+	is.Equal(p.name(gapsync.Internet, 1), "again")
+	p.same()
+}
