@@ -9,6 +9,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // Cursor kinds follow the column type; anything else is refused with the
@@ -73,10 +74,10 @@ func TestIntHistory(t *testing.T) {
 // Integer cursors conflict and win by number, not by text.
 func TestUnsyncedComparesNumbers(t *testing.T) {
 	is := is.New(t)
-	is.True(unsynced(int64(10), "9"))
-	is.True(!unsynced(int64(9), "10"))
-	is.True(unsynced(uint64(18446744073709551615), "9223372036854775808"))
-	is.True(unsynced([]byte("2026-01-02 00:00:00.000000"), "2026-01-01 00:00:00.000000"))
-	is.True(unsynced(int64(1), "2026-01-01 00:00:00.000000")) // a bound of the other kind proves nothing
-	is.True(!unsynced(nil, "5"))
+	is.True(rules.Unsynced(int64(10), "9"))
+	is.True(!rules.Unsynced(int64(9), "10"))
+	is.True(rules.Unsynced(uint64(18446744073709551615), "9223372036854775808"))
+	is.True(rules.Unsynced([]byte("2026-01-02 00:00:00.000000"), "2026-01-01 00:00:00.000000"))
+	is.True(rules.Unsynced(int64(1), "2026-01-01 00:00:00.000000")) // a bound of the other kind proves nothing
+	is.True(!rules.Unsynced(nil, "5"))
 }

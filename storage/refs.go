@@ -13,6 +13,7 @@ import (
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
 	"github.com/gapsync/gapsync/pathmap"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // finder returns the reference finder of t, or false when t has no file
@@ -108,7 +109,7 @@ func (db *DB) NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsyn
 		return 0, nil
 	}
 	names := columnNames(b)
-	keyPos := positions(names, t.Key)
+	keyPos := rules.Positions(names, t.Key)
 	if slices.Contains(keyPos, -1) {
 		return 0, fmt.Errorf("%w: batch %s lacks the key of %s", gapsync.ErrUnknownColumn, b.ID, t.Name)
 	}
@@ -124,8 +125,8 @@ func (db *DB) NoteBatchFiles(ctx context.Context, t gapsync.Table, origin gapsyn
 			continue
 		}
 		if refs := f.Find(names, r.Values); len(refs) > 0 {
-			k := pick(r.Values, keyPos)
-			rows = append(rows, rowRefs{keyHash(k), k, refs})
+			k := rules.Pick(r.Values, keyPos)
+			rows = append(rows, rowRefs{rules.KeyHash(k), k, refs})
 			khs = append(khs, rows[len(rows)-1].kh)
 		}
 	}
@@ -235,12 +236,12 @@ func arrivingRefs(t gapsync.Table, names []string, b *batch.Batch) map[string][]
 	if !ok {
 		return nil
 	}
-	keyPos := positions(names, t.Key)
+	keyPos := rules.Positions(names, t.Key)
 	out := map[string][]string{}
 	for _, r := range b.Rows {
 		if r.Op == batch.OpUpsert {
 			if refs := f.Find(names, r.Values); len(refs) > 0 {
-				kh := keyHash(pick(r.Values, keyPos))
+				kh := rules.KeyHash(rules.Pick(r.Values, keyPos))
 				out[kh] = append(out[kh], refs...)
 			}
 		}
@@ -260,10 +261,10 @@ func (db *DB) recordOrigins(ctx context.Context, tx *sql.Tx, t gapsync.Table, na
 	if !ok || len(rows) == 0 {
 		return nil
 	}
-	keyPos := positions(names, t.Key)
+	keyPos := rules.Positions(names, t.Key)
 	khs := make([]string, len(rows))
 	for i, r := range rows {
-		khs[i] = keyHash(pick(r.Values, keyPos))
+		khs[i] = rules.KeyHash(rules.Pick(r.Values, keyPos))
 	}
 	held, err := db.foreignRefs(ctx, tx, t.Name, khs)
 	if err != nil {
@@ -422,7 +423,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	for i, c := range cols {
 		names[i], sel[i] = c.Name, db.d.SelectExpr(c.Name, c.Type)
 	}
-	keyPos := positions(names, t.Key)
+	keyPos := rules.Positions(names, t.Key)
 	byKey := map[string]*rowRewrite{}
 	var order []string
 	type hit struct {
@@ -432,7 +433,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	}
 	var hits []hit
 	for _, col := range t.FileColumns {
-		ci := positions(names, []string{col})[0]
+		ci := rules.Positions(names, []string{col})[0]
 		// Equality columns: a page of references to a statement. With a
 		// pattern, references sit inside text: LIKE, one at a time.
 		var wheres []string
@@ -463,7 +464,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 				return 0, err
 			}
 			for _, vals := range found {
-				hits = append(hits, hit{vals, ci, keyHash(pick(vals, keyPos))})
+				hits = append(hits, hit{vals, ci, rules.KeyHash(rules.Pick(vals, keyPos))})
 			}
 		}
 	}
@@ -534,7 +535,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 	defer tx.Rollback()
 	keys := make([][]any, len(order))
 	for i, kh := range order {
-		keys[i] = pick(byKey[kh].old, keyPos)
+		keys[i] = rules.Pick(byKey[kh].old, keyPos)
 	}
 	// The rows as they are now, locked until the commit: one that changed
 	// since it was found is an application's edit, which the rewrite
@@ -567,7 +568,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 			continue
 		}
 		n++
-		if old := rowHash(names, rw.old); t.Direction == gapsync.Both && led[kh] == old && rowHash(names, now) == old {
+		if old := rules.RowHash(names, rw.old); t.Direction == gapsync.Both && led[kh] == old && rules.RowHash(names, now) == old {
 			moved, movedKeys = append(moved, kh), append(movedKeys, keys[i])
 		}
 	}
@@ -592,7 +593,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 		var khs, hs []string
 		for _, kh := range moved {
 			if vals, ok := after[kh]; ok {
-				khs, hs = append(khs, kh), append(hs, rowHash(names, vals))
+				khs, hs = append(khs, kh), append(hs, rules.RowHash(names, vals))
 			}
 		}
 		if err := db.recordVersions(ctx, tx, t.Name, khs, hs); err != nil {
@@ -608,7 +609,7 @@ func (db *DB) rewriteTable(ctx context.Context, t gapsync.Table, f pathmap.Finde
 // keeps an ON UPDATE CURRENT_TIMESTAMP cursor where it was, so a rewrite
 // made by sync does not move the row into a later window.
 func (db *DB) rewriteRow(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, keyPos []int, rw *rowRewrite) (bool, error) {
-	where, args := keyMatch(db.d, "", t.Key, [][]any{pick(rw.old, keyPos)})
+	where, args := keyMatch(db.d, "", t.Key, [][]any{rules.Pick(rw.old, keyPos)})
 	var set []string
 	var setArgs, guard []any
 	for _, ci := range rw.cols {
@@ -617,7 +618,7 @@ func (db *DB) rewriteRow(ctx context.Context, tx *sql.Tx, t gapsync.Table, names
 		where += " AND " + col + " = ?"
 		guard = append(guard, rw.old[ci])
 	}
-	if cp := positions(names, []string{t.Cursor})[0]; cp >= 0 && !slices.Contains(rw.cols, cp) {
+	if cp := rules.Positions(names, []string{t.Cursor})[0]; cp >= 0 && !slices.Contains(rw.cols, cp) {
 		c := db.d.Quote(t.Cursor)
 		set = append(set, c+" = "+c)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // timeLayout is how window bounds are written: the text form both MySQL
@@ -523,8 +524,8 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 	}
 	b := &batch.Batch{Table: t.Name, WindowFrom: w.From, WindowTo: w.To, Columns: bcols}
 	pq := pageQuery{table: t.Name, cols: names, cursor: t.Cursor, key: t.Key, from: rw.From, to: rw.To, after: keyset, limit: p.Rows, num: kind == kindInteger}
-	keyPos := positions(names, t.Key)
-	curPos := positions(names, []string{t.Cursor})[0]
+	keyPos := rules.Positions(names, t.Key)
+	curPos := rules.Positions(names, []string{t.Cursor})[0]
 	if phase == phaseTombstones {
 		tt := TombstoneTable(t.Name)
 		pq.table, pq.cols, pq.cursor = tt, append(append([]string{}, t.Key...), tombstoneAt), tombstoneAt
@@ -549,9 +550,9 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 	if len(read) > 0 {
 		last := read[len(read)-1]
 		if phase == phaseRows {
-			next, err = encodePosition(phase, pq.orderBy(), pick(last, positions(names, pq.orderBy())))
+			next, err = encodePosition(phase, pq.orderBy(), rules.Pick(last, rules.Positions(names, pq.orderBy())))
 		} else {
-			next, err = encodePosition(phase, pq.orderBy(), pick(last, positions(pq.cols, pq.orderBy())))
+			next, err = encodePosition(phase, pq.orderBy(), rules.Pick(last, rules.Positions(pq.cols, pq.orderBy())))
 		}
 		if err != nil {
 			return nil, nil, false, err
@@ -575,7 +576,7 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 			// the deleted row's last cursor value (see TombstoneDDL).
 			vals[curPos] = r[len(pq.cols)-1]
 			b.Rows = append(b.Rows, batch.Row{Op: batch.OpDelete, Values: vals})
-		case changes && t.SoftDeleteAs == "delete" && isSoftDeleted(r[positions(names, []string{t.SoftDelete})[0]]):
+		case changes && t.SoftDeleteAs == "delete" && rules.SoftDeleted(r[rules.Positions(names, []string{t.SoftDelete})[0]]):
 			vals := make([]any, len(names))
 			for _, kp := range keyPos {
 				vals[kp] = r[kp]
@@ -602,11 +603,11 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 // dropEchoes removes from b the rows whose state is what sync last wrote
 // here: they came from the other side and must not go back.
 func (db *DB) dropEchoes(ctx context.Context, t gapsync.Table, names []string, b *batch.Batch) error {
-	keyPos := positions(names, t.Key)
-	curPos := positions(names, []string{t.Cursor})[0]
+	keyPos := rules.Positions(names, t.Key)
+	curPos := rules.Positions(names, []string{t.Cursor})[0]
 	khs := make([]string, len(b.Rows))
 	for i, r := range b.Rows {
-		khs[i] = keyHash(pick(r.Values, keyPos))
+		khs[i] = rules.KeyHash(rules.Pick(r.Values, keyPos))
 	}
 	led, err := db.versions(ctx, db.sql, t.Name, khs)
 	if err != nil {
@@ -614,7 +615,7 @@ func (db *DB) dropEchoes(ctx context.Context, t gapsync.Table, names []string, b
 	}
 	kept := b.Rows[:0]
 	for i, r := range b.Rows {
-		if led[khs[i]] != stateHash(r.Op, names, r.Values, keyPos, curPos) {
+		if !rules.IsEcho(led[khs[i]], rules.StateHash(r.Op, names, r.Values, keyPos, curPos)) {
 			kept = append(kept, r)
 		}
 	}
@@ -641,7 +642,7 @@ func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page) 
 			return nil, false, err
 		}
 		for i, v := range vals {
-			vals[i] = normalize(v)
+			vals[i] = rules.Normalize(v)
 		}
 		out = append(out, vals)
 		size += batch.RowSize(batch.Row{Values: vals})

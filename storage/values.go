@@ -9,6 +9,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // A batch's values are in the form of the engine that read them: MySQL
@@ -74,7 +75,7 @@ func (db *DB) adaptValues(ctx context.Context, t gapsync.Table, names []string, 
 		c, _ := findColumn(cols, n)
 		specs[i] = specOf(db.d, c.Type)
 	}
-	keyPos := positions(names, t.Key)
+	keyPos := rules.Positions(names, t.Key)
 	for k, r := range b.Rows {
 		// Each row gets values of its own: the caller's may be shared
 		// (several batches built from one set of rows, applied at once).
@@ -86,7 +87,7 @@ func (db *DB) adaptValues(ctx context.Context, t gapsync.Table, names []string, 
 			nv, err := fitValue(db.d, specs[i], v)
 			if err != nil {
 				return fmt.Errorf("%w: table %s, key %s, column %s (%s): %v", gapsync.ErrRejected, t.Name,
-					keyString(pick(r.Values, keyPos)), names[i], specs[i].typ, err)
+					keyString(rules.Pick(r.Values, keyPos)), names[i], specs[i].typ, err)
 			}
 			out[i] = nv
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // Apply writes a batch into its table, idempotently: the rows are upserted
@@ -70,10 +71,10 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	}
 	var upserts []batch.Row
 	var deletes [][]any
-	keyPos := positions(names, t.Key)
+	keyPos := rules.Positions(names, t.Key)
 	for _, r := range b.Rows {
 		if r.Op == batch.OpDelete {
-			deletes = append(deletes, pick(r.Values, keyPos))
+			deletes = append(deletes, rules.Pick(r.Values, keyPos))
 		} else {
 			upserts = append(upserts, r)
 		}
@@ -114,7 +115,7 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 			upserts, deletes = upserts[:0], deletes[:0]
 			for _, r := range rows {
 				if r.Op == batch.OpDelete {
-					deletes = append(deletes, pick(r.Values, keyPos))
+					deletes = append(deletes, rules.Pick(r.Values, keyPos))
 				} else {
 					upserts = append(upserts, r)
 				}
@@ -137,7 +138,7 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		return fail(err)
 	}
 	if t.Direction == gapsync.Both {
-		curPos := positions(names, []string{t.Cursor})[0]
+		curPos := rules.Positions(names, []string{t.Cursor})[0]
 		// The ledger holds the rows as stored. Where the table may change
 		// what was written (a trigger, an ON UPDATE clause, a generated
 		// column, a default for a column the batch lacks) they are read
@@ -152,13 +153,13 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		khs, hs := make([]string, len(rows)), make([]string, len(rows))
 		var stamps [][]any
 		for i, r := range rows {
-			khs[i] = keyHash(pick(r.Values, keyPos))
-			hs[i] = stateHash(r.Op, names, r.Values, keyPos, curPos)
+			khs[i] = rules.KeyHash(rules.Pick(r.Values, keyPos))
+			hs[i] = rules.StateHash(r.Op, names, r.Values, keyPos, curPos)
 			if vals, ok := stored[khs[i]]; ok && r.Op == batch.OpUpsert {
-				hs[i] = rowHash(names, vals)
+				hs[i] = rules.RowHash(names, vals)
 			}
 			if r.Op == batch.OpDelete && tombs {
-				stamps = append(stamps, append(pick(r.Values, keyPos), r.Values[curPos]))
+				stamps = append(stamps, append(rules.Pick(r.Values, keyPos), r.Values[curPos]))
 			}
 		}
 		if err := db.recordVersions(ctx, tx, t.Name, khs, hs); err != nil {
@@ -253,13 +254,13 @@ func (db *DB) delete(ctx context.Context, tx *sql.Tx, table string, key []string
 // settle splits the incoming rows of a two-way table into those to apply
 // and the local versions of those in conflict (see Apply).
 func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, b *batch.Batch, hasTombs bool) (apply, conflicts []batch.Row, local map[string][]any, err error) {
-	keyPos := positions(names, t.Key)
-	curPos := positions(names, []string{t.Cursor})[0]
+	keyPos := rules.Positions(names, t.Key)
+	curPos := rules.Positions(names, []string{t.Cursor})[0]
 	keys := make([][]any, len(b.Rows))
 	khs := make([]string, len(b.Rows))
 	for i, r := range b.Rows {
-		keys[i] = pick(r.Values, keyPos)
-		khs[i] = keyHash(keys[i])
+		keys[i] = rules.Pick(r.Values, keyPos)
+		khs[i] = rules.KeyHash(keys[i])
 	}
 	led, err := db.versions(ctx, tx, t.Name, khs)
 	if err != nil {
@@ -277,7 +278,7 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 	}
 	force := b.Flags&batch.FlagForce != 0
 	for i, r := range b.Rows {
-		in := stateHash(r.Op, names, r.Values, keyPos, curPos)
+		in := rules.StateHash(r.Op, names, r.Values, keyPos, curPos)
 		var (
 			mine   string
 			cursor any
@@ -285,7 +286,7 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 			lv     batch.Row
 		)
 		if vals, ok := local[khs[i]]; ok {
-			mine, cursor, found = rowHash(names, vals), vals[curPos], true
+			mine, cursor, found = rules.RowHash(names, vals), vals[curPos], true
 			lv = batch.Row{Op: batch.OpUpsert, Values: vals}
 		} else if tv, ok := tombs[khs[i]]; ok {
 			// Whether it travelled is told by its time; its cursor is
@@ -298,9 +299,9 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 			}
 			vals[curPos] = tv[len(tv)-1]
 			lv = batch.Row{Op: batch.OpDelete, Values: vals}
-			mine = stateHash(batch.OpDelete, names, vals, keyPos, curPos)
+			mine = rules.StateHash(batch.OpDelete, names, vals, keyPos, curPos)
 		}
-		if !force && found && mine != in && led[khs[i]] != mine && unsynced(cursor, b.Since) {
+		if rules.Conflicts(in, rules.Local{Found: found, State: mine, Cursor: cursor}, led[khs[i]], b.Since, force) {
 			conflicts = append(conflicts, lv)
 			continue
 		}
@@ -332,7 +333,7 @@ func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, 
 		}
 		stamped := tombs[:0:0]
 		for _, r := range tombs {
-			if lv, ok := local[keyHash(r[:len(t.Key)])]; ok {
+			if lv, ok := local[rules.KeyHash(r[:len(t.Key)])]; ok {
 				stamped = append(stamped, append(append([]any{}, lv[:len(t.Key)+1]...), r[len(t.Key)]))
 			}
 		}
@@ -352,41 +353,6 @@ func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, 
 		}
 	}
 	return nil
-}
-
-// unsynced reports whether a local cursor value is at or after since, the
-// reverse direction's last bound: a change there has not travelled yet.
-// Integers compare as numbers; a bound of the other kind (the cursor
-// changed type since) proves nothing, so the change counts as unsynced.
-func unsynced(cursor any, since string) bool {
-	if since == "" {
-		return true
-	}
-	var c string
-	switch x := cursor.(type) {
-	case []byte:
-		c = string(x)
-	case string:
-		c = x
-	case int64:
-		c = strconv.FormatInt(x, 10)
-	case uint64:
-		c = strconv.FormatUint(x, 10)
-	default:
-		return false
-	}
-	// A bound with two parts (an integer cursor with tombstones): the
-	// integer part for a row, the deletions' time part for a tombstone.
-	if sc, sd := gapsync.SplitBound(since); sd != "" {
-		since = sc
-		if !gapsync.IsIntegerBound(c) {
-			since = sd
-		}
-	}
-	if gapsync.IsIntegerBound(c) != gapsync.IsIntegerBound(since) {
-		return true
-	}
-	return gapsync.CompareBounds(c, since) >= 0
 }
 
 // tombstoneCols are the columns of t's tombstones: the key, the deletion
@@ -598,11 +564,11 @@ func keysPerStatement(d dialect, key []string) int {
 // storedRows reads back, locked, the rows that the upserts among rows
 // left in table, keyed by keyHash.
 func (db *DB) storedRows(ctx context.Context, tx *sql.Tx, table string, names, key []string, rows []batch.Row) (map[string][]any, error) {
-	keyPos := positions(names, key)
+	keyPos := rules.Positions(names, key)
 	var keys [][]any
 	for _, r := range rows {
 		if r.Op == batch.OpUpsert {
-			keys = append(keys, pick(r.Values, keyPos))
+			keys = append(keys, rules.Pick(r.Values, keyPos))
 		}
 	}
 	return db.lookupLocked(ctx, tx, table, names, key, keys, db.d.lockRows())
@@ -633,7 +599,7 @@ func (db *DB) lookup(ctx context.Context, q sqlQueryer, table string, names, key
 // SELECT.
 func (db *DB) lookupLocked(ctx context.Context, q sqlQueryer, table string, names, key []string, keys [][]any, suffix string) (map[string][]any, error) {
 	out := make(map[string][]any, len(keys))
-	keyPos := positions(names, key)
+	keyPos := rules.Positions(names, key)
 	sel := make([]string, len(names))
 	types := db.typesOf(ctx, table, names)
 	for i, n := range names {
@@ -652,7 +618,7 @@ func (db *DB) lookupLocked(ctx context.Context, q sqlQueryer, table string, name
 			return nil, err
 		}
 		for _, vals := range found {
-			out[keyHash(pick(vals, keyPos))] = vals
+			out[rules.KeyHash(rules.Pick(vals, keyPos))] = vals
 		}
 	}
 	return out, nil

@@ -17,7 +17,11 @@ import (
 func (z *zones) snapshot() string {
 	z.t.Helper()
 	var s string
-	for name, db := range map[string]*storage.DB{"internet": z.inet, "intranet": z.intra} {
+	for _, side := range []struct {
+		name string
+		db   *storage.DB
+	}{{"internet", z.inet}, {"intranet", z.intra}} { // a fixed order: the snapshots are compared as text
+		name, db := side.name, side.db
 		for _, q := range []string{"SELECT COUNT(*) FROM docs", "SELECT COUNT(*) FROM sync_log", "SELECT COUNT(*) FROM sync_applied",
 			"SELECT COUNT(*) FROM file_record", "SELECT COUNT(*) FROM file_chunk", "SELECT COUNT(*) FROM sync_row_version", "SELECT COUNT(*) FROM sync_lease"} {
 			s += fmt.Sprintf("%s %s: %d\n", name, q, count(z.t, db.Bun().DB, q))
