@@ -91,6 +91,9 @@ type dialect interface {
 	// valueClass is which Go values a column of declared type typ (lower
 	// case) gives back as they were written (see readBackPlan).
 	valueClass(typ string) valueClass
+	// defaultDecimalScale is the scale of a DECIMAL declared without one
+	// (-1: any scale is kept).
+	defaultDecimalScale() int
 	// defaultTimePrecision is the fraction digits of a time type declared
 	// without a precision.
 	defaultTimePrecision() int

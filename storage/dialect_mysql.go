@@ -256,3 +256,6 @@ func (mysqlDialect) valueClass(typ string) valueClass {
 
 // writerSlack: trx_started has whole seconds only.
 func (mysqlDialect) writerSlack() time.Duration { return time.Second }
+
+// defaultDecimalScale: MySQL's DECIMAL is DECIMAL(10,0).
+func (mysqlDialect) defaultDecimalScale() int { return 0 }

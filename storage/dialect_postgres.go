@@ -264,3 +264,6 @@ func (pgDialect) valueClass(typ string) valueClass {
 // writerSlack: xact_start is exact, and a row a transaction stamps with
 // now() carries the transaction's start.
 func (pgDialect) writerSlack() time.Duration { return 0 }
+
+// defaultDecimalScale: a NUMERIC without a scale keeps any.
+func (pgDialect) defaultDecimalScale() int { return -1 }

@@ -180,3 +180,6 @@ func (sqliteDialect) valueClass(typ string) valueClass {
 }
 
 func (sqliteDialect) writerSlack() time.Duration { return 0 }
+
+// defaultDecimalScale: SQLite keeps a NUMERIC's text or number as given.
+func (sqliteDialect) defaultDecimalScale() int { return -1 }

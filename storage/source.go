@@ -48,11 +48,10 @@ func (db *DB) columns(ctx context.Context, table string) ([]column, error) {
 const metaTTL = 2 * time.Second
 
 type metaEntry struct {
-	at     time.Time
-	cols   []column
-	tables []ConfigRow
-	eff    writeEffects
-	err    error
+	at   time.Time
+	cols []column
+	eff  writeEffects
+	err  error
 }
 
 // writeEffects is what a table may do to a row beyond storing the values

@@ -53,8 +53,8 @@ func specOf(d dialect, typ string) colSpec {
 	case strings.HasPrefix(t, "decimal"), strings.HasPrefix(t, "numeric"), strings.HasPrefix(t, "dec("), strings.HasPrefix(t, "fixed"):
 		if m := scaleRe.FindStringSubmatch(t); m != nil {
 			s.frac, _ = strconv.Atoi(m[1])
-		} else if !strings.Contains(t, "(") && d.Name() == "mysql" {
-			s.frac = 0 // MySQL's DECIMAL is DECIMAL(10,0); PostgreSQL's NUMERIC keeps any scale
+		} else if !strings.Contains(t, "(") {
+			s.frac = d.defaultDecimalScale()
 		} else if m := precisionRe.FindStringSubmatch(t); m != nil {
 			s.frac = 0 // DECIMAL(p): no fraction
 		}
