@@ -71,5 +71,6 @@ func TestConformancePostgres(t *testing.T) {
 		Features: sqltest.Features{ConcurrentWriters: true},
 		TimeType: "TIMESTAMP(6)",
 		TimeText: "to_char(%s, 'YYYY-MM-DD HH24:MI:SS.US')",
+		TextHash: "SELECT md5(string_agg(t::text, E'\\n' ORDER BY %[2]s)) FROM %[1]s AS t",
 	})
 }

@@ -104,6 +104,12 @@ type Harness struct {
 	// form "2006-01-02 15:04:05.000000" (a %s stands for the expression).
 	// Default "%s": the driver returns the stored text.
 	TimeText string
+	// TextHash, when set, is a query that returns one text value
+	// summarising a whole table in the engine's own text forms, ordered
+	// by key; %[1]s stands for the table and %[2]s for the ORDER BY
+	// list. TypeFidelity then also requires it to agree on both sides.
+	// PostgreSQL: md5 of string_agg of each row's text (t::text).
+	TextHash string
 }
 
 func (h Harness) timeType() string {
@@ -290,6 +296,14 @@ func testTypeFidelity(t *testing.T, h Harness) {
 		is.NoErr(dst.SQL.QueryRow("CHECKSUM TABLE "+cfg.Name).Scan(&name, &b))
 		is.True(a.Valid)
 		is.Equal(a, b) // CHECKSUM TABLE agrees
+	}
+	if h.TextHash != "" {
+		q := fmt.Sprintf(h.TextHash, cfg.Name, order)
+		var a, b string
+		is.NoErr(src.SQL.QueryRow(q).Scan(&a))
+		is.NoErr(dst.SQL.QueryRow(q).Scan(&b))
+		is.True(a != "")
+		is.Equal(a, b) // the engine's own text form of every row agrees
 	}
 }
 
