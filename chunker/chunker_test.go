@@ -19,6 +19,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync"
@@ -36,6 +37,7 @@ func randomBytes(n int, seed uint64) []byte {
 
 func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func sm3Hex(b []byte) string    { s := sm3.Sum(b); return hex.EncodeToString(s[:]) }
 
 // memSource serves ranges of data, optionally sleeping a random while
 // before each, and counts the ranges it opened.
@@ -291,7 +293,7 @@ func TestCorruptChunk(t *testing.T) {
 // whole-file sums catch the damage at the end, instead of io.EOF.
 func TestWholeFileMismatch(t *testing.T) {
 	data := randomBytes(4*cs+7, 5)
-	chunks, sums := split(t, &memSource{data: data}, &chunker.Options{ChunkSize: cs}, 0)
+	chunks, sums := split(t, &memSource{data: data}, &chunker.Options{ChunkSize: cs, SM3: true}, 0)
 	unverified := func() store {
 		rows := store{}
 		for _, c := range chunks {
@@ -306,6 +308,7 @@ func TestWholeFileMismatch(t *testing.T) {
 		{"both", "MD5", sums},
 		{"md5 only", "MD5", chunker.Sums{Size: sums.Size, Chunks: sums.Chunks, MD5: sums.MD5}},
 		{"sha256 only", "SHA-256", chunker.Sums{Size: sums.Size, Chunks: sums.Chunks, SHA256: sums.SHA256}},
+		{"sm3 only", "SM3", chunker.Sums{Size: sums.Size, Chunks: sums.Chunks, SM3: sums.SM3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -329,6 +332,38 @@ func TestWholeFileMismatch(t *testing.T) {
 		is.True(errors.Is(err, gapsync.ErrChecksumMismatch))
 		is.True(strings.Contains(err.Error(), "SHA-256"))
 	})
+	t.Run("wrong recorded sm3", func(t *testing.T) {
+		is := is.New(t)
+		want := sums
+		want.SM3 = sm3Hex([]byte("something else"))
+		_, err := readAll(t, chunker.NewReader(t.Context(), want, unverified().next), true)
+		is.True(errors.Is(err, gapsync.ErrChecksumMismatch))
+		is.True(strings.Contains(err.Error(), "file: SM3 "))
+	})
+}
+
+// TestSM3: Options.SM3 adds the whole-file SM3 (the GB/T 32905 vector
+// first), only on a full pass, and the merge verifies it.
+func TestSM3(t *testing.T) {
+	is := is.New(t)
+	is.Equal(sm3Hex([]byte("abc")), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
+	for _, size := range []int{0, 1, cs, 3*cs + 5} {
+		data := randomBytes(size, uint64(size)+9)
+		src := &memSource{data: data}
+		chunks, sums := split(t, src, &chunker.Options{ChunkSize: cs, Concurrency: 3, SM3: true}, 0)
+		is.Equal(sums.SM3, sm3Hex(data))
+		is.Equal(sums.SHA256, sha256Hex(data)) // beside the others
+		var out bytes.Buffer
+		is.NoErr(chunker.Merge(t.Context(), &out, sums, storeOf(chunks).next))
+		is.True(bytes.Equal(out.Bytes(), data))
+
+		_, plain := split(t, &memSource{data: data}, &chunker.Options{ChunkSize: cs}, 0)
+		is.Equal(plain.SM3, "") // not asked for
+		if n := chunker.Count(int64(size), cs); n > 1 {
+			_, resumed := split(t, &memSource{data: data}, &chunker.Options{ChunkSize: cs, SM3: true}, 1)
+			is.Equal(resumed.SM3, "") // what was not read cannot be hashed
+		}
+	}
 }
 
 // TestBadLengths covers missing, short, long and empty chunks and a wrong

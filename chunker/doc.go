@@ -4,7 +4,8 @@
 // gapsync moves files between zones that can only exchange database rows,
 // so a file travels as a sequence of chunks, each stored in a BLOB row
 // with its index, its MD5 and its SHA-256. The file record carries the
-// whole-file size, chunk count, MD5 and SHA-256 ([Sums]).
+// whole-file size, chunk count, MD5 and SHA-256 ([Sums]), and the SM3
+// digest where a site asks for the national hash ([Options.SM3]).
 //
 // # Splitting
 //
@@ -50,8 +51,8 @@
 //     of its bytes are returned;
 //   - that no chunk is empty (unless the file is) and the lengths never run
 //     past the recorded size;
-//   - at the end, that the total size and the whole-file MD5 and SHA-256
-//     (those set) match.
+//   - at the end, that the total size and the whole-file MD5, SHA-256 and
+//     SM3 (those set) match.
 //
 // Every verification failure wraps gapsync.ErrChecksumMismatch and names
 // the chunk and the hash that failed. The end-of-file checks replace the

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/gapsync/gapsync"
 )
 
@@ -41,6 +42,7 @@ type reader struct {
 	err   error  // sticky: io.EOF after a verified end, or the failure
 
 	fileMD5, fileSHA   hash.Hash // nil when want has no such sum
+	fileSM3            hash.Hash
 	chunkMD5, chunkSHA hash.Hash
 	md5Sum             [md5.Size]byte
 	shaSum             [sha256.Size]byte
@@ -79,6 +81,9 @@ func NewReaderAhead(ctx context.Context, want Sums, ahead int, next Next) io.Rea
 	}
 	if want.SHA256 != "" {
 		r.fileSHA = sha256.New()
+	}
+	if want.SM3 != "" {
+		r.fileSM3 = sm3.New()
 	}
 	return r
 }
@@ -156,9 +161,9 @@ func (r *reader) fetch() error {
 
 	// Hash the chunk with every hash that is wanted; for big chunks, in
 	// parallel, so a merge is about as fast as the slowest single hash.
-	var hs [4]hash.Hash
+	var hs [5]hash.Hash
 	k := 0
-	for _, h := range []hash.Hash{r.fileMD5, r.fileSHA} {
+	for _, h := range []hash.Hash{r.fileMD5, r.fileSHA, r.fileSM3} {
 		if h != nil {
 			hs[k] = h
 			k++
@@ -240,6 +245,11 @@ func (r *reader) finish() error {
 	if r.fileSHA != nil {
 		if got := hex.EncodeToString(r.fileSHA.Sum(r.shaSum[:0])); !strings.EqualFold(got, r.want.SHA256) {
 			return mismatch("file: SHA-256 %s, want %s", got, r.want.SHA256)
+		}
+	}
+	if r.fileSM3 != nil {
+		if got := hex.EncodeToString(r.fileSM3.Sum(r.shaSum[:0])); !strings.EqualFold(got, r.want.SM3) {
+			return mismatch("file: SM3 %s, want %s", got, r.want.SM3)
 		}
 	}
 	return io.EOF

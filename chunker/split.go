@@ -11,6 +11,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/emmansun/gmsm/sm3"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -45,6 +46,11 @@ type Options struct {
 	// (it runs on one core at about 650 MB/s here), so this saves a
 	// quarter of a split's CPU.
 	NoChunkMD5 bool
+
+	// SM3 adds the whole-file SM3 digest (GB/T 32905, the national hash
+	// that Chinese security reviews ask for) to the Sums, beside MD5 and
+	// SHA-256: one more pass over the bytes, run alongside the others.
+	SM3 bool
 }
 
 func (o *Options) resolve() (chunkSize int64, concurrency int, err error) {
@@ -83,6 +89,7 @@ type Sums struct {
 	Chunks int
 	MD5    string // lowercase hex; empty when unknown
 	SHA256 string // lowercase hex; empty when unknown
+	SM3    string // lowercase hex; empty when unknown or not asked for (Options.SM3)
 }
 
 // OpenRange opens n bytes of the source from offset off. The reader must
@@ -203,9 +210,12 @@ func Split(ctx context.Context, size int64, open OpenRange, o *Options, first in
 	}
 	sums := Sums{Size: size, Chunks: n}
 	whole := first == 0 // only a full pass can hash the whole file
-	var fileMD5, fileSHA hash.Hash
+	var fileMD5, fileSHA, fileSM3 hash.Hash
 	if whole {
 		fileMD5, fileSHA = md5.New(), sha256.New()
+		if opts.SM3 {
+			fileSM3 = sm3.New()
+		}
 	}
 
 	// One slot per chunk in flight: Concurrency being read plus the one
@@ -262,6 +272,9 @@ func Split(ctx context.Context, size int64, open OpenRange, o *Options, first in
 		if whole {
 			wg.Go(func() { fileMD5.Write(data) })
 			wg.Go(func() { fileSHA.Write(data) })
+			if fileSM3 != nil {
+				wg.Go(func() { fileSM3.Write(data) })
+			}
 		}
 		err := emit(Chunk{Index: i, Offset: int64(i) * chunkSize, Data: data, MD5: s.md5Hex, SHA256: s.shaHex})
 		wg.Wait()
@@ -275,6 +288,9 @@ func Split(ctx context.Context, size int64, open OpenRange, o *Options, first in
 	if whole {
 		sums.MD5 = hex.EncodeToString(fileMD5.Sum(nil))
 		sums.SHA256 = hex.EncodeToString(fileSHA.Sum(nil))
+		if fileSM3 != nil {
+			sums.SM3 = hex.EncodeToString(fileSM3.Sum(nil))
+		}
 	}
 	return sums, nil
 }
