@@ -103,6 +103,7 @@ type FileRecord struct {
 	Size      int64  `json:"size"`
 	MD5       string `json:"md5"`
 	SHA256    string `json:"sha256"`
+	SM3       string `json:"sm3,omitempty"` // lowercase hex, when the zones use SM3 digests (syncer.FileOptions.Digest)
 	ChunkSize int64  `json:"chunk_size"`
 	Chunks    int    `json:"chunks"`
 	Status    string `json:"status"`
@@ -191,12 +192,12 @@ func (r *FileRecord) Validate() error {
 		return fmt.Errorf("%w: file %s: %d attempts", ErrMalformed, r.ID, r.Attempts)
 	}
 	if r.Status == FilePartial {
-		if r.MD5 != "" || r.SHA256 != "" {
+		if r.MD5 != "" || r.SHA256 != "" || r.SM3 != "" {
 			return fmt.Errorf("%w: partial file %s claims checksums", ErrMalformed, r.ID)
 		}
 		return nil
 	}
-	if !isHex(r.MD5, 32) || !isHex(r.SHA256, 64) {
+	if !isHex(r.MD5, 32) || !isHex(r.SHA256, 64) || (r.SM3 != "" && !isHex(r.SM3, 64)) {
 		return fmt.Errorf("%w: file %s: checksums missing or not hex", ErrMalformed, r.ID)
 	}
 	return nil

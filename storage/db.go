@@ -234,7 +234,24 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("storage: create index %s: %w", ix.name, err)
 		}
 	}
-	return db.widenLog(ctx)
+	if err := db.widenLog(ctx); err != nil {
+		return err
+	}
+	return db.addFileDigest(ctx)
+}
+
+// addFileDigest adds file_record.sm3 (SM3 digests, syncer's
+// FileOptions.Digest) to a table created before the column existed. The
+// probe and the ALTER are the same SQL on every engine.
+func (db *DB) addFileDigest(ctx context.Context) error {
+	rows, err := db.sql.QueryContext(ctx, "SELECT sm3 FROM file_record WHERE 1 = 0")
+	if err == nil {
+		return rows.Close()
+	}
+	if _, err := db.sql.ExecContext(ctx, "ALTER TABLE file_record ADD COLUMN sm3 VARCHAR(64) NOT NULL DEFAULT ''"); err != nil {
+		return fmt.Errorf("storage: add file_record.sm3: %w", err)
+	}
+	return nil
 }
 
 // widenLog brings sync_log's window columns, VARCHAR(32) before integer

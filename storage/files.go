@@ -26,6 +26,7 @@ type FileRecordRow struct {
 	Size      int64     `bun:"size,notnull"`
 	MD5       string    `bun:"md5,type:varchar(32),notnull"`
 	SHA256    string    `bun:"sha256,type:varchar(64),notnull"`
+	SM3       string    `bun:"sm3,type:varchar(64),notnull"` // empty unless the zones use SM3 digests
 	ChunkSize int64     `bun:"chunk_size,notnull"`
 	Chunks    int       `bun:"chunks,notnull"`
 	Status    string    `bun:"status,type:varchar(16),notnull"`
@@ -102,7 +103,7 @@ func refHash(s string) string {
 func canonHash(ref string) string { return refHash(gapsync.CanonicalRef(ref)) }
 
 func (r FileRecordRow) record() gapsync.FileRecord {
-	return gapsync.FileRecord{ID: r.ID, Origin: gapsync.Side(r.Origin), Ref: r.Ref, Size: r.Size, MD5: r.MD5, SHA256: r.SHA256,
+	return gapsync.FileRecord{ID: r.ID, Origin: gapsync.Side(r.Origin), Ref: r.Ref, Size: r.Size, MD5: r.MD5, SHA256: r.SHA256, SM3: r.SM3,
 		ChunkSize: r.ChunkSize, Chunks: r.Chunks, Status: r.Status, Error: r.Error, Attempts: r.Attempts, LocalKey: r.LocalKey,
 		Changed: r.UpdatedAt}
 }
@@ -192,12 +193,12 @@ func (db *DB) PutFileRecords(ctx context.Context, fs []gapsync.FileRecord) error
 		fs = fs[len(part):]
 		rows := make([]FileRecordRow, len(part))
 		for i, f := range part {
-			rows[i] = FileRecordRow{ID: f.ID, Origin: string(f.Origin), Ref: f.Ref, Size: f.Size, MD5: f.MD5, SHA256: f.SHA256,
+			rows[i] = FileRecordRow{ID: f.ID, Origin: string(f.Origin), Ref: f.Ref, Size: f.Size, MD5: f.MD5, SHA256: f.SHA256, SM3: f.SM3,
 				ChunkSize: f.ChunkSize, Chunks: f.Chunks, Status: f.Status, Error: f.Error, Attempts: f.Attempts, LocalKey: f.LocalKey,
 				UpdatedAt: now}
 		}
 		q := db.bun.NewInsert().Model(&rows)
-		cols := []string{"origin", "ref", "size", "md5", "sha256", "chunk_size", "chunks", "status", "error", "attempts", "local_key", "updated_at"}
+		cols := []string{"origin", "ref", "size", "md5", "sha256", "sm3", "chunk_size", "chunks", "status", "error", "attempts", "local_key", "updated_at"}
 		q = db.onConflict(q, []string{"id"}, cols)
 		if _, err := q.Exec(ctx); err != nil {
 			return fmt.Errorf("storage: write %d file records (first %s): %w", len(part), part[0].ID, err)

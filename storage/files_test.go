@@ -174,3 +174,40 @@ func TestRewriteRefsMany(t *testing.T) {
 		is.Equal(n, 0) // nothing holds the old reference any more
 	})
 }
+
+// TestFileRecordSM3: a record's SM3 digest is kept and read back, and
+// Migrate adds the column to a file_record made before it existed,
+// keeping the rows there.
+func TestFileRecordSM3(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *storage.DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		_, err := db.NoteFiles(ctx, gapsync.Internet, []string{"a.pdf", "b.pdf"})
+		is.NoErr(err)
+		recs, err := db.FileRecords(ctx, gapsync.Internet, 0, gapsync.FileExtracted)
+		is.NoErr(err)
+		is.Equal(len(recs), 2)
+		const sm3 = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+		recs[0].SM3 = sm3
+		is.NoErr(db.PutFileRecords(ctx, recs))
+		got, err := db.FileRecordsByID(ctx, []string{recs[0].ID, recs[1].ID})
+		is.NoErr(err)
+		is.Equal(got[recs[0].ID].SM3, sm3)
+		is.Equal(got[recs[1].ID].SM3, "")
+
+		// A table of the release before: no sm3 column.
+		_, err = db.Bun().ExecContext(ctx, "ALTER TABLE file_record DROP COLUMN sm3")
+		is.NoErr(err)
+		is.NoErr(db.Migrate(ctx))
+		is.NoErr(db.Migrate(ctx)) // and again: nothing to add
+		got, err = db.FileRecordsByID(ctx, []string{recs[0].ID})
+		is.NoErr(err)
+		is.Equal(got[recs[0].ID].Ref, recs[0].Ref) // the row stayed
+		is.Equal(got[recs[0].ID].SM3, "")
+		recs[1].SM3 = sm3
+		is.NoErr(db.PutFileRecords(ctx, recs[1:]))
+		got, err = db.FileRecordsByID(ctx, []string{recs[1].ID})
+		is.NoErr(err)
+		is.Equal(got[recs[1].ID].SM3, sm3)
+	})
+}
