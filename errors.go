@@ -95,6 +95,7 @@ var codes = []struct {
 	{"forbidden_url", ErrForbiddenURL},
 	{"read_only", ErrReadOnly},
 	{"checksum_mismatch", ErrChecksumMismatch},
+	{"digest_mismatch", ErrDigestMismatch},
 }
 
 // CodeOf returns the wire code of the first sentinel err wraps, or
@@ -141,4 +142,11 @@ var (
 	// of the version its reading began with), so what was read may mix
 	// old and new bytes. Retryable: read the file again from the start.
 	ErrChanged = errors.New("gapsync: file changed while being read")
+
+	// ErrDigestMismatch: the zones disagree on the file digest setting
+	// (syncer.FileOptions.Digest, -file-digest): one side's file records
+	// carry an SM3 digest and the other does not expect one, or the
+	// reverse. Refused when a file is offered; not retryable until the
+	// setting is the same on all three mains.
+	ErrDigestMismatch = errors.New("gapsync: file digest settings differ between the zones")
 )

@@ -3,6 +3,7 @@ package examples_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/go-sql-driver/mysql"
 	"github.com/matryer/is"
 
@@ -135,7 +137,9 @@ func TestMainsWaitForTheDatabase(t *testing.T) {
 // applications store them (an absolute upload path with spaces, Chinese and
 // parentheses), with the prefix flags, and a reference that is refused by
 // design: -once exits 0, says what it refused, and the file arrives. The
-// keyring is an SM4-GCM key: rows and files cross sealed with SM4.
+// keyring is an SM4-GCM key: rows and files cross sealed with SM4; and the
+// three mains take GAPSYNC_FILE_DIGEST=sm3, so the file record carries its
+// SM3 digest, verified at publish.
 func TestOnceCarriesRealReferences(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -143,7 +147,7 @@ func TestOnceCarriesRealReferences(t *testing.T) {
 	bin := buildMains(t, "internet", "external", "intranet")
 	key, err := crypto.GenerateCipherKey(crypto.SM4GCM, "deploy1")
 	is.NoErr(err)
-	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode(), "GAPSYNC_FILE_DIGEST=sm3")
 	for _, dsn := range []string{inetDSN, intraDSN} {
 		db, err := storage.OpenMySQL(dsn, nil)
 		is.NoErr(err)
@@ -194,6 +198,10 @@ func TestOnceCarriesRealReferences(t *testing.T) {
 	var path string
 	is.NoErr(intra.Bun().QueryRowContext(ctx, "SELECT path FROM docs WHERE id = 1").Scan(&path))
 	is.Equal(path, "/upload/from-internet/2026/报告 final (1).pdf")
+	var digest string
+	is.NoErr(intra.Bun().QueryRowContext(ctx, "SELECT sm3 FROM file_record WHERE ref = ?", "/upload/2026/报告 final (1).pdf").Scan(&digest))
+	want := sm3.Sum(body)
+	is.Equal(digest, hex.EncodeToString(want[:]))
 
 	// A coordinator that died holding the lease: -once waits for it.
 	is.NoErr(inet.Acquire(ctx, "coordinator", "killed-coordinator", 3*time.Second))

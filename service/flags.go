@@ -92,6 +92,7 @@ type FileFlags struct {
 	URLAddrs    string
 	ChunkSize   Bytes
 	Retention   time.Duration
+	Digest      string
 }
 
 // Register adds the file flags to fs; storeHelp describes -store for this
@@ -111,7 +112,11 @@ func (f *FileFlags) Register(fs *flag.FlagSet, storeHelp string) {
 		f.Retention = 24 * time.Hour
 	}
 	fs.DurationVar(&f.Retention, "file-retention", f.Retention, "how long a published file's chunks stay in the database")
+	fs.StringVar(&f.Digest, "file-digest", f.Digest, DigestHelp)
 }
+
+// DigestHelp describes -file-digest, which the gateway main takes too.
+const DigestHelp = `"sm3": file records carry an SM3 digest beside MD5 and SHA-256, verified when a file is published; set it alike on the internet, external and intranet mains (a difference is refused when a file is offered)`
 
 // Options opens the store and the URL store and returns the file options,
 // or nil when no -store was given. An S3 store is reached once (a
@@ -138,7 +143,7 @@ func (f *FileFlags) Options(ctx context.Context) (*syncer.FileOptions, error) {
 		}
 	}
 	o := &syncer.FileOptions{Store: st, StripPrefix: f.StripPrefix, RefPrefix: f.RefPrefix, KeyPrefix: f.KeyPrefix,
-		ChunkSize: int64(f.ChunkSize), Retention: f.Retention}
+		ChunkSize: int64(f.ChunkSize), Retention: f.Retention, Digest: f.Digest}
 	if hosts := gapsync.SplitList(f.URLHosts); len(hosts) > 0 {
 		var addrs []netip.Prefix
 		for _, a := range gapsync.SplitList(f.URLAddrs) {

@@ -246,6 +246,13 @@ func (c *Coordinator) pullRecords(ctx context.Context, f *fileFlow, ft FileTrans
 	// Every record passes the checks of an offer. One that fails is
 	// acknowledged all the same, so that it does not come back and hold
 	// up the others, and is not stored.
+	// A record whose digest disagrees with this side's setting is not
+	// acknowledged: it comes again once the settings agree.
+	for _, rec := range recs {
+		if err := digestAgrees(rec, f.opts.Digest, "this coordinator"); err != nil {
+			return 0, err
+		}
+	}
 	ids := make([]string, len(recs))
 	good := recs[:0:0]
 	for i, rec := range recs {

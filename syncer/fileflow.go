@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emmansun/gmsm/sm3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gapsync/gapsync"
@@ -117,6 +119,43 @@ type FileOptions struct {
 	FileTimeout time.Duration
 	MinRate     int64 // bytes per second
 	StageTime   time.Duration
+
+	// Digest adds a whole-file digest beside MD5 and SHA-256: "sm3" gives
+	// every file this side stages an SM3 digest (GB/T 32905), for sites
+	// whose security review asks for the national hash; publishing checks
+	// it exactly as it checks SHA-256 (a mismatch publishes nothing and
+	// fetches the bad chunks again). "" (the default) adds none. Set the
+	// same on the coordinator, the intranet worker and the gateway
+	// (GatewayOptions.FileDigest): a record whose digest does not match
+	// the receiving side's setting is refused when it is offered or
+	// pulled, with gapsync.ErrDigestMismatch.
+	Digest string
+}
+
+// DigestSM3 is the FileOptions.Digest (and GatewayOptions.FileDigest)
+// that adds an SM3 digest to every file record.
+const DigestSM3 = "sm3"
+
+func checkDigest(what, d string) error {
+	if d != "" && d != DigestSM3 {
+		return fmt.Errorf("syncer: %s %q: want %q or empty", what, d, DigestSM3)
+	}
+	return nil
+}
+
+// digestAgrees refuses a complete record from the other side whose SM3
+// digest is there or missing against this side's setting d, naming the
+// setting to change. A partial record carries no sums and always agrees.
+func digestAgrees(r gapsync.FileRecord, d, here string) error {
+	if r.Status == gapsync.FilePartial || (r.SM3 != "") == (d == DigestSM3) {
+		return nil
+	}
+	has, want := "no SM3 digest", "an SM3 digest (-file-digest sm3)"
+	if r.SM3 != "" {
+		has, want = "an SM3 digest", "none (-file-digest unset)"
+	}
+	return fmt.Errorf("%w: file %s from the %s zone carries %s, and %s expects %s: set the same -file-digest (FileOptions.Digest, GatewayOptions.FileDigest) on the internet, external and intranet mains",
+		gapsync.ErrDigestMismatch, r.Ref, r.Origin, has, here, want)
 }
 
 func (o *FileOptions) withDefaults(local gapsync.Side) FileOptions {
@@ -358,7 +397,7 @@ func (f *fileFlow) stat(ctx context.Context, rec gapsync.FileRecord) (FileStore,
 // stored, with the chunk.
 func (f *fileFlow) readSmall(ctx context.Context, st FileStore, key string, rec gapsync.FileRecord, info FileInfo) (gapsync.FileRecord, gapsync.Chunk, error) {
 	var c gapsync.Chunk
-	sums, err := chunker.Split(ctx, info.Size, f.opener(st, key, info), &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: 1, NoChunkMD5: true}, 0,
+	sums, err := chunker.Split(ctx, info.Size, f.opener(st, key, info), &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: 1, NoChunkMD5: true, SM3: f.opts.Digest == DigestSM3}, 0,
 		func(ch chunker.Chunk) error {
 			c = gapsync.Chunk{FileID: rec.ID, Idx: ch.Index, MD5: ch.MD5, SHA256: ch.SHA256, Data: slices.Clone(ch.Data)}
 			return nil
@@ -371,7 +410,7 @@ func (f *fileFlow) readSmall(ctx context.Context, st FileStore, key string, rec 
 
 // staged returns rec as stored with the given sums.
 func staged(rec gapsync.FileRecord, sums chunker.Sums, chunkSize int64) gapsync.FileRecord {
-	rec.Size, rec.MD5, rec.SHA256, rec.ChunkSize, rec.Chunks = sums.Size, sums.MD5, sums.SHA256, chunkSize, sums.Chunks
+	rec.Size, rec.MD5, rec.SHA256, rec.SM3, rec.ChunkSize, rec.Chunks = sums.Size, sums.MD5, sums.SHA256, sums.SM3, chunkSize, sums.Chunks
 	rec.Status, rec.Error = gapsync.FileStored, ""
 	return rec
 }
@@ -432,7 +471,7 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, info 
 	if early != nil {
 		p := rec
 		p.Size, p.ChunkSize, p.Chunks = info.Size, f.opts.ChunkSize, chunker.Count(info.Size, f.opts.ChunkSize)
-		p.MD5, p.SHA256, p.Status, p.Error, p.Attempts = "", "", gapsync.FilePartial, "", 0
+		p.MD5, p.SHA256, p.SM3, p.Status, p.Error, p.Attempts = "", "", "", gapsync.FilePartial, "", 0
 		if idxs, h, err := early.offerPartial(ctx, p); err != nil {
 			f.log.Warn("file not sent while staged; it goes once stored", "ref", rec.Ref, "err", err)
 		} else {
@@ -464,7 +503,8 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, info 
 		f.progress(gapsync.Progress{Step: "stage", File: rec.Ref, BytesDone: done.Add(int64(len(c.Data))), BytesTotal: info.Size, FilesDone: i, FilesTotal: total})
 		return nil
 	}
-	sums, err := chunker.Split(ctx, info.Size, open, &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: f.opts.Concurrency, Store: put, NoChunkMD5: true}, 0,
+	sums, err := chunker.Split(ctx, info.Size, open, &chunker.Options{ChunkSize: f.opts.ChunkSize, Concurrency: f.opts.Concurrency, Store: put, NoChunkMD5: true,
+		SM3: f.opts.Digest == DigestSM3}, 0,
 		func(chunker.Chunk) error { return nil })
 	if err != nil {
 		return err
@@ -500,7 +540,7 @@ func (f *fileFlow) deliver(ctx context.Context, rec gapsync.FileRecord, data []b
 		rec.Status, rec.Error = gapsync.FileRefused, err.Error() // a reference no store here may hold
 		return rec, "", err
 	}
-	sums := chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256}
+	sums := chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256, SM3: rec.SM3}
 	var r io.Reader
 	if data != nil {
 		r = chunker.NewReader(ctx, sums, func(ctx context.Context, i int) (chunker.Chunk, error) {
@@ -767,27 +807,33 @@ func (f *fileFlow) parallel(ctx context.Context, groups [][]int, fn func(ctx con
 // verifying passes r through while hashing it and fails at the end, in
 // place of io.EOF, when the bytes differ from rec's size or sums.
 func verifying(r io.Reader, rec gapsync.FileRecord) io.Reader {
-	return &verifier{r: r, rec: rec, m: md5.New(), s: sha256.New()}
+	v := &verifier{r: r, rec: rec, m: md5.New(), s: sha256.New()}
+	if rec.SM3 != "" {
+		v.sm3 = sm3.New()
+	}
+	return v
 }
 
 type verifier struct {
 	r    io.Reader
 	rec  gapsync.FileRecord
-	m, s interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-	n int64
+	m, s hash.Hash
+	sm3  hash.Hash // nil when rec has no SM3 digest
+	n    int64
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	v.m.Write(p[:n])
 	v.s.Write(p[:n])
+	if v.sm3 != nil {
+		v.sm3.Write(p[:n])
+	}
 	v.n += int64(n)
 	if err == io.EOF {
 		if v.n != v.rec.Size || (v.rec.MD5 != "" && hex.EncodeToString(v.m.Sum(nil)) != v.rec.MD5) ||
-			(v.rec.SHA256 != "" && hex.EncodeToString(v.s.Sum(nil)) != v.rec.SHA256) {
+			(v.rec.SHA256 != "" && hex.EncodeToString(v.s.Sum(nil)) != v.rec.SHA256) ||
+			(v.sm3 != nil && hex.EncodeToString(v.sm3.Sum(nil)) != v.rec.SM3) {
 			return n, fmt.Errorf("%w: copy of %s", gapsync.ErrChecksumMismatch, v.rec.Ref)
 		}
 	}
@@ -806,6 +852,9 @@ func newFileFlow(db any, o *FileOptions, local gapsync.Side, log *slog.Logger) (
 	opts := o.withDefaults(local)
 	if opts.ChunkSize < gapsync.MinChunkSize || opts.ChunkSize > gapsync.MaxChunkSize {
 		return nil, fmt.Errorf("syncer: FileOptions.ChunkSize %d outside %d..%d", opts.ChunkSize, gapsync.MinChunkSize, gapsync.MaxChunkSize)
+	}
+	if err := checkDigest("FileOptions.Digest", opts.Digest); err != nil {
+		return nil, err
 	}
 	return &fileFlow{db: fdb, opts: opts, local: local, log: log}, nil
 }

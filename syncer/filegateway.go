@@ -70,6 +70,9 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 		if r.Origin != gapsync.Internet || (r.Status != gapsync.FileStored && r.Status != gapsync.FilePartial) {
 			return nil, fmt.Errorf("%w: offer of file %s, origin %q, status %q", gapsync.ErrMalformed, r.ID, r.Origin, r.Status)
 		}
+		if err := digestAgrees(r, g.opts.FileDigest, "this gateway"); err != nil {
+			return nil, err
+		}
 		ids[i] = r.ID
 	}
 	cur, err := g.files.FileRecordsByID(ctx, ids)

@@ -77,24 +77,45 @@ func newStore(t *testing.T, kind string) syncer.FileStore {
 
 func newFileZones(t *testing.T, kind, storeKind string, chunkSize int64) *fileZones {
 	t.Helper()
-	z := &fileZones{zones: newZones(t, kind, zoneOpts{}), chunkSize: chunkSize}
+	return newDigestZones(t, kind, storeKind, chunkSize, digests{})
+}
+
+// digests are the file digest settings of the three roles.
+type digests struct{ coord, gateway, worker string }
+
+func newDigestZones(t *testing.T, kind, storeKind string, chunkSize int64, d digests) *fileZones {
+	t.Helper()
+	z := &fileZones{zones: newZones(t, kind, zoneOpts{gw: &syncer.GatewayOptions{FileDigest: d.gateway}}), chunkSize: chunkSize}
 	z.both(docs, docsDDL)
 	z.inetStore, z.intraStore = newStore(t, storeKind), newStore(t, storeKind)
-	fo := func(st syncer.FileStore) syncer.FileOptions {
-		return syncer.FileOptions{Store: st, ChunkSize: chunkSize, BatchBytes: 3 * chunkSize, Retention: -1,
+	fo := func(st syncer.FileStore, digest string) syncer.FileOptions {
+		return syncer.FileOptions{Store: st, ChunkSize: chunkSize, BatchBytes: 3 * chunkSize, Retention: -1, Digest: digest,
 			Progress: func(p gapsync.Progress) { z.progress.Add(1) }}
 	}
-	inet := fo(z.inetStore)
+	inet := fo(z.inetStore, d.coord)
 	var err error
 	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Files: &inet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	z.worker, err = syncer.NewIntranetWorker(z.intra, &syncer.WorkerOptions{Files: fo(z.intraStore)})
+	z.worker, err = syncer.NewIntranetWorker(z.intra, &syncer.WorkerOptions{Files: fo(z.intraStore, d.worker)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return z
+}
+
+// sendOne puts data in the internet store under ref, references it from
+// a row and runs one cycle, which must send the file.
+func (z *fileZones) sendOne(ref string, data []byte) {
+	z.t.Helper()
+	put(z.t, z.inetStore, ref, data)
+	z.doc(gapsync.Internet, 1, ref)
+	z.waitLag()
+	r, err := z.coord.RunOnce(context.Background())
+	if err != nil || r.Files.Sent != 1 {
+		z.t.Fatalf("cycle sent %d files: %v", r.Files.Sent, err)
+	}
 }
 
 func put(t *testing.T, st syncer.FileStore, key string, data []byte) {
@@ -244,12 +265,7 @@ func TestCorruptChunkRepaired(t *testing.T) {
 		const cs = 32 << 10
 		z := newFileZones(t, kind, "local", cs)
 		data := randBytes(9, 5*cs+17)
-		put(t, z.inetStore, "report.pdf", data)
-		z.doc(gapsync.Internet, 1, "report.pdf")
-		z.waitLag()
-		r, err := z.coord.RunOnce(context.Background())
-		is.NoErr(err)
-		is.Equal(r.Files.Sent, 1)
+		z.sendOne("report.pdf", data)
 		mustExec(t, z.dst(), "UPDATE file_chunk SET data = ? WHERE idx = 2", randBytes(10, cs))
 		w, err := z.worker.RunOnce(context.Background())
 		is.True(errors.Is(err, gapsync.ErrChecksumMismatch))
@@ -259,7 +275,7 @@ func TestCorruptChunkRepaired(t *testing.T) {
 		var msg string
 		is.NoErr(z.dst().QueryRow("SELECT error FROM file_record").Scan(&msg))
 		is.True(strings.Contains(msg, "checksum mismatch")) // recorded
-		r, w = z.round()
+		r, w := z.round()
 		is.Equal(r.Files.Bytes, int64(cs)) // only the bad chunk crossed again
 		is.Equal(w.Published, 1)
 		is.Equal(sha(t, z.intraStore, "from-internet/report.pdf"), shaOf(data))

@@ -49,6 +49,11 @@ type GatewayOptions struct {
 	// without regard to letter case. Tables it does not
 	// name may write any column they have. Default: none named.
 	Columns map[string][]string
+	// FileDigest is the file digest setting of the zones, as
+	// FileOptions.Digest: "sm3" when file records carry an SM3 digest.
+	// An offered file whose record disagrees is refused with
+	// gapsync.ErrDigestMismatch, before anything is stored. Default "".
+	FileDigest string
 	// Metrics, when set, counts requests by path and result ("ok" or the
 	// refusal's code, such as "tampered" or "replayed").
 	Metrics Recorder
@@ -89,6 +94,9 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 		g.opts.MaxSkew = g.opts.Server.MaxSkew
 	}
 	if err := checkHorizon(g.opts.Replay, g.opts.MaxSkew); err != nil {
+		return nil, err
+	}
+	if err := checkDigest("NewGateway: GatewayOptions.FileDigest", g.opts.FileDigest); err != nil {
 		return nil, err
 	}
 	if len(g.opts.Columns) > 0 {

@@ -402,7 +402,7 @@ func statusOf(err error) int {
 	case errors.Is(err, gapsync.ErrReplayed), errors.Is(err, gapsync.ErrLeaseHeld):
 		return http.StatusConflict
 	case errors.Is(err, gapsync.ErrUnknownTable), errors.Is(err, gapsync.ErrUnknownColumn), errors.Is(err, gapsync.ErrBadIdentifier),
-		errors.Is(err, gapsync.ErrRejected):
+		errors.Is(err, gapsync.ErrRejected), errors.Is(err, gapsync.ErrDigestMismatch):
 		return http.StatusUnprocessableEntity
 	default:
 		return http.StatusInternalServerError

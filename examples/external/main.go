@@ -73,6 +73,7 @@ func run(ctx context.Context) error {
 		flag.PrintDefaults()
 		fmt.Fprint(flag.CommandLine.Output(), service.EnvHelp(flag.CommandLine, "GAPSYNC_"))
 	}
+	fileDigest := flag.String("file-digest", "", service.DigestHelp)
 	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	keyCipher := flag.String("cipher", "aes", "with -keygen: the new key's cipher, aes (AES-256-GCM) or sm4 (SM4-GCM, id:sm4:base64); a running main takes each key's cipher from GAPSYNC_KEYS")
 	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_"); err != nil {
@@ -126,7 +127,8 @@ func run(ctx context.Context) error {
 		ReadHeaderTimeout: *headerTimeout, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
 		Logger: log,
 	}
-	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, Server: limits, Metrics: service.Observe(ctx, *metricsAddr, log, 0, ready)})
+	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, Server: limits, FileDigest: *fileDigest,
+		Metrics: service.Observe(ctx, *metricsAddr, log, 0, ready)})
 	if err != nil {
 		return err
 	}
