@@ -1,8 +1,10 @@
 package sqltest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"io"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/storage/localstore"
 	"github.com/gapsync/gapsync/syncer"
 	"github.com/gapsync/gapsync/transport"
 )
@@ -22,13 +25,15 @@ import (
 // an adapter's primitives: a row that arrived by sync is not sent back
 // (echo); a key changed on both sides in one window is settled by the
 // policy on both sides and the loser is logged (conflict); a hard delete
-// travels both ways and stays deleted (tombstones). It needs
-// Target.Internet and Target.Intranet; Conflicts and Tombstones enable
-// their parts. Run runs it too.
+// travels both ways and stays deleted (tombstones); a row's file
+// reference is rewritten to the far side's published copy, and not sent
+// back (references). It needs Target.Internet and Target.Intranet;
+// Conflicts, Tombstones and Files enable their parts. Run runs it too.
 func RunTwoWay(t *testing.T, h Harness) {
 	t.Run("Echo", func(t *testing.T) { testEcho(t, h) })
 	t.Run("Conflict", func(t *testing.T) { testConflict(t, h) })
 	t.Run("Tombstones", func(t *testing.T) { testTombstones(t, h) })
+	t.Run("References", func(t *testing.T) { testReferences(t, h) })
 }
 
 // pair is two targets and the core between them.
@@ -39,7 +44,10 @@ type pair struct {
 	coord       *syncer.Coordinator
 }
 
-func newPair(t *testing.T, h Harness) *pair {
+func newPair(t *testing.T, h Harness) *pair { return newPairWith(t, h, nil) }
+
+// newPairWith is newPair with the coordinator's options.
+func newPairWith(t *testing.T, h Harness, o *syncer.CoordinatorOptions) *pair {
 	t.Helper()
 	p := &pair{t: t, h: h, inet: h.Open(t), intra: h.Open(t)}
 	if p.inet.Internet == nil || p.intra.Intranet == nil {
@@ -64,7 +72,7 @@ func newPair(t *testing.T, h Harness) *pair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	if p.coord, err = syncer.NewCoordinator(p.inet.Internet, client, nil); err != nil {
+	if p.coord, err = syncer.NewCoordinator(p.inet.Internet, client, o); err != nil {
 		t.Fatal(err)
 	}
 	setupItems(t, h, p.inet, p.intra)
@@ -233,4 +241,88 @@ func testTombstones(t *testing.T, h Harness) {
 	p.cycle()
 	is.Equal(p.name(gapsync.Internet, 1), "again")
 	p.same()
+}
+
+// newStore is a file store in a directory of the test's own.
+func newStore(t *testing.T) syncer.FileStore {
+	t.Helper()
+	st, err := localstore.New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func putFile(t *testing.T, st syncer.FileStore, key string, data []byte) {
+	t.Helper()
+	if err := st.Put(context.Background(), key, bytes.NewReader(data), int64(len(data)), syncer.FileInfo{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testReferences(t *testing.T, h Harness) {
+	is := is.New(t)
+	ctx := context.Background()
+	inetStore, intraStore := newStore(t), newStore(t)
+	files := func(st syncer.FileStore) syncer.FileOptions {
+		return syncer.FileOptions{Store: st, ChunkSize: 4 << 10, Retention: -1}
+	}
+	fo := files(inetStore)
+	p := newPairWith(t, h, &syncer.CoordinatorOptions{Files: &fo})
+	if p.inet.Files == nil || p.intra.Files == nil {
+		t.Skip("the target has no Files")
+	}
+	worker, err := syncer.NewIntranetWorker(p.intra.Files, &syncer.WorkerOptions{Files: files(intraStore)})
+	is.NoErr(err)
+	docs := gapsync.Table{Name: "docs", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", FileColumns: []string{"path"}, Enabled: true}
+	for _, x := range []*Target{p.inet, p.intra} {
+		mustExec(t, x.SQL, "CREATE TABLE docs (id BIGINT NOT NULL PRIMARY KEY, path VARCHAR(600) NULL, updated_at "+h.timeType()+" NULL)")
+		is.NoErr(x.Configure(ctx, docs))
+	}
+	inFile, outFile := bytes.Repeat([]byte("互联网 "), 3000), []byte("intranet file")
+	putFile(t, inetStore, "in/报告 a.pdf", inFile)
+	putFile(t, intraStore, "out/b.bin", outFile)
+	mustExec(t, p.inet.SQL, "INSERT INTO docs (id, path, updated_at) VALUES (1, 'in/报告 a.pdf', "+h.Now+")")
+	mustExec(t, p.intra.SQL, "INSERT INTO docs (id, path, updated_at) VALUES (2, 'out/b.bin', "+h.Now+")")
+	path := func(x *Target, id int) string {
+		var s sql.NullString
+		if err := x.SQL.QueryRow("SELECT path FROM docs WHERE id = ?", id).Scan(&s); err != nil {
+			return "<none>"
+		}
+		return s.String
+	}
+	round := func() *syncer.Report {
+		time.Sleep(time.Second)
+		r, _ := p.coord.RunOnce(ctx)
+		if r.Err() != nil && r.FilesErr == nil {
+			t.Fatalf("cycle: %v", r.Err())
+		}
+		worker.RunOnce(ctx)
+		return r
+	}
+	for i := 0; i < 4; i++ {
+		round()
+	}
+	is.Equal(path(p.intra, 1), "from-internet/in/报告 a.pdf") // the far side's copy
+	is.Equal(path(p.inet, 1), "in/报告 a.pdf")                // its own, not echoed back
+	is.Equal(path(p.inet, 2), "from-intranet/out/b.bin")
+	is.Equal(path(p.intra, 2), "out/b.bin")
+	for _, c := range []struct {
+		st   syncer.FileStore
+		key  string
+		data []byte
+	}{{intraStore, "from-internet/in/报告 a.pdf", inFile}, {inetStore, "from-intranet/out/b.bin", outFile}} {
+		info, err := c.st.Stat(ctx, c.key)
+		is.NoErr(err)
+		is.Equal(info.Size, int64(len(c.data)))
+		rc, err := c.st.OpenRange(ctx, c.key, 0, info.Size)
+		is.NoErr(err)
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		is.NoErr(err)
+		is.True(bytes.Equal(got, c.data)) // the bytes, exactly
+	}
+	r := round()
+	is.Equal(r.Rows(""), int64(0)) // the rewrites do not travel
+	is.NoErr(r.FilesErr)
 }
