@@ -33,6 +33,11 @@ type dialect interface {
 	SelectExpr(col, typ string) string
 	// Upsert inserts rows or updates them by primary key.
 	Upsert(table string, cols, key []string, rows int) string
+	// insertValuesWord is what stands between an INSERT's column list and
+	// its rows: "VALUES", or PostgreSQL's "OVERRIDING SYSTEM VALUE VALUES",
+	// which lets the key of a GENERATED ALWAYS AS IDENTITY column arrive
+	// as it is on the other side.
+	insertValuesWord() string
 	// onConflict ends an INSERT: on a duplicate of key, set each column of
 	// update to the value the INSERT carried; with no update columns a
 	// duplicate inserts nothing and is no error. It starts with "ON ".
@@ -105,13 +110,13 @@ type dialect interface {
 // that updates every column but the key.
 func upsert(d dialect, table string, cols, key []string, rows int) string {
 	var b strings.Builder
-	insertValues(&b, d, table, cols, rows)
+	insertValues(&b, d, table, cols, rows, d.insertValuesWord())
 	b.WriteByte(' ')
 	b.WriteString(d.onConflict(key, nonKey(cols, key)))
 	return b.String()
 }
 
-func insertValues(b *strings.Builder, d dialect, table string, cols []string, rows int) {
+func insertValues(b *strings.Builder, d dialect, table string, cols []string, rows int, values string) {
 	b.WriteString("INSERT INTO ")
 	b.WriteString(d.Quote(table))
 	b.WriteString(" (")
@@ -121,7 +126,7 @@ func insertValues(b *strings.Builder, d dialect, table string, cols []string, ro
 		}
 		b.WriteString(d.Quote(c))
 	}
-	b.WriteString(") VALUES ")
+	b.WriteString(") " + values + " ")
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
 	for i := 0; i < rows; i++ {
 		if i > 0 {

@@ -259,3 +259,5 @@ func (mysqlDialect) writerSlack() time.Duration { return time.Second }
 
 // defaultDecimalScale: MySQL's DECIMAL is DECIMAL(10,0).
 func (mysqlDialect) defaultDecimalScale() int { return 0 }
+
+func (mysqlDialect) insertValuesWord() string { return "VALUES" }

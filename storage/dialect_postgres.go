@@ -267,3 +267,5 @@ func (pgDialect) writerSlack() time.Duration { return 0 }
 
 // defaultDecimalScale: a NUMERIC without a scale keeps any.
 func (pgDialect) defaultDecimalScale() int { return -1 }
+
+func (pgDialect) insertValuesWord() string { return "OVERRIDING SYSTEM VALUE VALUES" }

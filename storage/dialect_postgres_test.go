@@ -16,8 +16,8 @@ func TestPostgresDialectSQL(t *testing.T) {
 	d := pgDialect{zone: "Asia/Shanghai"}
 	is.Equal(d.Quote(`a"b`), `"a""b"`)
 	is.Equal(d.Upsert("t", []string{"id", "a"}, []string{"id"}, 2),
-		`INSERT INTO "t" ("id","a") VALUES (?,?),(?,?) ON CONFLICT ("id") DO UPDATE SET "a"=excluded."a"`)
-	is.Equal(d.Upsert("t", []string{"a", "b"}, []string{"a", "b"}, 1), `INSERT INTO "t" ("a","b") VALUES (?,?) ON CONFLICT ("a","b") DO NOTHING`)
+		`INSERT INTO "t" ("id","a") OVERRIDING SYSTEM VALUE VALUES (?,?),(?,?) ON CONFLICT ("id") DO UPDATE SET "a"=excluded."a"`)
+	is.Equal(d.Upsert("t", []string{"a", "b"}, []string{"a", "b"}, 1), `INSERT INTO "t" ("a","b") OVERRIDING SYSTEM VALUE VALUES (?,?) ON CONFLICT ("a","b") DO NOTHING`)
 	// Exact reads: text for every type, bytes for bytea, a fixed form for
 	// timestamps (in UTC for timestamptz), no alias that ORDER BY could take.
 	is.Equal(d.SelectExpr("n", "numeric(10,2)"), `"n"::text`)

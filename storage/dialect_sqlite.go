@@ -183,3 +183,5 @@ func (sqliteDialect) writerSlack() time.Duration { return 0 }
 
 // defaultDecimalScale: SQLite keeps a NUMERIC's text or number as given.
 func (sqliteDialect) defaultDecimalScale() int { return -1 }
+
+func (sqliteDialect) insertValuesWord() string { return "VALUES" }

@@ -253,3 +253,33 @@ func TestMixedPairRefusesInexactValues(t *testing.T) {
 		is.Equal(n, 0) // nothing written
 	}
 }
+
+// A PostgreSQL key declared GENERATED ALWAYS AS IDENTITY takes the value
+// that arrives (the other side's id), from PostgreSQL or from MySQL.
+func TestPostgresIdentityKeyTakesArrivingValue(t *testing.T) {
+	is := is.New(t)
+	my, pg := mixedPair(t)
+	pdb, err := storage.OpenPostgres(testdb.Postgres(t), testOpts)
+	is.NoErr(err)
+	pg2 := target(t, pdb)
+	ident := gapsync.Table{Name: "ident", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+	ctx := context.Background()
+	for _, x := range []*sqltest.Target{pg, pg2} {
+		_, err := x.SQL.Exec("CREATE TABLE ident (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v TEXT, updated_at TIMESTAMP(6) DEFAULT LOCALTIMESTAMP)")
+		is.NoErr(err)
+		is.NoErr(x.Configure(ctx, ident))
+	}
+	_, err = my.SQL.Exec("CREATE TABLE ident (id BIGINT AUTO_INCREMENT PRIMARY KEY, v TEXT, updated_at DATETIME(6) DEFAULT '1999-01-01')")
+	is.NoErr(err)
+	is.NoErr(my.Configure(ctx, ident))
+	_, err = pg.SQL.Exec("INSERT INTO ident (v, updated_at) VALUES ('a', '1999-01-01'), ('b', '1999-01-01')")
+	is.NoErr(err)
+	_, err = my.SQL.Exec("INSERT INTO ident (id, v) VALUES (40, 'from mysql')")
+	is.NoErr(err)
+	w := gapsync.Window{To: "2999-01-01 00:00:00.000000"}
+	is.Equal(sqltest.Sync(t, pg, pg2, ident, w, gapsync.Page{Rows: 10}), 2)
+	is.Equal(sqltest.Sync(t, my, pg2, ident, w, gapsync.Page{Rows: 10}), 1)
+	var ids string
+	is.NoErr(pg2.SQL.QueryRow("SELECT string_agg(id::text || '=' || v, ',' ORDER BY id) FROM ident").Scan(&ids))
+	is.Equal(ids, "1=a,2=b,40=from mysql")
+}
