@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/gapsync/gapsync/crypto"
 	"github.com/gapsync/gapsync/internal/testdb"
@@ -162,4 +166,76 @@ func TestMainsStatusDryRunReload(t *testing.T) {
 	is.Equal(plan.Runs[0].Rows, int64(3)) // from the first row again
 	out = run("internet", "-db", inetDSN, "-status")
 	is.True(strings.Contains(out, " reload "))
+}
+
+// TestMainsMetricsLintClean scrapes a running coordinator and gateway:
+// the per-table series (lag, rows pending, files pending) and the
+// gateway's request timing are there, and each scrape passes the checks
+// of promtool check metrics.
+func TestMainsMetricsLintClean(t *testing.T) {
+	is := is.New(t)
+	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
+	bin := buildMains(t, "internet", "external", "intranet")
+	key, err := crypto.GenerateKey("mains3")
+	is.NoErr(err)
+	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+	ctx := context.Background()
+	for _, dsn := range []string{inetDSN, intraDSN} {
+		db, err := storage.OpenMySQL(dsn, nil)
+		is.NoErr(err)
+		_, err = db.Bun().ExecContext(ctx, "CREATE TABLE demo (id BIGINT PRIMARY KEY, updated_at DATETIME(6), KEY (updated_at))")
+		is.NoErr(err)
+		if dsn == inetDSN {
+			_, err = db.Bun().ExecContext(ctx, "INSERT INTO demo VALUES (1, NOW(6)), (2, NOW(6))")
+			is.NoErr(err)
+		}
+		db.Close()
+	}
+	cmd := exec.Command(filepath.Join(bin, "intranet"), "-db", intraDSN, "-table", "demo:id:updated_at")
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	is.True(err == nil && strings.Contains(string(out), "demo enabled"))
+	gw, gwMetrics, inetMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	startExternal(t, bin, env, gw, intraDSN, "-metrics", gwMetrics)
+	inet := exec.Command(filepath.Join(bin, "internet"), "-db", inetDSN, "-gateway", "http://"+gw, "-table", "demo:id:updated_at",
+		"-lag", "200ms", "-interval", "500ms", "-metrics", inetMetrics)
+	inet.Env = env
+	var inetOut strings.Builder
+	inet.Stdout, inet.Stderr = &inetOut, &inetOut
+	is.NoErr(inet.Start())
+	t.Cleanup(func() { inet.Process.Kill(); inet.Wait() })
+
+	scrape := func(addr, want string) string {
+		t.Helper()
+		for i := 0; i < 300; i++ {
+			if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if strings.Contains(string(b), want) {
+					return string(b)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no %s at %s; internet said:\n%s", want, addr, inetOut.String())
+		return ""
+	}
+	lint := func(body string) {
+		t.Helper()
+		problems, err := promlint.New(strings.NewReader(body)).Lint()
+		is.NoErr(err)
+		for _, p := range problems {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	body := scrape(inetMetrics, `gapsync_table_lag_seconds{direction="push",table="demo"}`)
+	for _, want := range []string{`gapsync_table_rows_pending{direction="push",table="demo"}`,
+		`gapsync_files_pending{origin="internet",status="extracted"} 0`, `gapsync_table_last_success_timestamp_seconds{direction="push",table="demo"}`,
+		`gapsync_rows_total{direction="push",table="demo"} 2`, "go_goroutines", "gapsync_build_info{"} {
+		is.True(strings.Contains(body, want))
+	}
+	lint(body)
+	body = scrape(gwMetrics, `gapsync_gateway_request_duration_seconds_count{path="/v1/apply"}`)
+	is.True(strings.Contains(body, `gapsync_gateway_requests_total{path="/v1/apply",result="ok"}`))
+	lint(body)
 }

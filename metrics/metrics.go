@@ -18,6 +18,14 @@
 //	gapsync_conflicts_total{table}                rows changed on both sides, settled by the policy
 //	gapsync_files_total{direction,outcome}        files by direction and outcome
 //	gapsync_gateway_requests_total{path,result}   gateway requests; result is "ok" or the refusal's code
+//	gapsync_gateway_request_duration_seconds{path}  histogram of the time the gateway took to answer, 1 ms to 2 min
+//
+// A host adds collectors of its own with Register; the internet main adds
+// the per-table state it reads from its database (service.ExportStatus):
+//
+//	gapsync_table_lag_seconds{table,direction}      gauge: how far the last good window is behind the database clock (estimated)
+//	gapsync_table_rows_pending{table,direction}     gauge: rows changed since the last good window (estimated; push only)
+//	gapsync_files_pending{origin,status}            gauge: file records not yet published, by step
 //
 // "push" is internet→intranet, "pull" is intranet→internet. A series appears
 // when it is first counted; the first Cycle of a role also creates its "ok"
@@ -53,6 +61,13 @@ const (
 	ResultError = "error"
 )
 
+// RequestBuckets are the upper bounds, in seconds, of
+// gapsync_gateway_request_duration_seconds: from 1 ms to two minutes.
+var RequestBuckets = []float64{
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	1, 2.5, 5, 10, 30, 60, 120,
+}
+
 // DurationBuckets are the upper bounds, in seconds, of
 // gapsync_cycle_duration_seconds: from 10 ms to one hour.
 var DurationBuckets = []float64{
@@ -74,6 +89,7 @@ type Metrics struct {
 	conflicts   *prometheus.CounterVec
 	files       *prometheus.CounterVec
 	requests    *prometheus.CounterVec
+	reqTime     *prometheus.HistogramVec
 
 	handler http.Handler
 	mux     *http.ServeMux // what Serve serves: /metrics and what Handle adds
@@ -124,6 +140,11 @@ func New() *Metrics {
 			Name: "gapsync_gateway_requests_total",
 			Help: "Gateway requests by path and result (ok or the refusal's code).",
 		}, []string{"path", "result"}),
+		reqTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gapsync_gateway_request_duration_seconds",
+			Help:    "Time the gateway took to answer a request, from its arrival to the end of the answer, by path.",
+			Buckets: RequestBuckets,
+		}, []string{"path"}),
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m)
@@ -137,7 +158,7 @@ func New() *Metrics {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.cycles, m.duration, m.lastSuccess, m.tableOK, m.parked, m.rows,
-		m.bytes, m.conflicts, m.files, m.requests,
+		m.bytes, m.conflicts, m.files, m.requests, m.reqTime,
 	}
 }
 
@@ -306,6 +327,24 @@ func (m *Metrics) Request(path, result string) {
 		return
 	}
 	m.requests.WithLabelValues(label(path), label(result)).Inc()
+}
+
+// RequestDuration records how long the gateway took to answer a request to path (a route it serves, as for Request).
+func (m *Metrics) RequestDuration(path string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.reqTime.WithLabelValues(label(path)).Observe(max(took, 0).Seconds())
+}
+
+// Register adds c to the registry that Serve and Start serve, beside the
+// counters: a host's own collectors, or ones that read state at scrape
+// time. It fails as the registry's Register does (a metric already there).
+func (m *Metrics) Register(c prometheus.Collector) error {
+	if m == nil {
+		return nil
+	}
+	return m.reg.Register(c)
 }
 
 // label returns s as a valid label value: invalid UTF-8 would make the

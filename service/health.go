@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/syncer"
 )
@@ -146,7 +148,29 @@ func (c *CycleClock) TableParked(table, direction string, parked bool) {
 	}
 }
 
-var _ syncer.TableRecorder = (*CycleClock)(nil)
+// RequestDuration passes gateway request timings on to the wrapped
+// Recorder when it takes them (syncer.RequestTimer).
+func (c *CycleClock) RequestDuration(path string, took time.Duration) {
+	if rt, ok := c.Recorder.(syncer.RequestTimer); ok {
+		rt.RequestDuration(path, took)
+	}
+}
+
+// Register adds a collector to the wrapped Recorder's registry when it
+// has one (*metrics.Metrics does), and does nothing otherwise.
+func (c *CycleClock) Register(col prometheus.Collector) error {
+	if r, ok := c.Recorder.(interface {
+		Register(prometheus.Collector) error
+	}); ok {
+		return r.Register(col)
+	}
+	return nil
+}
+
+var (
+	_ syncer.TableRecorder = (*CycleClock)(nil)
+	_ syncer.RequestTimer  = (*CycleClock)(nil)
+)
 
 // Fresh returns a check that fails when no cycle succeeded within max
 // (counted from the start for a process that has not had one yet).

@@ -3,13 +3,18 @@ package syncer_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/transport"
 )
 
 // snapshot is what a dry run must leave as it is: the rows, logs,
@@ -137,4 +142,41 @@ func TestReloadResendsTable(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(r.Rows(gapsync.Push), int64(0)) // and on from there
 	})
+}
+
+// The gateway times every request to a route it serves, per route, and
+// no other path.
+func TestGatewayTimesRequests(t *testing.T) {
+	is := is.New(t)
+	m := metrics.New()
+	z := newZones(t, "sqlite", zoneOpts{gw: &syncer.GatewayOptions{Metrics: m}})
+	z.both(items, itemsDDL)
+	z.insertItems(0, 3)
+	z.waitLag()
+	_, err := z.runOnce()
+	is.NoErr(err)
+	resp, err := http.Post("http://"+z.addr+"/not-a-route", "application/octet-stream", nil)
+	is.NoErr(err)
+	resp.Body.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	got := map[string]uint64{}
+	// The time is taken once the answer is written, so it may be counted
+	// just after the client has read it.
+	for i := 0; i < 100 && got[transport.PathApply] == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		mfs, err := reg.Gather()
+		is.NoErr(err)
+		for _, mf := range mfs {
+			if mf.GetName() == "gapsync_gateway_request_duration_seconds" {
+				for _, s := range mf.GetMetric() {
+					got[s.GetLabel()[0].GetValue()] = s.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	is.Equal(got[transport.PathApply], uint64(1))
+	is.True(got[transport.PathBound] == 0) // items is push only: no pull bound asked
+	_, other := got["/not-a-route"]
+	is.True(!other)
 }

@@ -179,7 +179,13 @@ func checkHorizon(guard transport.ReplayGuard, skew time.Duration) error {
 // defaultMaxSkew is transport.ServerOptions' default skew.
 const defaultMaxSkew = 5 * time.Minute
 
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	g.srv.ServeHTTP(w, r)
+	if t, ok := g.opts.Metrics.(RequestTimer); ok && g.srv.Handles(r.URL.Path) {
+		t.RequestDuration(r.URL.Path, time.Since(start))
+	}
+}
 
 // apply is seed 1.1.6: write the batch into the intranet database and
 // return its sync log entry.

@@ -20,6 +20,13 @@ type Recorder interface {
 	Request(path, result string)
 }
 
+// RequestTimer is an optional extension of Recorder: the gateway tells
+// it how long it took to answer each request to a route it serves (from
+// arrival to the end of the answer). *metrics.Metrics is one.
+type RequestTimer interface {
+	RequestDuration(path string, took time.Duration)
+}
+
 type noRecorder struct{}
 
 func (noRecorder) Cycle(string, time.Duration, error) {}

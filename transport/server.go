@@ -229,6 +229,9 @@ func NewServer(keys *crypto.Keyring, guard ReplayGuard, o *ServerOptions) (*Serv
 // Handle registers fn for POST requests to path.
 func (s *Server) Handle(path string, fn HandlerFunc) { s.routes[path] = fn }
 
+// Handles reports whether path is one of the paths registered with Handle.
+func (s *Server) Handles(path string) bool { _, ok := s.routes[path]; return ok }
+
 // admit takes a slot and room for a body of the announced size, or says
 // no at once.
 func (s *Server) admit(announced int64) (release func(), ok bool) {

@@ -151,6 +151,7 @@ func run(ctx context.Context) error {
 	rec := service.Observe(ctx, *metricsAddr, log, 3**interval+2*time.Minute, map[string]func(context.Context) error{
 		"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
 	})
+	service.ExportStatus(rec, db, *lag, log) // per-table lag, rows and files pending, read at scrape time
 	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: rec}
 	if *once {
 		opts.LeaseWait = *leaseWait
