@@ -305,6 +305,7 @@ func (db *DB) Reload(ctx context.Context, table, lease string, wait time.Duratio
 	}
 	holder := "reload-" + table
 	deadline := time.Now().Add(wait)
+	waited := false
 	for {
 		err := db.Acquire(ctx, lease, holder, time.Minute)
 		if err == nil {
@@ -312,6 +313,10 @@ func (db *DB) Reload(ctx context.Context, table, lease string, wait time.Duratio
 		}
 		if !errors.Is(err, gapsync.ErrLeaseHeld) || time.Until(deadline) <= 0 {
 			return nil, fmt.Errorf("reload %s: %w (a cycle is running; try again, or wait longer)", table, err)
+		}
+		if !waited {
+			waited = true
+			db.opts.Logger.Info("reload waits for the lease: a cycle is running", "table", table, "err", err, "gives_up_in", time.Until(deadline).Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():

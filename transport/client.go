@@ -103,7 +103,18 @@ func NewClient(baseURL string, keys *crypto.Keyring, o *ClientOptions) (*Client,
 	rc.Logger = slogAdapter{c.opts.Logger}
 	rc.CheckRetry = checkRetry
 	rc.Backoff = backoff
-	rc.RequestLogHook = setContentLength
+	log, retries := c.opts.Logger, c.opts.RetryMax
+	rc.RequestLogHook = func(l retryablehttp.Logger, r *http.Request, attempt int) {
+		setContentLength(l, r, attempt)
+		if attempt > 0 { // seen by default: a gateway that needs retries is worth a look
+			log.Warn("retrying a request to the gateway", "path", r.URL.Path, "retry", attempt, "of", retries)
+		}
+	}
+	rc.ResponseLogHook = func(_ retryablehttp.Logger, resp *http.Response) {
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			log.Warn("the gateway answered with an error", "path", resp.Request.URL.Path, "status", resp.StatusCode)
+		}
+	}
 	// Hand the last response back instead of a generic "giving up" error,
 	// so the caller sees the gateway's own error code.
 	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -490,4 +491,36 @@ func TestUnsealedTextTruncated(t *testing.T) {
 		is.True(len(msg) < 1024)
 		is.True(!strings.ContainsAny(msg, "\n\x1b"))
 	}
+}
+
+// Retries are logged where an operator sees them by default: a warning
+// for each 5xx answer and for each retry, none at debug only.
+func TestClientLogsRetriesAtWarn(t *testing.T) {
+	is := is.New(t)
+	var calls sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		calls.Lock()
+		n++
+		calls.Unlock()
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	key, _ := crypto.GenerateKey("t1")
+	keys, _ := crypto.NewKeyring(key)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c, err := transport.NewClient(srv.URL, keys, &transport.ClientOptions{Logger: log, RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+	is.NoErr(err)
+	defer c.Close()
+	_, err = c.Call(context.Background(), transport.PathApply, []byte("x"))
+	is.True(err != nil)
+	calls.Lock()
+	is.Equal(n, 3)
+	calls.Unlock()
+	out := logs.String()
+	t.Log(out)
+	is.Equal(strings.Count(out, `level=WARN msg="retrying a request to the gateway" path=/v1/apply`), 2)
+	is.Equal(strings.Count(out, `level=WARN msg="the gateway answered with an error" path=/v1/apply status=503`), 3)
 }
