@@ -185,6 +185,7 @@ func TestOnceCarriesRealReferences(t *testing.T) {
 	if err != nil || !strings.Contains(out, "rows_pushed=2") || !strings.Contains(out, "files_sent=1") || !strings.Contains(out, "refs_refused=1") {
 		t.Fatalf("internet -once: %v\n%s", err, out)
 	}
+	is.True(!strings.Contains(out, "\r")) // stderr is not a terminal: log lines, no redrawn bar
 	out, err = run("intranet", nil, "-once", "-db", intraDSN, "-store", "dir:"+intraStore, "-strip-prefix", "/upload/", "-ref-prefix", "/upload/")
 	if err != nil || !strings.Contains(out, "published=1") {
 		t.Fatalf("intranet -once: %v\n%s", err, out)

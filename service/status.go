@@ -60,7 +60,7 @@ func WriteStatus(w io.Writer, st *storage.Status, asJSON bool) error {
 	if len(st.Files) > 0 {
 		fmt.Fprintln(w, "\nFILES (origin, status, count, bytes)")
 		for _, f := range st.Files {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", f.Origin, f.Status, f.Count, FormatBytes(f.Bytes))
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", f.Origin, f.Status, f.Count, humanBytes(f.Bytes))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -118,7 +118,7 @@ func WritePlan(w io.Writer, p *syncer.Plan, asJSON bool) error {
 			from = "(first row)"
 		}
 		rows += r.Rows
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", r.Table, r.Direction, from, r.Window.To, r.Rows, FormatBytes(r.Bytes), r.Files, r.NewFiles, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", r.Table, r.Direction, from, r.Window.To, r.Rows, humanBytes(r.Bytes), r.Files, r.NewFiles, note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

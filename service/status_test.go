@@ -90,7 +90,7 @@ func TestWriteStatus(t *testing.T) {
 	is.True(strings.Contains(out, "orders push: last error: gateway unreachable: dial tcp\n")) // one line
 	is.True(strings.Contains(out, "events pull: parked since "))
 	is.True(strings.Contains(out, "fix the cause, then: -resume events"))
-	is.True(strings.Contains(out, "internet  published  1  2KiB"))
+	is.True(strings.Contains(out, "internet  published  1  2.0KiB"))
 	is.True(strings.Contains(out, "no such file or directory"))
 
 	b.Reset()

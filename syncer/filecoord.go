@@ -163,7 +163,7 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 	}
 	r.Delivered += len(delivered)
 	var groups [][]piece
-	var size int64
+	var size, total int64
 	for _, p := range pieces {
 		cs := min(p.rec.ChunkSize, max(p.rec.Size-int64(p.idx)*p.rec.ChunkSize, 0))
 		if len(groups) == 0 || size+cs > f.opts.BatchBytes {
@@ -171,6 +171,7 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 		}
 		groups[len(groups)-1] = append(groups[len(groups)-1], p)
 		size += cs
+		total += cs
 	}
 	var done atomic.Int64
 	var mu sync.Mutex
@@ -200,7 +201,7 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 			}
 			mu.Unlock()
 			d := done.Add(n)
-			f.progress(gapsync.Progress{Step: "send", File: g[len(g)-1].rec.Ref, BytesDone: d, BytesTotal: 0, FilesTotal: len(sending)})
+			f.progress(gapsync.Progress{Step: "send", File: g[len(g)-1].rec.Ref, BytesDone: d, BytesTotal: max(total, d), FilesTotal: len(sending)})
 			return nil
 		})
 	}

@@ -160,7 +160,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	if opts.Files != nil {
-		opts.Files.Progress = progressBar("internet")
+		opts.Files.Progress = service.Progress(os.Stderr, log, "internet", 10*time.Second) // a bar on a terminal, log lines otherwise
 	}
 	coord, err := syncer.NewCoordinator(db, client, opts)
 	if err != nil {
@@ -273,22 +273,4 @@ func (a admin) run(ctx context.Context, db *storage.DB) error {
 		return service.WriteStatus(os.Stdout, st, a.json)
 	}
 	return nil
-}
-
-// progressBar draws file progress on stderr, at most a few times a second.
-func progressBar(zone string) func(gapsync.Progress) {
-	var last time.Time
-	return func(p gapsync.Progress) {
-		if p.BytesTotal == 0 || (time.Since(last) < 200*time.Millisecond && p.BytesDone < p.BytesTotal) {
-			return
-		}
-		last = time.Now()
-		const width = 30
-		done := int(width * p.BytesDone / p.BytesTotal)
-		fmt.Fprintf(os.Stderr, "\r%s %-7s [%s%s] %3d%% %s", zone, p.Step, strings.Repeat("#", done), strings.Repeat(".", width-done),
-			100*p.BytesDone/p.BytesTotal, p.File)
-		if p.BytesDone >= p.BytesTotal {
-			fmt.Fprintln(os.Stderr)
-		}
-	}
 }

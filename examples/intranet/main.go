@@ -125,6 +125,7 @@ func run(ctx context.Context) error {
 	if err != nil || fo == nil {
 		return err
 	}
+	fo.Progress = service.Progress(os.Stderr, log, "intranet", 10*time.Second) // a bar on a terminal, log lines otherwise
 	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Logger: log, Interval: *interval, Files: *fo,
 		Metrics: service.Observe(ctx, *metricsAddr, log, 3**interval+2*time.Minute, map[string]func(context.Context) error{
 			"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
