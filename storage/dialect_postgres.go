@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
 )
 
 // pgDialect is PostgreSQL (and what speaks its protocol and SQL closely
@@ -269,3 +270,93 @@ func (pgDialect) writerSlack() time.Duration { return 0 }
 func (pgDialect) defaultDecimalScale() int { return -1 }
 
 func (pgDialect) insertValuesWord() string { return "OVERRIDING SYSTEM VALUE VALUES" }
+
+// arrayUpsert is PostgreSQL's upsert of many rows in one statement with
+// one parameter a column: an array of the column's values, unnested into
+// rows. The server plans one short statement, the same text whatever the
+// number of rows (so pgx's statement cache keeps one entry a table),
+// instead of a VALUES list of a parameter a value, which it takes about
+// twice as long to apply. The arrays are text[] (bytea[] for bytea), each
+// element cast to the column's type without its length, precision or
+// fields: the INSERT then applies those as it does to a parameter, so a
+// value too long for a varchar(n) or char(n) is refused, not cut. false:
+// a column's type is not known, or a value is not in writeValue's form;
+// the caller then writes a VALUES list. OVERRIDING SYSTEM VALUE as in
+// insertValuesWord.
+func (d pgDialect) arrayUpsert(table string, cols, types, key []string, rows []batch.Row) (Query, bool) {
+	args := make([]any, len(cols))
+	sel, src, names := make([]string, len(cols)), make([]string, len(cols)), make([]string, len(cols))
+	for i, typ := range types {
+		v := d.Quote("v" + strconv.Itoa(i+1))
+		names[i] = v
+		switch base := pgBaseType(typ); base {
+		case "":
+			return Query{}, false
+		case "bytea":
+			vals := make([][]byte, len(rows))
+			for j, r := range rows {
+				switch x := r.Values[i].(type) {
+				case nil:
+				case []byte:
+					vals[j] = x
+				default:
+					return Query{}, false
+				}
+			}
+			args[i], sel[i], src[i] = vals, v, "?::bytea[]"
+		default:
+			vals := make([]*string, len(rows))
+			for j, r := range rows {
+				switch x := r.Values[i].(type) {
+				case nil:
+				case string:
+					vals[j] = &x
+				default:
+					return Query{}, false
+				}
+			}
+			args[i], sel[i], src[i] = vals, "CAST("+v+" AS "+base+")", "?::text[]"
+		}
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + d.Quote(table) + " (")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(d.Quote(c))
+	}
+	b.WriteString(") OVERRIDING SYSTEM VALUE SELECT " + strings.Join(sel, ",") + " FROM unnest(" + strings.Join(src, ",") + ") AS u(" + strings.Join(names, ",") + ") ")
+	b.WriteString(d.onConflict(key, nonKey(cols, key)))
+	return Query{SQL: b.String(), Args: args}, true
+}
+
+var pgTypmod = regexp.MustCompile(`\([0-9, ]*\)`)
+
+// pgBaseType is a declared type (format_type's text) without its typmod,
+// in a form that keeps none in a cast: character(n) is bpchar and bit(n)
+// varbit, since the bare keywords mean length 1; interval loses its fields
+// too. "" for an unknown type.
+func pgBaseType(typ string) string {
+	t := strings.TrimSpace(typ)
+	if t == "" {
+		return ""
+	}
+	if strings.Contains(t, `"`) {
+		return t // a quoted name: a user's type, without a typmod
+	}
+	arr := ""
+	for strings.HasSuffix(t, "[]") {
+		t, arr = strings.TrimSuffix(t, "[]"), arr+"[]"
+	}
+	t = strings.Join(strings.Fields(pgTypmod.ReplaceAllString(t, "")), " ")
+	switch {
+	case t == "character", t == "char":
+		t = "bpchar"
+	case t == "bit":
+		t = "varbit"
+	case strings.HasPrefix(t, "interval"):
+		t = "interval"
+	}
+	return t + arr
+}

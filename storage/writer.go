@@ -192,8 +192,15 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	return res, nil
 }
 
+// arrayUpserter is a dialect that can upsert many rows with one array
+// parameter a column (PostgreSQL); false: write a VALUES list instead.
+type arrayUpserter interface {
+	arrayUpsert(table string, cols, types, key []string, rows []batch.Row) (Query, bool)
+}
+
 // upsert runs the multi-row upserts, preparing the full-size statement
-// once and reusing it.
+// once and reusing it, or, where the dialect takes them, one statement of
+// column arrays a chunk.
 func (db *DB) upsert(ctx context.Context, tx *sql.Tx, table string, names, key []string, chunks [][]batch.Row) (int64, error) {
 	var (
 		stmt     *sql.Stmt
@@ -206,7 +213,23 @@ func (db *DB) upsert(ctx context.Context, tx *sql.Tx, table string, names, key [
 			stmt.Close()
 		}
 	}()
+	au, arrays := db.d.(arrayUpserter)
+	var types []string
+	if arrays {
+		types = db.typesOf(ctx, table, names)
+	}
 	for _, rows := range chunks {
+		if arrays {
+			if q, ok := au.arrayUpsert(table, names, types, key, rows); ok {
+				r, err := tx.ExecContext(ctx, q.SQL, q.Args...)
+				if err != nil {
+					return written, err
+				}
+				n, _ := r.RowsAffected()
+				written += n
+				continue
+			}
+		}
 		args = args[:0]
 		for _, r := range rows {
 			args = append(args, r.Values...)
