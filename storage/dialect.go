@@ -138,16 +138,17 @@ func insertValues(b *strings.Builder, d dialect, table string, cols []string, ro
 
 // pageQuery describes one page of a change scan.
 type pageQuery struct {
-	table    string
-	cols     []string // selected columns
-	types    []string // their declared types, where known (see dialect.SelectExpr)
-	cursor   string
-	key      []string
-	from, to string
-	after    []any // order values of the previous page's last row; nil for the first page
-	limit    int
-	extra    string // an additional condition, ANDed (already quoted)
-	num      bool   // the bounds are integers: bind them as numbers
+	table     string
+	cols      []string // selected columns
+	types     []string // their declared types, where known (see dialect.SelectExpr)
+	cursor    string
+	key       []string
+	from, to  string
+	after     []any // order values of the previous page's last row; nil for the first page
+	limit     int
+	extra     string // an additional condition, ANDed (already quoted)
+	extraArgs []any  // the arguments of extra
+	num       bool   // the bounds are integers: bind them as numbers
 }
 
 // selectPage builds one page of a change scan: the rows of table whose
@@ -194,6 +195,7 @@ func selectPage(d dialect, p pageQuery) Query {
 	}
 	if p.extra != "" {
 		b.WriteString(" AND " + p.extra)
+		args = append(args, p.extraArgs...)
 	}
 	if p.after != nil {
 		b.WriteString(" AND ")
@@ -262,15 +264,27 @@ func keyMatch(d dialect, prefix string, key []string, keys [][]any) (string, []a
 // c1 > ? OR (c1 = ? AND (c2 > ? OR (…))), which every range optimiser
 // understands, and returns args with the values appended.
 func appendKeyset(b *strings.Builder, d dialect, cols []string, vals []any, args []any) []any {
+	return appendKeysetCmp(b, d, cols, vals, args, " > ", " > ")
+}
+
+// appendKeysetUpTo writes (c1, c2, …) <= (v1, v2, …) in the expanded
+// form c1 < ? OR (c1 = ? AND (c2 <= ?)), like appendKeyset.
+func appendKeysetUpTo(b *strings.Builder, d dialect, cols []string, vals []any, args []any) []any {
+	return appendKeysetCmp(b, d, cols, vals, args, " < ", " <= ")
+}
+
+// appendKeysetCmp is the expanded row comparison: op before the last
+// column, last on it.
+func appendKeysetCmp(b *strings.Builder, d dialect, cols []string, vals []any, args []any, op, last string) []any {
 	b.WriteByte('(')
 	for i, c := range cols {
 		q := d.Quote(c)
 		if i == len(cols)-1 {
-			b.WriteString(q + " > ?")
+			b.WriteString(q + last + "?")
 			args = append(args, vals[i])
 			break
 		}
-		b.WriteString(q + " > ? OR (" + q + " = ? AND (")
+		b.WriteString(q + op + "? OR (" + q + " = ? AND (")
 		args = append(args, vals[i], vals[i])
 	}
 	for i := 0; i < len(cols)-1; i++ {

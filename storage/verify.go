@@ -1,0 +1,202 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"strings"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/rules"
+)
+
+// verifyPage is how many rows one SELECT of a verification scan reads.
+const verifyPage = 1000
+
+// VerifyColumns returns the names of t's columns, in declared order: what
+// a verification hashes unless it names fewer.
+func (db *DB) VerifyColumns(ctx context.Context, t gapsync.Table) ([]string, error) {
+	db.forgetColumns(t.Name)
+	cols, _, err := db.shape(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names, nil
+}
+
+// verifyColumns checks cols (which must hold t's key) against the table.
+func (db *DB) verifyColumns(ctx context.Context, t gapsync.Table, cols []string) error {
+	have, _, err := db.shape(ctx, t)
+	if err != nil {
+		return err
+	}
+	if len(cols) == 0 {
+		return fmt.Errorf("%w: a verification of %s names no column", gapsync.ErrMalformed, t.Name)
+	}
+	for _, c := range cols {
+		if err := gapsync.ValidIdentifier(c); err != nil {
+			return err
+		}
+		if _, ok := findColumn(have, c); !ok {
+			return fmt.Errorf("%w: %s.%s", gapsync.ErrUnknownColumn, t.Name, c)
+		}
+	}
+	for _, k := range t.Key {
+		if !contains(cols, k) {
+			return fmt.Errorf("%w: a verification of %s must hash its key column %s", gapsync.ErrMalformed, t.Name, k)
+		}
+	}
+	return nil
+}
+
+// HashRanges splits the rows of t in r into consecutive ranges of per
+// rows, in key order, and returns each range's last key, row count and
+// hash, reading at most budget rows (at least one range). more reports
+// that rows of r remain after the last range returned: ask again with Lo
+// set to its Last. When more is false, r holds no row after the last
+// range's Last.
+//
+// A range's hash is SHA-256 over salt and then, row by row in key order,
+// rules.RowHash of the row's values in cols (columns in name order), cut
+// to 16 bytes. Rows are read exactly as the sync reads them (the dialect's
+// SelectExpr), and file references are taken as their origin's (through
+// the path mapping), so two databases of the same engine that hold the
+// same rows give the same hashes. Across engines a value's Go form may
+// differ (a DECIMAL as text here, a number there), and so do the hashes.
+// It issues SELECT only, and holds nothing open between its queries.
+func (db *DB) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
+	if per <= 0 {
+		per = 1000
+	}
+	if budget < per {
+		budget = per
+	}
+	if err := db.verifyColumns(ctx, t, cols); err != nil {
+		return nil, false, err
+	}
+	keyPos := rules.Positions(cols, t.Key)
+	var (
+		out   []gapsync.RangeHash
+		h     hash.Hash
+		n     int64
+		read  int
+		after = r.Lo
+		last  []any
+	)
+	reset := func() {
+		h = sha256.New()
+		h.Write(salt)
+		n = 0
+	}
+	reset()
+	emit := func() {
+		out = append(out, gapsync.RangeHash{Last: last, Rows: n, Hash: h.Sum(nil)[:16]})
+		reset()
+	}
+	for {
+		rows, full, err := db.verifyPage(ctx, t, cols, after, r.Hi, verifyPage)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, vals := range rows {
+			rh, _ := hex.DecodeString(rules.RowHash(cols, vals))
+			h.Write(rh)
+			n++
+			read++
+			last = rules.Pick(vals, keyPos)
+			if n == int64(per) {
+				emit()
+				if read >= budget {
+					return out, true, nil
+				}
+			}
+		}
+		if !full {
+			if n > 0 {
+				emit()
+			}
+			return out, false, nil
+		}
+		after = last
+	}
+}
+
+// verifyPage reads up to limit rows of t's cols after the key after (nil:
+// from the first) and up to and including hi (nil: to the last), in key
+// order, with file references as their origin's.
+func (db *DB) verifyPage(ctx context.Context, t gapsync.Table, cols []string, after, hi []any, limit int) ([][]any, bool, error) {
+	for _, k := range [][]any{after, hi} {
+		if k != nil && len(k) != len(t.Key) {
+			return nil, false, fmt.Errorf("%w: a key bound of %s has %d values, the key %d", gapsync.ErrMalformed, t.Name, len(k), len(t.Key))
+		}
+	}
+	pq := pageQuery{table: t.Name, cols: cols, cursor: t.Cursor, key: t.Key, after: after, limit: limit}
+	pq.types = db.typesOf(ctx, t.Name, cols)
+	if hi != nil {
+		var b strings.Builder
+		pq.extraArgs = appendKeysetUpTo(&b, db.d, t.Key, hi, nil)
+		pq.extra = b.String()
+	}
+	rows, full, err := db.readPage(ctx, selectPage(db.d, pq), len(cols), gapsync.Page{Rows: limit, Bytes: 1 << 62})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: verify %s: %w", t.Name, err)
+	}
+	if err := db.originRefs(ctx, t, cols, rows); err != nil {
+		return nil, false, err
+	}
+	return rows, full, nil
+}
+
+// originRefs turns this side's copies of the other side's files, in rows
+// of t read for a verification, back into the other side's references,
+// so that both sides hash a reference as its origin wrote it.
+func (db *DB) originRefs(ctx context.Context, t gapsync.Table, cols []string, rows [][]any) error {
+	if len(t.FileColumns) == 0 || len(rows) == 0 {
+		return nil
+	}
+	b := &batch.Batch{Table: t.Name, Columns: make([]batch.Column, len(cols))}
+	for i, c := range cols {
+		b.Columns[i] = batch.Column{Name: c, Key: contains(t.Key, c)}
+	}
+	for _, r := range rows {
+		b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
+	}
+	return db.foreignizeRefs(ctx, t, b)
+}
+
+// RowsByKey returns the values in cols of the rows of t with the given
+// keys, one per key in order, nil for a key with no row, read like
+// HashRanges reads them.
+func (db *DB) RowsByKey(ctx context.Context, t gapsync.Table, cols []string, keys [][]any) ([][]any, error) {
+	if err := db.verifyColumns(ctx, t, cols); err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if len(k) != len(t.Key) {
+			return nil, fmt.Errorf("%w: a key of %s has %d values, the key %d", gapsync.ErrMalformed, t.Name, len(k), len(t.Key))
+		}
+	}
+	found, err := db.lookup(ctx, db.sql, t.Name, cols, t.Key, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]any, len(keys))
+	var got [][]any
+	for i, k := range keys {
+		if v, ok := found[rules.KeyHash(k)]; ok {
+			out[i] = v
+			got = append(got, v)
+		}
+	}
+	if err := db.originRefs(ctx, t, cols, got); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,61 @@
+package gapsync
+
+import "time"
+
+// KeyRange is the rows of a table whose key lies after Lo, up to and
+// including Hi, in the table's key order (the primary key's order on its
+// own engine). A nil Lo starts at the first row, a nil Hi ends at the last.
+type KeyRange struct {
+	Lo, Hi []any
+}
+
+// RangeHash is one range of a verification scan: the key of its last
+// row, how many rows it holds, and a hash over their row hashes in key
+// order (see storage.DB.HashRanges). A range of one row carries that
+// row's own hash.
+type RangeHash struct {
+	Last []any
+	Rows int64
+	Hash []byte
+}
+
+// DiffKind is how a row differs between the two sides.
+type DiffKind string
+
+const (
+	// DiffMissing: the row is on the origin side (by the table's
+	// direction; the internet for a table synced both ways) and not on
+	// the far side.
+	DiffMissing DiffKind = "missing"
+	// DiffExtra: the row is on the far side and not on the origin side.
+	DiffExtra DiffKind = "extra"
+	// DiffChanged: the row is on both sides with other values in Columns.
+	DiffChanged DiffKind = "different"
+)
+
+// RowDiff is one row that differs between the sides.
+type RowDiff struct {
+	Table string
+	// Key is the row's key values, in configured key order.
+	Key  []any
+	Kind DiffKind
+	// Side is the far side, where the row is missing, extra or
+	// different.
+	Side Side
+	// Columns name the columns whose values differ (DiffChanged only).
+	Columns []string
+}
+
+// TableVerify is the verification of one table.
+type TableVerify struct {
+	Table string
+	// Ranges is how many ranges were compared at the top level, Rows how
+	// many rows the larger side holds.
+	Ranges int
+	Rows   int64
+	Diffs  []RowDiff
+	// Bytes is what crossed the gateway for this table, both ways
+	// (request and answer bodies before sealing).
+	Bytes int64
+	Took  time.Duration
+}
