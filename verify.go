@@ -1,6 +1,12 @@
 package gapsync
 
-import "time"
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // KeyRange is the rows of a table whose key lies after Lo, up to and
 // including Hi, in the table's key order (the primary key's order on its
@@ -54,8 +60,26 @@ type TableVerify struct {
 	Ranges int
 	Rows   int64
 	Diffs  []RowDiff
-	// Bytes is what crossed the gateway for this table, both ways
-	// (request and answer bodies before sealing).
-	Bytes int64
-	Took  time.Duration
+	Took   time.Duration
+}
+
+// KeyText is the row's key as text, for logs and reports: the key values
+// comma separated, bytes as text when they are valid UTF-8, else as hex.
+func (d RowDiff) KeyText() string {
+	parts := make([]string, len(d.Key))
+	for i, v := range d.Key {
+		switch x := v.(type) {
+		case []byte:
+			if utf8.Valid(x) {
+				parts[i] = string(x)
+			} else {
+				parts[i] = "0x" + hex.EncodeToString(x)
+			}
+		case nil:
+			parts[i] = "NULL"
+		default:
+			parts[i] = fmt.Sprint(x)
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -134,9 +134,33 @@ type MetaRow struct {
 }
 
 var models = []any{(*ConfigRow)(nil), (*LogRow)(nil), (*AppliedRow)(nil), (*MessageRow)(nil),
-	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil), (*MetaRow)(nil)}
+	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil), (*MetaRow)(nil), (*VerifyRow)(nil)}
 
 var indexes = []struct{ name, table, cols string }{
 	{"sync_log_window", "sync_log", "table_name, direction, status, id"},
 	{"sync_message_seen", "sync_message", "seen_at"},
+	{"sync_verify_run", "sync_verify", "run_id, table_name"},
 }
+
+// VerifyRow is a row of sync_verify, the verifications' results, kept on
+// the internet side: per table and run one row of Kind "table" with the
+// counts, then one per row that differs (Kind a gapsync.DiffKind).
+type VerifyRow struct {
+	bun.BaseModel `bun:"table:sync_verify"`
+
+	ID         int64     `bun:"id,pk,autoincrement"`
+	RunID      string    `bun:"run_id,type:varchar(64),notnull"`
+	TableName  string    `bun:"table_name,type:varchar(64),notnull"`
+	Kind       string    `bun:"kind,type:varchar(16),notnull"`
+	Side       string    `bun:"side,type:varchar(16),notnull"`
+	KeyText    string    `bun:"key_text,type:text,notnull"`
+	Columns    string    `bun:"columns,type:text,notnull"`
+	Ranges     int       `bun:"ranges,notnull"`
+	Rows       int64     `bun:"rows_compared,notnull"`
+	Differ     int       `bun:"differ,notnull"`
+	TookMS     int64     `bun:"took_ms,notnull"`
+	VerifiedAt time.Time `bun:"verified_at,type:datetime(6),notnull"`
+}
+
+// VerifyTable is the Kind of a table's summary row in sync_verify.
+const VerifyTable = "table"

@@ -6,7 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"sort"
 	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
@@ -199,4 +203,50 @@ func (db *DB) RowsByKey(ctx context.Context, t gapsync.Table, cols []string, key
 		return nil, err
 	}
 	return out, nil
+}
+
+// RecordVerify keeps a table's verification in sync_verify: its summary
+// row, then a row per row that differs, in one transaction.
+func (db *DB) RecordVerify(ctx context.Context, runID string, v gapsync.TableVerify) error {
+	now := time.Now().UTC()
+	rows := []VerifyRow{{RunID: runID, TableName: v.Table, Kind: VerifyTable, Ranges: v.Ranges, Rows: v.Rows,
+		Differ: len(v.Diffs), TookMS: v.Took.Milliseconds(), VerifiedAt: now}}
+	for _, d := range v.Diffs {
+		rows = append(rows, VerifyRow{RunID: runID, TableName: v.Table, Kind: string(d.Kind), Side: string(d.Side),
+			KeyText: d.KeyText(), Columns: strings.Join(d.Columns, ","), VerifiedAt: now})
+	}
+	err := db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for start := 0; start < len(rows); start += 500 {
+			part := rows[start:min(start+500, len(rows))]
+			if _, err := tx.NewInsert().Model(&part).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: write sync_verify for %s: %w", v.Table, err)
+	}
+	return nil
+}
+
+// Verifications returns the rows sync_verify keeps of run runID (the
+// newest run when empty), summary rows first.
+func (db *DB) Verifications(ctx context.Context, runID string) ([]VerifyRow, error) {
+	if runID == "" {
+		var last []VerifyRow
+		if err := db.bun.NewSelect().Model(&last).OrderExpr("id DESC").Limit(1).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: read sync_verify: %w", err)
+		}
+		if len(last) == 0 {
+			return nil, nil
+		}
+		runID = last[0].RunID
+	}
+	var rows []VerifyRow
+	if err := db.bun.NewSelect().Model(&rows).Where("run_id = ?", runID).OrderExpr("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_verify: %w", err)
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Kind == VerifyTable && rows[j].Kind != VerifyTable })
+	return rows, nil
 }

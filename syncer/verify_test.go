@@ -1,0 +1,183 @@
+package syncer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/storage"
+	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/transport"
+)
+
+const ordersDDL = `CREATE TABLE orders (
+	id BIGINT NOT NULL PRIMARY KEY,
+	note VARCHAR(50) NULL,
+	amount DECIMAL(12,2) NULL,
+	data BLOB NULL,
+	updated_at DATETIME(6) NULL)`
+
+var orders = gapsync.Table{Name: "orders", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+
+const lettersDDL = `CREATE TABLE letters (id BIGINT NOT NULL PRIMARY KEY, body TEXT NULL, updated_at DATETIME(6) NULL)`
+
+var letters = gapsync.Table{Name: "letters", Direction: gapsync.Pull, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+
+// byteCounter counts the bytes of requests and answers that cross it.
+type byteCounter struct {
+	next  http.Handler
+	bytes atomic.Int64
+}
+
+func (c *byteCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.bytes.Add(max(r.ContentLength, 0))
+	c.next.ServeHTTP(&countingWriter{ResponseWriter: w, n: &c.bytes}, r)
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return w.ResponseWriter.Write(p)
+}
+
+func diffLines(vs []gapsync.TableVerify) []string {
+	var out []string
+	for _, v := range vs {
+		for _, d := range v.Diffs {
+			out = append(out, fmt.Sprintf("%s %s %s %s %s", d.Table, d.KeyText(), d.Kind, d.Side, strings.Join(d.Columns, ",")))
+		}
+	}
+	return out
+}
+
+// After a sync, verify finds nothing; damage made on the intranet behind
+// sync's back (a row deleted, a DECIMAL digit and a BLOB byte changed in
+// two others, a row added) is found exactly, with its kind and columns,
+// and kept in sync_verify.
+func TestVerifyFindsDamage(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		ctx := context.Background()
+		z := newZones(t, kind, zoneOpts{})
+		cnt := &byteCounter{next: z.faults.next}
+		z.faults.next = cnt
+		z.both(orders, ordersDDL)
+		z.both(letters, lettersDDL)
+		const n = 3000
+		for start := 0; start < n; start += 500 {
+			var vals []string
+			for i := start; i < start+500; i++ {
+				vals = append(vals, fmt.Sprintf("(%d, 'order %d', %d.%02d, X'%04x00ff', %s)", i, i, i, i%100, i, z.now))
+			}
+			mustExec(t, z.src(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES "+strings.Join(vals, ","))
+		}
+		for i := 0; i < 20; i++ {
+			mustExec(t, z.dst(), fmt.Sprintf("INSERT INTO letters (id, body, updated_at) VALUES (%d, 'doc %d', %s)", i, i, z.now))
+		}
+		z.waitLag()
+		_, err := z.runOnce()
+		is.NoErr(err)
+
+		cnt.bytes.Store(0)
+		vs, err := z.coord.Verify(ctx, nil, nil)
+		is.NoErr(err)
+		is.Equal(len(vs), 2)
+		is.Equal(diffLines(vs), []string(nil))
+		rows := map[string]int64{}
+		for _, v := range vs {
+			rows[v.Table] = v.Rows
+		}
+		is.Equal(rows, map[string]int64{"orders": n, "letters": 20})
+		t.Logf("%s: verify of %d equal rows: %d bytes crossed the gateway", kind, n+20, cnt.bytes.Load())
+		is.True(cnt.bytes.Load() < 64<<10)
+
+		// Damage behind sync's back.
+		mustExec(t, z.dst(), "DELETE FROM orders WHERE id = 10")
+		mustExec(t, z.dst(), "UPDATE orders SET amount = 1511.12 WHERE id = 1511")   // was 1511.11
+		mustExec(t, z.dst(), "UPDATE orders SET data = X'07e800fe' WHERE id = 2024") // was X'07e800ff'
+		mustExec(t, z.dst(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES (99999, 'stray', 1.00, NULL, "+z.now+")")
+		mustExec(t, z.src(), "DELETE FROM letters WHERE id = 7") // a pull table: the internet lacks it
+
+		want := []string{
+			"orders 10 missing intranet ",
+			"orders 1511 different intranet amount",
+			"orders 2024 different intranet data",
+			"orders 99999 extra intranet ",
+		}
+		cnt.bytes.Store(0)
+		vs, err = z.coord.Verify(ctx, []string{"orders"}, nil)
+		is.NoErr(err)
+		is.Equal(diffLines(vs), want)
+		t.Logf("%s: verify finding 4 differing rows in %d: %d bytes crossed the gateway", kind, n, cnt.bytes.Load())
+
+		// A deep bisection finds the same.
+		vs, err = z.coord.Verify(ctx, []string{"orders", "letters"}, &syncer.VerifyOptions{RangeRows: 100, Fanout: 2, LeafRows: 3, Budget: 250})
+		is.NoErr(err)
+		is.Equal(diffLines(vs), append(want, "letters 7 missing internet "))
+		is.Equal(vs[0].Ranges, n/100) // the intranet holds 3000 rows too
+
+		kept, err := z.inet.Verifications(ctx, "")
+		is.NoErr(err)
+		is.Equal(len(kept), 2+5)
+		is.Equal(kept[0].Kind, storage.VerifyTable)
+		is.Equal(kept[0].Differ+kept[1].Differ, 5)
+		var lines []string
+		for _, k := range kept[2:] {
+			lines = append(lines, k.TableName+" "+k.KeyText+" "+k.Kind+" "+k.Side+" "+k.Columns)
+		}
+		is.Equal(lines, append(want, "letters 7 missing internet "))
+
+		_, err = z.coord.Verify(ctx, []string{"nope"}, nil)
+		is.True(err != nil)
+	})
+}
+
+// The verify endpoint takes the refusals of the others: a table not
+// enabled there, a column it lacks or the allowlist leaves out, a request
+// over the limits.
+func TestVerifyEndpointRefuses(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	z := newZones(t, "sqlite", zoneOpts{gw: &syncer.GatewayOptions{Columns: map[string][]string{"orders": {"id", "note", "amount", "updated_at"}}}})
+	z.both(orders, ordersDDL)
+	mustExec(t, z.dst(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES (1, 'a', 1.00, X'00', "+z.now+")")
+	all := []string{"id", "note", "amount", "data", "updated_at"}
+
+	rs, more, err := z.client.HashRanges(ctx, orders, []string{"id", "note"}, gapsync.KeyRange{}, 10, 100, nil)
+	is.NoErr(err)
+	is.True(!more)
+	is.Equal(len(rs), 1)
+	is.Equal(rs[0].Rows, int64(1))
+
+	_, _, err = z.client.HashRanges(ctx, orders, all, gapsync.KeyRange{}, 10, 100, nil)
+	is.True(errors.Is(err, gapsync.ErrUnknownColumn)) // data is not in the allowlist
+	_, err = z.client.RowsByKey(ctx, orders, all, [][]any{{int64(1)}})
+	is.True(errors.Is(err, gapsync.ErrUnknownColumn))
+	_, _, err = z.client.HashRanges(ctx, orders, []string{"id", "nope"}, gapsync.KeyRange{}, 10, 100, nil)
+	is.True(errors.Is(err, gapsync.ErrUnknownColumn))
+	other := orders
+	other.Name = "letters"
+	_, _, err = z.client.HashRanges(ctx, other, []string{"id"}, gapsync.KeyRange{}, 10, 100, nil)
+	is.True(errors.Is(err, gapsync.ErrUnknownTable))
+	_, _, err = z.client.HashRanges(ctx, orders, []string{"id"}, gapsync.KeyRange{}, transport.MaxVerifyBudget+1, 100, nil)
+	is.True(errors.Is(err, gapsync.ErrTooLarge))
+	_, _, err = z.client.HashRanges(ctx, orders, []string{"id"}, gapsync.KeyRange{Lo: []any{int64(1), int64(2)}}, 10, 100, nil)
+	is.True(errors.Is(err, gapsync.ErrMalformed)) // a bound that is not a key
+
+	got, err := z.client.RowsByKey(ctx, orders, []string{"id", "note"}, [][]any{{int64(1)}, {int64(2)}})
+	is.NoErr(err)
+	is.Equal(len(got), 2)
+	is.Equal(fmt.Sprintf("%s", got[0][1]), "a")
+	is.True(got[1] == nil)
+}
