@@ -18,7 +18,7 @@ var engines = []string{"sqlite", "mariadb", "postgres"}
 
 // openEngine opens a new, empty database of engine (one of engines),
 // closed when the test ends.
-func openEngine(t *testing.T, engine string, o *Options) *DB {
+func openEngine(t testing.TB, engine string, o *Options) *DB {
 	t.Helper()
 	var db *DB
 	var err error

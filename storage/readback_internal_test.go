@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
-	"github.com/gapsync/gapsync/internal/testdb"
 )
 
 // The read-back decision: only a table that may change what is written,
@@ -227,35 +225,38 @@ func travels(t *testing.T, db *DB, id int64) bool {
 // new rows, half updates) to a plain two-way table on MariaDB; set
 // GAPSYNC_TEST_MYSQL_DSN. One iteration is the 20 batches.
 func BenchmarkApplyTwoWay(b *testing.B) {
-	if os.Getenv("GAPSYNC_TEST_MYSQL_DSN") == "" {
-		b.Skip("GAPSYNC_TEST_MYSQL_DSN not set")
-	}
-	benchApplyTwoWay(b, "CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), updated_at DATETIME(6))")
+	benchApplyTwoWay(b, "mariadb", docsDDL)
 }
 
 // BenchmarkApplyTwoWayOnUpdate is BenchmarkApplyTwoWay on a table whose
 // cursor has ON UPDATE CURRENT_TIMESTAMP(6): the read-back path.
 func BenchmarkApplyTwoWayOnUpdate(b *testing.B) {
-	if os.Getenv("GAPSYNC_TEST_MYSQL_DSN") == "" {
-		b.Skip("GAPSYNC_TEST_MYSQL_DSN not set")
-	}
-	benchApplyTwoWay(b, "CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), "+
+	benchApplyTwoWay(b, "mariadb", "CREATE TABLE docs (id BIGINT PRIMARY KEY, title VARCHAR(100), path VARCHAR(300), "+
 		"updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6))")
 }
 
-func benchApplyTwoWay(b *testing.B, ddl string) {
+// BenchmarkApplyTwoWayPostgres is BenchmarkApplyTwoWay on PostgreSQL; set
+// GAPSYNC_TEST_PG_DSN.
+func BenchmarkApplyTwoWayPostgres(b *testing.B) {
+	benchApplyTwoWay(b, "postgres", docsDDL)
+}
+
+// BenchmarkApplyTwoWayPostgresStamped is BenchmarkApplyTwoWayPostgres on
+// a table whose BEFORE UPDATE trigger stamps the cursor: the read-back
+// path.
+func BenchmarkApplyTwoWayPostgresStamped(b *testing.B) {
+	benchApplyTwoWay(b, "postgres", docsDDL,
+		"CREATE FUNCTION docs_stamp() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.updated_at := clock_timestamp(); RETURN NEW; END$$",
+		"CREATE TRIGGER docs_stamp BEFORE UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION docs_stamp()")
+}
+
+func benchApplyTwoWay(b *testing.B, engine string, ddl ...string) {
 	ctx := context.Background()
-	db, err := OpenMySQL(testdb.MySQL(b), &Options{Lag: time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openEngine(b, engine, &Options{Lag: time.Millisecond})
 	if err := db.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.sql.Exec(ddl); err != nil {
-		b.Fatal(err)
-	}
+	MustExec(b, db, ddl...)
 	if err := db.Configure(ctx, raceDocs); err != nil {
 		b.Fatal(err)
 	}
