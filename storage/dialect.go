@@ -42,8 +42,10 @@ type dialect interface {
 	// update to the value the INSERT carried; with no update columns a
 	// duplicate inserts nothing and is no error. It starts with "ON ".
 	onConflict(key, update []string) string
-	// Columns lists a table's columns: name, type and whether each is in
-	// the primary key. Its single argument is the table name.
+	// Columns lists a table's columns: name, type, whether each is in
+	// the primary key, and whether it is generated (its value computed
+	// from other columns, so never written). Its single argument is the
+	// table name.
 	Columns() string
 	// placeholderLimit is the most bound parameters one statement may carry.
 	placeholderLimit() int

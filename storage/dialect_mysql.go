@@ -47,7 +47,7 @@ func (d mysqlDialect) onConflict(key, update []string) string {
 }
 
 func (mysqlDialect) Columns() string {
-	return "SELECT COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY = 'PRI' FROM information_schema.COLUMNS " +
+	return "SELECT COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY = 'PRI', COALESCE(GENERATION_EXPRESSION, '') <> '' FROM information_schema.COLUMNS " +
 		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
 }
 

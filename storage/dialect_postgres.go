@@ -67,7 +67,7 @@ func (d pgDialect) Upsert(table string, cols, key []string, rows int) string {
 func (d pgDialect) onConflict(key, update []string) string { return excludedConflict(d, key, update) }
 
 func (pgDialect) Columns() string {
-	return "SELECT a.attname, format_type(a.atttypid, a.atttypmod), COALESCE(a.attnum = ANY(ix.indkey), false) " +
+	return "SELECT a.attname, format_type(a.atttypid, a.atttypmod), COALESCE(a.attnum = ANY(ix.indkey), false), a.attgenerated <> '' " +
 		"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid " +
 		"LEFT JOIN pg_index ix ON ix.indrelid = c.oid AND ix.indisprimary " +
 		"WHERE c.relname = ? AND c.relnamespace = " + pgSchema + " AND c.relkind IN ('r', 'p') " +

@@ -65,7 +65,7 @@ func excludedConflict(d dialect, key, update []string) string {
 }
 
 func (sqliteDialect) Columns() string {
-	return "SELECT name, type, pk > 0 FROM pragma_table_info(?) ORDER BY cid"
+	return "SELECT name, type, pk > 0, 0 FROM pragma_table_info(?) ORDER BY cid" // generated columns are hidden from table_info
 }
 
 func (sqliteDialect) placeholderLimit() int { return 32766 }

@@ -283,3 +283,45 @@ func TestPostgresIdentityKeyTakesArrivingValue(t *testing.T) {
 	is.NoErr(pg2.SQL.QueryRow("SELECT string_agg(id::text || '=' || v, ',' ORDER BY id) FROM ident").Scan(&ids))
 	is.Equal(ids, "1=a,2=b,40=from mysql")
 }
+
+// A generated column is read and sent, and never written: the database
+// that receives the row computes it (PostgreSQL and MySQL refuse a value
+// for it), on the same engine and across engines.
+func TestGeneratedColumnsAreNotWritten(t *testing.T) {
+	is := is.New(t)
+	my, pg := mixedPair(t)
+	pdb, err := storage.OpenPostgres(testdb.Postgres(t), testOpts)
+	is.NoErr(err)
+	pg2 := target(t, pdb)
+	mdb, err := storage.OpenMySQL(testdb.MySQL(t), testOpts)
+	is.NoErr(err)
+	my2 := target(t, mdb)
+	gen := gapsync.Table{Name: "orderlines", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+	ctx := context.Background()
+	for _, x := range []*sqltest.Target{pg, pg2} {
+		_, err := x.SQL.Exec("CREATE TABLE orderlines (id BIGINT PRIMARY KEY, price NUMERIC(10,2), qty INTEGER, " +
+			"total NUMERIC(12,2) GENERATED ALWAYS AS (price * qty) STORED, updated_at TIMESTAMP(6))")
+		is.NoErr(err)
+		is.NoErr(x.Configure(ctx, gen))
+	}
+	for _, x := range []*sqltest.Target{my, my2} {
+		_, err := x.SQL.Exec("CREATE TABLE orderlines (id BIGINT PRIMARY KEY, price DECIMAL(10,2), qty INT, " +
+			"total DECIMAL(12,2) AS (price * qty) STORED, updated_at DATETIME(6))")
+		is.NoErr(err)
+		is.NoErr(x.Configure(ctx, gen))
+	}
+	_, err = pg.SQL.Exec("INSERT INTO orderlines (id, price, qty, updated_at) VALUES (1, 2.50, 4, '1999-01-01')")
+	is.NoErr(err)
+	_, err = my.SQL.Exec("INSERT INTO orderlines (id, price, qty, updated_at) VALUES (2, 1.25, 2, '1999-01-01')")
+	is.NoErr(err)
+	w, p := gapsync.Window{To: "2999-01-01 00:00:00.000000"}, gapsync.Page{Rows: 10}
+	is.Equal(sqltest.Sync(t, pg, pg2, gen, w, p), 1) // PostgreSQL to PostgreSQL
+	is.Equal(sqltest.Sync(t, my, pg2, gen, w, p), 1) // MySQL to PostgreSQL
+	is.Equal(sqltest.Sync(t, pg, my2, gen, w, p), 1) // PostgreSQL to MySQL
+	is.Equal(sqltest.Sync(t, my, my2, gen, w, p), 1) // MySQL to MySQL
+	var a, b string
+	is.NoErr(pg2.SQL.QueryRow("SELECT string_agg(id::text || ':' || total::text, ',' ORDER BY id) FROM orderlines").Scan(&a))
+	is.NoErr(my2.SQL.QueryRow("SELECT GROUP_CONCAT(CONCAT(id, ':', total) ORDER BY id) FROM orderlines").Scan(&b))
+	is.Equal(a, "1:10.00,2:2.50")
+	is.Equal(b, "1:10.00,2:2.50")
+}

@@ -25,6 +25,7 @@ type column struct {
 	Name string
 	Type string
 	Key  bool
+	Gen  bool // generated from other columns: read, never written
 }
 
 // columns introspects table. It returns gapsync.ErrUnknownTable when the
@@ -102,7 +103,7 @@ func (db *DB) readColumns(ctx context.Context, table string) ([]column, error) {
 	var cols []column
 	for rows.Next() {
 		var c column
-		if err := rows.Scan(&c.Name, &c.Type, &c.Key); err != nil {
+		if err := rows.Scan(&c.Name, &c.Type, &c.Key, &c.Gen); err != nil {
 			return nil, fmt.Errorf("storage: columns of %s: %w", table, err)
 		}
 		cols = append(cols, c)

@@ -125,7 +125,8 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 			}
 		}
 	}
-	n, err := db.upsert(ctx, tx, b.Table, names, t.Key, chunks)
+	wnames, wchunks := db.writable(ctx, t.Name, names, chunks)
+	n, err := db.upsert(ctx, tx, b.Table, wnames, t.Key, wchunks)
 	if err != nil {
 		return fail(err)
 	}
@@ -256,6 +257,34 @@ func (db *DB) upsert(ctx context.Context, tx *sql.Tx, table string, names, key [
 		written += n
 	}
 	return written, nil
+}
+
+// writable leaves out of chunks the columns of names that are generated
+// here (PostgreSQL and MySQL refuse a value for one; the database computes
+// it), returning the column names to write and the projected rows.
+func (db *DB) writable(ctx context.Context, table string, names []string, chunks [][]batch.Row) ([]string, [][]batch.Row) {
+	cols, err := db.columns(ctx, table)
+	if err != nil {
+		return names, chunks
+	}
+	var keep []int
+	var kept []string
+	for i, n := range names {
+		if c, ok := findColumn(cols, n); !ok || !c.Gen {
+			keep, kept = append(keep, i), append(kept, n)
+		}
+	}
+	if len(keep) == len(names) {
+		return names, chunks
+	}
+	out := make([][]batch.Row, len(chunks))
+	for i, rows := range chunks {
+		out[i] = make([]batch.Row, len(rows))
+		for j, r := range rows {
+			out[i][j] = batch.Row{Op: r.Op, Values: rules.Pick(r.Values, keep)}
+		}
+	}
+	return kept, out
 }
 
 // delete removes rows by key, in statements of at most 500 keys.
