@@ -38,6 +38,9 @@ func main() {
 		if errors.Is(err, errProblems) {
 			os.Exit(2)
 		}
+		if errors.Is(err, service.ErrDiffer) {
+			os.Exit(3)
+		}
 		os.Exit(1)
 	}
 }
@@ -60,6 +63,8 @@ func run(ctx context.Context) error {
 	files.Store = os.Getenv("GAPSYNC_INTERNET_STORE")
 	files.Register(flag.CommandLine, "internet file store")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
+	var verify service.VerifyFlag
+	flag.Var(&verify, "verify", "compare every enabled table (or -verify orders,docs) with the intranet's through the gateway, by range hashes;\nprint each row that differs and a summary, keep the result in sync_verify, and exit (0: the same, 3: they differ)")
 	check := flag.Bool("check", false, "compare both sides' sync tables through the gateway, print every problem with its fix, and exit (0: clean, 2: problems)")
 	var act admin
 	flag.StringVar(&act.disable, "disable", "", "set enabled=0 for table `NAME` in this side's sync_config, and exit")
@@ -165,6 +170,13 @@ func run(ctx context.Context) error {
 	coord, err := syncer.NewCoordinator(db, client, opts)
 	if err != nil {
 		return err
+	}
+	if verify.TakeArgs(flag.Args()); verify.On {
+		vs, err := coord.Verify(ctx, verify.Tables, nil)
+		if err != nil {
+			return err
+		}
+		return service.WriteVerify(os.Stdout, vs)
 	}
 	if *dryRun {
 		p, err := coord.DryRun(ctx)
