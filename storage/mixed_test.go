@@ -169,15 +169,23 @@ func mixedPair(t *testing.T) (my, pg *sqltest.Target) {
 	t.Helper()
 	testdb.MySQL(t)
 	testdb.Postgres(t)
-	mdb, err := storage.OpenMySQL(testdb.MySQL(t), testOpts)
+	return openTarget(t, "mysql"), openTarget(t, "postgres")
+}
+
+// openTarget opens a new, migrated database of kind "mysql" or "postgres".
+func openTarget(t *testing.T, kind string) *sqltest.Target {
+	t.Helper()
+	var db *storage.DB
+	var err error
+	if kind == "postgres" {
+		db, err = storage.OpenPostgres(testdb.Postgres(t), testOpts)
+	} else {
+		db, err = storage.OpenMySQL(testdb.MySQL(t), testOpts)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdb, err := storage.OpenPostgres(testdb.Postgres(t), testOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return target(t, mdb), target(t, pdb)
+	return target(t, db)
 }
 
 // Every type on the mapping table crosses MySQL → PostgreSQL and
@@ -259,9 +267,7 @@ func TestMixedPairRefusesInexactValues(t *testing.T) {
 func TestPostgresIdentityKeyTakesArrivingValue(t *testing.T) {
 	is := is.New(t)
 	my, pg := mixedPair(t)
-	pdb, err := storage.OpenPostgres(testdb.Postgres(t), testOpts)
-	is.NoErr(err)
-	pg2 := target(t, pdb)
+	pg2 := openTarget(t, "postgres")
 	ident := gapsync.Table{Name: "ident", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
 	ctx := context.Background()
 	for _, x := range []*sqltest.Target{pg, pg2} {
@@ -269,7 +275,7 @@ func TestPostgresIdentityKeyTakesArrivingValue(t *testing.T) {
 		is.NoErr(err)
 		is.NoErr(x.Configure(ctx, ident))
 	}
-	_, err = my.SQL.Exec("CREATE TABLE ident (id BIGINT AUTO_INCREMENT PRIMARY KEY, v TEXT, updated_at DATETIME(6) DEFAULT '1999-01-01')")
+	_, err := my.SQL.Exec("CREATE TABLE ident (id BIGINT AUTO_INCREMENT PRIMARY KEY, v TEXT, updated_at DATETIME(6) DEFAULT '1999-01-01')")
 	is.NoErr(err)
 	is.NoErr(my.Configure(ctx, ident))
 	_, err = pg.SQL.Exec("INSERT INTO ident (v, updated_at) VALUES ('a', '1999-01-01'), ('b', '1999-01-01')")
@@ -290,12 +296,7 @@ func TestPostgresIdentityKeyTakesArrivingValue(t *testing.T) {
 func TestGeneratedColumnsAreNotWritten(t *testing.T) {
 	is := is.New(t)
 	my, pg := mixedPair(t)
-	pdb, err := storage.OpenPostgres(testdb.Postgres(t), testOpts)
-	is.NoErr(err)
-	pg2 := target(t, pdb)
-	mdb, err := storage.OpenMySQL(testdb.MySQL(t), testOpts)
-	is.NoErr(err)
-	my2 := target(t, mdb)
+	pg2, my2 := openTarget(t, "postgres"), openTarget(t, "mysql")
 	gen := gapsync.Table{Name: "orderlines", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
 	ctx := context.Background()
 	for _, x := range []*sqltest.Target{pg, pg2} {
@@ -310,7 +311,7 @@ func TestGeneratedColumnsAreNotWritten(t *testing.T) {
 		is.NoErr(err)
 		is.NoErr(x.Configure(ctx, gen))
 	}
-	_, err = pg.SQL.Exec("INSERT INTO orderlines (id, price, qty, updated_at) VALUES (1, 2.50, 4, '1999-01-01')")
+	_, err := pg.SQL.Exec("INSERT INTO orderlines (id, price, qty, updated_at) VALUES (1, 2.50, 4, '1999-01-01')")
 	is.NoErr(err)
 	_, err = my.SQL.Exec("INSERT INTO orderlines (id, price, qty, updated_at) VALUES (2, 1.25, 2, '1999-01-01')")
 	is.NoErr(err)

@@ -31,13 +31,7 @@ const EnvRequirePG = "GAPSYNC_TEST_REQUIRE_PG"
 // the test is skipped, or fails when GAPSYNC_TEST_REQUIRE_PG=1.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(EnvPG)
-	if base == "" {
-		if os.Getenv(EnvRequirePG) == "1" {
-			t.Fatalf("%s=1 but %s is not set", EnvRequirePG, EnvPG)
-		}
-		t.Skipf("%s not set: skipping the PostgreSQL test", EnvPG)
-	}
+	base := serverDSN(t, EnvPG, EnvRequirePG, "PostgreSQL")
 	cfg, err := pgx.ParseConfig(base)
 	if err != nil {
 		t.Fatalf("parse %s: %v", EnvPG, err)
@@ -73,13 +67,7 @@ const EnvRequire = "GAPSYNC_TEST_REQUIRE_MYSQL"
 // the test is skipped, or fails when GAPSYNC_TEST_REQUIRE_MYSQL=1.
 func MySQL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(EnvDSN)
-	if base == "" {
-		if os.Getenv(EnvRequire) == "1" {
-			t.Fatalf("%s=1 but %s is not set", EnvRequire, EnvDSN)
-		}
-		t.Skipf("%s not set: skipping the MariaDB/MySQL test", EnvDSN)
-	}
+	base := serverDSN(t, EnvDSN, EnvRequire, "MariaDB/MySQL")
 	cfg, err := mysql.ParseDSN(base)
 	if err != nil {
 		t.Fatalf("parse %s: %v", EnvDSN, err)
@@ -104,6 +92,20 @@ func MySQL(t testing.TB) string {
 	})
 	cfg.DBName = name
 	return cfg.FormatDSN()
+}
+
+// serverDSN returns the DSN in env, or skips the test without it (fails
+// it when require is "1").
+func serverDSN(t testing.TB, env, require, server string) string {
+	t.Helper()
+	base := os.Getenv(env)
+	if base == "" {
+		if os.Getenv(require) == "1" {
+			t.Fatalf("%s=1 but %s is not set", require, env)
+		}
+		t.Skipf("%s not set: skipping the %s test", env, server)
+	}
+	return base
 }
 
 // SQLite returns the path of a new SQLite file in the test's temp dir.
