@@ -72,9 +72,11 @@ var SQLiteTypes = TypesTable{
 // PostgresTypes covers PostgreSQL's types at their edges: exact numerics,
 // floats to the last bit (NaN, infinities, negative zero, subnormals),
 // timestamps with and without a zone (infinities too), intervals, bytea
-// with NUL bytes, UTF-8 text, json as written and jsonb, uuid and arrays.
+// with NUL bytes, UTF-8 text, json as written and jsonb, uuid and arrays,
+// and types an application declares itself: an enum, a domain, inet,
+// macaddr, point, xml and a range.
 var PostgresTypes = TypesTable{
-	DDL: []string{`CREATE TABLE types_demo (
+	DDL: []string{"CREATE TYPE mood AS ENUM ('sad', 'ok', '中文')", "CREATE DOMAIN posint AS integer CHECK (VALUE > 0)", `CREATE TABLE types_demo (
 		id BIGINT NOT NULL, k VARCHAR(32) NOT NULL,
 		i2 SMALLINT, i4 INTEGER, i8 BIGINT, nu NUMERIC(65,30), nf NUMERIC,
 		f4 REAL, f8 DOUBLE PRECISION, bo BOOLEAN,
@@ -82,6 +84,9 @@ var PostgresTypes = TypesTable{
 		ba BYTEA, tx TEXT, vc VARCHAR(300), ch CHAR(10),
 		js JSON, jb JSONB, uu UUID, ia INTEGER[], ta TEXT[], bits BIT VARYING(64),
 		updated_at TIMESTAMP(6) NULL,
+		mo mood DEFAULT 'sad', ip INET DEFAULT '2001:db8::1/64', mc MACADDR DEFAULT '08:00:2b:01:02:03',
+		pt POINT DEFAULT '(1.5,-2.25)', xm XML DEFAULT '<a b="1">中</a>', dm posint DEFAULT 7,
+		tr TSRANGE DEFAULT '[2020-01-01 00:00:00.5,2021-01-01)', ni NUMERIC(10,2) DEFAULT 'NaN',
 		PRIMARY KEY (id, k))`},
 	Insert: []string{
 		`INSERT INTO types_demo VALUES (9223372036854775807, 'max',
@@ -115,6 +120,8 @@ var PostgresTypes = TypesTable{
 		'1999-01-02 00:00:00.25')`,
 		`INSERT INTO types_demo (id, k, f4, f8, tz) VALUES (2, '键 🔑', 16777217, 0.30000000000000004, '2026-03-29 01:30:00+01')`,
 		`INSERT INTO types_demo (id, k) VALUES (3, 'nulls')`,
+		`UPDATE types_demo SET mo = '中文', ip = '10.0.0.1', mc = NULL, pt = '(-0,1e-300)', xm = '<x/>', dm = 2147483647, tr = 'empty', ni = 12345678.90 WHERE k = 'max'`,
+		`UPDATE types_demo SET mo = NULL, ip = NULL, pt = NULL, xm = NULL, dm = NULL, tr = NULL, ni = NULL WHERE k = 'nulls'`,
 	},
 	Config: gapsync.Table{Name: "types_demo", Direction: gapsync.Both, Key: []string{"id", "k"}, Cursor: "updated_at", Enabled: true},
 }
