@@ -41,6 +41,19 @@ func TestCursorKindOf(t *testing.T) {
 		_, err := cursorKindOf(sqliteDialect{}, typ)
 		is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
 	}
+	// PostgreSQL's types as format_type names them.
+	for typ, want := range map[string]cursorKind{
+		"timestamp(6) without time zone": kindTime, "timestamp with time zone": kindTime, "timestamp(3) with time zone": kindTime,
+		"bigint": kindInteger, "integer": kindInteger, "smallint": kindInteger,
+	} {
+		k, err := cursorKindOf(pgDialect{}, typ)
+		is.NoErr(err)
+		is.Equal(k, want)
+	}
+	for _, typ := range []string{"text", "numeric(20,0)", "date", "time without time zone", "interval", "timestamp(6) without time zone[]", "bigint[]", "double precision", "uuid"} {
+		_, err := cursorKindOf(pgDialect{}, typ)
+		is.True(errors.Is(err, gapsync.ErrUnsupportedCursor))
+	}
 }
 
 // Integer bounds are bound as numbers, so the database compares numbers.
