@@ -13,7 +13,7 @@ type Shape struct {
 	// Exists reports whether the table exists. The fields below are set
 	// only for a table that exists and is named in sync_config.
 	Exists bool `json:"exists"`
-	// Dialect is the engine: "mysql" or "sqlite".
+	// Dialect is the engine: "mysql", "postgres" or "sqlite".
 	Dialect string `json:"dialect,omitempty"`
 	// Charset is the table's default character set ("utf8mb4", "latin1",
 	// …); empty where the engine has none (SQLite stores UTF-8).

@@ -229,7 +229,7 @@ func compareColumns(add addFunc, t gapsync.Table, in, ex gapsync.Shape) {
 		}
 		if in.Dialect == ex.Dialect && a.Type != b.Type {
 			add(t.Name, gapsync.Intranet, false, fmt.Sprintf("column %s is %s on the internet side and %s on the intranet side: values would not round-trip exactly", a.Name, a.Type, b.Type),
-				"ALTER TABLE %s MODIFY %s %s on the side that is wrong", quoter(ex.Dialect)(t.Name), quoter(ex.Dialect)(a.Name), a.Type)
+				alterType(ex.Dialect)+" on the side that is wrong", quoter(ex.Dialect)(t.Name), quoter(ex.Dialect)(a.Name), a.Type)
 		}
 		// A target narrower than its source refuses (or mangles) text.
 		if t.Allows(gapsync.Push) && narrower(b.Charset, a.Charset) {
@@ -286,6 +286,15 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// alterType is the statement that changes a column's type, as a format
+// of table, column and type.
+func alterType(dialect string) string {
+	if dialect == "postgres" {
+		return "ALTER TABLE %s ALTER COLUMN %s TYPE %s"
+	}
+	return "ALTER TABLE %s MODIFY %s %s"
 }
 
 func quoter(dialect string) func(string) string {
