@@ -105,6 +105,7 @@ type DB struct {
 	warnOnce sync.Once
 	replay   replayState // purge bookkeeping (replay.go)
 	intSeen  intHistory  // recent tops of integer cursors, for the open-transaction guard
+	ledgers  ledgerStats // growth of the ledgers since their statistics were refreshed (analyze.go)
 }
 
 // OpenMySQL opens a MySQL or MariaDB database from a go-sql-driver DSN

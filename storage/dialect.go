@@ -73,6 +73,9 @@ type dialect interface {
 	// argument is the oldest age, in seconds, to count. "" when the engine
 	// cannot tell (the window then rests on the lag alone).
 	openWriters() string
+	// analyze refreshes the planner's statistics of table ("" where the
+	// engine needs no help; see analyze.go).
+	analyze(table string) string
 	// writerSlack is added to an open writer's age: the resolution of
 	// the start time openWriters reads.
 	writerSlack() time.Duration

@@ -360,3 +360,7 @@ func pgBaseType(typ string) string {
 	}
 	return t + arr
 }
+
+// analyze: until a table is analyzed the planner takes a lookup of many
+// keys by table name alone (see analyze.go).
+func (d pgDialect) analyze(table string) string { return "ANALYZE " + d.Quote(table) }

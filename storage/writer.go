@@ -189,6 +189,12 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	if err := tx.Commit(); err != nil {
 		return fail(fmt.Errorf("commit: %w", err))
 	}
+	if t.Direction == gapsync.Both {
+		db.noteLedger(ctx, "sync_row_version", len(rows))
+	}
+	if len(arrived) > 0 {
+		db.noteLedger(ctx, "sync_ref_origin", len(arrived))
+	}
 	res.AppliedAt = now.Format(timeLayout)
 	return res, nil
 }
