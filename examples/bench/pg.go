@@ -61,7 +61,7 @@ func pgFill(dsn string, n int) error {
 		       (g * 7919 %% 1000000) / 100.0, g %% 100000, g / 7.0::float8, g %% 2,
 		       '订单备注 note ' || md5(g::text) || substr(md5((g * 5)::text), 1, 8) || ' ' || substr(md5((g * 3)::text), 1, 20),
 		       now() - interval '1 minute'
-		FROM generate_series(1, %d) g`, n), "ANALYZE load_rows")
+		FROM generate_series(1::bigint, %d) g`, n), "ANALYZE load_rows")
 }
 
 // pgDumpPipe runs pg_dump --data-only -t TABLE SRC | psql DST: COPY into
