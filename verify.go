@@ -50,6 +50,20 @@ type RowDiff struct {
 	Side Side
 	// Columns name the columns whose values differ (DiffChanged only).
 	Columns []string
+	// InternetHash and IntranetHash are the row's hash on each side as the
+	// verification saw it (nil: no row there); a repair leaves the row
+	// alone when either has changed since.
+	InternetHash, IntranetHash []byte
+}
+
+// Repair is what a repair did, or did not do, to one row that differed.
+type Repair struct {
+	RowDiff
+	// Done reports that the row was sent (or its deletion was); when it
+	// is false, Reason says why not.
+	Done   bool
+	Action string // "upsert" or "delete"
+	Reason string
 }
 
 // TableVerify is the verification of one table.
@@ -61,6 +75,10 @@ type TableVerify struct {
 	Rows   int64
 	Diffs  []RowDiff
 	Took   time.Duration
+	// Columns are the columns compared, Salt the run's salt of the
+	// hashes (a repair hashes the rows again with it).
+	Columns []string
+	Salt    []byte
 }
 
 // KeyText is the row's key as text, for logs and reports: the key values

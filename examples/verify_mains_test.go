@@ -81,6 +81,22 @@ func TestMainsVerify(t *testing.T) {
 	var kept int
 	is.NoErr(inet.Bun().QueryRowContext(ctx, "SELECT COUNT(*) FROM sync_verify WHERE kind <> 'table'").Scan(&kept))
 	is.Equal(kept, 4)
+
+	// Without tombstones on the internet deletions do not travel: the
+	// extra row stays, and says why.
+	out, code = run("internet", append(inetArgs, "-verify", "-repair")...)
+	t.Log(out)
+	is.Equal(code, 3)
+	is.True(strings.Contains(out, "demo\t1200\trepaired (upsert)"))
+	is.True(strings.Contains(out, "demo\t9000\tnot repaired: deletions do not travel"))
+	is.True(strings.Contains(out, "after repair: demo\t9000\textra on intranet\nverify: 1 tables, 2501 rows compared, 1 differ"))
+
+	exec1(intra, "DELETE FROM demo WHERE id = 9000")
+	exec1(intra, "UPDATE demo SET title = 'x' WHERE id = 5")
+	out, code = run("internet", append(inetArgs, "-verify", "-repair", "demo")...)
+	t.Log(out)
+	is.Equal(code, 0)
+	is.True(strings.Contains(out, "after repair: verify: 1 tables, 2500 rows compared, 0 differ"))
 }
 
 // runMain runs main name from bin with env and returns its output and

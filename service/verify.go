@@ -1,12 +1,14 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/syncer"
 )
 
 // VerifyFlag is -verify: given alone it verifies every enabled table;
@@ -75,4 +77,35 @@ func WriteVerify(w io.Writer, vs []gapsync.TableVerify) error {
 		return fmt.Errorf("%w: %d rows", ErrDiffer, differ)
 	}
 	return nil
+}
+
+// Verify runs a verification of tables (none: every enabled one) and
+// prints it (WriteVerify). With repair, when rows differ, it prints them,
+// repairs them (Coordinator.Repair), prints each repair, verifies again
+// and prints that: the error wraps ErrDiffer only when rows still differ.
+func Verify(ctx context.Context, w io.Writer, c *syncer.Coordinator, tables []string, repair bool) error {
+	vs, err := c.Verify(ctx, tables, nil)
+	if err != nil {
+		return err
+	}
+	err = WriteVerify(w, vs)
+	if !repair || !errors.Is(err, ErrDiffer) {
+		return err
+	}
+	rs, err := c.Repair(ctx, vs)
+	for _, r := range rs {
+		state := "repaired (" + r.Action + ")"
+		if !r.Done {
+			state = "not repaired: " + r.Reason
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Table, r.KeyText(), state)
+	}
+	if err != nil {
+		return err
+	}
+	if vs, err = c.Verify(ctx, tables, nil); err != nil {
+		return err
+	}
+	fmt.Fprint(w, "after repair: ")
+	return WriteVerify(w, vs)
 }

@@ -250,3 +250,9 @@ func (db *DB) Verifications(ctx context.Context, runID string) ([]VerifyRow, err
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Kind == VerifyTable && rows[j].Kind != VerifyTable })
 	return rows, nil
 }
+
+// DeletesTravel reports whether deletions of t's rows travel from this
+// side: t has a tombstone table here.
+func (db *DB) DeletesTravel(ctx context.Context, t gapsync.Table) (bool, error) {
+	return db.hasTombstones(ctx, t.Name)
+}

@@ -139,7 +139,7 @@ type tableVerifier struct {
 }
 
 func (v *tableVerifier) run(ctx context.Context) (gapsync.TableVerify, error) {
-	v.res.Table = v.t.Name
+	v.res.Table, v.res.Columns, v.res.Salt = v.t.Name, v.cols, v.salt
 	err := v.walk(ctx, gapsync.KeyRange{}, v.opts.RangeRows, true)
 	sortDiffs(v.res.Diffs)
 	return v.res, err
@@ -241,20 +241,22 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 	}
 	here := map[string]bool{}
 	var changed [][]any
+	var hashes [][2][]byte // of changed: internet's, intranet's
 	for _, x := range mine {
 		kh := rules.KeyHash(x.Last)
 		here[kh] = true
 		th, ok := there[kh]
 		switch {
 		case !ok:
-			v.res.Diffs = append(v.res.Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Internet), Side: far})
+			v.res.Diffs = append(v.res.Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Internet), Side: far, InternetHash: x.Hash})
 		case !bytes.Equal(th, x.Hash):
 			changed = append(changed, x.Last)
+			hashes = append(hashes, [2][]byte{x.Hash, th})
 		}
 	}
 	for _, x := range theirs {
 		if !here[rules.KeyHash(x.Last)] {
-			v.res.Diffs = append(v.res.Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Intranet), Side: far})
+			v.res.Diffs = append(v.res.Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Intranet), Side: far, IntranetHash: x.Hash})
 		}
 	}
 	v.res.Rows += int64(len(here))
@@ -275,11 +277,13 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 		return err
 	}
 	for i, k := range changed {
-		d := gapsync.RowDiff{Table: v.t.Name, Key: k, Kind: gapsync.DiffChanged, Side: far}
+		d := gapsync.RowDiff{Table: v.t.Name, Key: k, Kind: gapsync.DiffChanged, Side: far, InternetHash: hashes[i][0], IntranetHash: hashes[i][1]}
 		if lv[i] == nil || rv[i] == nil { // changed between the two reads
 			d.Kind = onlyKind(gapsync.Intranet)
+			d.InternetHash = nil
 			if rv[i] == nil {
 				d.Kind = onlyKind(gapsync.Internet)
+				d.InternetHash, d.IntranetHash = hashes[i][0], nil
 			}
 		} else {
 			d.Columns = differingColumns(v.cols, lv[i], rv[i])

@@ -181,3 +181,58 @@ func TestVerifyEndpointRefuses(t *testing.T) {
 	is.Equal(fmt.Sprintf("%s", got[0][1]), "a")
 	is.True(got[1] == nil)
 }
+
+// Repair sends the differing rows again and deletes the extra one (the
+// internet has tombstones, so deletions travel); a row the application
+// changed on the intranet after the verification saw it is left alone;
+// a second verification finds only that row.
+func TestRepairThenVerifyClean(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		ctx := context.Background()
+		z := newZones(t, kind, zoneOpts{})
+		z.both(orders, ordersDDL)
+		is.NoErr(z.inet.InstallTombstones(ctx, orders))
+		var vals []string
+		for i := 0; i < 500; i++ {
+			vals = append(vals, fmt.Sprintf("(%d, 'order %d', %d.%02d, X'%04x00ff', %s)", i, i, i, i%100, i, z.now))
+		}
+		mustExec(t, z.src(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES "+strings.Join(vals, ","))
+		z.waitLag()
+		_, err := z.runOnce()
+		is.NoErr(err)
+
+		mustExec(t, z.dst(), "DELETE FROM orders WHERE id = 10")
+		mustExec(t, z.dst(), "UPDATE orders SET amount = 111.12 WHERE id = 111")
+		mustExec(t, z.dst(), "UPDATE orders SET data = X'00e800fe' WHERE id = 232")
+		mustExec(t, z.dst(), "UPDATE orders SET note = 'damaged' WHERE id = 300")
+		mustExec(t, z.dst(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES (99999, 'stray', 1.00, NULL, "+z.now+")")
+		vs, err := z.coord.Verify(ctx, nil, nil)
+		is.NoErr(err)
+		is.Equal(len(diffLines(vs)), 5)
+
+		// The application changes row 300 on the intranet after the
+		// verification saw it: the repair must not overwrite it.
+		mustExec(t, z.dst(), "UPDATE orders SET note = 'by the application', updated_at = "+z.now+" WHERE id = 300")
+		rs, err := z.coord.Repair(ctx, vs)
+		is.NoErr(err)
+		var done []string
+		for _, r := range rs {
+			done = append(done, fmt.Sprintf("%s %s %v %s", r.KeyText(), r.Action, r.Done, r.Reason))
+		}
+		is.Equal(done, []string{
+			"10 upsert true ",
+			"111 upsert true ",
+			"232 upsert true ",
+			"300  false changed since the verification saw it; the next cycle carries it",
+			"99999 delete true ",
+		})
+		var note string
+		is.NoErr(z.dst().QueryRow("SELECT note FROM orders WHERE id = 300").Scan(&note))
+		is.Equal(note, "by the application")
+
+		vs, err = z.coord.Verify(ctx, nil, nil)
+		is.NoErr(err)
+		is.Equal(diffLines(vs), []string{"orders 300 different intranet note,updated_at"})
+	})
+}

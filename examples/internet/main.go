@@ -65,6 +65,7 @@ func run(ctx context.Context) error {
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	var verify service.VerifyFlag
 	flag.Var(&verify, "verify", "compare every enabled table (or -verify orders,docs) with the intranet's through the gateway, by range hashes;\nprint each row that differs and a summary, keep the result in sync_verify, and exit (0: the same, 3: they differ)")
+	repair := flag.Bool("repair", false, "with -verify: send the rows that differ again by each table's direction, delete extra rows where deletions travel,\nleave rows changed since alone, log every repair, then verify again (0 only when the tables then match)")
 	check := flag.Bool("check", false, "compare both sides' sync tables through the gateway, print every problem with its fix, and exit (0: clean, 2: problems)")
 	var act admin
 	flag.StringVar(&act.disable, "disable", "", "set enabled=0 for table `NAME` in this side's sync_config, and exit")
@@ -172,11 +173,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	if verify.TakeArgs(flag.Args()); verify.On {
-		vs, err := coord.Verify(ctx, verify.Tables, nil)
-		if err != nil {
-			return err
-		}
-		return service.WriteVerify(os.Stdout, vs)
+		return service.Verify(ctx, os.Stdout, coord, verify.Tables, *repair)
 	}
 	if *dryRun {
 		p, err := coord.DryRun(ctx)
