@@ -68,3 +68,15 @@ func TestSoftDeleted(t *testing.T) {
 		is.True(rules.SoftDeleted(v)) // deleted
 	}
 }
+
+func TestRangeHash(t *testing.T) {
+	is := is.New(t)
+	a := rules.RowHash([]string{"id", "v"}, []any{int64(1), []byte("x")})
+	b := rules.RowHash([]string{"id", "v"}, []any{int64(2), []byte("y")})
+	h := rules.RangeHash([]byte("s"), a, b)
+	is.Equal(len(h), 16)
+	is.Equal(h, rules.RangeHash([]byte("s"), a, b))
+	is.True(string(h) != string(rules.RangeHash([]byte("s"), b, a)))    // ordered
+	is.True(string(h) != string(rules.RangeHash([]byte("t"), a, b)))    // salted
+	is.True(string(h) != string(rules.RangeHash([]byte("s"), a, a, b))) // every row counts
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -100,6 +101,9 @@ func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOpti
 			pick = append(pick, t)
 		}
 	}
+	if err := c.sameEngines(ctx, pick); err != nil {
+		return nil, err
+	}
 	runID := newID()
 	vlog, _ := c.db.(VerifyLog)
 	var out []gapsync.TableVerify
@@ -126,6 +130,40 @@ func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOpti
 		out = append(out, tv)
 	}
 	return out, nil
+}
+
+// sameEngines refuses tables whose two sides are databases of different
+// engines (as the setup check's shapes tell, where both sides can say):
+// their hashes would differ for every row.
+func (c *Coordinator) sameEngines(ctx context.Context, tables []gapsync.Table) error {
+	local, ok1 := c.db.(ShapeReader)
+	remote, ok2 := c.tr.(ShapeTransport)
+	if !ok1 || !ok2 || len(tables) == 0 {
+		return nil
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.Name
+	}
+	mine, err := local.Shapes(ctx, names)
+	if err != nil {
+		return fmt.Errorf("syncer: verify: %w", err)
+	}
+	theirs, err := remote.Shapes(ctx, names)
+	if err != nil {
+		return fmt.Errorf("syncer: verify: %w", err)
+	}
+	engine := map[string]string{}
+	for _, s := range theirs {
+		engine[s.Name] = s.Dialect
+	}
+	for _, s := range mine {
+		if e, ok := engine[s.Name]; ok && s.Dialect != "" && e != "" && e != s.Dialect && slices.Contains(names, s.Name) {
+			return fmt.Errorf("syncer: verify %s: the internet side is %s and the intranet %s; a verification compares "+
+				"databases of the same engine only (each hashes the values in its driver's form)", s.Name, s.Dialect, e)
+		}
+	}
+	return nil
 }
 
 // tableVerifier compares one table.
