@@ -31,6 +31,10 @@ type VerifyOptions struct {
 	// Budget is the most rows one request to the gateway reads. Default
 	// 100,000.
 	Budget int
+	// RowsPerSecond caps how many rows each side reads a second, on
+	// average over the table (0: no cap), so that a verification of a
+	// large table loads neither database more than that.
+	RowsPerSecond int
 }
 
 // VerifyColumner names the columns of a table that a verification
@@ -174,10 +178,41 @@ type tableVerifier struct {
 	opts          VerifyOptions
 	salt          []byte
 	res           gapsync.TableVerify
+	start         time.Time
+	read          [2]int64 // rows read here and there, for RowsPerSecond
+}
+
+// pace counts rows read on a side (0 here, 1 there) and, under
+// RowsPerSecond, waits until the rate is kept.
+func (v *tableVerifier) pace(ctx context.Context, side int, rows int64) error {
+	v.read[side] += rows
+	if v.opts.RowsPerSecond <= 0 {
+		return nil
+	}
+	due := time.Duration(float64(max(v.read[0], v.read[1])) / float64(v.opts.RowsPerSecond) * float64(time.Second))
+	wait := time.Until(v.start.Add(due))
+	if wait <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+		return nil
+	}
+}
+
+func sumRows(rs []gapsync.RangeHash) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.Rows
+	}
+	return n
 }
 
 func (v *tableVerifier) run(ctx context.Context) (gapsync.TableVerify, error) {
 	v.res.Table, v.res.Columns, v.res.Salt = v.t.Name, v.cols, v.salt
+	v.start = time.Now()
 	err := v.walk(ctx, gapsync.KeyRange{}, v.opts.RangeRows, true)
 	sortDiffs(v.res.Diffs)
 	return v.res, err
@@ -191,6 +226,9 @@ func (v *tableVerifier) walk(ctx context.Context, r gapsync.KeyRange, per int, t
 	for {
 		rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, per, v.opts.Budget, v.salt)
 		if err != nil {
+			return err
+		}
+		if err := v.pace(ctx, 1, sumRows(rs)); err != nil {
 			return err
 		}
 		for _, x := range rs {
@@ -217,6 +255,9 @@ func (v *tableVerifier) compare(ctx context.Context, r gapsync.KeyRange, n int64
 	if err != nil {
 		return err
 	}
+	if err := v.pace(ctx, 0, sumRows(ls)); err != nil {
+		return err
+	}
 	var ln int64
 	var lh []byte
 	if len(ls) > 0 {
@@ -240,12 +281,15 @@ func (v *tableVerifier) compare(ctx context.Context, r gapsync.KeyRange, n int64
 // leaf compares r row by row: a hash per row from each side, then the
 // values of the rows on both sides whose hashes differ.
 func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
-	read := func(h RangeHasher) ([]gapsync.RangeHash, error) {
+	read := func(h RangeHasher, side int) ([]gapsync.RangeHash, error) {
 		var all []gapsync.RangeHash
 		lo := r.Lo
 		for {
 			rs, more, err := h.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, 1, v.opts.Budget, v.salt)
 			if err != nil {
+				return nil, err
+			}
+			if err := v.pace(ctx, side, sumRows(rs)); err != nil {
 				return nil, err
 			}
 			all = append(all, rs...)
@@ -255,11 +299,11 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 			lo = rs[len(rs)-1].Last
 		}
 	}
-	mine, err := read(v.local)
+	mine, err := read(v.local, 0)
 	if err != nil {
 		return err
 	}
-	theirs, err := read(v.remote)
+	theirs, err := read(v.remote, 1)
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,14 @@ package syncer_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -248,4 +250,25 @@ func TestVerifyRefusesMixedEngines(t *testing.T) {
 	_, err := z.coord.Verify(context.Background(), nil, nil)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "the internet side is sqlite and the intranet mysql"))
+}
+
+// RowsPerSecond paces a verification: 1,200 rows at 2,000 a second take
+// at least 0.6 s.
+func TestVerifyRowsPerSecond(t *testing.T) {
+	is := is.New(t)
+	z := newZones(t, "sqlite", zoneOpts{})
+	z.both(orders, ordersDDL)
+	var vals []string
+	for i := 0; i < 1200; i++ {
+		vals = append(vals, fmt.Sprintf("(%d, 'o', 1.00, NULL, '2026-01-01 00:00:00')", i))
+	}
+	for _, db := range []*sql.DB{z.src(), z.dst()} {
+		mustExec(t, db, "INSERT INTO orders (id, note, amount, data, updated_at) VALUES "+strings.Join(vals, ","))
+	}
+	start := time.Now()
+	vs, err := z.coord.Verify(context.Background(), nil, &syncer.VerifyOptions{RowsPerSecond: 2000})
+	is.NoErr(err)
+	is.Equal(vs[0].Rows, int64(1200))
+	is.Equal(len(vs[0].Diffs), 0)
+	is.True(time.Since(start) >= 600*time.Millisecond)
 }
