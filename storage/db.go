@@ -142,12 +142,14 @@ func OpenMySQL(dsn string, o *Options) (*DB, error) {
 // OpenPostgres opens a PostgreSQL database from a libpq URL or key=value
 // string ("postgres://user:pass@host:5432/db?sslmode=disable"), through
 // pgx. Like OpenMySQL it fixes the settings exactness depends on, per
-// session: TimeZone UTC (timestamptz values travel as instants),
-// DateStyle ISO, IntervalStyle postgres, and extra_float_digits 1 (the
-// shortest text that reads back bit-exact). The zone the database's own
-// sessions default to is read first: a TIMESTAMP WITHOUT TIME ZONE cursor
-// set from now() holds wall time in it. Tables are those of the first
-// schema of the search_path.
+// session: DateStyle ISO, IntervalStyle postgres, and extra_float_digits
+// 1 (the shortest text that reads back bit-exact). The session keeps the
+// database's own time zone, the one its applications write in, so that a
+// now() in a DEFAULT or a trigger stamps a row that sync writes as it
+// stamps theirs; gapsync reads and sends timestamptz values as UTC wall
+// time and compares them as such (dialect_postgres.go), and reads the
+// zone once, for TIMESTAMP WITHOUT TIME ZONE cursors. Tables are those of
+// the first schema of the search_path.
 func OpenPostgres(dsn string, o *Options) (*DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -162,7 +164,7 @@ func OpenPostgres(dsn string, o *Options) (*DB, error) {
 			}
 			zone.Store(z)
 		}
-		_, err := c.Exec(ctx, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1")
+		_, err := c.Exec(ctx, "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1")
 		return err
 	}
 	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(after))})

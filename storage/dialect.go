@@ -73,6 +73,11 @@ type dialect interface {
 	// argument is the oldest age, in seconds, to count. "" when the engine
 	// cannot tell (the window then rests on the lag alone).
 	openWriters() string
+	// param is the placeholder for a value compared with a column of
+	// declared type typ ("" when not known): "?", or an expression that
+	// reads the value in the form SelectExpr gives it (PostgreSQL: a
+	// timestamptz as UTC wall time).
+	param(typ string) string
 	// analyze refreshes the planner's statistics of table ("" where the
 	// engine needs no help; see analyze.go).
 	analyze(table string) string
@@ -182,6 +187,15 @@ func selectPage(d dialect, p pageQuery) Query {
 	b.WriteString(d.Quote(p.table))
 	qc := d.Quote(p.cursor)
 	order := p.orderBy()
+	typeOf := func(col string) string {
+		for i, c := range p.cols {
+			if c == col && i < len(p.types) {
+				return p.types[i]
+			}
+		}
+		return ""
+	}
+	pc := d.param(typeOf(p.cursor))
 	bound := func(s string) any {
 		if p.num {
 			return intArg(s)
@@ -192,10 +206,10 @@ func selectPage(d dialect, p pageQuery) Query {
 	case p.from == "" && p.to == "": // every row
 		b.WriteString(" WHERE 1 = 1")
 	case p.from == "":
-		b.WriteString(" WHERE (" + qc + " < ? OR " + qc + " IS NULL)")
+		b.WriteString(" WHERE (" + qc + " < " + pc + " OR " + qc + " IS NULL)")
 		args = append(args, bound(p.to))
 	default:
-		b.WriteString(" WHERE " + qc + " >= ? AND " + qc + " < ?")
+		b.WriteString(" WHERE " + qc + " >= " + pc + " AND " + qc + " < " + pc)
 		args = append(args, bound(p.from), bound(p.to))
 	}
 	if p.extra != "" {
@@ -204,7 +218,11 @@ func selectPage(d dialect, p pageQuery) Query {
 	}
 	if p.after != nil {
 		b.WriteString(" AND ")
-		args = appendKeyset(&b, d, order, p.after, args)
+		ph := make([]string, len(order))
+		for i, c := range order {
+			ph[i] = d.param(typeOf(c))
+		}
+		args = appendKeysetCmpTyped(&b, d, order, ph, p.after, args, " > ", " > ")
 	}
 	// ORDER BY names the table's columns, qualified: an engine that reads
 	// a value through a cast (PostgreSQL) names the output column like
@@ -281,15 +299,25 @@ func appendKeysetUpTo(b *strings.Builder, d dialect, cols []string, vals []any, 
 // appendKeysetCmp is the expanded row comparison: op before the last
 // column, last on it.
 func appendKeysetCmp(b *strings.Builder, d dialect, cols []string, vals []any, args []any, op, last string) []any {
+	return appendKeysetCmpTyped(b, d, cols, nil, vals, args, op, last)
+}
+
+// appendKeysetCmpTyped is appendKeysetCmp with a placeholder per column
+// (dialect.param); nil: "?" for each.
+func appendKeysetCmpTyped(b *strings.Builder, d dialect, cols, ph []string, vals []any, args []any, op, last string) []any {
 	b.WriteByte('(')
 	for i, c := range cols {
 		q := d.Quote(c)
+		p := "?"
+		if ph != nil {
+			p = ph[i]
+		}
 		if i == len(cols)-1 {
-			b.WriteString(q + last + "?")
+			b.WriteString(q + last + p)
 			args = append(args, vals[i])
 			break
 		}
-		b.WriteString(q + op + "? OR (" + q + " = ? AND (")
+		b.WriteString(q + op + p + " OR (" + q + " = " + p + " AND (")
 		args = append(args, vals[i], vals[i])
 	}
 	for i := 0; i < len(cols)-1; i++ {

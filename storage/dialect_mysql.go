@@ -264,3 +264,5 @@ func (mysqlDialect) insertValuesWord() string { return "VALUES" }
 
 // analyze: InnoDB and SQLite plan these lookups by the primary key without statistics.
 func (mysqlDialect) analyze(string) string { return "" }
+
+func (mysqlDialect) param(string) string { return "?" }

@@ -240,6 +240,9 @@ func (pgDialect) writeValue(s colSpec, v any) (any, error) {
 	if s.time && looksLikeZeroDate(text) {
 		return nil, fmt.Errorf("MySQL's zero date %q has no PostgreSQL value; store NULL for it on the MySQL side, or map the column to text", text)
 	}
+	if isTimestamptz(s.typ) {
+		return utcText(text), nil
+	}
 	return text, nil
 }
 
@@ -364,3 +367,32 @@ func pgBaseType(typ string) string {
 // analyze: until a table is analyzed the planner takes a lookup of many
 // keys by table name alone (see analyze.go).
 func (d pgDialect) analyze(table string) string { return "ANALYZE " + d.Quote(table) }
+
+// param: a timestamptz is read and sent as UTC wall time (SelectExpr), and
+// the session runs in the database's own zone, so a value compared with
+// one is read as UTC.
+func (pgDialect) param(typ string) string {
+	if isTimestamptz(typ) {
+		return "(CAST(? AS timestamp) AT TIME ZONE 'UTC')"
+	}
+	return "?"
+}
+
+func isTimestamptz(typ string) bool {
+	t := strings.ToLower(typ)
+	return strings.HasPrefix(t, "timestamp") && strings.Contains(t, "with time zone") && !strings.HasSuffix(t, "[]")
+}
+
+var pgZoneSuffix = regexp.MustCompile(`(?:[+-]\d\d(?::?\d\d){0,2}|Z)(?: BC)?$`)
+
+// utcText marks a timestamptz's text without a zone as UTC (the form
+// SelectExpr reads it in, and MySQL's TIMESTAMP in its UTC session).
+func utcText(s string) string {
+	if s == "" || !strings.ContainsAny(s[:1], "0123456789") || pgZoneSuffix.MatchString(s) {
+		return s // infinity, or a zone of its own
+	}
+	if strings.HasSuffix(s, " BC") {
+		return strings.TrimSuffix(s, " BC") + "+00 BC"
+	}
+	return s + "+00"
+}

@@ -92,3 +92,31 @@ func TestNumberParams(t *testing.T) {
 		is.Equal(numberParams(in), want)
 	}
 }
+
+// A timestamptz is compared and written as the UTC wall time gapsync
+// reads it in, whatever the session's zone.
+func TestPostgresTimestamptzAsUTC(t *testing.T) {
+	is := is.New(t)
+	d := pgDialect{zone: "Asia/Shanghai"}
+	is.Equal(d.param("timestamp(6) with time zone"), "(CAST(? AS timestamp) AT TIME ZONE 'UTC')")
+	is.Equal(d.param("timestamp(6) without time zone"), "?")
+	q := selectPage(d, pageQuery{table: "t", cols: []string{"id", "z"}, types: []string{"bigint", "timestamp(6) with time zone"},
+		cursor: "z", key: []string{"id"}, from: "a", to: "b", after: []any{"c", 1}, limit: 5})
+	is.True(strings.Contains(q.SQL, `WHERE "z" >= (CAST(? AS timestamp) AT TIME ZONE 'UTC') AND "z" < (CAST(? AS timestamp) AT TIME ZONE 'UTC')`))
+	is.True(strings.Contains(q.SQL, `("z" > (CAST(? AS timestamp) AT TIME ZONE 'UTC') OR ("z" = (CAST(? AS timestamp) AT TIME ZONE 'UTC') AND ("id" > ?)))`))
+	s := specOf(d, "timestamp(6) with time zone")
+	for in, want := range map[string]string{
+		"2026-01-01 00:00:00.123456": "2026-01-01 00:00:00.123456+00",
+		"2026-01-01 08:00:00+08":     "2026-01-01 08:00:00+08",
+		"2026-01-01 08:00:00+05:30":  "2026-01-01 08:00:00+05:30",
+		"4713-01-01 00:00:00 BC":     "4713-01-01 00:00:00+00 BC",
+		"4713-01-01 00:00:00+00 BC":  "4713-01-01 00:00:00+00 BC",
+		"infinity":                   "infinity",
+		"-infinity":                  "-infinity",
+		"2026-01-01T00:00:00Z":       "2026-01-01T00:00:00Z",
+	} {
+		v, err := d.writeValue(s, in)
+		is.NoErr(err)
+		is.Equal(v, want)
+	}
+}

@@ -188,3 +188,5 @@ func (sqliteDialect) insertValuesWord() string { return "VALUES" }
 
 // analyze: InnoDB and SQLite plan these lookups by the primary key without statistics.
 func (sqliteDialect) analyze(string) string { return "" }
+
+func (sqliteDialect) param(string) string { return "?" }

@@ -326,3 +326,52 @@ func TestGeneratedColumnsAreNotWritten(t *testing.T) {
 	is.Equal(a, "1:10.00,2:2.50")
 	is.Equal(b, "1:10.00,2:2.50")
 }
+
+// In a PostgreSQL database whose zone is not UTC, a timestamptz keeps its
+// instant both ways, and a trigger's now() stamps a row that sync writes
+// in the database's zone, as it stamps the application's rows.
+func TestPostgresLocalZone(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	my := openTarget(t, "mysql")
+	url := testdb.Postgres(t)
+	admin, err := storage.OpenPostgres(url, testOpts)
+	is.NoErr(err)
+	var dbname string
+	is.NoErr(admin.Bun().DB.QueryRow("SELECT current_database()").Scan(&dbname))
+	_, err = admin.Bun().DB.Exec(`ALTER DATABASE "` + dbname + `" SET timezone = 'Asia/Shanghai'`)
+	is.NoErr(err)
+	admin.Close()
+	pdb, err := storage.OpenPostgres(url, testOpts)
+	is.NoErr(err)
+	pg := target(t, pdb)
+	ev := gapsync.Table{Name: "ev", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+	for _, q := range []string{
+		"CREATE TABLE ev (id BIGINT PRIMARY KEY, at TIMESTAMPTZ(6), stamped TIMESTAMP(6), updated_at TIMESTAMP(6))",
+		"CREATE FUNCTION ev_stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.stamped := now()::timestamp; RETURN NEW; END $$",
+		"CREATE TRIGGER ev_stamp BEFORE INSERT OR UPDATE ON ev FOR EACH ROW EXECUTE FUNCTION ev_stamp()",
+	} {
+		_, err := pg.SQL.Exec(q)
+		is.NoErr(err)
+	}
+	_, err = my.SQL.Exec("CREATE TABLE ev (id BIGINT PRIMARY KEY, at TIMESTAMP(6) NULL, stamped DATETIME(6), updated_at DATETIME(6))")
+	is.NoErr(err)
+	is.NoErr(pg.Configure(ctx, ev))
+	is.NoErr(my.Configure(ctx, ev))
+	_, err = my.SQL.Exec("INSERT INTO ev VALUES (1, '2026-01-01 00:00:00.250000', NULL, '1999-01-01')")
+	is.NoErr(err)
+	_, err = pg.SQL.Exec("INSERT INTO ev (id, at, updated_at) VALUES (2, '2026-06-01 12:00:00+08', '1999-01-01')")
+	is.NoErr(err)
+	w, p := gapsync.Window{To: "2999-01-01 00:00:00.000000"}, gapsync.Page{Rows: 10}
+	is.Equal(sqltest.Sync(t, my, pg, ev, w, p), 1)
+	var utc string
+	var local bool
+	is.NoErr(pg.SQL.QueryRow("SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), abs(extract(epoch FROM stamped - (now() AT TIME ZONE 'Asia/Shanghai'))) < 300 FROM ev WHERE id = 1").Scan(&utc, &local))
+	is.Equal(utc, "2026-01-01 00:00:00.250000") // the same instant
+	is.True(local)                              // stamped in Asia/Shanghai, like the application's rows
+	_, err = my.SQL.Exec("DELETE FROM ev")
+	is.NoErr(err)
+	is.Equal(sqltest.Sync(t, pg, my, ev, gapsync.Window{From: "1998-01-01 00:00:00.000000", To: w.To}, p), 1) // row 1 came by sync: no echo
+	is.NoErr(my.SQL.QueryRow("SELECT DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f') FROM ev WHERE id = 2").Scan(&utc))
+	is.Equal(utc, "2026-06-01 04:00:00.000000") // noon in Shanghai is 04:00 UTC
+}
