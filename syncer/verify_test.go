@@ -26,6 +26,28 @@ const ordersDDL = `CREATE TABLE orders (
 	data BLOB NULL,
 	updated_at DATETIME(6) NULL)`
 
+// inKind turns the tests' MySQL-flavoured DDL into kind's, and blob
+// writes a BLOB literal there from hex digits.
+func inKind(kind, ddl string) string {
+	if kind == "postgres" {
+		return strings.NewReplacer("BLOB", "BYTEA", "DATETIME(6)", "TIMESTAMP(6)").Replace(ddl)
+	}
+	return ddl
+}
+
+func blobIn(kind, h string) string {
+	if kind == "postgres" {
+		return `'\x` + h + `'::bytea`
+	}
+	return "X'" + h + "'"
+}
+
+// eachEngine is eachBackend and PostgreSQL.
+func eachEngine(t *testing.T, fn func(t *testing.T, kind string)) {
+	eachBackend(t, fn)
+	t.Run("postgres", func(t *testing.T) { fn(t, "postgres") })
+}
+
 var orders = gapsync.Table{Name: "orders", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
 
 const lettersDDL = `CREATE TABLE letters (id BIGINT NOT NULL PRIMARY KEY, body TEXT NULL, updated_at DATETIME(6) NULL)`
@@ -68,19 +90,19 @@ func diffLines(vs []gapsync.TableVerify) []string {
 // two others, a row added) is found exactly, with its kind and columns,
 // and kept in sync_verify.
 func TestVerifyFindsDamage(t *testing.T) {
-	eachBackend(t, func(t *testing.T, kind string) {
+	eachEngine(t, func(t *testing.T, kind string) {
 		is := is.New(t)
 		ctx := context.Background()
 		z := newZones(t, kind, zoneOpts{})
 		cnt := &byteCounter{next: z.faults.next}
 		z.faults.next = cnt
-		z.both(orders, ordersDDL)
-		z.both(letters, lettersDDL)
+		z.both(orders, inKind(kind, ordersDDL))
+		z.both(letters, inKind(kind, lettersDDL))
 		const n = 3000
 		for start := 0; start < n; start += 500 {
 			var vals []string
 			for i := start; i < start+500; i++ {
-				vals = append(vals, fmt.Sprintf("(%d, 'order %d', %d.%02d, X'%04x00ff', %s)", i, i, i, i%100, i, z.now))
+				vals = append(vals, fmt.Sprintf("(%d, 'order %d', %d.%02d, %s, %s)", i, i, i, i%100, blobIn(kind, fmt.Sprintf("%04x00ff", i)), z.now))
 			}
 			mustExec(t, z.src(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES "+strings.Join(vals, ","))
 		}
@@ -106,8 +128,8 @@ func TestVerifyFindsDamage(t *testing.T) {
 
 		// Damage behind sync's back.
 		mustExec(t, z.dst(), "DELETE FROM orders WHERE id = 10")
-		mustExec(t, z.dst(), "UPDATE orders SET amount = 1511.12 WHERE id = 1511")   // was 1511.11
-		mustExec(t, z.dst(), "UPDATE orders SET data = X'07e800fe' WHERE id = 2024") // was X'07e800ff'
+		mustExec(t, z.dst(), "UPDATE orders SET amount = 1511.12 WHERE id = 1511")                    // was 1511.11
+		mustExec(t, z.dst(), "UPDATE orders SET data = "+blobIn(kind, "07e800fe")+" WHERE id = 2024") // was X'07e800ff'
 		mustExec(t, z.dst(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES (99999, 'stray', 1.00, NULL, "+z.now+")")
 		mustExec(t, z.src(), "DELETE FROM letters WHERE id = 7") // a pull table: the internet lacks it
 
@@ -189,15 +211,15 @@ func TestVerifyEndpointRefuses(t *testing.T) {
 // changed on the intranet after the verification saw it is left alone;
 // a second verification finds only that row.
 func TestRepairThenVerifyClean(t *testing.T) {
-	eachBackend(t, func(t *testing.T, kind string) {
+	eachEngine(t, func(t *testing.T, kind string) {
 		is := is.New(t)
 		ctx := context.Background()
 		z := newZones(t, kind, zoneOpts{})
-		z.both(orders, ordersDDL)
+		z.both(orders, inKind(kind, ordersDDL))
 		is.NoErr(z.inet.InstallTombstones(ctx, orders))
 		var vals []string
 		for i := 0; i < 500; i++ {
-			vals = append(vals, fmt.Sprintf("(%d, 'order %d', %d.%02d, X'%04x00ff', %s)", i, i, i, i%100, i, z.now))
+			vals = append(vals, fmt.Sprintf("(%d, 'order %d', %d.%02d, %s, %s)", i, i, i, i%100, blobIn(kind, fmt.Sprintf("%04x00ff", i)), z.now))
 		}
 		mustExec(t, z.src(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES "+strings.Join(vals, ","))
 		z.waitLag()
@@ -206,7 +228,7 @@ func TestRepairThenVerifyClean(t *testing.T) {
 
 		mustExec(t, z.dst(), "DELETE FROM orders WHERE id = 10")
 		mustExec(t, z.dst(), "UPDATE orders SET amount = 111.12 WHERE id = 111")
-		mustExec(t, z.dst(), "UPDATE orders SET data = X'00e800fe' WHERE id = 232")
+		mustExec(t, z.dst(), "UPDATE orders SET data = "+blobIn(kind, "00e800fe")+" WHERE id = 232")
 		mustExec(t, z.dst(), "UPDATE orders SET note = 'damaged' WHERE id = 300")
 		mustExec(t, z.dst(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES (99999, 'stray', 1.00, NULL, "+z.now+")")
 		vs, err := z.coord.Verify(ctx, nil, nil)

@@ -57,9 +57,12 @@ func openDB(t *testing.T, kind string) *storage.DB {
 		db  *storage.DB
 		err error
 	)
-	if kind == "mysql" {
+	switch kind {
+	case "mysql":
 		db, err = storage.OpenMySQL(testdb.MySQL(t), o)
-	} else {
+	case "postgres":
+		db, err = storage.OpenPostgres(testdb.Postgres(t), o)
+	default:
 		db, err = storage.OpenSQLite(testdb.SQLite(t), o)
 	}
 	if err != nil {
@@ -76,8 +79,11 @@ func newZones(t *testing.T, kind string, o zoneOpts) *zones {
 	t.Helper()
 	z := &zones{t: t, kind: kind, inet: openDB(t, kind), intra: openDB(t, kind), gwOpts: o.gw}
 	z.typesTable, z.now = sqltest.SQLiteTypes, "strftime('%Y-%m-%d %H:%M:%f', 'now')"
-	if kind == "mysql" {
+	switch kind {
+	case "mysql":
 		z.typesTable, z.now = sqltest.MySQLTypes, "NOW(6)"
+	case "postgres":
+		z.typesTable, z.now = sqltest.PostgresTypes, "LOCALTIMESTAMP(6)"
 	}
 	k, err := crypto.GenerateCipherKey(o.cipher, "test1")
 	if err != nil {
