@@ -26,7 +26,7 @@ type FileRecordRow struct {
 	Size      int64     `bun:"size,notnull"`
 	MD5       string    `bun:"md5,type:varchar(32),notnull"`
 	SHA256    string    `bun:"sha256,type:varchar(64),notnull"`
-	SM3       string    `bun:"sm3,type:varchar(64),notnull,default:''"` // empty unless the zones use SM3 digests
+	SM3       string    `bun:"sm3,type:varchar(64),notnull"` // empty unless the zones use SM3 digests
 	ChunkSize int64     `bun:"chunk_size,notnull"`
 	Chunks    int       `bun:"chunks,notnull"`
 	Status    string    `bun:"status,type:varchar(16),notnull"`
