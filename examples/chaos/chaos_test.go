@@ -187,8 +187,8 @@ func TestCheckClassifies(t *testing.T) {
 	exec(intra, "INSERT INTO path_mapping (foreign_hash, local_hash, foreign_ref, local_ref) VALUES ('h3', 'h4', ?, ?)", ref2, "from-internet/"+ref2)
 	j.set("doc", "7", "e\x1f"+ref2, true)
 	// A file record that never finished.
-	exec(intra, "INSERT INTO file_record (id, origin, ref, size, md5, sha256, chunk_size, chunks, status, error, attempts, local_key, acked, updated_at) "+
-		"VALUES ('f1', 'internet', 'x', 1, '', '', 1, 1, 'failed', 'boom', 5, '', 0, NOW())")
+	exec(intra, "INSERT INTO file_record (id, origin, ref, size, md5, sha256, sm3, chunk_size, chunks, status, error, attempts, local_key, acked, updated_at) "+
+		"VALUES ('f1', 'internet', 'x', 1, '', '', '', 1, 1, 'failed', 'boom', 5, '', 0, NOW())")
 
 	v, err = Check(ctx, inet, intra, j)
 	is.NoErr(err)
