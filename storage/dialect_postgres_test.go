@@ -65,7 +65,7 @@ func TestPostgresTombstoneSQL(t *testing.T) {
 	is.Equal(def.fn, `FUNCTION "gst_gone_ad"() RETURNS trigger LANGUAGE plpgsql AS $gapsync$`+def.stored[0]+`$gapsync$`)
 	is.Equal(triggerSteps(d, flavorPG, def, map[string]string{"gst_gone_ad": def.stored[0]}), []string(nil)) // current: left alone
 	is.Equal(triggerSteps(d, flavorPG, def, map[string]string{"gst_gone_ad": "old", "gst_gone_ad2": "x"}),
-		[]string{"CREATE OR REPLACE " + def.fn, "CREATE OR REPLACE " + def.create[0], `DROP TRIGGER IF EXISTS "gst_gone_ad2" ON "gone"`})
+		[]string{"CREATE OR REPLACE " + def.fn, `DROP TRIGGER IF EXISTS "gst_gone_ad" ON "gone"`, "CREATE " + def.create[0], `DROP TRIGGER IF EXISTS "gst_gone_ad2" ON "gone"`})
 	// An integer cursor keeps the row's last version; its deletions are stamped in UTC.
 	cols = []column{{Name: "id", Type: "integer", Key: true}, {Name: "ver", Type: "bigint"}}
 	_, def = pgDialect{zone: "Asia/Shanghai"}.tombstoneSQL(gapsync.Table{Name: "v", Key: []string{"id"}, Cursor: "ver"}, cols, kindInteger)

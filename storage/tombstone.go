@@ -323,7 +323,10 @@ func triggerSteps(d dialect, flavor string, def triggerDef, existing map[string]
 		if has0 && b0 == def.stored[0] && !has1 {
 			return nil
 		}
-		out := []string{"CREATE OR REPLACE " + def.fn, "CREATE OR REPLACE " + def.create[0]}
+		// DROP and CREATE in the one transaction: no other session sees
+		// the table without its trigger, and no CREATE OR REPLACE TRIGGER
+		// (PostgreSQL 14) is needed.
+		out := []string{"CREATE OR REPLACE " + def.fn, drop(n0), "CREATE " + def.create[0]}
 		if has1 {
 			out = append(out, drop(n1))
 		}
