@@ -3,25 +3,33 @@
 // tables of medians and ratios (BENCHMARKS.md holds the latest).
 //
 //	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/'          # every case, full sizes
-//	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/' -quick   # every case, small sizes
+//	go run ./examples/bench -mysql 'root@tcp(127.0.0.1:3306)/' -quick   # every case, small sizes, under 90 s
 //	go run ./examples/bench -mysql '' -pg 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' -cases rows
 //
+// Every case runs in each of -directions: push (internet to intranet)
+// and pull (the reverse), and reports both.
+//
 // Case "rows": an initial load of -rows rows (about 200 bytes, 8 mixed
-// columns) through the gateway, against mysqldump | mysql on the same
-// server; then one incremental cycle with 10,000 of them changed (the
-// newest, then spread evenly). With -pg the rows case runs on PostgreSQL
-// too, both zones on that server, against pg_dump | psql. -directions
-// says which ways it runs: push (internet to intranet) and pull (the
-// reverse). Case "small": -small files of 8 KiB, each
-// referenced by a row. Case "file": one file of each -size goes from the
-// internet store through the internet database, the gateway and the
-// intranet database into the intranet store, verified, with the three
-// zone mains as separate processes so that each role's peak RSS is its
-// own, against raw BLOB I/O of the same bytes on the same server. Case
-// "ciphers": the initial load of -rows rows sealed with AES-256-GCM and
-// with SM4-GCM, alternately in each of -runs runs after a warm-up of each,
-// and the median of the per-run ratios SM4 ÷ AES, of the wall time and of
-// the CPU time of this process (steadier on a busy machine).
+// columns) through the gateway, in this process, against the peers on
+// the same server: mysqldump | mysql, and mydumper -t N into a directory
+// then myloader -t N (N is gapsync's own parallelism, the pages the
+// coordinator applies at once; skipped with a note when mydumper is not
+// installed); then one incremental cycle with 10,000 of them changed (the
+// newest, then spread evenly), the spread rows also upserted by a plain
+// client as the bound. With -pg the rows case runs on PostgreSQL too,
+// both zones on that server, against pg_dump | psql. Case "growth": the
+// initial load of each -growth count of rows with the zone mains as
+// processes: time per row against the first count's, and each role's
+// peak RSS. Case "small": -small files of 8 KiB, each referenced by a
+// row. Case "file": one file of each -size goes from the source side's
+// store through both databases and the gateway into the other side's
+// store, verified, against raw BLOB I/O of the same bytes on the same
+// server. Cases small and file run the zone mains as processes too, so
+// that each role's peak RSS is its own. Case "ciphers": the initial load
+// of -rows rows sealed with AES-256-GCM and with SM4-GCM, alternately in
+// each of -runs runs after a warm-up of each, and the median of the
+// per-run ratios SM4 ÷ AES, of the wall time and of the CPU time of this
+// process (steadier on a busy machine); it runs only when named.
 //
 // -cipher sets the shared key's cipher (aes or sm4) for the other cases.
 //
@@ -39,11 +47,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,37 +69,108 @@ func main() {
 	}
 }
 
+// bench holds what the cases share: the flags, the engines, and the zone
+// mains once built.
+type bench struct {
+	dsn        string // MariaDB/MySQL; empty: none
+	engines    []engine
+	maria      engine // engines' MariaDB/MySQL one, when dsn is set
+	directions []gapsync.Direction
+	sizes      []int64 // file case
+	nrows      int
+	nsmall     int
+	runs       int
+	warmup     int
+	growth     []int // rows of each initial load of the growth case
+	bin        string
+	built      bool
+}
+
+// benchCase is one case: its name in -cases, whether it needs MariaDB,
+// and what runs it. cases runs them in this order; a new case is a file
+// of its own and one line here.
+type benchCase struct {
+	name       string
+	needsMySQL bool
+	run        func(ctx context.Context, b *bench) error
+}
+
+var cases = []benchCase{
+	{"rows", false, rowsCases},
+	{"ciphers", true, func(ctx context.Context, b *bench) error { return cipherReport(ctx, b.dsn, b.nrows, b.runs) }},
+	{"growth", true, growthCase},
+	{"small", true, smallCases},
+	{"file", true, fileCases},
+}
+
 func run(ctx context.Context) error {
+	var names []string
+	for _, c := range cases {
+		if c.name != "ciphers" {
+			names = append(names, c.name)
+		}
+	}
 	dsn := flag.String("mysql", os.Getenv("GAPSYNC_TEST_MYSQL_DSN"), "DSN of a MariaDB/MySQL user that may create databases; empty: no MariaDB cases")
 	pg := flag.String("pg", os.Getenv("GAPSYNC_TEST_PG_DSN"), "URL of a PostgreSQL user that may create databases, for the rows case; empty: no PostgreSQL case")
-	dirs := flag.String("directions", "push,pull", "directions of the rows case: push (internet to intranet), pull (intranet to internet)")
+	dirs := flag.String("directions", "push,pull", "directions every case runs: push (internet to intranet), pull (intranet to internet)")
 	sizes := flag.String("size", "1GiB", "file sizes for the file case, comma-separated (KiB, MiB, GiB suffixes)")
-	cases := flag.String("cases", "rows,small,file", "cases to run: rows (initial load and incremental), small (many small files), file (one large file), ciphers (initial load under AES-256-GCM and SM4-GCM)")
+	caseList := flag.String("cases", strings.Join(names, ","), "cases to run: rows (initial load against the peers, and incremental), growth (initial loads of -growth rows through the zone mains:\ntime per row and peak RSS per role), small (many small files), file (one large file), ciphers (initial load under AES-256-GCM and SM4-GCM)")
 	cipherName := flag.String("cipher", "aes", "the shared key's cipher for the rows, small and file cases: aes (AES-256-GCM) or sm4 (SM4-GCM)")
 	nrows := flag.Int("rows", 1_000_000, "rows for the initial load")
 	nsmall := flag.Int("small", 10_000, "files of 8 KiB for the small-files case")
-	runs := flag.Int("runs", 3, "measured runs of the rows case, after one warm-up")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gapsync initial loads to this file")
-	quick := flag.Bool("quick", false, "small sizes for a fast check: 50,000 rows, 1,000 small files, a 64 MiB file, one run")
+	runs := flag.Int("runs", 3, "measured runs of the rows case, after -warmup")
+	warmup := flag.Int("warmup", 1, "runs of the rows case before the measured ones, not counted")
+	growth := flag.String("growth", "1000000,5000000", "rows of each initial load of the growth case, comma-separated")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first gapsync initial load to this file")
+	quick := flag.Bool("quick", false, "small sizes for a fast check (flags given explicitly win): 50,000 rows, growth at 50,000 and 100,000, 300 small files,\na 32 MiB file, one run and no warm-up, settling InnoDB for 2 s at most")
 	pool := flag.String("buffer-pool", "", "set innodb_buffer_pool_size to this (e.g. 1GiB) for the run and restore it after (needs SUPER); empty: leave the server as it is")
 	flag.Parse()
 	if *quick {
-		*nrows, *nsmall, *sizes, *runs = 50_000, 1000, "64MiB", 1
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range map[string]string{"rows": "50000", "growth": "50000,100000", "small": "300", "size": "32MiB", "runs": "1", "warmup": "0"} {
+			if !set[name] {
+				flag.Set(name, v)
+			}
+		}
+		quickRun, settleWait = true, 2*time.Second
 	}
+	b := &bench{dsn: *dsn, nrows: *nrows, nsmall: *nsmall, runs: *runs, warmup: *warmup}
 	if *dsn == "" && *pg == "" {
 		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN), -pg URL (or GAPSYNC_TEST_PG_DSN), or both")
 	}
-	if *dsn == "" && (strings.Contains(*cases, "small") || strings.Contains(*cases, "file") || strings.Contains(*cases, "ciphers")) {
-		return errors.New("the small, file and ciphers cases need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)")
+	var todo []benchCase
+	for _, name := range strings.Split(*caseList, ",") {
+		i := slices.IndexFunc(cases, func(c benchCase) bool { return c.name == strings.TrimSpace(name) })
+		if i < 0 {
+			return fmt.Errorf("-cases: no case %q", name)
+		}
+		if cases[i].needsMySQL && *dsn == "" {
+			return fmt.Errorf("the %s case needs -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN)", cases[i].name)
+		}
+		todo = append(todo, cases[i])
 	}
-	var directions []gapsync.Direction
 	for _, d := range strings.Split(*dirs, ",") {
 		switch d := gapsync.Direction(strings.TrimSpace(d)); d {
 		case gapsync.Push, gapsync.Pull:
-			directions = append(directions, d)
+			b.directions = append(b.directions, d)
 		default:
 			return fmt.Errorf("-directions: %q is neither push nor pull", d)
 		}
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := parseSize(s)
+		if err != nil {
+			return fmt.Errorf("-size: %w", err)
+		}
+		b.sizes = append(b.sizes, n)
+	}
+	for _, s := range strings.Split(*growth, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-growth: %q is not a number of rows", s)
+		}
+		b.growth = append(b.growth, n)
 	}
 	var err error
 	if keyCipher, err = crypto.ParseCipher(*cipherName); err != nil {
@@ -109,25 +187,24 @@ func run(ctx context.Context) error {
 		}
 		defer restore()
 	}
-	var engines []engine
 	if *dsn != "" {
 		if err := describeServer(*dsn); err != nil {
 			return err
 		}
-		engines = append(engines, mysqlEngine(*dsn))
+		b.maria = mysqlEngine(*dsn)
+		b.engines = append(b.engines, b.maria)
 	}
 	if *pg != "" {
 		if err := describePG(*pg); err != nil {
 			return err
 		}
-		engines = append(engines, pgEngine(*pg))
+		b.engines = append(b.engines, pgEngine(*pg))
 	}
 	defer cleanup()
-	bin, err := os.MkdirTemp("", "gapsync-bench-")
-	if err != nil {
+	if b.bin, err = os.MkdirTemp("", "gapsync-bench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(bin)
+	defer os.RemoveAll(b.bin)
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -136,48 +213,38 @@ func run(ctx context.Context) error {
 		defer f.Close()
 		profile = f
 	}
-	if strings.Contains(*cases, "rows") {
-		for _, e := range engines {
-			for _, d := range directions {
-				if err := rowsReport(ctx, e, d, *nrows, *runs); err != nil {
-					return fmt.Errorf("%s %s: %w", e.name, d, err)
-				}
-			}
+	for _, c := range todo {
+		start := time.Now()
+		if err := c.run(ctx, b); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
 		}
+		fmt.Fprintf(os.Stderr, "bench: case %s took %.0f s\n", c.name, time.Since(start).Seconds())
 	}
-	if strings.Contains(*cases, "ciphers") {
-		if err := cipherReport(ctx, *dsn, *nrows, *runs); err != nil {
-			return err
-		}
-	}
-	if strings.Contains(*cases, "small") {
-		if err := settle(*dsn); err != nil {
-			return err
-		}
-		d, err := smallFilesCase(ctx, *dsn, *nsmall, 8<<10)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("| many small files | %d files of 8 KiB in %.1f s, %.0f files/s |\n|---|---|\n\n", *nsmall, d.Seconds(), float64(*nsmall)/d.Seconds())
-	}
-	if !strings.Contains(*cases, "file") {
-		return nil
+	return nil
+}
+
+// mains builds the three zone mains into b.bin, once, and returns the
+// directory.
+func (b *bench) mains() (string, error) {
+	if b.built {
+		return b.bin, nil
 	}
 	fmt.Fprintln(os.Stderr, "bench: building the zone mains")
-	build := exec.Command("go", "build", "-o", bin+"/", "./examples/internet", "./examples/external", "./examples/intranet")
+	build := exec.Command("go", "build", "-o", b.bin+"/", "./examples/internet", "./examples/external", "./examples/intranet")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("build the mains (run from the module root): %w", err)
+		return "", fmt.Errorf("build the mains (run from the module root): %w", err)
 	}
-	fmt.Printf("| file size | stage+send (internet) | publish (intranet) | end to end | stage bound (same bytes, raw BLOB I/O) | ratio bound ÷ gapsync | peak RSS internet | peak RSS external | peak RSS intranet |\n")
-	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := parseSize(s)
-		if err != nil {
-			return err
-		}
-		if err := fileCase(ctx, *dsn, bin, n); err != nil {
-			return err
+	b.built = true
+	return b.bin, nil
+}
+
+func rowsCases(ctx context.Context, b *bench) error {
+	for _, e := range b.engines {
+		for _, d := range b.directions {
+			if err := rowsReport(ctx, e, d, b.nrows, b.warmup, b.runs); err != nil {
+				return fmt.Errorf("%s %s: %w", e.name, d, err)
+			}
 		}
 	}
 	return nil
@@ -250,100 +317,6 @@ func execSQL(dsn string, qs ...string) error {
 	return nil
 }
 
-func fileCase(ctx context.Context, base, bin string, size int64) error {
-	inetDSN, err := fresh(base, "gapsync_bench_internet")
-	if err != nil {
-		return err
-	}
-	intraDSN, err := fresh(base, "gapsync_bench_intranet")
-	if err != nil {
-		return err
-	}
-	const ddl = "CREATE TABLE docs (id BIGINT PRIMARY KEY, path VARCHAR(300), updated_at DATETIME(6))"
-	if err := execSQL(inetDSN, ddl); err != nil {
-		return err
-	}
-	if err := execSQL(intraDSN, ddl); err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "gapsync-bench-stores-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
-	inetStore, intraStore := filepath.Join(work, "internet"), filepath.Join(work, "intranet")
-	os.MkdirAll(inetStore, 0o755)
-	want, err := writeFile(filepath.Join(inetStore, "big.bin"), size)
-	if err != nil {
-		return err
-	}
-	if err := execSQL(inetDSN, "INSERT INTO docs VALUES (1, 'big.bin', NOW(6) - INTERVAL 1 MINUTE)"); err != nil {
-		return err
-	}
-	key, _ := crypto.GenerateCipherKey(keyCipher, "bench")
-	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
-	table := "docs:id:updated_at:push:path"
-	if _, _, err := proc(bin, env, "intranet", "-db", intraDSN, "-table", table); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	gw := exec.Command(filepath.Join(bin, "external"), "-listen", addr, "-db", intraDSN)
-	gw.Env = env
-	if err := gw.Start(); err != nil {
-		return err
-	}
-	for i := 0; i < 200; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	if err := settle(base); err != nil {
-		gw.Process.Kill()
-		return err
-	}
-	sendTime, inetRSS, err := proc(bin, env, "internet", "-once", "-db", inetDSN, "-gateway", "http://"+addr,
-		"-table", table, "-store", "dir:"+inetStore)
-	if err != nil {
-		gw.Process.Kill()
-		return err
-	}
-	gw.Process.Signal(syscall.SIGTERM)
-	gw.Wait()
-	gwRSS := gw.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
-	pubTime, intraRSS, err := proc(bin, env, "intranet", "-once", "-db", intraDSN, "-store", "dir:"+intraStore)
-	if err != nil {
-		return err
-	}
-	got, err := hashFile(filepath.Join(intraStore, "from-internet", "big.bin"))
-	if err != nil {
-		return err
-	}
-	if got != want {
-		return fmt.Errorf("the published file differs: %s, want %s", got, want)
-	}
-	if err := settle(base); err != nil {
-		return err
-	}
-	bound, err := stageBound(base, filepath.Join(inetStore, "big.bin"), 4<<20, 4)
-	if err != nil {
-		return err
-	}
-	mb := float64(size) / (1 << 20)
-	total := sendTime + pubTime
-	fmt.Printf("| %d MiB | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.1f s, %.0f MB/s | %.2f | %d MiB | %d MiB | %d MiB |\n",
-		size>>20, sendTime.Seconds(), mb/sendTime.Seconds(), pubTime.Seconds(), mb/pubTime.Seconds(),
-		total.Seconds(), mb/total.Seconds(), bound.Seconds(), mb/bound.Seconds(), bound.Seconds()/total.Seconds(),
-		inetRSS>>10, gwRSS>>10, intraRSS>>10)
-	return nil
-}
-
 // setBufferPool resizes the InnoDB buffer pool (a dynamic setting) and
 // returns a function that puts the old size back.
 func setBufferPool(dsn string, size int64) (func(), error) {
@@ -393,7 +366,7 @@ func setBufferPool(dsn string, size int64) (func(), error) {
 // settle has InnoDB flush what earlier cases left dirty, so that a case
 // does not pay for the one before it: it sets innodb_max_dirty_pages_pct
 // to 0 (an idle MariaDB otherwise keeps dirty pages for good), waits up to
-// a minute for the dirty pages to fall to 1% of the pool, and puts the
+// settleWait for the dirty pages to fall to 1% of the pool, and puts the
 // setting back.
 func settle(dsn string) error {
 	db, err := sql.Open("mysql", dsn)
@@ -409,7 +382,7 @@ func settle(dsn string) error {
 		return fmt.Errorf("settle: %w", err)
 	}
 	defer db.Exec("SET GLOBAL innodb_max_dirty_pages_pct = " + pct)
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+	for deadline := time.Now().Add(settleWait); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		var name string
 		var dirty, total int64
 		if err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'").Scan(&name, &dirty); err != nil {
@@ -422,9 +395,18 @@ func settle(dsn string) error {
 			return nil
 		}
 	}
-	fmt.Fprintln(os.Stderr, "bench: InnoDB still flushing after a minute; measuring anyway")
+	if !quickRun {
+		fmt.Fprintf(os.Stderr, "bench: InnoDB still flushing after %v; measuring anyway\n", settleWait)
+	}
 	return nil
 }
+
+// settleWait is how long settle waits; quickRun is -quick, which waits
+// only a little: its figures are a check, not a measurement.
+var (
+	settleWait = time.Minute
+	quickRun   bool
+)
 
 // describeServer prints the settings the figures depend on.
 func describeServer(dsn string) error {
@@ -457,27 +439,6 @@ func describePG(dsn string) error {
 	}
 	fmt.Printf("PostgreSQL %s: shared_buffers %s, synchronous_commit %s, max_wal_size %s; %d CPUs\n\n", version, buffers, commit, wal, runtime.NumCPU())
 	return nil
-}
-
-// proc runs one zone main to completion and returns its wall time and
-// peak RSS in KiB.
-func proc(bin string, env []string, name string, args ...string) (time.Duration, int64, error) {
-	cmd := exec.Command(filepath.Join(bin, name), args...)
-	cmd.Env = env
-	out, err := os.CreateTemp("", "gapsync-bench-log-")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer os.Remove(out.Name())
-	cmd.Stdout, cmd.Stderr = out, out
-	start := time.Now()
-	err = cmd.Run()
-	took := time.Since(start)
-	if err != nil {
-		log, _ := os.ReadFile(out.Name())
-		return took, 0, fmt.Errorf("%s: %w\n%s", name, err, log)
-	}
-	return took, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
 }
 
 // writeFile writes size pseudo-random bytes and returns their SHA-256.
@@ -518,106 +479,6 @@ func hashFile(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func rowsReport(ctx context.Context, e engine, dir gapsync.Direction, n, runs int) error {
-	changed := min(10_000, n/10)
-	var loads, dumps, incrs, scats []time.Duration
-	for i := 0; i <= runs; i++ {
-		l, d, inc, sc, err := rowsCase(ctx, e, dir, n, changed)
-		if err != nil {
-			return err
-		}
-		what := fmt.Sprintf("run %d", i)
-		if i == 0 {
-			what = "warm-up"
-		}
-		fmt.Fprintf(os.Stderr, "bench: %s %s %s: gapsync %.1f s, %s %.1f s, incremental %.2f s (newest rows) %.2f s (scattered)\n",
-			e.name, dir, what, l.Seconds(), e.peer, d.Seconds(), inc.Seconds(), sc.Seconds())
-		if i > 0 {
-			loads, dumps, incrs, scats = append(loads, l), append(dumps, d), append(incrs, inc), append(scats, sc)
-		}
-	}
-	l, d, inc, sc := median(loads), median(dumps), median(incrs), median(scats)
-	// Side by side: each run's ratio, then their median (the machine is
-	// noisy; a run's two halves share its noise).
-	var ratios []time.Duration
-	for i := range loads {
-		ratios = append(ratios, time.Duration(float64(time.Second)*loads[i].Seconds()/dumps[i].Seconds()))
-	}
-	per := make([]string, len(ratios))
-	for i, r := range ratios {
-		per[i] = fmt.Sprintf("%.2f", r.Seconds())
-	}
-	fmt.Printf("%s, %s:\n\n| case | gapsync | peer | ratio gapsync ÷ peer |\n|---|---|---|---|\n", e.name, dir)
-	fmt.Printf("| initial load, %d rows | %.1f s, %.0f rows/s | %s %.1f s, %.0f rows/s | per run %s; median %.2f |\n",
-		n, l.Seconds(), float64(n)/l.Seconds(), strings.ReplaceAll(e.peer, "|", "\\|"), d.Seconds(), float64(n)/d.Seconds(), strings.Join(per, ", "), median(ratios).Seconds())
-	fmt.Printf("| incremental, the newest %d of %d rows changed | %.2f s for one cycle | | |\n", changed, n, inc.Seconds())
-	fmt.Printf("| incremental, %d rows spread over all %d changed | %.2f s for one cycle | | |\n\n", changed, n, sc.Seconds())
-	return nil
-}
-
-// cipherReport measures the initial load of n rows under each cipher in
-// the same run: one warm-up of each, then runs rounds of both, the order
-// alternating from round to round so that neither always runs second, and
-// prints the medians and the median of the per-round ratios, of the wall
-// time and of this process's CPU time (the coordinator, the gateway, both
-// drivers and the envelopes: everything but the database server), which a
-// busy machine disturbs far less than the wall time.
-func cipherReport(ctx context.Context, dsn string, n, runs int) error {
-	defer func(c crypto.Cipher) { keyCipher = c }(keyCipher)
-	aes, sm4 := crypto.AES256GCM, crypto.SM4GCM
-	var walls, cpus [2][]time.Duration // by cipher
-	var wallRatios, cpuRatios []time.Duration
-	ratio := func(a, b time.Duration) time.Duration {
-		return time.Duration(float64(time.Second) * b.Seconds() / a.Seconds())
-	}
-	for i := 0; i <= runs; i++ {
-		order := []crypto.Cipher{aes, sm4}
-		if i%2 == 1 {
-			order = []crypto.Cipher{sm4, aes}
-		}
-		var wall, cpu [2]time.Duration
-		for _, c := range order {
-			keyCipher = c
-			before := cpuTime()
-			z, _, load, err := initialLoad(ctx, mysqlEngine(dsn), gapsync.Push, n)
-			if z != nil {
-				z.Close()
-			}
-			if err != nil {
-				return fmt.Errorf("%v: %w", c, err)
-			}
-			wall[c], cpu[c] = load, cpuTime()-before
-		}
-		what := fmt.Sprintf("run %d", i)
-		if i == 0 {
-			what = "warm-up"
-		}
-		fmt.Fprintf(os.Stderr, "bench: ciphers %s: aes-256-gcm %.2f s (CPU %.2f s), sm4-gcm %.2f s (CPU %.2f s), sm4 ÷ aes %.3f (CPU %.3f)\n",
-			what, wall[aes].Seconds(), cpu[aes].Seconds(), wall[sm4].Seconds(), cpu[sm4].Seconds(),
-			ratio(wall[aes], wall[sm4]).Seconds(), ratio(cpu[aes], cpu[sm4]).Seconds())
-		if i > 0 {
-			for _, c := range []crypto.Cipher{aes, sm4} {
-				walls[c], cpus[c] = append(walls[c], wall[c]), append(cpus[c], cpu[c])
-			}
-			wallRatios, cpuRatios = append(wallRatios, ratio(wall[aes], wall[sm4])), append(cpuRatios, ratio(cpu[aes], cpu[sm4]))
-		}
-	}
-	list := func(ds []time.Duration) string {
-		var s []string
-		for _, d := range ds {
-			s = append(s, fmt.Sprintf("%.3f", d.Seconds()))
-		}
-		return strings.Join(s, ", ")
-	}
-	fmt.Printf("| initial load, %d rows, median of %d runs | AES-256-GCM | SM4-GCM | ratio SM4 ÷ AES |\n|---|---|---|---|\n", n, runs)
-	fmt.Printf("| wall time | %.2f s, %.0f rows/s | %.2f s, %.0f rows/s | per run %s; median **%.3f** |\n",
-		median(walls[aes]).Seconds(), float64(n)/median(walls[aes]).Seconds(), median(walls[sm4]).Seconds(), float64(n)/median(walls[sm4]).Seconds(),
-		list(wallRatios), median(wallRatios).Seconds())
-	fmt.Printf("| CPU time of the gapsync process | %.2f s | %.2f s | per run %s; median **%.3f** |\n\n",
-		median(cpus[aes]).Seconds(), median(cpus[sm4]).Seconds(), list(cpuRatios), median(cpuRatios).Seconds())
-	return nil
 }
 
 // cpuTime is the user and system CPU time this process has used.

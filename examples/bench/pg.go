@@ -26,9 +26,10 @@ CREATE INDEX ix_load_rows_updated_at ON load_rows (updated_at)`
 
 func pgEngine(base string) engine {
 	return engine{
-		name: "PostgreSQL", peer: "pg_dump | psql",
+		name:  "PostgreSQL",
 		fresh: func(name string) (string, error) { return pgFresh(base, name) },
-		ddl:   pgLoadDDL, fill: pgFill, now: "now()", dump: pgDumpPipe,
+		ddl:   pgLoadDDL, fill: pgFill, now: "now()", peers: []peer{{"pg_dump | psql", pgDumpPipe}},
+		upsert: pgUpsert,
 		// A checkpoint before each half: the fill's (or the other
 		// half's) WAL is written out and does not land in the middle of
 		// the next measurement.
@@ -64,16 +65,43 @@ func pgFill(dsn string, n int) error {
 		FROM generate_series(1::bigint, %d) g`, n), "ANALYZE load_rows")
 }
 
-// pgDumpPipe runs pg_dump --data-only -t TABLE SRC | psql DST: COPY into
-// the existing table, its indexes kept up as it goes, one transaction.
-func pgDumpPipe(srcDSN, dstDSN, table string) error {
+// pgUpsert is the statement a plain client sends to write rows over
+// load_rows': a VALUES list, ON CONFLICT DO UPDATE.
+func pgUpsert(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO load_rows (" + strings.Join(loadColumns, ", ") + ") VALUES ")
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for c := range loadColumns {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", r*len(loadColumns)+c+1)
+		}
+		b.WriteString(")")
+	}
+	var set []string
+	for _, c := range loadColumns[1:] {
+		set = append(set, c+" = EXCLUDED."+c)
+	}
+	b.WriteString(" ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", "))
+	return b.String()
+}
+
+// pgDumpPipe runs pg_dump --data-only -t load_rows SRC | psql DST: COPY
+// into the existing table, its indexes kept up as it goes, one
+// transaction.
+func pgDumpPipe(srcDSN, dstDSN string) (string, error) {
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	script := "pg_dump --data-only -t " + q(table) + " -d " + q(srcDSN) +
+	script := "pg_dump --data-only -t load_rows -d " + q(srcDSN) +
 		" | psql -q -X -v ON_ERROR_STOP=1 --single-transaction -d " + q(dstDSN) + " >/dev/null"
 	cmd := exec.Command("bash", "-c", "set -o pipefail; "+script)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("pg_dump | psql: %w", err)
+		return "", fmt.Errorf("pg_dump | psql: %w", err)
 	}
-	return nil
+	return "", nil
 }
