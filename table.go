@@ -263,7 +263,15 @@ type Result struct {
 	// side's own versions of rows that were not applied because they had
 	// changed there too; empty when there were none.
 	Conflicts []byte `json:"conflicts,omitempty"`
-	AppliedAt string `json:"applied_at"`
+	// Missing names the batch's columns that the receiving table does not
+	// have (a column added on the sending side only). Their values were
+	// not written; the columns both sides share were. The sender keeps
+	// syncing the shared columns and sends the rows again once the column
+	// exists here (see syncer's schema drift). A key column, or the
+	// cursor of a two-way table, is never missing: such a batch is
+	// refused with ErrUnknownColumn.
+	Missing   []string `json:"missing,omitempty"`
+	AppliedAt string   `json:"applied_at"`
 }
 
 // Page bounds one batch read from a ChangeSource.

@@ -99,21 +99,29 @@ func Normalize(v any) any {
 func IsEcho(ledger, state string) bool { return ledger != "" && ledger == state }
 
 // Local is this side's version of a row an arriving change touches: its
-// state hash, its cursor (a deletion's: its time, or for an integer cursor
-// the deleted row's last value), and whether there is one at all.
+// state hash over the arriving row's columns, its cursor (a deletion's:
+// its time, or for an integer cursor the deleted row's last value), and
+// whether there is one at all. Stored, when set, is its state hash over
+// every column this side sends (the form the ledger holds), for a table
+// with columns the arriving batch lacks; "" means State is that form too.
 type Local struct {
 	Found  bool
 	State  string
+	Stored string
 	Cursor any
 }
 
 // Conflicts reports whether an arriving row, of state hash in, conflicts
 // with the local version: there is one, it differs from what arrives, sync
-// did not write it (its state is not the ledger's), and it has not
+// did not write it (its stored state is not the ledger's), and it has not
 // travelled yet (its cursor is at or after since, the reverse direction's
 // last bound; see Unsynced). A forced batch never conflicts.
 func Conflicts(in string, local Local, ledger, since string, force bool) bool {
-	return !force && local.Found && local.State != in && ledger != local.State && Unsynced(local.Cursor, since)
+	stored := local.State
+	if local.Stored != "" {
+		stored = local.Stored
+	}
+	return !force && local.Found && local.State != in && ledger != stored && Unsynced(local.Cursor, since)
 }
 
 // Unsynced reports whether a local cursor value is at or after since, the

@@ -45,6 +45,12 @@ func TestEchoAndConflict(t *testing.T) {
 	old := changed
 	old.Cursor = []byte("2020-01-01 00:00:00.000000")
 	is.True(!rules.Conflicts("in", old, "ledger", since, false)) // it travelled already
+	// A table with a column the batch lacks: the ledger holds the state
+	// over every column here, so that is what it is compared with.
+	wide := changed
+	wide.Stored = "mine+extra"
+	is.True(!rules.Conflicts("in", wide, "mine+extra", since, false)) // sync wrote it
+	is.True(rules.Conflicts("in", wide, "mine", since, false))        // changed here since
 }
 
 func TestUnsynced(t *testing.T) {

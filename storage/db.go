@@ -226,7 +226,7 @@ func (db *DB) Close() error { return db.bun.Close() }
 // Migrate creates the sync metadata tables and their indexes if they do not
 // exist. It is idempotent and safe to call at every start.
 func (db *DB) Migrate(ctx context.Context) error {
-	for _, m := range append(models, (*ParkedRow)(nil)) {
+	for _, m := range append(models, (*ParkedRow)(nil), (*DriftRow)(nil)) {
 		q := db.d.tableDDL(db.bun.NewCreateTable().Model(m).IfNotExists().String())
 		if _, err := db.sql.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("storage: create %T: %w", m, err)
@@ -304,6 +304,51 @@ func Open(dsn string, o *Options) (*DB, error) {
 func (db *DB) forgetColumns(table string) {
 	db.meta.Delete("columns\x00" + table)
 	db.meta.Delete("effects\x00" + table)
+}
+
+// freshColumns re-reads table's cached shape when the table's columns
+// are not the cached ones any more (an ALTER made here since), found by a
+// query that reads no row: the two-way ledger must hash a written row in
+// the form the next scan reads it, every column included.
+func (db *DB) freshColumns(ctx context.Context, table string) error {
+	cols, err := db.columns(ctx, table)
+	if err != nil {
+		return err
+	}
+	q, byRows := db.d.liveColumns(table)
+	rows, err := db.sql.QueryContext(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return fmt.Errorf("storage: read the columns of %s: %w", table, err)
+	}
+	var live []string
+	if byRows {
+		for rows.Next() {
+			var n string
+			if err = rows.Scan(&n); err != nil {
+				break
+			}
+			live = append(live, n)
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+	} else {
+		live, err = rows.Columns()
+	}
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("storage: read the columns of %s: %w", table, err)
+	}
+	stale := len(live) != len(cols)
+	for _, n := range live {
+		if _, ok := findColumn(cols, n); !ok {
+			stale = true
+		}
+	}
+	if stale {
+		db.forgetColumns(table)
+	}
+	return nil
 }
 
 // columnsHaving returns table's columns like columns, but re-reads them

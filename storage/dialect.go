@@ -47,6 +47,12 @@ type dialect interface {
 	// from other columns, so never written). Its single argument is the
 	// table name.
 	Columns() string
+	// liveColumns reads the names of table's columns as they are now,
+	// cheaply: from the result columns of a query that returns no row
+	// (byRows false), or as the rows of a catalogue query (byRows true,
+	// where a cached prepared "SELECT *" would fail once after an ALTER:
+	// PostgreSQL's "cached plan must not change result type").
+	liveColumns(table string) (q Query, byRows bool)
 	// placeholderLimit is the most bound parameters one statement may carry.
 	placeholderLimit() int
 	// lockRows ends a SELECT inside a transaction so that the rows it

@@ -266,3 +266,7 @@ func (mysqlDialect) insertValuesWord() string { return "VALUES" }
 func (mysqlDialect) analyze(string) string { return "" }
 
 func (mysqlDialect) param(string) string { return "?" }
+
+func (d mysqlDialect) liveColumns(table string) (Query, bool) {
+	return Query{SQL: "SELECT * FROM " + d.Quote(table) + " WHERE 1 = 0"}, false
+}

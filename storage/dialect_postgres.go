@@ -396,3 +396,8 @@ func utcText(s string) string {
 	}
 	return s + "+00"
 }
+
+func (d pgDialect) liveColumns(table string) (Query, bool) {
+	return Query{SQL: "SELECT attname FROM pg_attribute WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
+		Args: []any{d.Quote(table)}}, true
+}

@@ -37,6 +37,11 @@ func TestPostgresDialectSQL(t *testing.T) {
 	is.True(strings.Contains(d.acquireLease(1500*time.Millisecond), "interval '1500000 microseconds'"))
 	is.True(strings.Contains(d.openWriters(), "backend_xid IS NOT NULL"))
 	is.Equal(d.createIndex("i", "t", `"a", "b"`), `CREATE INDEX IF NOT EXISTS "i" ON "t" ("a", "b")`)
+	// The live columns from the catalogue, never a cached SELECT *.
+	lq, byRows := d.liveColumns(`we"ird`)
+	is.True(byRows)
+	is.Equal(lq.SQL, `SELECT attname FROM pg_attribute WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped`)
+	is.Equal(lq.Args, []any{`"we""ird"`})
 	is.Equal(d.tableDDL(`CREATE TABLE "x" ("a" datetime(6) NOT NULL, "b" longblob, "c" longtext NOT NULL, "datetime(6)" text)`),
 		`CREATE TABLE "x" ("a" timestamp(6) NOT NULL, "b" bytea, "c" text NOT NULL, "datetime(6)" text)`)
 	for typ, want := range map[string]cursorKind{"bigint": kindInteger, "integer": kindInteger, "smallint": kindInteger,

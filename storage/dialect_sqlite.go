@@ -190,3 +190,7 @@ func (sqliteDialect) insertValuesWord() string { return "VALUES" }
 func (sqliteDialect) analyze(string) string { return "" }
 
 func (sqliteDialect) param(string) string { return "?" }
+
+func (d sqliteDialect) liveColumns(table string) (Query, bool) {
+	return Query{SQL: "SELECT * FROM " + d.Quote(table) + " WHERE 1 = 0"}, false
+}

@@ -65,3 +65,14 @@ func TestChunkRespectsLimits(t *testing.T) {
 }
 
 type batchRow = batch.Row
+
+// The live column probe reads no row on MySQL and SQLite.
+func TestLiveColumnsSQL(t *testing.T) {
+	is := is.New(t)
+	for _, d := range []dialect{mysqlDialect{}, sqliteDialect{}} {
+		q, byRows := d.liveColumns("t")
+		is.True(!byRows)
+		is.Equal(q.SQL, "SELECT * FROM "+d.Quote("t")+" WHERE 1 = 0")
+		is.Equal(len(q.Args), 0)
+	}
+}

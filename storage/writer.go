@@ -40,13 +40,15 @@ import (
 // through server-side prepared statements, and DELETE by key for deletes.
 func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error) {
 	res := gapsync.Result{BatchID: b.ID, Table: b.Table, Rows: len(b.Rows), Bytes: b.Bytes()}
-	t, names, err := db.checkBatch(ctx, b)
+	t, names, missing, err := db.checkBatch(ctx, b)
 	if err != nil {
 		return res, err
 	}
+	res.Missing = missing
 	if prev, ok, err := db.applied(ctx, b.ID); err != nil {
 		return res, err
 	} else if ok {
+		prev.Missing = missing
 		return prev, nil
 	}
 	if err := db.checkBatchAge(ctx, b.ID); err != nil {
@@ -88,6 +90,9 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 	// can deadlock with writers queued behind it.
 	tombs, readBack := false, false
 	if t.Direction == gapsync.Both {
+		if err := db.freshColumns(ctx, t.Name); err != nil {
+			return fail(err)
+		}
 		if tombs, err = db.hasTombstones(ctx, t.Name); err != nil {
 			return fail(err)
 		}
@@ -146,8 +151,12 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 		// back in this transaction, as the next scan will see them;
 		// elsewhere what was written is what is stored.
 		var stored map[string][]any
+		hashed := names
 		if readBack {
-			if stored, err = db.storedRows(ctx, tx, t.Name, names, t.Key, rows); err != nil {
+			if hashed, err = db.sentNames(ctx, t); err != nil {
+				return fail(err)
+			}
+			if stored, err = db.storedRows(ctx, tx, t.Name, hashed, t.Key, rows, keyPos); err != nil {
 				return fail(err)
 			}
 		}
@@ -157,7 +166,7 @@ func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error)
 			khs[i] = rules.KeyHash(rules.Pick(r.Values, keyPos))
 			hs[i] = rules.StateHash(r.Op, names, r.Values, keyPos, curPos)
 			if vals, ok := stored[khs[i]]; ok && r.Op == batch.OpUpsert {
-				hs[i] = rules.RowHash(names, vals)
+				hs[i] = rules.RowHash(hashed, vals)
 			}
 			if r.Op == batch.OpDelete && tombs {
 				stamps = append(stamps, append(rules.Pick(r.Values, keyPos), r.Values[curPos]))
@@ -324,10 +333,23 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	local, err = db.lookup(ctx, tx, t.Name, names, t.Key, keys)
+	// The ledger holds rows in the form this side reads them for
+	// sending: every column of the table (see sentNames), which may be
+	// more than the batch names (a column added here only).
+	all, err := db.sentNames(ctx, t)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	wide := !sameNames(all, names)
+	look := names
+	if wide {
+		look = all
+	}
+	local, err = db.lookup(ctx, tx, t.Name, look, t.Key, keys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	namePos := rules.Positions(look, names)
 	tombs := map[string][]any{}
 	if hasTombs {
 		if tombs, err = db.lookup(ctx, tx, TombstoneTable(t.Name), db.tombstoneCols(ctx, t), t.Key, keys); err != nil {
@@ -343,7 +365,13 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 			found  bool
 			lv     batch.Row
 		)
+		var stored string
 		if vals, ok := local[khs[i]]; ok {
+			if wide {
+				stored = rules.RowHash(all, vals)
+				vals = rules.Pick(vals, namePos)
+				local[khs[i]] = vals
+			}
 			mine, cursor, found = rules.RowHash(names, vals), vals[curPos], true
 			lv = batch.Row{Op: batch.OpUpsert, Values: vals}
 		} else if tv, ok := tombs[khs[i]]; ok {
@@ -359,7 +387,7 @@ func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []s
 			lv = batch.Row{Op: batch.OpDelete, Values: vals}
 			mine = rules.StateHash(batch.OpDelete, names, vals, keyPos, curPos)
 		}
-		if rules.Conflicts(in, rules.Local{Found: found, State: mine, Cursor: cursor}, led[khs[i]], b.Since, force) {
+		if rules.Conflicts(in, rules.Local{Found: found, State: mine, Stored: stored, Cursor: cursor}, led[khs[i]], b.Since, force) {
 			conflicts = append(conflicts, lv)
 			continue
 		}
@@ -619,10 +647,10 @@ func keysPerStatement(d dialect, key []string) int {
 	return max(1, min(1000, d.placeholderLimit()/max(1, len(key))))
 }
 
-// storedRows reads back, locked, the rows that the upserts among rows
-// left in table, keyed by keyHash.
-func (db *DB) storedRows(ctx context.Context, tx *sql.Tx, table string, names, key []string, rows []batch.Row) (map[string][]any, error) {
-	keyPos := rules.Positions(names, key)
+// storedRows reads back, locked, the columns names of the rows that the
+// upserts among rows (whose keys are at keyPos) left in table, keyed by
+// keyHash.
+func (db *DB) storedRows(ctx context.Context, tx *sql.Tx, table string, names, key []string, rows []batch.Row, keyPos []int) (map[string][]any, error) {
 	var keys [][]any
 	for _, r := range rows {
 		if r.Op == batch.OpUpsert {
@@ -683,54 +711,118 @@ func (db *DB) lookupLocked(ctx context.Context, q sqlQueryer, table string, name
 }
 
 // checkBatch validates b against this side's configuration and the target
-// table, and returns the column names and the configured key.
-func (db *DB) checkBatch(ctx context.Context, b *batch.Batch) (t gapsync.Table, names []string, err error) {
+// table, and returns the column names and the configured key. Columns of
+// the batch that the table lacks (added on the sending side only) are
+// taken out of b and returned as missing: the shared columns are written
+// and the sender learns which were not (gapsync.Result.Missing). A key
+// column, or the cursor of a two-way table, cannot be missing.
+func (db *DB) checkBatch(ctx context.Context, b *batch.Batch) (t gapsync.Table, names, missing []string, err error) {
 	if b.ID == "" {
-		return t, nil, fmt.Errorf("%w: batch has no id", gapsync.ErrMalformed)
+		return t, nil, nil, fmt.Errorf("%w: batch has no id", gapsync.ErrMalformed)
 	}
 	d := gapsync.Direction(b.Direction)
 	if d != gapsync.Push && d != gapsync.Pull {
-		return t, nil, fmt.Errorf("%w: batch direction %q", gapsync.ErrMalformed, b.Direction)
+		return t, nil, nil, fmt.Errorf("%w: batch direction %q", gapsync.ErrMalformed, b.Direction)
 	}
 	t, err = db.Table(ctx, b.Table, d)
 	if err != nil {
-		return t, nil, err
+		return t, nil, nil, err
 	}
 	want := make([]string, len(b.Columns))
+	seen := make(map[string]bool, len(b.Columns))
 	for i, c := range b.Columns {
+		if err := gapsync.ValidIdentifier(c.Name); err != nil {
+			return t, nil, nil, fmt.Errorf("batch %s column: %w", b.ID, err)
+		}
+		if seen[strings.ToLower(c.Name)] {
+			return t, nil, nil, fmt.Errorf("%w: batch %s names column %s twice", gapsync.ErrMalformed, b.ID, c.Name)
+		}
+		seen[strings.ToLower(c.Name)] = true
 		want[i] = c.Name
+	}
+	for i, r := range b.Rows {
+		if len(r.Values) != len(b.Columns) {
+			return t, nil, nil, fmt.Errorf("%w: row %d has %d values for %d columns", gapsync.ErrMalformed, i, len(r.Values), len(b.Columns))
+		}
 	}
 	cols, err := db.columnsHaving(ctx, t.Name, want)
 	if err != nil {
-		return t, nil, err
+		return t, nil, nil, err
+	}
+	var keep []int
+	for i, c := range b.Columns {
+		if c.Key != contains(t.Key, c.Name) {
+			return t, nil, nil, fmt.Errorf("%w: %s.%s key flag disagrees with sync_config", gapsync.ErrMalformed, t.Name, c.Name)
+		}
+		if _, ok := findColumn(cols, c.Name); !ok {
+			if c.Key || (t.Direction == gapsync.Both && c.Name == t.Cursor) {
+				return t, nil, nil, fmt.Errorf("%w: %s.%s", gapsync.ErrUnknownColumn, t.Name, c.Name)
+			}
+			missing = append(missing, c.Name)
+			continue
+		}
+		keep = append(keep, i)
+	}
+	if len(missing) > 0 {
+		dropColumns(b, keep)
 	}
 	names = make([]string, len(b.Columns))
 	for i, c := range b.Columns {
-		if err := gapsync.ValidIdentifier(c.Name); err != nil {
-			return t, nil, fmt.Errorf("batch %s column: %w", b.ID, err)
-		}
-		if _, ok := findColumn(cols, c.Name); !ok {
-			return t, nil, fmt.Errorf("%w: %s.%s", gapsync.ErrUnknownColumn, t.Name, c.Name)
-		}
-		if c.Key != contains(t.Key, c.Name) {
-			return t, nil, fmt.Errorf("%w: %s.%s key flag disagrees with sync_config", gapsync.ErrMalformed, t.Name, c.Name)
-		}
 		names[i] = c.Name
 	}
 	for _, k := range t.Key {
 		if !contains(names, k) {
-			return t, nil, fmt.Errorf("%w: batch %s lacks key column %s.%s", gapsync.ErrUnknownColumn, b.ID, t.Name, k)
-		}
-	}
-	for i, r := range b.Rows {
-		if len(r.Values) != len(names) {
-			return t, nil, fmt.Errorf("%w: row %d has %d values for %d columns", gapsync.ErrMalformed, i, len(r.Values), len(names))
+			return t, nil, nil, fmt.Errorf("%w: batch %s lacks key column %s.%s", gapsync.ErrUnknownColumn, b.ID, t.Name, k)
 		}
 	}
 	if t.Direction == gapsync.Both && !contains(names, t.Cursor) {
-		return t, nil, fmt.Errorf("%w: batch %s lacks cursor column %s.%s", gapsync.ErrUnknownColumn, b.ID, t.Name, t.Cursor)
+		return t, nil, nil, fmt.Errorf("%w: batch %s lacks cursor column %s.%s", gapsync.ErrUnknownColumn, b.ID, t.Name, t.Cursor)
 	}
-	return t, names, nil
+	return t, names, missing, nil
+}
+
+// sentNames are the columns this side reads of t for sending, the form
+// its page reader hashes rows in for echo suppression.
+func (db *DB) sentNames(ctx context.Context, t gapsync.Table) ([]string, error) {
+	cols, _, err := db.shape(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.Name
+	}
+	return out, nil
+}
+
+// sameNames reports whether a and b hold the same names, in any order.
+func sameNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropColumns keeps only the columns of b at the positions keep (in
+// order), in the column list and in every row.
+func dropColumns(b *batch.Batch, keep []int) {
+	cols := make([]batch.Column, len(keep))
+	for j, i := range keep {
+		cols[j] = b.Columns[i]
+	}
+	b.Columns = cols
+	for r := range b.Rows {
+		vals := make([]any, len(keep))
+		for j, i := range keep {
+			vals[j] = b.Rows[r].Values[i]
+		}
+		b.Rows[r].Values = vals
+	}
 }
 
 // chunk splits rows into statements that respect the row, byte and
