@@ -54,6 +54,16 @@ var (
 	// table in that direction and the others go on.
 	ErrRejected = errors.New("gapsync: data rejected by the database")
 
+	// ErrSchemaDrift: the two sides of a table no longer fit: a column was
+	// dropped on the sending side while the receiving side still has it,
+	// or a column's type changed into another kind of value than the
+	// other side holds. Not retryable: the coordinator parks the table in
+	// that direction with the reason and the fix, nothing of it is
+	// written, and the others go on. A column added on one side only is
+	// not drift of this kind: the shared columns keep syncing (see
+	// Result.Missing).
+	ErrSchemaDrift = errors.New("gapsync: schema drift")
+
 	// ErrRemote: the far side failed in a way it did not classify (HTTP 5xx,
 	// database error). Retrying is safe: every apply is idempotent.
 	ErrRemote = errors.New("gapsync: remote side failed")
@@ -91,6 +101,7 @@ var codes = []struct {
 	{"lease_held", ErrLeaseHeld},
 	{"unsupported_cursor", ErrUnsupportedCursor},
 	{"rejected", ErrRejected},
+	{"schema_drift", ErrSchemaDrift},
 	{"bad_path", ErrBadPath},
 	{"forbidden_url", ErrForbiddenURL},
 	{"read_only", ErrReadOnly},

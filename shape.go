@@ -59,3 +59,16 @@ type Parked struct {
 	Reason    string
 	Since     time.Time
 }
+
+// MissingColumn is a column that one side of a table has and the side
+// that receives it lacks (schema drift, kept on the internet side). The
+// shared columns keep syncing; the column's values wait until an operator
+// adds it there (Alter is the statement), and every row is then sent
+// again so that they arrive.
+type MissingColumn struct {
+	Table     string
+	Direction Direction // the direction whose receiving side lacks it
+	Column    string
+	Alter     string
+	Since     time.Time
+}

@@ -13,6 +13,7 @@
 //	gapsync_last_success_timestamp_seconds{role}  gauge: unix time of the last ok cycle
 //	gapsync_table_last_success_timestamp_seconds{table,direction}  gauge: unix time of the table's last ok run
 //	gapsync_table_parked{table,direction}         gauge: 1 while the table is parked, else 0
+//	gapsync_table_missing_column{table,direction,column}  gauge: 1 while the receiving side lacks a column the sending side has (schema drift)
 //	gapsync_rows_total{table,direction}           rows moved; direction is "push" or "pull"
 //	gapsync_bytes_total{kind}                     payload bytes moved; kind is "rows" or "files"
 //	gapsync_conflicts_total{table}                rows changed on both sides, settled by the policy
@@ -84,6 +85,7 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	tableOK     *prometheus.GaugeVec
 	parked      *prometheus.GaugeVec
+	missingCol  *prometheus.GaugeVec
 	rows        *prometheus.CounterVec
 	bytes       *prometheus.CounterVec
 	conflicts   *prometheus.CounterVec
@@ -120,6 +122,10 @@ func New() *Metrics {
 			Name: "gapsync_table_parked",
 			Help: "1 while a table is parked in a direction (its rows were refused for good), else 0.",
 		}, []string{"table", "direction"}),
+		missingCol: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gapsync_table_missing_column",
+			Help: "1 while the receiving side of a table lacks a column the sending side has (its values wait).",
+		}, []string{"table", "direction", "column"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gapsync_rows_total",
 			Help: "Rows moved by table and direction (push: internet to intranet, pull: intranet to internet).",
@@ -157,7 +163,7 @@ func New() *Metrics {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		m.cycles, m.duration, m.lastSuccess, m.tableOK, m.parked, m.rows,
+		m.cycles, m.duration, m.lastSuccess, m.tableOK, m.parked, m.missingCol, m.rows,
 		m.bytes, m.conflicts, m.files, m.requests, m.reqTime,
 	}
 }
@@ -284,6 +290,19 @@ func (m *Metrics) TableParked(table, direction string, parked bool) {
 		v = 1
 	}
 	m.parked.WithLabelValues(label(table), label(direction)).Set(v)
+}
+
+// MissingColumn sets whether the receiving side of a table in a direction
+// lacks column; a column that arrived loses its series.
+func (m *Metrics) MissingColumn(table, direction, column string, missing bool) {
+	if m == nil {
+		return
+	}
+	if !missing {
+		m.missingCol.DeleteLabelValues(label(table), label(direction), label(column))
+		return
+	}
+	m.missingCol.WithLabelValues(label(table), label(direction), label(column)).Set(1)
 }
 
 // Rows counts rows moved for a table in a direction ("push" = internet→intranet, "pull" = intranet→internet).

@@ -38,6 +38,7 @@ var allNames = []string{
 	"gapsync_last_success_timestamp_seconds",
 	"gapsync_rows_total",
 	"gapsync_table_last_success_timestamp_seconds",
+	"gapsync_table_missing_column",
 	"gapsync_table_parked",
 }
 
@@ -162,6 +163,9 @@ func TestHandlerServesExactValues(t *testing.T) {
 
 	m.TableSynced("demo", "push")
 	m.TableParked("demo", "pull", true)
+	m.MissingColumn("demo", "push", "note", true)
+	m.MissingColumn("demo", "push", "gone", true)
+	m.MissingColumn("demo", "push", "gone", false) // arrived: the series goes
 
 	mfs := scrape(t, m.Handler())
 	is.Equal(names(mfs), allNames) // every metric, and nothing else (no Go runtime metrics)
@@ -191,6 +195,8 @@ func TestHandlerServesExactValues(t *testing.T) {
 	is.Equal(len(mfs["gapsync_bytes_total"].GetMetric()), 2)
 
 	is.Equal(c("gapsync_conflicts_total", "table", "demo"), 3.0)
+	is.Equal(mfs["gapsync_table_missing_column"].GetMetric()[0].GetGauge().GetValue(), 1.0)
+	is.Equal(len(mfs["gapsync_table_missing_column"].GetMetric()), 1) // "gone" arrived
 	is.Equal(len(mfs["gapsync_conflicts_total"].GetMetric()), 1)
 
 	is.Equal(c("gapsync_files_total", "direction", "push", "outcome", "staged"), 3.0)
@@ -481,6 +487,7 @@ func TestPerTableHealth(t *testing.T) {
 	var none *metrics.Metrics
 	none.TableSynced("demo", "push") // a nil *Metrics counts nothing, and does not panic
 	none.TableParked("demo", "push", true)
+	none.MissingColumn("demo", "push", "note", true)
 
 	m := metrics.New()
 	reg := prometheus.NewRegistry()

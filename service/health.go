@@ -148,6 +148,14 @@ func (c *CycleClock) TableParked(table, direction string, parked bool) {
 	}
 }
 
+// MissingColumn passes schema drift gauges on to the wrapped Recorder
+// when it keeps them (syncer.DriftRecorder).
+func (c *CycleClock) MissingColumn(table, direction, column string, missing bool) {
+	if dr, ok := c.Recorder.(syncer.DriftRecorder); ok {
+		dr.MissingColumn(table, direction, column, missing)
+	}
+}
+
 // RequestDuration passes gateway request timings on to the wrapped
 // Recorder when it takes them (syncer.RequestTimer).
 func (c *CycleClock) RequestDuration(path string, took time.Duration) {

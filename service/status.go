@@ -50,6 +50,10 @@ func WriteStatus(w io.Writer, st *storage.Status, asJSON bool) error {
 		} else if t.LastError != "" {
 			notes = append(notes, fmt.Sprintf("%s %s: last error: %s", t.Table, t.Direction, oneLine(t.LastError)))
 		}
+		for _, m := range t.Missing {
+			notes = append(notes, fmt.Sprintf("%s %s: column %s is missing on the receiving side since %s; the other columns sync, its values wait\n  run there: %s",
+				t.Table, t.Direction, m.Column, m.Since.Format(time.RFC3339), oneLine(m.Alter)))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

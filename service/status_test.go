@@ -53,6 +53,7 @@ func history(t *testing.T) *storage.DB {
 		is.NoErr(db.Record(ctx, e))
 	}
 	is.NoErr(db.Park(ctx, "events", gapsync.Pull, "rows refused: charset"))
+	is.NoErr(db.NoteMissing(ctx, "orders", gapsync.Push, map[string]string{"note": "ALTER TABLE `orders` ADD COLUMN `note` varchar(40)"}))
 	is.NoErr(db.PutFileRecords(ctx, []gapsync.FileRecord{
 		{ID: "f1", Origin: gapsync.Internet, Ref: "a.png", Status: gapsync.FilePublished, Size: 2048},
 		{ID: "f2", Origin: gapsync.Internet, Ref: "c.png", Status: gapsync.FileExtracted},
@@ -90,6 +91,8 @@ func TestWriteStatus(t *testing.T) {
 	is.True(strings.Contains(out, "orders push: last error: gateway unreachable: dial tcp\n")) // one line
 	is.True(strings.Contains(out, "events pull: parked since "))
 	is.True(strings.Contains(out, "fix the cause, then: -resume events"))
+	is.True(strings.Contains(out, "orders push: column note is missing on the receiving side since "))
+	is.True(strings.Contains(out, "run there: ALTER TABLE `orders` ADD COLUMN `note` varchar(40)"))
 	is.True(strings.Contains(out, "internet  published  1  2.0KiB"))
 	is.True(strings.Contains(out, "no such file or directory"))
 

@@ -52,6 +52,9 @@ type TableStatus struct {
 	// good one ("" when the last run was good).
 	LastError string          `json:"last_error,omitempty"`
 	Parked    *gapsync.Parked `json:"parked,omitempty"`
+	// Missing lists the columns the receiving side lacks (schema drift):
+	// the other columns sync, these wait for the ALTER TABLE shown.
+	Missing []gapsync.MissingColumn `json:"missing_columns,omitempty"`
 	// Pending estimates the rows changed at or after Window, counted in
 	// this database (push only, up to PendingCap; -1 when not known
 	// here, as for pull, whose rows are on the intranet side).
@@ -106,6 +109,10 @@ func (db *DB) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	missing, err := db.MissingColumns(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range cfg {
 		for _, d := range []gapsync.Direction{gapsync.Push, gapsync.Pull} {
 			if t.Direction != d && t.Direction != gapsync.Both {
@@ -118,6 +125,11 @@ func (db *DB) Status(ctx context.Context) (*Status, error) {
 			for _, p := range parked {
 				if p.Table == t.Name && p.Direction == d {
 					ts.Parked = &p
+				}
+			}
+			for _, m := range missing {
+				if m.Table == t.Name && m.Direction == d {
+					ts.Missing = append(ts.Missing, m)
 				}
 			}
 			st.Tables = append(st.Tables, ts)

@@ -210,15 +210,17 @@ func checkSide(add addFunc, s gapsync.Shape, side gapsync.Side) {
 // compareColumns compares the columns of the two sides of a table that
 // exists on both.
 func compareColumns(add addFunc, t gapsync.Table, in, ex gapsync.Shape) {
+	// A column on one side only is schema drift that does not stop the
+	// table (drift.go): the shared columns sync, and its values wait.
 	for _, c := range in.Columns {
 		if _, ok := ex.Column(c.Name); !ok {
-			add(t.Name, gapsync.Intranet, !t.Allows(gapsync.Push), fmt.Sprintf("column %s exists on the internet side only", c.Name),
+			add(t.Name, gapsync.Intranet, true, fmt.Sprintf("column %s exists on the internet side only%s", c.Name, waits(t.Allows(gapsync.Push))),
 				"ALTER TABLE %s ADD COLUMN %s %s on the intranet side", quoter(ex.Dialect)(t.Name), quoter(ex.Dialect)(c.Name), c.Type)
 		}
 	}
 	for _, c := range ex.Columns {
 		if _, ok := in.Column(c.Name); !ok {
-			add(t.Name, gapsync.Internet, !t.Allows(gapsync.Pull), fmt.Sprintf("column %s exists on the intranet side only", c.Name),
+			add(t.Name, gapsync.Internet, true, fmt.Sprintf("column %s exists on the intranet side only%s", c.Name, waits(t.Allows(gapsync.Pull))),
 				"ALTER TABLE %s ADD COLUMN %s %s on the internet side", quoter(in.Dialect)(t.Name), quoter(in.Dialect)(c.Name), c.Type)
 		}
 	}
@@ -251,6 +253,14 @@ func compareColumns(add addFunc, t gapsync.Table, in, ex gapsync.Shape) {
 			in.Charset, charsetName(ex.Charset), in.Charset),
 			"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", quoter(in.Dialect)(t.Name))
 	}
+}
+
+// waits says what a column on the sending side only means when it travels.
+func waits(travels bool) string {
+	if !travels {
+		return ""
+	}
+	return ": the other columns sync, and its values wait until the column exists on the other side, then arrive for every row"
 }
 
 func charsetWhat(col, have, side, want string) string {

@@ -70,6 +70,7 @@ type Coordinator struct {
 	tr       Transport
 	opts     CoordinatorOptions
 	fileFlow *fileFlow
+	drift    drift // schema drift seen in this process (drift.go)
 }
 
 // NewCoordinator returns a Coordinator over the internet database db (a
@@ -282,6 +283,10 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return r, err
 	}
+	open, err := c.openDrift(ctx)
+	if err != nil {
+		return r, err
+	}
 	tr, _ := c.opts.Metrics.(TableRecorder)
 	var (
 		mu sync.Mutex
@@ -305,11 +310,20 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 					}
 					continue
 				}
+				// Columns the receiving side lacked and has now: this run
+				// reads the table from its start, so that they arrive
+				// for the rows sent before (drift.go).
+				refill := c.arrived(ctx, t, d, open)
+				var e gapsync.LogEntry
 				if d == gapsync.Pull {
-					es = append(es, c.pull(ctx, r.RunID, t))
+					e = c.pull(ctx, r.RunID, t, refill != nil)
 				} else {
-					es = append(es, c.push(ctx, r.RunID, t))
+					e = c.push(ctx, r.RunID, t, refill != nil)
 				}
+				if e.Err == nil {
+					c.refilled(ctx, t, d, refill)
+				}
+				es = append(es, e)
 			}
 			mu.Lock()
 			r.Tables = append(r.Tables, es...)
@@ -372,7 +386,8 @@ func (c *Coordinator) tables(ctx context.Context) ([]gapsync.Table, error) {
 }
 
 // push is seed flow 1.1 for one table: window, rows, batches, send, log.
-func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) gapsync.LogEntry {
+// With full it reads the table from its start, whatever the last window.
+func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, full bool) gapsync.LogEntry {
 	e := gapsync.LogEntry{RunID: runID, Table: t.Name, Direction: gapsync.Push, StartedAt: time.Now()}
 	e.Err = func() error {
 		from, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Push)
@@ -387,6 +402,9 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) g
 		if err != nil {
 			return err
 		}
+		if full {
+			from = ""
+		}
 		e.Window = window(from, to)
 		// Batch ids: unique per table run, stable across retries of a
 		// batch, and carrying the time, so that the writer can forget them.
@@ -397,11 +415,17 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) g
 		g.SetLimit(c.opts.InFlight)
 		var mu sync.Mutex
 		err = c.db.Changes(gctx, t, e.Window, c.opts.Page, func(b *batch.Batch) error {
+			if err := c.checkColumns(gctx, t, gapsync.Push, b.Columns); err != nil {
+				return err
+			}
 			b.ID = prefix + "-" + strconv.FormatUint(b.Seq, 10)
 			b.Direction, b.Since = string(gapsync.Push), since
 			g.Go(func() error {
 				res, err := c.tr.Apply(gctx, b)
 				if err != nil {
+					return err
+				}
+				if err := c.noteMissing(gctx, t, gapsync.Push, res.Missing); err != nil {
 					return err
 				}
 				if c.fileFlow != nil {
@@ -423,7 +447,8 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table) g
 
 // pull is seed flow 1.2 for one table: the window from the intranet clock,
 // pages of intranet changes through the gateway, applied here, logged here.
-func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) gapsync.LogEntry {
+// With full it reads the table from its start, whatever the last window.
+func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, full bool) gapsync.LogEntry {
 	e := gapsync.LogEntry{RunID: runID, Table: t.Name, Direction: gapsync.Pull, StartedAt: time.Now()}
 	e.Err = func() error {
 		from, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Pull)
@@ -437,6 +462,9 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) g
 		to, err := c.tr.Bound(ctx, t.Name)
 		if err != nil {
 			return err
+		}
+		if full {
+			from = ""
 		}
 		e.Window = window(from, to)
 		prefix := gapsync.NewBatchPrefix(time.Now())
@@ -458,11 +486,17 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table) g
 					return fmt.Errorf("%w: asked for %s, got a page of %q", gapsync.ErrMalformed, t.Name, b.Table)
 				}
 				if len(b.Rows) > 0 {
+					if err := c.checkColumns(gctx, t, gapsync.Pull, b.Columns); err != nil {
+						return err
+					}
 					b.ID = prefix + "-" + strconv.Itoa(seq)
 					b.Direction, b.Since, b.Flags = string(gapsync.Pull), since, 0
 					g.Go(func() error {
 						res, err := c.db.Apply(gctx, b)
 						if err != nil {
+							return err
+						}
+						if err := c.noteMissing(gctx, t, gapsync.Pull, res.Missing); err != nil {
 							return err
 						}
 						mu.Lock()

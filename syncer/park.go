@@ -34,11 +34,11 @@ type TableRecorder interface {
 
 // permanent reports whether a table's run failed in a way no retry can
 // cure: the far (or this) database refused the rows themselves. Such a
-// table is parked. A column missing on the target (ErrUnknownColumn) is
-// not parked: it is refused before anything is written, without retries,
-// and the table goes on by itself once the ALTER reaches the other side.
+// table is parked, as is one whose sides no longer fit (ErrSchemaDrift: a
+// column dropped on one side, a type changed). A column missing on the
+// receiving side is not parked: the shared columns go on (drift.go).
 func permanent(err error) bool {
-	return errors.Is(err, gapsync.ErrRejected)
+	return errors.Is(err, gapsync.ErrRejected) || errors.Is(err, gapsync.ErrSchemaDrift)
 }
 
 // Parked lists the tables parked on the internet side, each with the

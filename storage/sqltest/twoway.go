@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +37,7 @@ func RunTwoWay(t *testing.T, h Harness) {
 	t.Run("Conflict", func(t *testing.T) { testConflict(t, h) })
 	t.Run("Tombstones", func(t *testing.T) { testTombstones(t, h) })
 	t.Run("References", func(t *testing.T) { testReferences(t, h) })
+	t.Run("SchemaDrift", func(t *testing.T) { testDrift(t, h) })
 }
 
 // pair is two targets and the core between them.
@@ -325,4 +329,88 @@ func testReferences(t *testing.T, h Harness) {
 	r := round()
 	is.Equal(r.Rows(""), int64(0)) // the rewrites do not travel
 	is.NoErr(r.FilesErr)
+}
+
+// note reads item id's note on side s.
+func (p *pair) note(s gapsync.Side, id int) string {
+	p.t.Helper()
+	var n sql.NullString
+	if err := p.side(s).SQL.QueryRow("SELECT note FROM items WHERE id = ? AND k2 = 'k'", id).Scan(&n); err != nil {
+		p.t.Fatal(err)
+	}
+	return n.String
+}
+
+// testDrift: a column added on one side only does not stop the table; its
+// values arrive for every row, also those sent before, once the other
+// side has it; a column dropped on one side parks the table until the
+// other side matches.
+func testDrift(t *testing.T, h Harness) {
+	is := is.New(t)
+	ctx := context.Background()
+	p := newPair(t, h)
+	for id := 1; id <= 3; id++ {
+		p.set(gapsync.Internet, id, "before")
+	}
+	p.cycle()
+	p.same()
+
+	mustExec(t, p.inet.SQL, "ALTER TABLE items ADD COLUMN note VARCHAR(40) NULL")
+	for id := 1; id <= 3; id++ {
+		mustExec(t, p.inet.SQL, "UPDATE items SET note = ?, name = 'after', updated_at = "+h.Now+" WHERE id = ?", fmt.Sprintf("note %d 注", id), id)
+	}
+	mustExec(t, p.inet.SQL, "INSERT INTO items (id, k2, name, qty, updated_at, note) VALUES (4, 'k', 'new', 4, "+h.Now+", 'note 4')")
+	p.set(gapsync.Intranet, 5, "from the intranet")
+	r := p.cycle() // the shared columns go on, both ways
+	is.Equal(r.Rows(gapsync.Push), int64(4))
+	is.Equal(r.Rows(gapsync.Pull), int64(1))
+	is.Equal(p.name(gapsync.Intranet, 1), "after")
+	is.Equal(p.name(gapsync.Intranet, 4), "new")
+	is.Equal(p.name(gapsync.Internet, 5), "from the intranet")
+	dr, ok := p.inet.Internet.(syncer.Drifter)
+	if ok {
+		ms, err := dr.MissingColumns(ctx)
+		is.NoErr(err)
+		is.Equal(len(ms), 1)
+		is.Equal(ms[0].Column, "note")
+		is.Equal(ms[0].Direction, gapsync.Push)
+		is.True(strings.Contains(ms[0].Alter, "ADD COLUMN"))
+	}
+	p.quiet(1) // a column on one side only makes no echo
+
+	mustExec(t, p.intra.SQL, "ALTER TABLE items ADD COLUMN note VARCHAR(40) NULL")
+	p.cycle() // reads the table again: the notes sent before arrive
+	if !ok {
+		return
+	}
+	for id := 1; id <= 3; id++ {
+		is.Equal(p.note(gapsync.Intranet, id), fmt.Sprintf("note %d 注", id))
+	}
+	is.Equal(p.note(gapsync.Intranet, 4), "note 4")
+	p.same()
+	ms, err := dr.MissingColumns(ctx)
+	is.NoErr(err)
+	is.Equal(len(ms), 0)
+	p.quiet(1)
+
+	// A column dropped here while the intranet keeps it: parked, and
+	// nothing of the run written there.
+	mustExec(t, p.inet.SQL, "ALTER TABLE items DROP COLUMN qty")
+	p.set(gapsync.Internet, 1, "after the drop")
+	time.Sleep(time.Second)
+	r, err = p.coord.RunOnce(ctx)
+	is.True(err != nil)
+	is.True(errors.Is(err, gapsync.ErrSchemaDrift))
+	is.Equal(p.name(gapsync.Intranet, 1), "after")
+	parked, err := p.coord.Parked(ctx)
+	is.NoErr(err)
+	is.Equal(len(parked), 1)
+	is.Equal(parked[0].Direction, gapsync.Push)
+	is.True(strings.Contains(parked[0].Reason, "DROP COLUMN"))
+	// The intranet follows; the operator resumes; the change arrives.
+	mustExec(t, p.intra.SQL, "ALTER TABLE items DROP COLUMN qty")
+	is.NoErr(p.coord.Resume(ctx, "items"))
+	p.cycle()
+	is.Equal(p.name(gapsync.Intranet, 1), "after the drop")
+	p.same()
 }
