@@ -713,3 +713,53 @@ func TestFailingPublishRestsAndRetries(t *testing.T) {
 	is.Equal(r.Published, 2)
 	is.Equal(z.path(gapsync.Intranet, 2), "from-internet/b.txt")
 }
+
+// Many small intranet files and a large one, pulled while the chunk
+// fetches are cut off partway: the small files are received several at
+// once, each file's chunks are fetched and acknowledged, and the next
+// cycle fetches only what is missing; every file is published once,
+// byte for byte, and the intranet records them delivered.
+func TestManyIntranetFilesPulled(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		const cs = 16 << 10
+		ctx := context.Background()
+		z := newFileZones(t, kind, "local", cs)
+		want := map[string][]byte{}
+		for i := range 40 {
+			ref := fmt.Sprintf("out/small-%02d.bin", i)
+			want[ref] = randBytes(uint64(100+i), 1+i*400) // one chunk each
+			put(t, z.intraStore, ref, want[ref])
+			z.doc(gapsync.Intranet, i+1, ref)
+		}
+		want["out/big.bin"] = randBytes(99, 10*cs+5) // more chunks than a batch (3)
+		put(t, z.intraStore, "out/big.bin", want["out/big.bin"])
+		z.doc(gapsync.Intranet, 100, "out/big.bin")
+		// A cycle brings the rows; the worker stages the files.
+		r, w := z.round()
+		is.NoErr(r.FilesErr)
+		is.Equal(w.Failed, 0)
+		z.faults.mu.Lock()
+		z.faults.only, z.faults.passFirst, z.faults.fail500 = transport.PathFileGetChunks, 12, 1000
+		z.faults.mu.Unlock()
+		z.waitLag()
+		r, _ = z.coord.RunOnce(ctx)
+		is.True(r.FilesErr != nil) // cut off
+		z.faults.inflight.Wait()
+		z.faults.mu.Lock()
+		z.faults.fail500 = 0
+		z.faults.mu.Unlock()
+		received := r.Files.Received
+		is.True(received < len(want))
+		for range 3 {
+			r, _ = z.round()
+			is.NoErr(r.FilesErr)
+			received += r.Files.Received
+		}
+		is.Equal(received, len(want)) // each published once
+		for ref, data := range want {
+			is.Equal(sha(t, z.inetStore, "from-intranet/"+ref), shaOf(data))
+		}
+		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_record WHERE status = '"+gapsync.FilePublished+"'"), len(want)) // delivered
+	})
+}

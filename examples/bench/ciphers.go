@@ -35,7 +35,7 @@ func cipherReport(ctx context.Context, dsn string, n, runs int) error {
 		for _, c := range order {
 			keyCipher = c
 			before := cpuTime()
-			z, _, load, err := initialLoad(ctx, mysqlEngine(dsn), gapsync.Push, n)
+			z, _, load, err := initialLoad(ctx, mysqlEngine(dsn), gapsync.Push, n, i == 0)
 			if z != nil {
 				z.Close()
 			}

@@ -49,10 +49,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -201,6 +203,15 @@ func run(ctx context.Context) error {
 		b.engines = append(b.engines, pgEngine(*pg))
 	}
 	defer cleanup()
+	// Interrupted, the bench still drops its databases.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Fprintln(os.Stderr, "bench: interrupted; dropping the bench's databases")
+		cleanup()
+		os.Exit(1)
+	}()
 	if b.bin, err = os.MkdirTemp("", "gapsync-bench-"); err != nil {
 		return err
 	}
@@ -276,7 +287,9 @@ func fresh(base, name string) (string, error) {
 	if err := execSQL(admin, "DROP DATABASE IF EXISTS `"+name+"`", "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
 		return "", err
 	}
+	createdMu.Lock()
 	created[admin+"\x00DROP DATABASE IF EXISTS `"+name+"`"] = true
+	createdMu.Unlock()
 	cfg.DBName = name
 	return cfg.FormatDSN(), nil
 }
@@ -286,10 +299,15 @@ func runName(name string) string { return name + "_" + strconv.Itoa(os.Getpid())
 
 // created holds, for each database fresh made, the admin DSN and the
 // statement that drops it.
-var created = map[string]bool{}
+var (
+	createdMu sync.Mutex
+	created   = map[string]bool{}
+)
 
 // cleanup drops the databases the bench created.
 func cleanup() {
+	createdMu.Lock()
+	defer createdMu.Unlock()
 	for k := range created {
 		admin, drop, _ := strings.Cut(k, "\x00")
 		if err := execSQL(admin, drop); err != nil {

@@ -45,7 +45,9 @@ func pgFresh(base, name string) (string, error) {
 	if err := execSQL(base, drop, "CREATE DATABASE "+name+" ENCODING 'UTF8' TEMPLATE template0"); err != nil {
 		return "", err
 	}
+	createdMu.Lock()
 	created[base+"\x00"+drop] = true
+	createdMu.Unlock()
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "", fmt.Errorf("-pg %q: want a postgres:// URL", base)
