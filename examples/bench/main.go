@@ -138,6 +138,9 @@ func run(ctx context.Context) error {
 		quickRun, settleWait = true, 2*time.Second
 	}
 	b := &bench{dsn: *dsn, nrows: *nrows, nsmall: *nsmall, runs: *runs, warmup: *warmup}
+	if *runs < 1 || *warmup < 0 {
+		return errors.New("-runs must be at least 1 and -warmup at least 0")
+	}
 	if *dsn == "" && *pg == "" {
 		return errors.New("need -mysql DSN (or GAPSYNC_TEST_MYSQL_DSN), -pg URL (or GAPSYNC_TEST_PG_DSN), or both")
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 )
@@ -96,14 +97,15 @@ func pgUpsert(rows int) string {
 // pgDumpPipe runs pg_dump --data-only -t load_rows SRC | psql DST: COPY
 // into the existing table, its indexes kept up as it goes, one
 // transaction.
-func pgDumpPipe(srcDSN, dstDSN string) (string, error) {
+func pgDumpPipe(srcDSN, dstDSN string) (time.Duration, string, error) {
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 	script := "pg_dump --data-only -t load_rows -d " + q(srcDSN) +
 		" | psql -q -X -v ON_ERROR_STOP=1 --single-transaction -d " + q(dstDSN) + " >/dev/null"
 	cmd := exec.Command("bash", "-c", "set -o pipefail; "+script)
 	cmd.Stderr = os.Stderr
+	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("pg_dump | psql: %w", err)
+		return 0, "", fmt.Errorf("pg_dump | psql: %w", err)
 	}
-	return "", nil
+	return time.Since(start), "", nil
 }

@@ -45,10 +45,11 @@ type engine struct {
 }
 
 // peer is what a DBA would do by hand: fill dst's empty load_rows from
-// src's, on the same server. copy returns a note on its steps, if any.
+// src's, on the same server. copy returns the time it took and a note on
+// its steps, if any.
 type peer struct {
 	name string // as the tables print it
-	copy func(srcDSN, dstDSN string) (string, error)
+	copy func(srcDSN, dstDSN string) (time.Duration, string, error)
 }
 
 // parallel is gapsync's parallelism in the rows case (the coordinator's
@@ -286,12 +287,12 @@ func rowsCase(ctx context.Context, e engine, dir gapsync.Direction, n, changed i
 		if err = e.settleNow(); err != nil {
 			return
 		}
-		start := time.Now()
+		var took time.Duration
 		var note string
-		if note, err = p.copy(srcDSN, dst); err != nil {
+		if took, note, err = p.copy(srcDSN, dst); err != nil {
 			return
 		}
-		run.peers, run.notes = append(run.peers, time.Since(start)), append(run.notes, note)
+		run.peers, run.notes = append(run.peers, took), append(run.notes, note)
 		if err = sameCount(srcDSN, dst, n); err != nil {
 			err = fmt.Errorf("%s: %w", p.name, err)
 			return
@@ -447,7 +448,7 @@ func sameTable(ctx context.Context, t gapsync.Table, a, b *storage.DB) error {
 }
 
 // dumpPipe runs mysqldump --no-create-info SRC load_rows | mysql DST.
-func dumpPipe(srcDSN, dstDSN string) (string, error) {
+func dumpPipe(srcDSN, dstDSN string) (time.Duration, string, error) {
 	src, _ := mysql.ParseDSN(srcDSN)
 	dst, _ := mysql.ParseDSN(dstDSN)
 	conn := mysqlConn(src)
@@ -455,23 +456,24 @@ func dumpPipe(srcDSN, dstDSN string) (string, error) {
 	script := "mysqldump " + q(conn) + " --no-create-info " + q([]string{src.DBName, "load_rows"}) + " | mysql " + q(conn) + " " + q([]string{dst.DBName})
 	cmd := exec.Command("bash", "-c", "set -o pipefail; "+script)
 	cmd.Stderr = os.Stderr
+	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("mysqldump | mysql: %w", err)
+		return 0, "", fmt.Errorf("mysqldump | mysql: %w", err)
 	}
-	return "", nil
+	return time.Since(start), "", nil
 }
 
 // myDumper runs mydumper -t parallel into a fresh directory, then
 // myloader -t parallel from it into DST: data only (DST has the table),
 // in chunks of 100,000 rows so that both sides work in parallel on one
-// table, and returns the two steps' times.
-func myDumper(srcDSN, dstDSN string) (string, error) {
+// table, and returns the dump's time plus the finished load's.
+func myDumper(srcDSN, dstDSN string) (time.Duration, string, error) {
 	src, _ := mysql.ParseDSN(srcDSN)
 	dst, _ := mysql.ParseDSN(dstDSN)
 	conn := mysqlConn(src)
 	dir, err := os.MkdirTemp("", "gapsync-bench-mydumper-")
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "dump")
@@ -481,16 +483,33 @@ func myDumper(srcDSN, dstDSN string) (string, error) {
 	dump.Stdout, dump.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
 	if err := dump.Run(); err != nil {
-		return "", fmt.Errorf("mydumper: %w", err)
+		return 0, "", fmt.Errorf("mydumper: %w", err)
 	}
 	dumped := time.Since(start)
-	load := exec.Command("myloader", append(mysqlConn(dst), "-d", out, "-B", dst.DBName, "-t", t, "-v", "1")...)
-	load.Stdout, load.Stderr = os.Stderr, os.Stderr
-	start = time.Now()
-	if err := load.Run(); err != nil {
-		return "", fmt.Errorf("myloader: %w", err)
+	// Three threads inserting into one table can deadlock on its
+	// indexes; myloader then stops. A DBA runs it again: so does the
+	// bench, on an emptied table, up to three times, and times the run
+	// that finished.
+	var loadErr error
+	for try := 1; try <= 3; try++ {
+		if try > 1 {
+			fmt.Fprintf(os.Stderr, "bench: myloader failed (%v); emptying the table and running it again\n", loadErr)
+			if err := execSQL(dstDSN, "TRUNCATE TABLE load_rows"); err != nil {
+				return 0, "", err
+			}
+		}
+		load := exec.Command("myloader", append(mysqlConn(dst), "-d", out, "-B", dst.DBName, "-t", t, "-v", "1")...)
+		load.Stdout, load.Stderr = os.Stderr, os.Stderr
+		start = time.Now()
+		if loadErr = load.Run(); loadErr == nil {
+			note := fmt.Sprintf("dump %.1f s, load %.1f s", dumped.Seconds(), time.Since(start).Seconds())
+			if try > 1 {
+				note += fmt.Sprintf(", the load's try %d after a deadlock", try)
+			}
+			return dumped + time.Since(start), note, nil
+		}
 	}
-	return fmt.Sprintf("dump %.1f s, load %.1f s", dumped.Seconds(), time.Since(start).Seconds()), nil
+	return 0, "", fmt.Errorf("myloader: %w", loadErr)
 }
 
 // mysqlConn is the connection flags of the mysql clients for cfg.
