@@ -79,6 +79,35 @@ type TableVerify struct {
 	// hashes (a repair hashes the rows again with it).
 	Columns []string
 	Salt    []byte
+	// Resumed is how many of Rows were compared before a stop (a process
+	// killed, or VerifyOptions.Until) by an earlier call that this one
+	// continued; 0 for a table verified in one go.
+	Resumed int64
+	// Unfinished reports that the verification stopped before the
+	// table's last row (VerifyOptions.Until): Rows and Diffs cover the
+	// rows compared so far, and the next verification of the same
+	// tables continues from there.
+	Unfinished bool
+}
+
+// VerifyCheckpoint is how far the verification of one table in a run has
+// come, kept in the internet database (sync_verify_progress) so that a
+// verification killed midway continues from its last finished range.
+type VerifyCheckpoint struct {
+	// RunID names the run, Tables every table it verifies, in order: a
+	// later verification continues the run only when it asks for the
+	// same tables.
+	RunID  string
+	Tables []string
+	// TableVerify holds the table's counts so far, its columns and its
+	// salt (a continued run hashes with the same salt, so that a repair
+	// can check every row it reported).
+	TableVerify
+	// After is the key of the last row compared (nil: none yet): every
+	// row up to it, on both sides, has been compared.
+	After []any
+	// Done reports that the table was compared to its end.
+	Done bool
 }
 
 // KeyText is the row's key as text, for logs and reports: the key values

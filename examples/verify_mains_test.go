@@ -1,13 +1,17 @@
 package examples_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -114,4 +118,100 @@ func runMain(t *testing.T, bin string, env []string, name string, args ...string
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return string(out), 0
+}
+
+// TestMainsVerifyResumesAfterKill kills internet -verify with SIGKILL in
+// the middle of a table of 200,000 rows (paced so that it is still at
+// work), then runs it again: the second run continues from the last range
+// the first one kept, and prints the same report as a run in one go,
+// the row found before the kill included, each differing row kept once.
+func TestMainsVerifyResumesAfterKill(t *testing.T) {
+	is := is.New(t)
+	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
+	bin := buildMains(t, "internet", "external", "intranet")
+	key, err := crypto.GenerateKey("mains4")
+	is.NoErr(err)
+	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+	ctx := context.Background()
+	var dbs []*storage.DB
+	for _, dsn := range []string{inetDSN, intraDSN} {
+		db, err := storage.OpenMySQL(dsn, nil)
+		is.NoErr(err)
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	inet, intra := dbs[0], dbs[1]
+	exec1 := func(db *storage.DB, q string) {
+		t.Helper()
+		_, err := db.Bun().ExecContext(ctx, q)
+		is.NoErr(err)
+	}
+	const n = 200_000
+	for _, db := range dbs { // the same rows on both sides, as a sync leaves them
+		exec1(db, "CREATE TABLE demo (id BIGINT PRIMARY KEY, title VARCHAR(100), price DECIMAL(10,2), updated_at DATETIME(6), KEY (updated_at))")
+		exec1(db, fmt.Sprintf("INSERT INTO demo SELECT seq, CONCAT('t', seq), seq + 0.25, '2026-01-01 00:00:00' FROM seq_1_to_%d", n))
+	}
+	exec1(intra, "DELETE FROM demo WHERE id = 17")                       // found before the kill
+	exec1(intra, "UPDATE demo SET price = 1.00 WHERE id = 190000")       // found after it
+	exec1(intra, "INSERT INTO demo VALUES (900000, 'stray', 1, NOW(6))") // past the end
+	run := func(name string, args ...string) (string, int) { return runMain(t, bin, env, name, args...) }
+	_, code := run("intranet", "-db", intraDSN, "-table", "demo:id:updated_at")
+	is.Equal(code, 0)
+	addr := freeAddr(t)
+	startExternal(t, bin, env, addr, intraDSN)
+	inetArgs := []string{"-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at", "-log-level", "warn"}
+
+	cmd := exec.Command(filepath.Join(bin, "internet"), append(inetArgs, "-verify", "-verify-rows-per-second", "20000")...)
+	cmd.Env = env
+	var first bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &first, &first
+	is.NoErr(cmd.Start())
+	var kept int64
+	for deadline := time.Now().Add(60 * time.Second); kept < 40_000; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no progress kept after 60 s:\n%s", first.String())
+		}
+		inet.Bun().QueryRowContext(ctx, "SELECT COALESCE(MAX(rows_compared), 0) FROM sync_verify_progress").Scan(&kept)
+	}
+	is.NoErr(cmd.Process.Signal(syscall.SIGKILL))
+	cmd.Wait()
+	is.True(!strings.Contains(first.String(), "verify:")) // killed before its end
+	is.True(kept < n)
+	t.Logf("killed after %d rows were kept", kept)
+
+	want := []string{
+		"demo\t17\tmissing on intranet",
+		"demo\t190000\tdifferent on intranet\tprice",
+		"demo\t900000\textra on intranet",
+		fmt.Sprintf("verify: 1 tables, %d rows compared, 3 differ", n+1),
+	}
+	report := func(out string) []string {
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if strings.HasPrefix(l, "demo\t") && !strings.Contains(l, "continued after") || strings.HasPrefix(l, "verify:") {
+				lines = append(lines, l)
+			}
+		}
+		return lines
+	}
+	out, code := run("internet", append(inetArgs, "-verify")...)
+	t.Log(out)
+	is.Equal(code, 3)
+	is.True(strings.Contains(out, "demo\tcontinued after "))
+	is.Equal(report(out), want)
+	var diffs int
+	is.NoErr(inet.Bun().QueryRowContext(ctx, "SELECT COUNT(*) FROM sync_verify WHERE kind <> 'table'").Scan(&diffs))
+	is.Equal(diffs, 3) // each once, the one found before the kill too
+
+	out, code = run("internet", append(inetArgs, "-verify")...) // finished: a new run, from the start
+	is.Equal(code, 3)
+	is.True(!strings.Contains(out, "continued after"))
+	is.Equal(report(out), want)
+
+	out, code = run("internet", append(inetArgs, "-status")...)
+	is.Equal(code, 0)
+	is.True(strings.Contains(out, "VERIFY"))
+	is.True(strings.Contains(out, fmt.Sprintf("%d\t3", n+1)) || strings.Contains(out, fmt.Sprintf("%d  3", n+1)))
 }

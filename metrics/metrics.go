@@ -20,6 +20,11 @@
 //	gapsync_files_total{direction,outcome}        files by direction and outcome
 //	gapsync_gateway_requests_total{path,result}   gateway requests; result is "ok" or the refusal's code
 //	gapsync_gateway_request_duration_seconds{path}  histogram of the time the gateway took to answer, 1 ms to 2 min
+//	gapsync_verify_rows{table}                    gauge: rows the table's last finished verification compared
+//	gapsync_verify_differ_rows{table}             gauge: rows it found differing between the zones
+//	gapsync_verify_last_timestamp_seconds{table}  gauge: unix time it finished
+//	gapsync_verify_read_rows_total{side}          rows verifications read, by side ("internet", "intranet"): the pace
+//	gapsync_verify_paced_seconds_total            time verifications waited to keep their rows-per-second limit
 //
 // A host adds collectors of its own with Register; the internet main adds
 // the per-table state it reads from its database (service.ExportStatus):
@@ -92,6 +97,7 @@ type Metrics struct {
 	files       *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	reqTime     *prometheus.HistogramVec
+	verify      verifyMetrics
 
 	handler http.Handler
 	mux     *http.ServeMux // what Serve serves: /metrics and what Handle adds
@@ -151,6 +157,7 @@ func New() *Metrics {
 			Help:    "Time the gateway took to answer a request, from its arrival to the end of the answer, by path.",
 			Buckets: RequestBuckets,
 		}, []string{"path"}),
+		verify: newVerifyMetrics(),
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m)
@@ -162,10 +169,10 @@ func New() *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{
+	return append([]prometheus.Collector{
 		m.cycles, m.duration, m.lastSuccess, m.tableOK, m.parked, m.missingCol, m.rows,
 		m.bytes, m.conflicts, m.files, m.requests, m.reqTime,
-	}
+	}, m.verify.collectors()...)
 }
 
 // Describe and Collect make *Metrics a prometheus.Collector, so a host registers it in its own registry: reg.MustRegister(m).

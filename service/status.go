@@ -75,6 +75,22 @@ func WriteStatus(w io.Writer, st *storage.Status, asJSON bool) error {
 		for _, f := range st.Failures {
 			fmt.Fprintf(tw, "  %d\t%s %s\t%s\t(e.g. %s)\n", f.Count, f.Origin, f.Status, f.Reason, oneLine(f.Example))
 		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(st.Verify) > 0 {
+		fmt.Fprintln(w, "\nVERIFY (table, last finished, rows compared, differ, under way)")
+		for _, v := range st.Verify {
+			last, running := "never", "-"
+			if !v.At.IsZero() {
+				last = st.At.Sub(v.At).Round(time.Second).String() + " ago"
+			}
+			if v.Running > 0 {
+				running = fmt.Sprintf("%d rows, kept %s ago", v.Running, st.At.Sub(v.RunningAt).Round(time.Second))
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\n", v.Table, last, v.Rows, v.Differ, running)
+		}
 		return tw.Flush()
 	}
 	return nil

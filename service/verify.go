@@ -59,6 +59,9 @@ func WriteVerify(w io.Writer, vs []gapsync.TableVerify) error {
 	var rows int64
 	differ := 0
 	for _, v := range vs {
+		if v.Resumed > 0 {
+			fmt.Fprintf(w, "%s\tcontinued after %d rows compared before a stop\n", v.Table, v.Resumed)
+		}
 		rows += v.Rows
 		for _, d := range v.Diffs {
 			differ++
@@ -79,12 +82,14 @@ func WriteVerify(w io.Writer, vs []gapsync.TableVerify) error {
 	return nil
 }
 
-// Verify runs a verification of tables (none: every enabled one) and
-// prints it (WriteVerify). With repair, when rows differ, it prints them,
-// repairs them (Coordinator.Repair), prints each repair, verifies again
-// and prints that: the error wraps ErrDiffer only when rows still differ.
-func Verify(ctx context.Context, w io.Writer, c *syncer.Coordinator, tables []string, repair bool) error {
-	vs, err := c.Verify(ctx, tables, nil)
+// Verify runs a verification of tables (none: every enabled one) with o
+// (nil: the defaults) and prints it (WriteVerify); one that stopped
+// before its end (a process killed) is continued. With repair, when rows
+// differ, it prints them, repairs them (Coordinator.Repair), prints each
+// repair, verifies again from the start and prints that: the error wraps
+// ErrDiffer only when rows still differ.
+func Verify(ctx context.Context, w io.Writer, c *syncer.Coordinator, tables []string, repair bool, o *syncer.VerifyOptions) error {
+	vs, err := c.Verify(ctx, tables, o)
 	if err != nil {
 		return err
 	}
@@ -103,7 +108,12 @@ func Verify(ctx context.Context, w io.Writer, c *syncer.Coordinator, tables []st
 	if err != nil {
 		return err
 	}
-	if vs, err = c.Verify(ctx, tables, nil); err != nil {
+	again := syncer.VerifyOptions{Fresh: true}
+	if o != nil {
+		again = *o
+		again.Fresh = true
+	}
+	if vs, err = c.Verify(ctx, tables, &again); err != nil {
 		return err
 	}
 	fmt.Fprint(w, "after repair: ")

@@ -15,4 +15,6 @@ var (
 	_ syncer.ShapeReader    = (*DB)(nil)
 	_ transport.ReplayGuard = (*DB)(nil)
 	_ syncer.Horizoner      = (*DB)(nil)
+	_ syncer.RangeHasher    = (*DB)(nil)
+	_ syncer.VerifyLog      = (*DB)(nil)
 )

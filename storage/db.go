@@ -240,19 +240,30 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err := db.widenLog(ctx); err != nil {
 		return err
 	}
-	return db.addFileDigest(ctx)
+	// Columns added since a table was first made: file_record.sm3 (SM3
+	// digests, syncer's FileOptions.Digest), and what a continued
+	// verification needs of the rows found before a stop.
+	for _, c := range []struct{ table, column, decl string }{
+		{"file_record", "sm3", "VARCHAR(64) NOT NULL DEFAULT ''"},
+		{"sync_verify", "key_data", "TEXT NULL"},
+		{"sync_verify", "hashes", "VARCHAR(80) NULL"},
+	} {
+		if err := db.addColumn(ctx, c.table, c.column, c.decl); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// addFileDigest adds file_record.sm3 (SM3 digests, syncer's
-// FileOptions.Digest) to a table created before the column existed. The
-// probe and the ALTER are the same SQL on every engine.
-func (db *DB) addFileDigest(ctx context.Context) error {
-	rows, err := db.sql.QueryContext(ctx, "SELECT sm3 FROM file_record WHERE 1 = 0")
+// addColumn adds column to a metadata table created before the column
+// existed. The probe and the ALTER are the same SQL on every engine.
+func (db *DB) addColumn(ctx context.Context, table, column, decl string) error {
+	rows, err := db.sql.QueryContext(ctx, "SELECT "+column+" FROM "+table+" WHERE 1 = 0")
 	if err == nil {
 		return rows.Close()
 	}
-	if _, err := db.sql.ExecContext(ctx, "ALTER TABLE file_record ADD COLUMN sm3 VARCHAR(64) NOT NULL DEFAULT ''"); err != nil {
-		return fmt.Errorf("storage: add file_record.sm3: %w", err)
+	if _, err := db.sql.ExecContext(ctx, "ALTER TABLE "+table+" ADD COLUMN "+column+" "+decl); err != nil {
+		return fmt.Errorf("storage: add %s.%s: %w", table, column, err)
 	}
 	return nil
 }

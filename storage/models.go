@@ -134,7 +134,8 @@ type MetaRow struct {
 }
 
 var models = []any{(*ConfigRow)(nil), (*LogRow)(nil), (*AppliedRow)(nil), (*MessageRow)(nil),
-	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil), (*MetaRow)(nil), (*VerifyRow)(nil)}
+	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil), (*MetaRow)(nil), (*VerifyRow)(nil),
+	(*VerifyProgressRow)(nil)}
 
 var indexes = []struct{ name, table, cols string }{
 	{"sync_log_window", "sync_log", "table_name, direction, status, id"},
@@ -160,6 +161,37 @@ type VerifyRow struct {
 	Differ     int       `bun:"differ,notnull"`
 	TookMS     int64     `bun:"took_ms,notnull"`
 	VerifiedAt time.Time `bun:"verified_at,type:datetime(6),notnull"`
+	// KeyData is a differing row's key values in their wire form (hex),
+	// Hashes its hash on each side as the verification saw it
+	// ("internet:intranet", hex, either empty for no row): what a
+	// verification continued after a stop needs to report and repair
+	// the rows found before it.
+	KeyData string `bun:"key_data,type:text,nullzero"`
+	Hashes  string `bun:"hashes,type:varchar(80),nullzero"`
+}
+
+// VerifyProgressRow is how far the verification of one table in a run
+// has come (gapsync.VerifyCheckpoint), kept on the internet side and
+// updated as the verification goes, so that one killed midway continues
+// from its last finished range.
+type VerifyProgressRow struct {
+	bun.BaseModel `bun:"table:sync_verify_progress"`
+
+	RunID     string `bun:"run_id,pk,type:varchar(64)"`
+	TableName string `bun:"table_name,pk,type:varchar(64)"`
+	// Tables lists every table of the run, comma separated, in order.
+	Tables  string `bun:"tables,type:text,notnull"`
+	Columns string `bun:"columns,type:text,notnull"`
+	Salt    string `bun:"salt,type:varchar(128),notnull"`
+	// AfterKey is the key of the last row compared, in its wire form
+	// (hex); empty before the first range.
+	AfterKey  string    `bun:"after_key,type:text,nullzero"`
+	Ranges    int       `bun:"ranges,notnull"`
+	Rows      int64     `bun:"rows_compared,notnull"`
+	TookMS    int64     `bun:"took_ms,notnull"`
+	Done      bool      `bun:"done,notnull"`
+	StartedAt time.Time `bun:"started_at,type:datetime(6),notnull"`
+	UpdatedAt time.Time `bun:"updated_at,type:datetime(6),notnull"`
 }
 
 // VerifyTable is the Kind of a table's summary row in sync_verify.

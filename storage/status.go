@@ -31,6 +31,25 @@ type Status struct {
 	// Failures counts failed and refused file records by reason (the
 	// root cause of the error, with quoted names left out).
 	Failures []FileFailure `json:"file_failures"`
+	// Verify is, per table, its newest finished verification, and one
+	// under way (stopped, or between cycles) when there is one.
+	Verify []VerifyStatus `json:"verifications,omitempty"`
+}
+
+// VerifyStatus is a table's verification, from sync_verify and
+// sync_verify_progress.
+type VerifyStatus struct {
+	Table string `json:"table"`
+	// At is when the newest finished verification ended (zero: none has),
+	// Rows how many rows it compared and Differ how many differed.
+	At     time.Time `json:"verified_at,omitzero"`
+	Rows   int64     `json:"rows_compared"`
+	Differ int       `json:"differ"`
+	TookMS int64     `json:"took_ms"`
+	// Running, when set, is the rows compared so far by a verification
+	// that has not reached the table's end, last kept at RunningAt.
+	Running   int64     `json:"rows_running,omitempty"`
+	RunningAt time.Time `json:"running_at,omitzero"`
 }
 
 // TableStatus is one table in one direction.
@@ -138,7 +157,39 @@ func (db *DB) Status(ctx context.Context) (*Status, error) {
 	if st.Files, st.Failures, err = db.fileStatus(ctx); err != nil {
 		return nil, err
 	}
+	if st.Verify, err = db.verifyStatus(ctx, cfg); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// verifyStatus reads the newest verification of each table of cfg that
+// has one.
+func (db *DB) verifyStatus(ctx context.Context, cfg []gapsync.Table) ([]VerifyStatus, error) {
+	var out []VerifyStatus
+	for _, t := range cfg {
+		vs := VerifyStatus{Table: t.Name}
+		var done []VerifyRow
+		if err := db.bun.NewSelect().Model(&done).Where("table_name = ? AND kind = ?", t.Name, VerifyTable).
+			OrderExpr("id DESC").Limit(1).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: read sync_verify: %w", err)
+		}
+		if len(done) > 0 {
+			vs.At, vs.Rows, vs.Differ, vs.TookMS = done[0].VerifiedAt.UTC(), done[0].Rows, done[0].Differ, done[0].TookMS
+		}
+		var running []VerifyProgressRow
+		if err := db.bun.NewSelect().Model(&running).Where("table_name = ?", t.Name).
+			OrderExpr("started_at DESC").Limit(1).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("storage: read sync_verify_progress: %w", err)
+		}
+		if len(running) > 0 && !running[0].Done {
+			vs.Running, vs.RunningAt = running[0].Rows, running[0].UpdatedAt.UTC()
+		}
+		if len(done) > 0 || vs.Running > 0 {
+			out = append(out, vs)
+		}
+	}
+	return out, nil
 }
 
 func (db *DB) tableStatus(ctx context.Context, now time.Time, t gapsync.Table, d gapsync.Direction) (TableStatus, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -205,17 +206,42 @@ func (db *DB) RowsByKey(ctx context.Context, t gapsync.Table, cols []string, key
 	return out, nil
 }
 
-// RecordVerify keeps a table's verification in sync_verify: its summary
-// row, then a row per row that differs, in one transaction.
-func (db *DB) RecordVerify(ctx context.Context, runID string, v gapsync.TableVerify) error {
+// SaveVerify keeps how far a verification of one table has come: the
+// checkpoint cp in sync_verify_progress and, in sync_verify, a row per
+// row found differing since the previous checkpoint (diffs) and, once
+// cp.Done, the table's summary row, all in one transaction. A process
+// killed between two calls loses only the ranges compared since the
+// first.
+func (db *DB) SaveVerify(ctx context.Context, cp gapsync.VerifyCheckpoint, diffs []gapsync.RowDiff) error {
 	now := time.Now().UTC()
-	rows := []VerifyRow{{RunID: runID, TableName: v.Table, Kind: VerifyTable, Ranges: v.Ranges, Rows: v.Rows,
-		Differ: len(v.Diffs), TookMS: v.Took.Milliseconds(), VerifiedAt: now}}
-	for _, d := range v.Diffs {
-		rows = append(rows, VerifyRow{RunID: runID, TableName: v.Table, Kind: string(d.Kind), Side: string(d.Side),
-			KeyText: d.KeyText(), Columns: strings.Join(d.Columns, ","), VerifiedAt: now})
+	v := cp.TableVerify
+	prog := VerifyProgressRow{RunID: cp.RunID, TableName: v.Table, Tables: strings.Join(cp.Tables, ","),
+		Columns: strings.Join(v.Columns, ","), Salt: hex.EncodeToString(v.Salt), Ranges: v.Ranges, Rows: v.Rows,
+		TookMS: v.Took.Milliseconds(), Done: cp.Done, StartedAt: now, UpdatedAt: now}
+	var err error
+	if prog.AfterKey, err = encodeKey(cp.After); err != nil {
+		return err
 	}
-	err := db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	var rows []VerifyRow
+	if cp.Done {
+		rows = append(rows, VerifyRow{RunID: cp.RunID, TableName: v.Table, Kind: VerifyTable, Ranges: v.Ranges, Rows: v.Rows,
+			Differ: len(v.Diffs), TookMS: v.Took.Milliseconds(), VerifiedAt: now})
+	}
+	for _, d := range diffs {
+		kd, err := encodeKey(d.Key)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, VerifyRow{RunID: cp.RunID, TableName: v.Table, Kind: string(d.Kind), Side: string(d.Side),
+			KeyText: d.KeyText(), Columns: strings.Join(d.Columns, ","), VerifiedAt: now, KeyData: kd,
+			Hashes: hex.EncodeToString(d.InternetHash) + ":" + hex.EncodeToString(d.IntranetHash)})
+	}
+	err = db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		q := db.onConflict(tx.NewInsert().Model(&prog), []string{"run_id", "table_name"},
+			[]string{"ranges", "rows_compared", "took_ms", "done", "after_key", "updated_at"})
+		if _, err := q.Exec(ctx); err != nil {
+			return err
+		}
 		for start := 0; start < len(rows); start += 500 {
 			part := rows[start:min(start+500, len(rows))]
 			if _, err := tx.NewInsert().Model(&part).Exec(ctx); err != nil {
@@ -225,9 +251,126 @@ func (db *DB) RecordVerify(ctx context.Context, runID string, v gapsync.TableVer
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("storage: write sync_verify for %s: %w", v.Table, err)
+		return fmt.Errorf("storage: keep the verification of %s: %w", v.Table, err)
 	}
 	return nil
+}
+
+// UnfinishedVerify returns the checkpoints of the newest verification
+// run, when it was over exactly tables (the same names in the same
+// order) and has a table not compared to its end: one per table it
+// reached, each with the rows found differing so far in Diffs (the
+// hashes as they were seen). It returns nil when there is no such run.
+func (db *DB) UnfinishedVerify(ctx context.Context, tables []string) ([]gapsync.VerifyCheckpoint, error) {
+	var last []VerifyProgressRow
+	if err := db.bun.NewSelect().Model(&last).OrderExpr("started_at DESC").Limit(1).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_verify_progress: %w", err)
+	}
+	if len(last) == 0 || last[0].Tables != strings.Join(tables, ",") {
+		return nil, nil
+	}
+	var progs []VerifyProgressRow
+	if err := db.bun.NewSelect().Model(&progs).Where("run_id = ?", last[0].RunID).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_verify_progress: %w", err)
+	}
+	unfinished := len(progs) < len(tables)
+	for _, p := range progs {
+		unfinished = unfinished || !p.Done
+	}
+	if !unfinished {
+		return nil, nil
+	}
+	var found []VerifyRow
+	if err := db.bun.NewSelect().Model(&found).Where("run_id = ? AND kind <> ?", last[0].RunID, VerifyTable).OrderExpr("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_verify: %w", err)
+	}
+	out := make([]gapsync.VerifyCheckpoint, len(progs))
+	at := map[string]int{}
+	for i, p := range progs {
+		salt, err := hex.DecodeString(p.Salt)
+		if err != nil {
+			return nil, fmt.Errorf("storage: sync_verify_progress salt of %s: %w", p.TableName, err)
+		}
+		after, err := decodeKey(p.AfterKey)
+		if err != nil {
+			return nil, fmt.Errorf("storage: sync_verify_progress key of %s: %w", p.TableName, err)
+		}
+		out[i] = gapsync.VerifyCheckpoint{RunID: p.RunID, Tables: tables, After: after, Done: p.Done,
+			TableVerify: gapsync.TableVerify{Table: p.TableName, Ranges: p.Ranges, Rows: p.Rows, Took: time.Duration(p.TookMS) * time.Millisecond,
+				Columns: gapsync.SplitList(p.Columns), Salt: salt}}
+		at[p.TableName] = i
+	}
+	for _, f := range found {
+		i, ok := at[f.TableName]
+		if !ok {
+			continue
+		}
+		key, err := decodeKey(f.KeyData)
+		if err != nil || key == nil {
+			return nil, fmt.Errorf("storage: sync_verify row %d holds no key a verification can continue with", f.ID)
+		}
+		d := gapsync.RowDiff{Table: f.TableName, Key: key, Kind: gapsync.DiffKind(f.Kind), Side: gapsync.Side(f.Side), Columns: gapsync.SplitList(f.Columns)}
+		hi, hr, _ := strings.Cut(f.Hashes, ":")
+		d.InternetHash, _ = hex.DecodeString(hi)
+		d.IntranetHash, _ = hex.DecodeString(hr)
+		if len(d.InternetHash) == 0 {
+			d.InternetHash = nil
+		}
+		if len(d.IntranetHash) == 0 {
+			d.IntranetHash = nil
+		}
+		out[i].Diffs = append(out[i].Diffs, d)
+	}
+	return out, nil
+}
+
+// LastVerify returns when the newest verification of a table finished
+// (zero when none has).
+func (db *DB) LastVerify(ctx context.Context) (time.Time, error) {
+	var last []VerifyRow
+	if err := db.bun.NewSelect().Model(&last).Where("kind = ?", VerifyTable).OrderExpr("id DESC").Limit(1).Scan(ctx); err != nil {
+		return time.Time{}, fmt.Errorf("storage: read sync_verify: %w", err)
+	}
+	if len(last) == 0 {
+		return time.Time{}, nil
+	}
+	return last[0].VerifiedAt, nil
+}
+
+// encodeKey writes key values in their wire form, as hex ("" for nil).
+func encodeKey(key []any) (string, error) {
+	if key == nil {
+		return "", nil
+	}
+	b := &batch.Batch{ID: "key", Table: "key"}
+	for i := range key {
+		b.Columns = append(b.Columns, batch.Column{Name: "k" + strconv.Itoa(i), Key: true})
+	}
+	b.Rows = []batch.Row{{Op: batch.OpUpsert, Values: key}}
+	data, err := b.MarshalBinary()
+	if err != nil {
+		return "", fmt.Errorf("storage: encode a key: %w", err)
+	}
+	return hex.EncodeToString(data), nil
+}
+
+// decodeKey reads what encodeKey wrote.
+func decodeKey(s string) ([]any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	data, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := batch.Decode(data, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Rows) != 1 {
+		return nil, fmt.Errorf("%w: a kept key holds %d rows", gapsync.ErrMalformed, len(b.Rows))
+	}
+	return b.Rows[0].Values, nil
 }
 
 // Verifications returns the rows sync_verify keeps of run runID (the

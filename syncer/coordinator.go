@@ -52,6 +52,13 @@ type CoordinatorOptions struct {
 	// Files configures the file flow (seed 1.1.4, 1.3, 1.4) on the
 	// internet side. Nil, or no Store: rows only.
 	Files *FileOptions
+	// VerifyEvery, when set, makes Run verify every enabled table (see
+	// Coordinator.Verify) once per VerifyEvery, between cycles and under
+	// the lease, one Interval at a time (see verifyrun.go). Results go to
+	// sync_verify and to Metrics. Verify tunes it; Until and Fresh are
+	// Run's.
+	VerifyEvery time.Duration
+	Verify      *VerifyOptions
 	// Metrics, when set, counts cycles, rows, bytes, conflicts and files
 	// (a *metrics.Metrics exports them to Prometheus).
 	Metrics Recorder
@@ -208,7 +215,8 @@ func (r *Report) Err() error {
 // tick; while another instance holds the lease, this one waits its turn.
 // On cancellation the cycle in flight stops, is logged as failed (its
 // windows do not advance), the lease is released, and Run returns ctx's
-// error.
+// error. With VerifyEvery set, the pause after a cycle verifies the
+// tables when a verification is due (see CoordinatorOptions.VerifyEvery).
 func (c *Coordinator) Run(ctx context.Context) error {
 	for {
 		r, err := c.RunOnce(ctx)
@@ -218,10 +226,11 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		case err != nil:
 			c.opts.Logger.Warn("cycle failed", "run", r.RunID, "err", err)
 		}
+		spent := c.verifyBetweenCycles(ctx) // CoordinatorOptions.VerifyEvery
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(c.opts.Interval):
+		case <-time.After(c.opts.Interval - spent):
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 )
 
 var _ syncer.TableRecorder = (*metrics.Metrics)(nil)
+var _ syncer.VerifyRecorder = (*metrics.Metrics)(nil)
 var _ syncer.Parker = (*storage.DB)(nil)
 var _ syncer.ShapeReader = (*storage.DB)(nil)
 

@@ -18,9 +18,17 @@ import (
 
 // VerifyOptions tune Coordinator.Verify. Nil gives the defaults.
 type VerifyOptions struct {
-	// RangeRows is how many rows each first-level range holds. Default
-	// 1000.
+	// RangeRows, when set, is how many rows each first-level range holds,
+	// fixed. By default ranges are sized to RangeTime instead.
 	RangeRows int
+	// RangeTime is the time one first-level range should take to hash on
+	// both sides, as pt-table-checksum sizes its chunks: the rows of the
+	// next ranges follow the rate measured so far (a weighted average),
+	// within MinRangeRows and MaxRangeRows. Default 500ms.
+	RangeTime time.Duration
+	// MinRangeRows and MaxRangeRows bound the sized ranges. Defaults
+	// 1,000 and 10,000.
+	MinRangeRows, MaxRangeRows int
 	// Fanout is how many parts a differing range is split into. Default
 	// 16.
 	Fanout int
@@ -35,37 +43,33 @@ type VerifyOptions struct {
 	// average over the table (0: no cap), so that a verification of a
 	// large table loads neither database more than that.
 	RowsPerSecond int
+	// Fresh starts a new verification even when the last one of the same
+	// tables stopped before its end; by default Verify continues it
+	// (when the internet database is a VerifyLog).
+	Fresh bool
+	// Until, when set, stops the verification at the first range that
+	// ends after it: the progress is kept, the table reached is returned
+	// with Unfinished set, and the next Verify of the same tables
+	// continues there. Run verifies between cycles this way.
+	Until time.Time
+	// CheckpointEvery is how often the progress is kept while a table is
+	// compared. Default 2s: a verification killed loses at most that.
+	CheckpointEvery time.Duration
 }
 
-// VerifyColumner names the columns of a table that a verification
-// hashes. storage's *DB is one.
-type VerifyColumner interface {
-	VerifyColumns(ctx context.Context, t gapsync.Table) ([]string, error)
-}
-
-// VerifyLog keeps verification results (storage's *DB keeps them in
-// sync_verify).
-type VerifyLog interface {
-	RecordVerify(ctx context.Context, runID string, v gapsync.TableVerify) error
-}
-
-// Verify compares tables (names; none: every enabled table) between the
-// internet database and the intranet's, through the gateway, and returns
-// what differs. Each side hashes its rows by key range (only hashes cross
-// the gateway); ranges that differ are split until the differing keys are
-// known, and only for rows on both sides with other values do the values
-// cross, to name the columns. The result is kept in the internet
-// database when it is a VerifyLog. It reads only: nothing is repaired.
-//
-// Hashes agree only between two databases of the same engine (see
-// storage.DB.HashRanges).
-func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOptions) ([]gapsync.TableVerify, error) {
+func (o *VerifyOptions) defaults() VerifyOptions {
 	var opts VerifyOptions
 	if o != nil {
 		opts = *o
 	}
-	if opts.RangeRows <= 0 {
-		opts.RangeRows = 1000
+	if opts.RangeTime <= 0 {
+		opts.RangeTime = 500 * time.Millisecond
+	}
+	if opts.MinRangeRows <= 0 {
+		opts.MinRangeRows = 1000
+	}
+	if opts.MaxRangeRows < opts.MinRangeRows {
+		opts.MaxRangeRows = max(10_000, opts.MinRangeRows)
 	}
 	if opts.Fanout < 2 {
 		opts.Fanout = 16
@@ -76,6 +80,54 @@ func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOpti
 	if opts.Budget <= 0 {
 		opts.Budget = 100_000
 	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 2 * time.Second
+	}
+	return opts
+}
+
+// VerifyColumner names the columns of a table that a verification
+// hashes. storage's *DB is one.
+type VerifyColumner interface {
+	VerifyColumns(ctx context.Context, t gapsync.Table) ([]string, error)
+}
+
+// VerifyLog keeps verifications and their progress (storage's *DB keeps
+// them in sync_verify and sync_verify_progress), so that one stopped
+// midway, by a kill or by VerifyOptions.Until, continues where it
+// stopped.
+type VerifyLog interface {
+	// SaveVerify keeps cp, and the rows found differing since the
+	// previous checkpoint of its table (diffs), at once: after an error
+	// nothing of it is kept.
+	SaveVerify(ctx context.Context, cp gapsync.VerifyCheckpoint, diffs []gapsync.RowDiff) error
+	// UnfinishedVerify returns the checkpoints of the newest run when it
+	// was over exactly tables and stopped before its end (each with
+	// every row found differing so far), nil when there is none.
+	UnfinishedVerify(ctx context.Context, tables []string) ([]gapsync.VerifyCheckpoint, error)
+	// LastVerify returns when the newest verification of a table
+	// finished (zero when none has).
+	LastVerify(ctx context.Context) (time.Time, error)
+}
+
+// Verify compares tables (names; none: every enabled table) between the
+// internet database and the intranet's, through the gateway, and returns
+// what differs. Each side hashes its rows by key range (only hashes cross
+// the gateway); ranges that differ are split until the differing keys are
+// known, and only for rows on both sides with other values do the values
+// cross, to name the columns. It reads only: nothing is repaired.
+//
+// When the internet database is a VerifyLog, the result is kept there and
+// so is the progress, every CheckpointEvery: a verification of the same
+// tables after one that stopped (a process killed, or Until) continues
+// from the last range kept, with the same salt, and returns the same
+// report as one run in one go (TableVerify.Resumed says how much was
+// carried over). Rows compared before the stop are not read again.
+//
+// Hashes agree only between two databases of the same engine (see
+// storage.DB.HashRanges).
+func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOptions) ([]gapsync.TableVerify, error) {
+	opts := o.defaults()
 	local, ok1 := c.db.(RangeHasher)
 	cols, ok2 := c.db.(VerifyColumner)
 	remote, ok3 := c.tr.(RangeHasher)
@@ -85,55 +137,103 @@ func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOpti
 	if !ok3 {
 		return nil, errors.New("syncer: Verify: the transport cannot ask the gateway for range hashes")
 	}
-	all, err := c.tables(ctx)
+	pick, err := c.verifyTables(ctx, tables)
 	if err != nil {
 		return nil, err
-	}
-	var pick []gapsync.Table
-	if len(tables) == 0 {
-		pick = all
-	} else {
-		byName := map[string]gapsync.Table{}
-		for _, t := range all {
-			byName[t.Name] = t
-		}
-		for _, n := range tables {
-			t, ok := byName[n]
-			if !ok {
-				return nil, fmt.Errorf("%w: %q is not enabled in the internet's sync_config", gapsync.ErrUnknownTable, n)
-			}
-			pick = append(pick, t)
-		}
 	}
 	if err := c.sameEngines(ctx, pick); err != nil {
 		return nil, err
 	}
+	names := make([]string, len(pick))
+	columns := map[string][]string{}
+	for i, t := range pick {
+		names[i] = t.Name
+		if columns[t.Name], err = cols.VerifyColumns(ctx, t); err != nil {
+			return nil, err
+		}
+	}
 	runID := newID()
 	vlog, _ := c.db.(VerifyLog)
+	resume := map[string]gapsync.VerifyCheckpoint{}
+	if vlog != nil && !opts.Fresh {
+		cps, err := vlog.UnfinishedVerify(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		for _, cp := range cps {
+			resume[cp.Table] = cp
+			if !slices.Equal(cp.Columns, columns[cp.Table]) { // altered since: start again
+				clear(resume)
+				break
+			}
+		}
+		for _, cp := range resume {
+			runID = cp.RunID
+		}
+	}
+	vr, _ := c.opts.Metrics.(VerifyRecorder)
 	var out []gapsync.TableVerify
 	for _, t := range pick {
-		names, err := cols.VerifyColumns(ctx, t)
-		if err != nil {
-			return out, err
+		cp, resumed := resume[t.Name]
+		if resumed && cp.Done {
+			out = append(out, cp.TableVerify)
+			continue
 		}
-		salt := make([]byte, 16)
-		rand.Read(salt)
-		v := &tableVerifier{t: t, cols: names, local: local, remote: remote, opts: opts, salt: salt}
-		start := time.Now()
+		v := &tableVerifier{t: t, cols: columns[t.Name], local: local, remote: remote, opts: opts, vr: vr,
+			save: func(ctx context.Context, cp gapsync.VerifyCheckpoint, diffs []gapsync.RowDiff) error { return nil }}
+		if vlog != nil {
+			v.save = vlog.SaveVerify
+		}
+		v.cp = gapsync.VerifyCheckpoint{RunID: runID, Tables: names}
+		if resumed {
+			v.cp, v.saved = cp, len(cp.Diffs)
+			v.cp.Resumed = cp.Rows
+			c.opts.Logger.Info("continuing a verification", "run", runID, "table", t.Name, "rows_before", cp.Rows, "differ_before", len(cp.Diffs))
+		} else {
+			salt := make([]byte, 16)
+			rand.Read(salt)
+			v.cp.TableVerify = gapsync.TableVerify{Table: t.Name, Columns: v.cols, Salt: salt}
+		}
 		tv, err := v.run(ctx)
-		tv.Took = time.Since(start)
 		if err != nil {
 			return out, fmt.Errorf("syncer: verify %s: %w", t.Name, err)
 		}
-		c.opts.Logger.Info("verified table", "table", t.Name, "ranges", tv.Ranges, "rows", tv.Rows, "differ", len(tv.Diffs), "took", tv.Took)
-		if vlog != nil {
-			if err := vlog.RecordVerify(ctx, runID, tv); err != nil {
-				return out, err
-			}
-		}
 		out = append(out, tv)
+		if tv.Unfinished {
+			c.opts.Logger.Info("verification paused", "run", runID, "table", t.Name, "rows", tv.Rows, "differ", len(tv.Diffs))
+			break
+		}
+		c.opts.Logger.Info("verified table", "run", runID, "table", t.Name, "ranges", tv.Ranges, "rows", tv.Rows, "differ", len(tv.Diffs), "took", tv.Took)
+		if vr != nil {
+			vr.TableVerified(t.Name, tv.Rows, len(tv.Diffs), time.Now())
+		}
 	}
 	return out, nil
+}
+
+// verifyTables resolves the tables a verification names (none: every
+// enabled table).
+func (c *Coordinator) verifyTables(ctx context.Context, tables []string) ([]gapsync.Table, error) {
+	all, err := c.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(tables) == 0 {
+		return all, nil
+	}
+	byName := map[string]gapsync.Table{}
+	for _, t := range all {
+		byName[t.Name] = t
+	}
+	var pick []gapsync.Table
+	for _, n := range tables {
+		t, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("%w: %q is not enabled in the internet's sync_config", gapsync.ErrUnknownTable, n)
+		}
+		pick = append(pick, t)
+	}
+	return pick, nil
 }
 
 // sameEngines refuses tables whose two sides are databases of different
@@ -176,16 +276,24 @@ type tableVerifier struct {
 	cols          []string
 	local, remote RangeHasher
 	opts          VerifyOptions
-	salt          []byte
-	res           gapsync.TableVerify
+	vr            VerifyRecorder
+	save          func(context.Context, gapsync.VerifyCheckpoint, []gapsync.RowDiff) error
+	cp            gapsync.VerifyCheckpoint // the progress, and the result so far
+	saved         int                      // how many of cp.Diffs are kept
+	savedAt       time.Time
 	start         time.Time
-	read          [2]int64 // rows read here and there, for RowsPerSecond
+	took          time.Duration // before this call
+	read          [2]int64      // rows read here and there, for RowsPerSecond
+	paced         time.Duration // waited for RowsPerSecond
 }
 
 // pace counts rows read on a side (0 here, 1 there) and, under
 // RowsPerSecond, waits until the rate is kept.
 func (v *tableVerifier) pace(ctx context.Context, side int, rows int64) error {
 	v.read[side] += rows
+	if v.vr != nil {
+		v.vr.VerifyRead([2]string{"internet", "intranet"}[side], rows)
+	}
 	if v.opts.RowsPerSecond <= 0 {
 		return nil
 	}
@@ -193,6 +301,10 @@ func (v *tableVerifier) pace(ctx context.Context, side int, rows int64) error {
 	wait := time.Until(v.start.Add(due))
 	if wait <= 0 {
 		return nil
+	}
+	v.paced += wait
+	if v.vr != nil {
+		v.vr.VerifyPaced(wait)
 	}
 	select {
 	case <-ctx.Done():
@@ -210,21 +322,128 @@ func sumRows(rs []gapsync.RangeHash) int64 {
 	return n
 }
 
+// res is the result so far.
+func (v *tableVerifier) res() *gapsync.TableVerify { return &v.cp.TableVerify }
+
+// run compares the table from its checkpoint to its end (or to Until),
+// keeping the progress as it goes.
 func (v *tableVerifier) run(ctx context.Context) (gapsync.TableVerify, error) {
-	v.res.Table, v.res.Columns, v.res.Salt = v.t.Name, v.cols, v.salt
-	v.start = time.Now()
-	err := v.walk(ctx, gapsync.KeyRange{}, v.opts.RangeRows, true)
-	sortDiffs(v.res.Diffs)
-	return v.res, err
+	v.start, v.savedAt = time.Now(), time.Now()
+	v.took = v.res().Took
+	err := v.scan(ctx)
+	v.res().Took = v.took + time.Since(v.start)
+	if err == nil {
+		v.cp.Done = !v.res().Unfinished
+		err = v.checkpoint(ctx)
+	}
+	out := *v.res()
+	out.Diffs = slices.Clone(out.Diffs)
+	sortDiffs(out.Diffs)
+	return out, err
+}
+
+// checkpoint keeps the progress and the diffs found since the last one.
+func (v *tableVerifier) checkpoint(ctx context.Context) error {
+	v.res().Took = v.took + time.Since(v.start)
+	sortDiffs(v.res().Diffs[v.saved:]) // in key order, as the ranges go
+	if err := v.save(ctx, v.cp, v.res().Diffs[v.saved:]); err != nil {
+		return err
+	}
+	v.saved, v.savedAt = len(v.res().Diffs), time.Now()
+	return nil
+}
+
+// scan compares the first-level ranges after the checkpoint, sized to
+// RangeTime unless RangeRows fixes them, keeping the progress every
+// CheckpointEvery.
+func (v *tableVerifier) scan(ctx context.Context) error {
+	size := newRangeSizer(v.opts)
+	lo := v.cp.After
+	for {
+		per := size.rows()
+		t0, paced := time.Now(), v.paced
+		// A few ranges a request: the size follows the time soon, and a
+		// stop (Until, a kill) wastes little of what was read.
+		rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo}, per, min(v.opts.Budget, per*rangesPerRequest), v.cp.Salt)
+		if err != nil {
+			return err
+		}
+		if err := v.pace(ctx, 1, sumRows(rs)); err != nil {
+			return err
+		}
+		there := time.Since(t0) - (v.paced - paced)
+		for _, x := range rs {
+			v.res().Ranges++
+			t1, paced := time.Now(), v.paced
+			equal, err := v.compare(ctx, gapsync.KeyRange{Lo: lo, Hi: x.Last}, x.Rows, x.Hash)
+			if err != nil {
+				return err
+			}
+			if equal { // a differing range's time is the bisection's, not the range's
+				size.observe(x.Rows, there/time.Duration(len(rs))+time.Since(t1)-(v.paced-paced))
+			}
+			lo = x.Last
+			v.cp.After = lo
+			if !v.opts.Until.IsZero() && time.Now().After(v.opts.Until) {
+				v.res().Unfinished = true
+				return nil
+			}
+			if time.Since(v.savedAt) >= v.opts.CheckpointEvery {
+				if err := v.checkpoint(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	// Past the intranet's last row: whatever is here.
+	_, err := v.compare(ctx, gapsync.KeyRange{Lo: lo}, 0, nil)
+	return err
+}
+
+// rangesPerRequest is how many first-level ranges one request asks for.
+const rangesPerRequest = 4
+
+// rangeSizer sizes first-level ranges to a time per range, the way
+// pt-table-checksum's NibbleIterator sizes chunks: the rate is a
+// weighted average of the rows and times seen (each earlier range counts
+// 0.75 of the one after it), and the next range holds rate × target
+// rows, within [lo, hi].
+type rangeSizer struct {
+	fixed  int
+	target time.Duration
+	lo, hi int
+	n, t   float64 // weighted rows and seconds
+}
+
+func newRangeSizer(o VerifyOptions) *rangeSizer {
+	return &rangeSizer{fixed: o.RangeRows, target: o.RangeTime, lo: o.MinRangeRows, hi: o.MaxRangeRows}
+}
+
+func (s *rangeSizer) observe(rows int64, took time.Duration) {
+	s.n = s.n*0.75 + float64(rows)
+	s.t = s.t*0.75 + max(took, time.Microsecond).Seconds()
+}
+
+func (s *rangeSizer) rows() int {
+	if s.fixed > 0 {
+		return s.fixed
+	}
+	if s.t == 0 {
+		return s.lo
+	}
+	return int(min(max(s.n/s.t*s.target.Seconds(), float64(s.lo)), float64(s.hi)))
 }
 
 // walk asks the intranet for the hashes of r's ranges of per rows and
 // compares each with the same range here, including what lies here past
 // the intranet's last row of r.
-func (v *tableVerifier) walk(ctx context.Context, r gapsync.KeyRange, per int, top bool) error {
+func (v *tableVerifier) walk(ctx context.Context, r gapsync.KeyRange, per int) error {
 	lo := r.Lo
 	for {
-		rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, per, v.opts.Budget, v.salt)
+		rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, per, v.opts.Budget, v.cp.Salt)
 		if err != nil {
 			return err
 		}
@@ -232,10 +451,7 @@ func (v *tableVerifier) walk(ctx context.Context, r gapsync.KeyRange, per int, t
 			return err
 		}
 		for _, x := range rs {
-			if top {
-				v.res.Ranges++
-			}
-			if err := v.compare(ctx, gapsync.KeyRange{Lo: lo, Hi: x.Last}, x.Rows, x.Hash); err != nil {
+			if _, err := v.compare(ctx, gapsync.KeyRange{Lo: lo, Hi: x.Last}, x.Rows, x.Hash); err != nil {
 				return err
 			}
 			lo = x.Last
@@ -245,18 +461,19 @@ func (v *tableVerifier) walk(ctx context.Context, r gapsync.KeyRange, per int, t
 		}
 	}
 	// Past the intranet's last row of r: whatever is here.
-	return v.compare(ctx, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, 0, nil)
+	_, err := v.compare(ctx, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, 0, nil)
+	return err
 }
 
 // compare hashes r here and, when it differs from the intranet's n rows
-// of hash h, splits it or compares it row by row.
-func (v *tableVerifier) compare(ctx context.Context, r gapsync.KeyRange, n int64, h []byte) error {
-	ls, _, err := v.local.HashRanges(ctx, v.t, v.cols, r, math.MaxInt, math.MaxInt, v.salt)
+// of hash h, splits it or compares it row by row. It reports whether r was equal.
+func (v *tableVerifier) compare(ctx context.Context, r gapsync.KeyRange, n int64, h []byte) (bool, error) {
+	ls, _, err := v.local.HashRanges(ctx, v.t, v.cols, r, math.MaxInt, math.MaxInt, v.cp.Salt)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := v.pace(ctx, 0, sumRows(ls)); err != nil {
-		return err
+		return false, err
 	}
 	var ln int64
 	var lh []byte
@@ -264,18 +481,15 @@ func (v *tableVerifier) compare(ctx context.Context, r gapsync.KeyRange, n int64
 		ln, lh = ls[0].Rows, ls[0].Hash
 	}
 	if ln == n && (n == 0 || bytes.Equal(lh, h)) {
-		v.res.Rows += n
-		return nil
+		v.res().Rows += n
+		return true, nil
 	}
 	size := max(ln, n)
-	if size <= int64(v.opts.LeafRows) {
-		return v.leaf(ctx, r)
-	}
-	if n == 0 { // nothing there: every row here is missing, listed row by row
-		return v.leaf(ctx, r)
+	if size <= int64(v.opts.LeafRows) || n == 0 { // n == 0: nothing there, every row here is missing, listed row by row
+		return false, v.leaf(ctx, r)
 	}
 	per := int((size + int64(v.opts.Fanout) - 1) / int64(v.opts.Fanout))
-	return v.walk(ctx, r, per, false)
+	return false, v.walk(ctx, r, per)
 }
 
 // leaf compares r row by row: a hash per row from each side, then the
@@ -285,7 +499,7 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 		var all []gapsync.RangeHash
 		lo := r.Lo
 		for {
-			rs, more, err := h.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, 1, v.opts.Budget, v.salt)
+			rs, more, err := h.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, 1, v.opts.Budget, v.cp.Salt)
 			if err != nil {
 				return nil, err
 			}
@@ -330,7 +544,7 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 		th, ok := there[kh]
 		switch {
 		case !ok:
-			v.res.Diffs = append(v.res.Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Internet), Side: far, InternetHash: x.Hash})
+			v.res().Diffs = append(v.res().Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Internet), Side: far, InternetHash: x.Hash})
 		case !bytes.Equal(th, x.Hash):
 			changed = append(changed, x.Last)
 			hashes = append(hashes, [2][]byte{x.Hash, th})
@@ -338,13 +552,13 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 	}
 	for _, x := range theirs {
 		if !here[rules.KeyHash(x.Last)] {
-			v.res.Diffs = append(v.res.Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Intranet), Side: far, IntranetHash: x.Hash})
+			v.res().Diffs = append(v.res().Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Intranet), Side: far, IntranetHash: x.Hash})
 		}
 	}
-	v.res.Rows += int64(len(here))
+	v.res().Rows += int64(len(here))
 	for kh := range there {
 		if !here[kh] {
-			v.res.Rows++
+			v.res().Rows++
 		}
 	}
 	if len(changed) == 0 {
@@ -370,7 +584,7 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 		} else {
 			d.Columns = differingColumns(v.cols, lv[i], rv[i])
 		}
-		v.res.Diffs = append(v.res.Diffs, d)
+		v.res().Diffs = append(v.res().Diffs, d)
 	}
 	return nil
 }

@@ -66,6 +66,8 @@ func run(ctx context.Context) error {
 	var verify service.VerifyFlag
 	flag.Var(&verify, "verify", "compare every enabled table (or -verify orders,docs) with the intranet's through the gateway, by range hashes;\nprint each row that differs and a summary, keep the result in sync_verify, and exit (0: the same, 3: they differ)")
 	repair := flag.Bool("repair", false, "with -verify: send the rows that differ again by each table's direction, delete extra rows where deletions travel,\nleave rows changed since alone, log every repair, then verify again (0 only when the tables then match)")
+	verifyRate := flag.Int("verify-rows-per-second", 0, "with -verify and -verify-every: read at most this many rows a second on each side (0: no limit)")
+	verifyEvery := flag.Duration("verify-every", 0, "verify every enabled table this often (e.g. 24h) between cycles, under the lease, one -interval at a time;\nresults in sync_verify, -status and the metrics (0: never)")
 	check := flag.Bool("check", false, "compare both sides' sync tables through the gateway, print every problem with its fix, and exit (0: clean, 2: problems)")
 	var act admin
 	flag.StringVar(&act.disable, "disable", "", "set enabled=0 for table `NAME` in this side's sync_config, and exit")
@@ -158,7 +160,9 @@ func run(ctx context.Context) error {
 		"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
 	})
 	service.ExportStatus(rec, db, *lag, log) // per-table lag, rows and files pending, read at scrape time
-	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: rec}
+	vopts := &syncer.VerifyOptions{RowsPerSecond: *verifyRate}
+	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: rec,
+		VerifyEvery: *verifyEvery, Verify: vopts}
 	if *once {
 		opts.LeaseWait = *leaseWait
 	}
@@ -173,7 +177,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	if verify.TakeArgs(flag.Args()); verify.On {
-		return service.Verify(ctx, os.Stdout, coord, verify.Tables, *repair)
+		return service.Verify(ctx, os.Stdout, coord, verify.Tables, *repair, vopts)
 	}
 	if *dryRun {
 		p, err := coord.DryRun(ctx)

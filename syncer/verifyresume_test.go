@@ -1,0 +1,195 @@
+package syncer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/transport"
+)
+
+// dyingClient is the gateway's client that fails every range request
+// after the first alive ones, as a process killed midway would stop, and
+// counts the rows it was answered.
+type dyingClient struct {
+	*transport.Client
+	alive atomic.Int64
+	rows  atomic.Int64
+}
+
+var errKilled = errors.New("killed")
+
+func (c *dyingClient) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
+	if c.alive.Add(-1) < 0 {
+		return nil, false, errKilled
+	}
+	rs, more, err := c.Client.HashRanges(ctx, t, cols, r, per, budget, salt)
+	for _, x := range rs {
+		c.rows.Add(x.Rows)
+	}
+	return rs, more, err
+}
+
+// damagedOrders fills orders with n rows on both sides, synced, then
+// damages four rows on the intranet (one in the first 500 rows, one after
+// the first quarter, one after three quarters, one past the end)
+// and returns what a verification must report.
+func damagedOrders(t *testing.T, z *zones, n int) []string {
+	t.Helper()
+	z.both(orders, inKind(z.kind, ordersDDL))
+	for start := 0; start < n; start += 500 {
+		var vals []string
+		for i := start; i < start+500; i++ {
+			vals = append(vals, fmt.Sprintf("(%d, 'order %d', %d.%02d, %s, %s)", i, i, i, i%100, blobIn(z.kind, fmt.Sprintf("%04x00ff", i)), z.now))
+		}
+		mustExec(t, z.src(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES "+strings.Join(vals, ","))
+	}
+	z.waitLag()
+	if _, err := z.runOnce(); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, z.dst(), "DELETE FROM orders WHERE id = 10")
+	mustExec(t, z.dst(), fmt.Sprintf("UPDATE orders SET note = 'x' WHERE id = %d", n/4+100))
+	mustExec(t, z.dst(), fmt.Sprintf("UPDATE orders SET amount = 0.01 WHERE id = %d", 3*n/4+100))
+	mustExec(t, z.dst(), "INSERT INTO orders (id, note, amount, data, updated_at) VALUES (99999, 'stray', 1.00, NULL, "+z.now+")")
+	return []string{
+		"orders 10 missing intranet ",
+		fmt.Sprintf("orders %d different intranet note", n/4+100),
+		fmt.Sprintf("orders %d different intranet amount", 3*n/4+100),
+		"orders 99999 extra intranet ",
+	}
+}
+
+// A verification that dies midway (its requests to the gateway fail, as
+// when the process is killed) keeps its progress; the next verification
+// of the same tables continues from the last range kept, reads only the
+// rest, and reports exactly what one run in one go does, the rows found
+// before the stop included, each kept once in sync_verify.
+func TestVerifyResumesAfterStop(t *testing.T) {
+	eachEngine(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		ctx := context.Background()
+		z := newZones(t, kind, zoneOpts{})
+		const n = 4000
+		want := damagedOrders(t, z, n)
+		opts := &syncer.VerifyOptions{RangeRows: 250, CheckpointEvery: time.Nanosecond}
+
+		dc := &dyingClient{Client: z.client}
+		dc.alive.Store(12) // some ranges, then the process dies
+		coord, err := syncer.NewCoordinator(z.inet, dc, nil)
+		is.NoErr(err)
+		opts.Budget = 250 // one range a request
+		_, err = coord.Verify(ctx, []string{"orders"}, opts)
+		is.True(errors.Is(err, errKilled))
+		before := dc.rows.Load()
+
+		dc.alive.Store(1 << 30)
+		dc.rows.Store(0)
+		vs, err := coord.Verify(ctx, []string{"orders"}, opts)
+		is.NoErr(err)
+		is.Equal(diffLines(vs), want)
+		is.Equal(vs[0].Rows, int64(n+1))
+		is.True(vs[0].Resumed >= 1000)   // carried over, not read again
+		is.True(vs[0].Resumed <= before) // and only what was compared
+		rest, resumed := dc.rows.Load(), vs[0].Resumed
+		is.True(!vs[0].Unfinished)
+
+		kept, err := z.inet.Verifications(ctx, "")
+		is.NoErr(err)
+		var lines []string
+		for _, k := range kept[1:] {
+			lines = append(lines, k.TableName+" "+k.KeyText+" "+k.Kind+" "+k.Side+" "+k.Columns)
+		}
+		is.Equal(lines, want) // each once
+		is.Equal(kept[0].Rows, int64(n+1))
+
+		// Finished: the next verification starts over, and agrees.
+		dc.rows.Store(0)
+		vs, err = coord.Verify(ctx, []string{"orders"}, opts)
+		is.NoErr(err)
+		is.Equal(diffLines(vs), want)
+		is.Equal(vs[0].Resumed, int64(0))
+		is.True(dc.rows.Load() >= n)
+		is.True(rest <= dc.rows.Load()-resumed) // the continued run read only the rest
+
+		// A repair of a continued verification's report checks every
+		// row against the hashes seen before the stop.
+		dc.alive.Store(3)
+		_, err = coord.Verify(ctx, []string{"orders"}, opts)
+		is.True(errors.Is(err, errKilled))
+		dc.alive.Store(1 << 30)
+		vs, err = coord.Verify(ctx, []string{"orders"}, opts)
+		is.NoErr(err)
+		is.True(vs[0].Resumed > 0)
+		rs, err := coord.Repair(ctx, vs)
+		is.NoErr(err)
+		done := 0
+		for _, r := range rs {
+			if r.Done {
+				done++
+			}
+		}
+		is.Equal(done, 3) // the extra stays: no tombstones on the internet
+	})
+}
+
+// Until stops a verification at the end of a range; the next one
+// continues it, and Fresh starts over instead.
+func TestVerifyUntilThenContinue(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	z := newZones(t, "sqlite", zoneOpts{})
+	want := damagedOrders(t, z, 2000)
+	opts := &syncer.VerifyOptions{RangeRows: 500, Until: time.Now()}
+	vs, err := z.coord.Verify(ctx, nil, opts)
+	is.NoErr(err)
+	is.Equal(len(vs), 1)
+	is.True(vs[0].Unfinished)
+	is.Equal(vs[0].Rows, int64(501)) // one range: the intranet's first 500 rows, and row 10 here
+	is.Equal(diffLines(vs), want[:1])
+
+	opts.Until = time.Time{}
+	vs, err = z.coord.Verify(ctx, nil, opts)
+	is.NoErr(err)
+	is.True(!vs[0].Unfinished)
+	is.Equal(vs[0].Resumed, int64(501))
+	is.Equal(diffLines(vs), want)
+
+	opts.Until = time.Now()
+	_, err = z.coord.Verify(ctx, nil, opts)
+	is.NoErr(err)
+	opts.Until, opts.Fresh = time.Time{}, true
+	vs, err = z.coord.Verify(ctx, nil, opts)
+	is.NoErr(err)
+	is.Equal(vs[0].Resumed, int64(0))
+	is.Equal(diffLines(vs), want)
+}
+
+// First-level ranges follow the time they take: with a time budget no
+// range can meet they stay at the smallest size, with one every range
+// meets they grow to the largest after the first request.
+func TestVerifyRangesSizedToTime(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	z := newZones(t, "sqlite", zoneOpts{})
+	damagedOrders(t, z, 3000)
+	opts := &syncer.VerifyOptions{MinRangeRows: 50, MaxRangeRows: 500, RangeTime: time.Nanosecond, Fresh: true}
+	vs, err := z.coord.Verify(ctx, nil, opts)
+	is.NoErr(err)
+	is.Equal(vs[0].Ranges, 3000/50)
+	is.Equal(len(vs[0].Diffs), 4)
+
+	opts.RangeTime = time.Hour
+	vs, err = z.coord.Verify(ctx, nil, opts)
+	is.NoErr(err)
+	is.Equal(vs[0].Ranges, 4+(3000-4*50+499)/500) // 4 ranges of 50 in the first request, then 500 each
+	is.Equal(len(vs[0].Diffs), 4)
+}

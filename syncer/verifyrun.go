@@ -1,0 +1,138 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// VerifyRecorder is an optional extension of Recorder for verifications
+// (*metrics.Metrics is one). Methods are called from the goroutine that
+// verifies.
+type VerifyRecorder interface {
+	// TableVerified reports a table compared to its end: rows compared,
+	// rows that differ, and when.
+	TableVerified(table string, rows int64, differ int, at time.Time)
+	// VerifyRead counts the rows a verification read on side
+	// ("internet" or "intranet").
+	VerifyRead(side string, rows int64)
+	// VerifyPaced counts the time a verification waited to keep
+	// VerifyOptions.RowsPerSecond.
+	VerifyPaced(d time.Duration)
+}
+
+// verifyBetweenCycles is Run's scheduled verification (see
+// CoordinatorOptions.VerifyEvery). When one is due (none has finished in
+// the last VerifyEvery, or the last one of every enabled table stopped
+// before its end) it verifies every enabled table under the coordinator's
+// lease, for at most one Interval: it then stops at the end of a range,
+// keeps its progress, and gives the lease back, so that the next cycle
+// runs on time and the pause after it continues the verification. It
+// returns the time it took.
+//
+// Why the lease, and why slices: a cycle that moves rows while they are
+// compared makes them look different for a moment, so a verification
+// and a cycle never run at once, in this process or in another
+// coordinator that shares the lease (a standby verifies only while it
+// holds it). Holding the lease for a whole verification of a large table
+// would stop the sync for as long, so it is held for one Interval at a
+// time and the checkpoints carry the verification across cycles.
+func (c *Coordinator) verifyBetweenCycles(ctx context.Context) time.Duration {
+	if c.opts.VerifyEvery <= 0 {
+		return 0
+	}
+	start := time.Now()
+	log := c.opts.Logger
+	due, err := c.verifyDue(ctx)
+	if err != nil {
+		log.Warn("scheduled verification: cannot tell whether one is due", "err", err)
+		return time.Since(start)
+	}
+	if !due {
+		return time.Since(start)
+	}
+	err = c.withLease(ctx, func(ctx context.Context) error {
+		var o VerifyOptions
+		if c.opts.Verify != nil {
+			o = *c.opts.Verify
+		}
+		o.Fresh, o.Until = false, start.Add(c.opts.Interval)
+		vs, err := c.Verify(ctx, nil, &o)
+		for _, v := range vs {
+			if !v.Unfinished && len(v.Diffs) > 0 {
+				log.Warn("scheduled verification: rows differ; see sync_verify, or run -verify -repair", "table", v.Table,
+					"rows", v.Rows, "differ", len(v.Diffs))
+			}
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, context.Canceled):
+	case err != nil:
+		log.Warn("scheduled verification stopped; the next pause continues it", "err", err)
+	}
+	return time.Since(start)
+}
+
+// verifyDue reports whether a scheduled verification should run now.
+func (c *Coordinator) verifyDue(ctx context.Context) (bool, error) {
+	vlog, ok := c.db.(VerifyLog)
+	if !ok {
+		return false, errors.New("the internet database keeps no verifications (not a VerifyLog)")
+	}
+	tables, err := c.verifyTables(ctx, nil)
+	if err != nil || len(tables) == 0 {
+		return false, err
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.Name
+	}
+	cps, err := vlog.UnfinishedVerify(ctx, names)
+	if err != nil || cps != nil {
+		return cps != nil, err
+	}
+	last, err := vlog.LastVerify(ctx)
+	return time.Since(last) >= c.opts.VerifyEvery, err
+}
+
+// withLease runs fn while holding the coordinator's lease, renewed every
+// third of LeaseTTL; fn's context ends when the lease is lost. It returns
+// an error wrapping gapsync.ErrLeaseHeld, without running fn, when
+// another holder has the lease.
+func (c *Coordinator) withLease(ctx context.Context, fn func(context.Context) error) error {
+	if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		tick := time.NewTicker(c.opts.LeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil && ctx.Err() == nil {
+					cancel(fmt.Errorf("lease lost: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	err := fn(ctx)
+	if cause := context.Cause(ctx); err != nil && cause != nil && cause != ctx.Err() {
+		err = fmt.Errorf("%w (%v)", err, cause)
+	}
+	cancel(nil)
+	<-renewed
+	rctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer done()
+	if rerr := c.db.Release(rctx, c.opts.LeaseName, c.opts.Holder); rerr != nil {
+		c.opts.Logger.Warn("release lease", "err", rerr)
+	}
+	return err
+}
