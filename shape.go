@@ -23,6 +23,10 @@ type Shape struct {
 	Keys []KeyShape `json:"keys,omitempty"`
 	// Indexes lists the columns of every index, keys included, in order.
 	Indexes [][]string `json:"indexes,omitempty"`
+	// Tombstones reports that the table has a tombstone table on this
+	// side: deletions of its rows travel from here (a repair deletes the
+	// far side's extra rows only then).
+	Tombstones bool `json:"tombstones,omitempty"`
 }
 
 // ColumnShape is one column of a Shape.

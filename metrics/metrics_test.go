@@ -40,6 +40,11 @@ var allNames = []string{
 	"gapsync_table_last_success_timestamp_seconds",
 	"gapsync_table_missing_column",
 	"gapsync_table_parked",
+	"gapsync_verify_differ_rows",
+	"gapsync_verify_last_timestamp_seconds",
+	"gapsync_verify_paced_seconds_total",
+	"gapsync_verify_read_rows_total",
+	"gapsync_verify_rows",
 }
 
 // scrape fetches h over HTTP and parses the text exposition.
@@ -167,6 +172,13 @@ func TestHandlerServesExactValues(t *testing.T) {
 	m.MissingColumn("demo", "push", "gone", true)
 	m.MissingColumn("demo", "push", "gone", false) // arrived: the series goes
 
+	m.TableVerified("demo", 3001, 4, time.Unix(1_700_000_000, 500_000_000))
+	m.VerifyRead("intranet", 3000)
+	m.VerifyRead("internet", 3001)
+	m.VerifyRead("internet", 0)
+	m.VerifyPaced(1500 * time.Millisecond)
+	m.VerifyPaced(-time.Second)
+
 	mfs := scrape(t, m.Handler())
 	is.Equal(names(mfs), allNames) // every metric, and nothing else (no Go runtime metrics)
 
@@ -211,6 +223,19 @@ func TestHandlerServesExactValues(t *testing.T) {
 	is.Equal(c("gapsync_gateway_requests_total", "path", "/v1/apply", "result", "unknown_table"), 1.0)
 	is.Equal(c("gapsync_gateway_requests_total", "path", "/v1/pull", "result", "replayed"), 1.0)
 	is.Equal(len(mfs["gapsync_gateway_requests_total"].GetMetric()), 4)
+
+	g := func(name, table string) float64 {
+		t.Helper()
+		m := find(mfs[name], map[string]string{"table": table})
+		is.True(m != nil)
+		return m.GetGauge().GetValue()
+	}
+	is.Equal(g("gapsync_verify_rows", "demo"), 3001.0)
+	is.Equal(g("gapsync_verify_differ_rows", "demo"), 4.0)
+	is.Equal(g("gapsync_verify_last_timestamp_seconds", "demo"), 1_700_000_000.5)
+	is.Equal(c("gapsync_verify_read_rows_total", "side", "intranet"), 3000.0)
+	is.Equal(c("gapsync_verify_read_rows_total", "side", "internet"), 3001.0)
+	is.Equal(c("gapsync_verify_paced_seconds_total"), 1.5)
 
 	// The histogram: one series per role, exact counts and sums, and the
 	// buckets run from 10 ms to one hour.

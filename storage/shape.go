@@ -161,5 +161,10 @@ func (db *DB) describe(ctx context.Context, sd shapeDialect, s *gapsync.Shape) e
 		return fail(err)
 	}
 	flush()
+	if s.Exists {
+		if s.Tombstones, err = db.hasTombstones(ctx, s.Name); err != nil {
+			return fail(err)
+		}
+	}
 	return nil
 }

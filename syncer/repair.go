@@ -22,8 +22,8 @@ type DeletesTraveler interface {
 // found differing, by each table's direction: a row missing or different
 // there is sent again from its origin through the normal idempotent apply
 // (conflict checks included, for a table synced both ways), and an extra
-// row there is deleted when deletions travel from the origin (it is left
-// alone, and says so, when they do not). A row whose hash on either side
+// row there is deleted when deletions travel from the origin (see
+// deletesTravel; it is left alone, and says so, when they do not). A row whose hash on either side
 // is no longer what the verification saw (the application changed it
 // since) is left for the next ordinary cycle. Every repair, done or not,
 // is logged and returned. Verify again to see the result.
@@ -85,15 +85,13 @@ func (c *Coordinator) repairTable(ctx context.Context, runID string, t gapsync.T
 	if t.Direction == gapsync.Pull {
 		d, origin, far = gapsync.Pull, there, here
 	}
-	var travel bool
-	if dt, ok := c.db.(DeletesTraveler); ok && d == gapsync.Push {
-		if travel, err = dt.DeletesTravel(ctx, t); err != nil {
-			return nil, err
-		}
+	travel, err := c.deletesTravel(ctx, t, d)
+	if err != nil {
+		return nil, err
 	}
 	noTravel := "deletions do not travel for this table (no tombstone table on the internet side)"
 	if d == gapsync.Pull {
-		noTravel = "the gateway does not tell whether deletions travel from the intranet; delete the row by hand"
+		noTravel = "deletions do not travel for this table (no tombstone table on the intranet side)"
 	}
 	b := &batch.Batch{ID: "repair-" + runID + "-" + t.Name, Table: t.Name, Direction: string(d)}
 	for _, c := range v.Columns {
@@ -176,6 +174,37 @@ func (c *Coordinator) repairTable(ctx context.Context, runID string, t gapsync.T
 		out[i].Done = true
 	}
 	return out, nil
+}
+
+// deletesTravel reports whether deletions of t's rows travel in
+// direction d: from the internet when it has the table's tombstones
+// (push), from the intranet when the gateway's shape of the table says it
+// has them there (pull). A row only on the far side is then one the
+// origin deleted (or never had), and a repair deletes it; otherwise the
+// far side may keep rows the origin deleted, by design, and the repair
+// leaves them.
+func (c *Coordinator) deletesTravel(ctx context.Context, t gapsync.Table, d gapsync.Direction) (bool, error) {
+	if d == gapsync.Push {
+		dt, ok := c.db.(DeletesTraveler)
+		if !ok {
+			return false, nil
+		}
+		return dt.DeletesTravel(ctx, t)
+	}
+	st, ok := c.tr.(ShapeTransport)
+	if !ok {
+		return false, nil
+	}
+	shapes, err := st.Shapes(ctx, []string{t.Name})
+	if err != nil {
+		return false, err
+	}
+	for _, s := range shapes {
+		if s.Name == t.Name {
+			return s.Tombstones, nil
+		}
+	}
+	return false, nil
 }
 
 // sameHash reports whether row (nil: none) still has the hash a

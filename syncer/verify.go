@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/gapsync/gapsync"
@@ -603,8 +604,8 @@ func differingColumns(cols []string, a, b []any) []string {
 	return out
 }
 
-// sortDiffs puts diffs in key order (numbers as numbers, text and bytes
-// as bytes).
+// sortDiffs puts diffs in key order (numbers, and text that reads as a
+// number, as numbers; other text and bytes as bytes).
 func sortDiffs(ds []gapsync.RowDiff) {
 	sort.SliceStable(ds, func(i, j int) bool { return compareKeys(ds[i].Key, ds[j].Key) < 0 })
 }
@@ -627,6 +628,12 @@ func compareValue(a, b any) int {
 			return float64(x), true
 		case float64:
 			return x, true
+		case string: // an engine that reads numbers as text (PostgreSQL)
+			f, err := strconv.ParseFloat(x, 64)
+			return f, err == nil
+		case []byte:
+			f, err := strconv.ParseFloat(string(x), 64)
+			return f, err == nil
 		}
 		return 0, false
 	}

@@ -193,3 +193,53 @@ func TestVerifyRangesSizedToTime(t *testing.T) {
 	is.Equal(vs[0].Ranges, 4+(3000-4*50+499)/500) // 4 ranges of 50 in the first request, then 500 each
 	is.Equal(len(vs[0].Diffs), 4)
 }
+
+// On a pull table (intranet → internet) the internet is the far side: a
+// row only there is deleted by a repair when the intranet has the table's
+// tombstones (its deletions travel, so the intranet deleted or never had
+// it), and left, with the reason, when it has none (the internet may keep
+// rows the intranet deleted, by design).
+func TestRepairPullTableExtras(t *testing.T) {
+	eachEngine(t, func(t *testing.T, kind string) {
+		for _, tombstones := range []bool{true, false} {
+			t.Run(fmt.Sprint("tombstones=", tombstones), func(t *testing.T) {
+				is := is.New(t)
+				ctx := context.Background()
+				z := newZones(t, kind, zoneOpts{})
+				z.both(letters, inKind(kind, lettersDDL))
+				if tombstones {
+					is.NoErr(z.intra.InstallTombstones(ctx, letters))
+				}
+				for i := 0; i < 20; i++ {
+					mustExec(t, z.dst(), fmt.Sprintf("INSERT INTO letters (id, body, updated_at) VALUES (%d, 'doc %d', %s)", i, i, z.now))
+				}
+				z.waitLag()
+				_, err := z.runOnce()
+				is.NoErr(err)
+				mustExec(t, z.src(), "DELETE FROM letters WHERE id = 7")
+				mustExec(t, z.src(), "INSERT INTO letters (id, body, updated_at) VALUES (500, 'only here', "+z.now+")")
+				vs, err := z.coord.Verify(ctx, nil, nil)
+				is.NoErr(err)
+				is.Equal(diffLines(vs), []string{"letters 7 missing internet ", "letters 500 extra internet "})
+
+				rs, err := z.coord.Repair(ctx, vs)
+				is.NoErr(err)
+				var got []string
+				for _, r := range rs {
+					got = append(got, fmt.Sprintf("%s %s %v %s", r.KeyText(), r.Action, r.Done, r.Reason))
+				}
+				vs, err = z.coord.Verify(ctx, nil, nil)
+				is.NoErr(err)
+				if tombstones {
+					is.Equal(got, []string{"7 upsert true ", "500 delete true "})
+					is.Equal(diffLines(vs), []string(nil))
+					is.Equal(count(t, z.src(), "SELECT COUNT(*) FROM letters WHERE id = 500"), 0)
+					is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM letters"), 20) // the intranet untouched
+					return
+				}
+				is.Equal(got, []string{"7 upsert true ", "500 delete false deletions do not travel for this table (no tombstone table on the intranet side)"})
+				is.Equal(diffLines(vs), []string{"letters 500 extra internet "})
+			})
+		}
+	})
+}
