@@ -243,3 +243,65 @@ func TestRepairPullTableExtras(t *testing.T) {
 		}
 	})
 }
+
+// A file reference edited behind sync's back on the intranet is named by
+// verify (references compare as their origin wrote them), and repair puts
+// it back without breaking the reference rules: a row holding the
+// internet's file points at the intranet's copy again, a row holding the
+// intranet's own file keeps it as its own (it is neither redirected to a
+// copy nor taken for an internet file), nothing is staged or exported
+// for the corrupt reference, and the cycles after are quiet.
+func TestVerifyRepairsCorruptedReference(t *testing.T) {
+	eachEngine(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		ctx := context.Background()
+		z := fileZonesWith(t, kind, inKind(kind, docsDDL))
+		put(t, z.inetStore, "in/a.png", []byte("file a"))
+		put(t, z.inetStore, "in/b.png", []byte("file b"))
+		put(t, z.intraStore, "out/c.png", []byte("file c"))
+		put(t, z.intraStore, "out/d.png", []byte("file d, never referenced by sync"))
+		z.doc(gapsync.Internet, 1, "in/a.png")
+		z.doc(gapsync.Internet, 2, "in/b.png")
+		z.doc(gapsync.Intranet, 3, "out/c.png")
+		z.rounds(3)
+		is.Equal(z.path(gapsync.Intranet, 1), "from-internet/in/a.png")
+		is.Equal(z.path(gapsync.Internet, 3), "from-intranet/out/c.png")
+		vs, err := z.coord.Verify(ctx, nil, nil)
+		is.NoErr(err)
+		is.Equal(diffLines(vs), []string(nil)) // each side's copy compares as its origin's reference
+
+		records := func(side gapsync.Side) int {
+			return count(t, z.db(side).db, "SELECT COUNT(*) FROM file_record")
+		}
+		inetRecords, intraRecords := records(gapsync.Internet), records(gapsync.Intranet)
+		intra := z.db(gapsync.Intranet)
+		intra.exec("UPDATE docs SET path = 'from-internet/in/b.png' WHERE id = 1") // redirected to another row's file
+		intra.exec("UPDATE docs SET path = 'out/d.png' WHERE id = 3")              // the intranet's own, edited
+		vs, err = z.coord.Verify(ctx, nil, nil)
+		is.NoErr(err)
+		is.Equal(diffLines(vs), []string{"docs 1 different intranet path", "docs 3 different intranet path"})
+
+		rs, err := z.coord.Repair(ctx, vs)
+		is.NoErr(err)
+		for _, r := range rs {
+			is.True(r.Done)
+		}
+		is.Equal(z.path(gapsync.Intranet, 1), "from-internet/in/a.png") // the intranet's copy of the internet's file
+		is.Equal(z.path(gapsync.Intranet, 3), "out/c.png")              // its own file, as its own
+		is.Equal(z.path(gapsync.Intranet, 2), "from-internet/in/b.png") // untouched
+		vs, err = z.coord.Verify(ctx, nil, nil)
+		is.NoErr(err)
+		is.Equal(diffLines(vs), []string(nil))
+
+		for range 3 {
+			r, _ := z.round()
+			is.Equal(r.Rows(""), int64(0)) // quiet: the repair is not a change to send back
+		}
+		is.Equal(records(gapsync.Internet), inetRecords) // nothing staged for the corrupt references
+		is.Equal(records(gapsync.Intranet), intraRecords)
+		is.True(!stored(z.inetStore, "from-intranet/out/d.png"))
+		is.Equal(z.path(gapsync.Internet, 1), "in/a.png")
+		is.Equal(z.path(gapsync.Internet, 3), "from-intranet/out/c.png")
+		is.Equal(z.path(gapsync.Intranet, 3), "out/c.png")
+	})
+}
