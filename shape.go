@@ -36,6 +36,10 @@ type ColumnShape struct {
 	// Charset of a text column ("" for other columns, and on SQLite).
 	Charset  string `json:"charset,omitempty"`
 	Nullable bool   `json:"nullable"`
+	// Class is what a verification's canonical form of the column's
+	// values needs of its type (rules.ClassTime, …; "" for none), as this
+	// side's engine classes it.
+	Class string `json:"class,omitempty"`
 }
 
 // KeyShape is a primary or unique key of a Shape.

@@ -118,6 +118,10 @@ type dialect interface {
 	// defaultTimePrecision is the fraction digits of a time type declared
 	// without a precision.
 	defaultTimePrecision() int
+	// verifyClass is the rules class (rules.ClassTime, …) of a column of
+	// declared type typ, as the dialect reports it: what a verification's
+	// canonical form of its values needs to know ("" for none).
+	verifyClass(typ string) string
 	tombstoneDialect
 	shapeDialect
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // mysqlDialect is MySQL and MariaDB (and what speaks their protocol and
@@ -269,4 +270,19 @@ func (mysqlDialect) param(string) string { return "?" }
 
 func (d mysqlDialect) liveColumns(table string) (Query, bool) {
 	return Query{SQL: "SELECT * FROM " + d.Quote(table) + " WHERE 1 = 0"}, false
+}
+
+// verifyClass: FLOAT is four bytes (FLOAT(p) over 24 reads back as
+// double), DOUBLE and REAL eight; TINYINT(1) is read as a number.
+func (mysqlDialect) verifyClass(typ string) string {
+	t := strings.ToLower(typ)
+	switch {
+	case strings.HasPrefix(t, "datetime"), strings.HasPrefix(t, "timestamp"), strings.HasPrefix(t, "time"), t == "date":
+		return rules.ClassTime
+	case strings.HasPrefix(t, "float"):
+		return rules.ClassFloat32
+	case strings.HasPrefix(t, "double"), strings.HasPrefix(t, "real"):
+		return rules.ClassFloat64
+	}
+	return ""
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // pgDialect is PostgreSQL (and what speaks its protocol and SQL closely
@@ -400,4 +401,22 @@ func utcText(s string) string {
 func (d pgDialect) liveColumns(table string) (Query, bool) {
 	return Query{SQL: "SELECT attname FROM pg_attribute WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
 		Args: []any{d.Quote(table)}}, true
+}
+
+// verifyClass names format_type's spellings (and the short ones).
+func (pgDialect) verifyClass(typ string) string {
+	t := strings.ToLower(typ)
+	switch {
+	case strings.HasSuffix(t, "[]"):
+		return ""
+	case strings.HasPrefix(t, "timestamp"), strings.HasPrefix(t, "time"), t == "date":
+		return rules.ClassTime
+	case t == "real", t == "float4":
+		return rules.ClassFloat32
+	case t == "double precision", t == "float8":
+		return rules.ClassFloat64
+	case t == "boolean", t == "bool":
+		return rules.ClassBool
+	}
+	return ""
 }

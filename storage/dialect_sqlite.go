@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // sqliteDialect is SQLite, the embedded default. Write transactions begin
@@ -193,4 +194,17 @@ func (sqliteDialect) param(string) string { return "?" }
 
 func (d sqliteDialect) liveColumns(table string) (Query, bool) {
 	return Query{SQL: "SELECT * FROM " + d.Quote(table) + " WHERE 1 = 0"}, false
+}
+
+// verifyClass reads the declared type as SQLite's affinity rules would,
+// for the two classes that matter: every floating type is eight bytes.
+func (sqliteDialect) verifyClass(typ string) string {
+	t := strings.ToLower(typ)
+	switch {
+	case strings.HasPrefix(t, "datetime"), strings.HasPrefix(t, "timestamp"), strings.HasPrefix(t, "time"), t == "date":
+		return rules.ClassTime
+	case strings.Contains(t, "real"), strings.Contains(t, "floa"), strings.Contains(t, "doub"):
+		return rules.ClassFloat64
+	}
+	return ""
 }

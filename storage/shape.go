@@ -105,6 +105,7 @@ func (db *DB) describe(ctx context.Context, sd shapeDialect, s *gapsync.Shape) e
 			return fail(err)
 		}
 		c.Type = strings.ToLower(c.Type)
+		c.Class = db.d.verifyClass(c.Type)
 		s.Columns = append(s.Columns, c)
 	}
 	rows.Close()

@@ -69,12 +69,17 @@ func (db *DB) verifyColumns(ctx context.Context, t gapsync.Table, cols []string)
 // range's Last.
 //
 // A range's hash is SHA-256 over salt and then, row by row in key order,
-// rules.RowHash of the row's values in cols (columns in name order), cut
-// to 16 bytes. Rows are read exactly as the sync reads them (the dialect's
-// SelectExpr), and file references are taken as their origin's (through
-// the path mapping), so two databases of the same engine that hold the
-// same rows give the same hashes. Across engines a value's Go form may
-// differ (a DECIMAL as text here, a number there), and so do the hashes.
+// rules.VerifyHash of the row's values in cols (columns in name order,
+// each value in its canonical form, rules.Canonical, by its column's
+// class), cut to 16 bytes. Rows are read exactly as the sync reads them
+// (the dialect's SelectExpr), and file references are taken as their
+// origin's (through the path mapping), so two databases that hold the
+// same rows give the same hashes, of one engine or of two (MySQL's
+// DECIMAL bytes and PostgreSQL's numeric text, a DATETIME(0) and a
+// TIMESTAMP(0), a TINYINT(1) and a boolean agree). The hashing runs
+// here, in Go, over the rows the page reader gives: a verification costs
+// each database the reads of a sync of the table, not a server-side
+// checksum.
 // It issues SELECT only, and holds nothing open between its queries.
 func (db *DB) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
 	if per <= 0 {
@@ -87,6 +92,7 @@ func (db *DB) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r 
 		return nil, false, err
 	}
 	keyPos := rules.Positions(cols, t.Key)
+	classes := db.verifyClasses(ctx, t.Name, cols)
 	var (
 		out   []gapsync.RangeHash
 		h     hash.Hash
@@ -111,7 +117,7 @@ func (db *DB) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r 
 			return nil, false, err
 		}
 		for _, vals := range rows {
-			rh, _ := hex.DecodeString(rules.RowHash(cols, vals))
+			rh, _ := hex.DecodeString(rules.VerifyHash(cols, classes, vals))
 			h.Write(rh)
 			n++
 			read++
@@ -131,6 +137,16 @@ func (db *DB) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r 
 		}
 		after = last
 	}
+}
+
+// verifyClasses returns the rules class of each of cols of table (see
+// rules.Canonical).
+func (db *DB) verifyClasses(ctx context.Context, table string, cols []string) []string {
+	out := db.typesOf(ctx, table, cols)
+	for i, typ := range out {
+		out[i] = db.d.verifyClass(typ)
+	}
+	return out
 }
 
 // verifyPage reads up to limit rows of t's cols after the key after (nil:
@@ -192,10 +208,18 @@ func (db *DB) RowsByKey(ctx context.Context, t gapsync.Table, cols []string, key
 	if err != nil {
 		return nil, err
 	}
+	// Keys may come in another engine's form (a number as text): rows
+	// match by the canonical form of their key.
+	keyClasses := db.verifyClasses(ctx, t.Name, t.Key)
+	keyPos := rules.Positions(cols, t.Key)
+	byKey := make(map[string][]any, len(found))
+	for _, v := range found {
+		byKey[rules.VerifyKey(keyClasses, rules.Pick(v, keyPos))] = v
+	}
 	out := make([][]any, len(keys))
 	var got [][]any
 	for i, k := range keys {
-		if v, ok := found[rules.KeyHash(k)]; ok {
+		if v, ok := byKey[rules.VerifyKey(keyClasses, k)]; ok {
 			out[i] = v
 			got = append(got, v)
 		}

@@ -72,6 +72,11 @@ func (c *Coordinator) repairTable(ctx context.Context, runID string, t gapsync.T
 	for i, d := range v.Diffs {
 		keys[i] = d.Key
 	}
+	classes, err := c.verifyClasses(ctx, []gapsync.Table{t}, map[string][]string{t.Name: v.Columns})
+	if err != nil {
+		return nil, err
+	}
+	cls := classes[t.Name]
 	here, err := local.RowsByKey(ctx, t, v.Columns, keys)
 	if err != nil {
 		return nil, err
@@ -104,7 +109,7 @@ func (c *Coordinator) repairTable(ctx context.Context, runID string, t gapsync.T
 	for i, diff := range v.Diffs {
 		r := gapsync.Repair{RowDiff: diff}
 		switch {
-		case !sameHash(here[i], diff.InternetHash, v) || !sameHash(there[i], diff.IntranetHash, v):
+		case !sameHash(here[i], diff.InternetHash, v, cls[0]) || !sameHash(there[i], diff.IntranetHash, v, cls[1]):
 			r.Reason = "changed since the verification saw it; the next cycle carries it"
 		case origin[i] != nil:
 			r.Action = "upsert"
@@ -207,13 +212,13 @@ func (c *Coordinator) deletesTravel(ctx context.Context, t gapsync.Table, d gaps
 	return false, nil
 }
 
-// sameHash reports whether row (nil: none) still has the hash a
-// verification saw (nil: none).
-func sameHash(row []any, seen []byte, v gapsync.TableVerify) bool {
+// sameHash reports whether row (nil: none), of columns of classes,
+// still has the hash a verification saw (nil: none).
+func sameHash(row []any, seen []byte, v gapsync.TableVerify, classes []string) bool {
 	if row == nil || seen == nil {
 		return row == nil && seen == nil
 	}
-	return bytes.Equal(rules.RangeHash(v.Salt, rules.RowHash(v.Columns, row)), seen)
+	return bytes.Equal(rules.RangeHash(v.Salt, rules.VerifyHash(v.Columns, classes, row)), seen)
 }
 
 func reverse(d gapsync.Direction) gapsync.Direction {

@@ -125,8 +125,9 @@ type VerifyLog interface {
 // report as one run in one go (TableVerify.Resumed says how much was
 // carried over). Rows compared before the stop are not read again.
 //
-// Hashes agree only between two databases of the same engine (see
-// storage.DB.HashRanges).
+// Both sides hash values in one canonical form (rules.Canonical, by the
+// column classes each side's shape gives), so the two databases may be of
+// different engines (see storage.DB.HashRanges).
 func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOptions) ([]gapsync.TableVerify, error) {
 	opts := o.defaults()
 	local, ok1 := c.db.(RangeHasher)
@@ -142,9 +143,6 @@ func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOpti
 	if err != nil {
 		return nil, err
 	}
-	if err := c.sameEngines(ctx, pick); err != nil {
-		return nil, err
-	}
 	names := make([]string, len(pick))
 	columns := map[string][]string{}
 	for i, t := range pick {
@@ -152,6 +150,10 @@ func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOpti
 		if columns[t.Name], err = cols.VerifyColumns(ctx, t); err != nil {
 			return nil, err
 		}
+	}
+	classes, err := c.verifyClasses(ctx, pick, columns)
+	if err != nil {
+		return nil, err
 	}
 	runID := newID()
 	vlog, _ := c.db.(VerifyLog)
@@ -180,7 +182,7 @@ func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOpti
 			out = append(out, cp.TableVerify)
 			continue
 		}
-		v := &tableVerifier{t: t, cols: columns[t.Name], local: local, remote: remote, opts: opts, vr: vr,
+		v := &tableVerifier{t: t, cols: columns[t.Name], classes: classes[t.Name], local: local, remote: remote, opts: opts, vr: vr,
 			save: func(ctx context.Context, cp gapsync.VerifyCheckpoint, diffs []gapsync.RowDiff) error { return nil }}
 		if vlog != nil {
 			v.save = vlog.SaveVerify
@@ -237,14 +239,16 @@ func (c *Coordinator) verifyTables(ctx context.Context, tables []string) ([]gaps
 	return pick, nil
 }
 
-// sameEngines refuses tables whose two sides are databases of different
-// engines (as the setup check's shapes tell, where both sides can say):
-// their hashes would differ for every row.
-func (c *Coordinator) sameEngines(ctx context.Context, tables []gapsync.Table) error {
+// verifyClasses returns, per table, the class of each of its columns
+// (rules.Canonical) on the internet side and on the intranet's, as each
+// side's shape says (none where a side cannot tell): the hashes of both
+// sides are taken over canonical forms, and so are the comparisons here.
+func (c *Coordinator) verifyClasses(ctx context.Context, tables []gapsync.Table, columns map[string][]string) (map[string][2][]string, error) {
+	out := map[string][2][]string{}
 	local, ok1 := c.db.(ShapeReader)
 	remote, ok2 := c.tr.(ShapeTransport)
 	if !ok1 || !ok2 || len(tables) == 0 {
-		return nil
+		return out, nil
 	}
 	names := make([]string, len(tables))
 	for i, t := range tables {
@@ -252,29 +256,36 @@ func (c *Coordinator) sameEngines(ctx context.Context, tables []gapsync.Table) e
 	}
 	mine, err := local.Shapes(ctx, names)
 	if err != nil {
-		return fmt.Errorf("syncer: verify: %w", err)
+		return nil, fmt.Errorf("syncer: verify: %w", err)
 	}
 	theirs, err := remote.Shapes(ctx, names)
 	if err != nil {
-		return fmt.Errorf("syncer: verify: %w", err)
+		return nil, fmt.Errorf("syncer: verify: %w", err)
 	}
-	engine := map[string]string{}
-	for _, s := range theirs {
-		engine[s.Name] = s.Dialect
-	}
-	for _, s := range mine {
-		if e, ok := engine[s.Name]; ok && s.Dialect != "" && e != "" && e != s.Dialect && slices.Contains(names, s.Name) {
-			return fmt.Errorf("syncer: verify %s: the internet side is %s and the intranet %s; a verification compares "+
-				"databases of the same engine only (each hashes the values in its driver's form)", s.Name, s.Dialect, e)
+	for side, shapes := range [][]gapsync.Shape{mine, theirs} {
+		for _, s := range shapes {
+			cols, ok := columns[s.Name]
+			if !ok {
+				continue
+			}
+			classes := make([]string, len(cols))
+			for i, col := range cols {
+				cs, _ := s.Column(col)
+				classes[i] = cs.Class
+			}
+			both := out[s.Name]
+			both[side] = classes
+			out[s.Name] = both
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // tableVerifier compares one table.
 type tableVerifier struct {
 	t             gapsync.Table
 	cols          []string
+	classes       [2][]string // of cols, here and there (rules.Canonical)
 	local, remote RangeHasher
 	opts          VerifyOptions
 	vr            VerifyRecorder
@@ -532,15 +543,24 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 		}
 		return gapsync.DiffExtra
 	}
+	// Keys match by their canonical form: the two sides may be engines
+	// that read one key in two forms.
+	keyPos := rules.Positions(v.cols, v.t.Key)
+	keyClasses := [2][]string{make([]string, len(keyPos)), make([]string, len(keyPos))}
+	for side := range keyClasses {
+		for i, p := range keyPos {
+			keyClasses[side][i] = classOf(v.classes[side], p)
+		}
+	}
 	there := map[string][]byte{}
 	for _, x := range theirs {
-		there[rules.KeyHash(x.Last)] = x.Hash
+		there[rules.VerifyKey(keyClasses[1], x.Last)] = x.Hash
 	}
 	here := map[string]bool{}
 	var changed [][]any
 	var hashes [][2][]byte // of changed: internet's, intranet's
 	for _, x := range mine {
-		kh := rules.KeyHash(x.Last)
+		kh := rules.VerifyKey(keyClasses[0], x.Last)
 		here[kh] = true
 		th, ok := there[kh]
 		switch {
@@ -552,7 +572,7 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 		}
 	}
 	for _, x := range theirs {
-		if !here[rules.KeyHash(x.Last)] {
+		if !here[rules.VerifyKey(keyClasses[1], x.Last)] {
 			v.res().Diffs = append(v.res().Diffs, gapsync.RowDiff{Table: v.t.Name, Key: x.Last, Kind: onlyKind(gapsync.Intranet), Side: far, IntranetHash: x.Hash})
 		}
 	}
@@ -583,25 +603,33 @@ func (v *tableVerifier) leaf(ctx context.Context, r gapsync.KeyRange) error {
 				d.InternetHash, d.IntranetHash = hashes[i][0], nil
 			}
 		} else {
-			d.Columns = differingColumns(v.cols, lv[i], rv[i])
+			d.Columns = differingColumns(v.cols, v.classes, lv[i], rv[i])
 		}
 		v.res().Diffs = append(v.res().Diffs, d)
 	}
 	return nil
 }
 
-// differingColumns names the columns whose values differ in their wire
-// form.
-func differingColumns(cols []string, a, b []any) []string {
+// differingColumns names the columns whose values (a here, b there)
+// differ in their canonical form (rules.Canonical, by each side's
+// classes).
+func differingColumns(cols []string, classes [2][]string, a, b []any) []string {
 	var out []string
 	for i, c := range cols {
-		x, _ := batch.AppendValue(nil, rules.Normalize(a[i]))
-		y, _ := batch.AppendValue(nil, rules.Normalize(b[i]))
+		x, _ := batch.AppendValue(nil, rules.Canonical(classOf(classes[0], i), a[i]))
+		y, _ := batch.AppendValue(nil, rules.Canonical(classOf(classes[1], i), b[i]))
 		if !bytes.Equal(x, y) {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+func classOf(classes []string, i int) string {
+	if i < len(classes) {
+		return classes[i]
+	}
+	return ""
 }
 
 // sortDiffs puts diffs in key order (numbers, and text that reads as a

@@ -261,17 +261,73 @@ func TestRepairThenVerifyClean(t *testing.T) {
 	})
 }
 
-// Databases of two engines hash values in their drivers' forms: a
-// verification across them is refused, not reported as all different.
-func TestVerifyRefusesMixedEngines(t *testing.T) {
+// MariaDB on the internet, PostgreSQL on the intranet: both hash the
+// canonical form of each value, so after a sync the verification finds
+// nothing, and damage made on PostgreSQL (a DECIMAL digit, a microsecond
+// of a timestamp, a Chinese character, NULL for an empty string, a bytea
+// byte, a boolean) is named with its columns, and repaired.
+func TestVerifyAcrossEngines(t *testing.T) {
 	is := is.New(t)
-	z := newZones(t, "sqlite", zoneOpts{})
-	z.intra = openDB(t, "mysql")
+	ctx := context.Background()
+	z := newZones(t, "mysql", zoneOpts{})
+	z.intra = openDB(t, "postgres")
 	z.restartGateway()
-	z.both(orders, ordersDDL)
-	_, err := z.coord.Verify(context.Background(), nil, nil)
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "the internet side is sqlite and the intranet mysql"))
+	mixed := gapsync.Table{Name: "mixed", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
+	for _, db := range []*storage.DB{z.inet, z.intra} {
+		is.NoErr(db.Configure(ctx, mixed))
+	}
+	mustExec(t, z.src(), `CREATE TABLE mixed (id BIGINT NOT NULL PRIMARY KEY, amount DECIMAL(30,10), big BIGINT UNSIGNED,
+		at DATETIME(6), at0 DATETIME, ts TIMESTAMP(6) NULL, d DATE, tm TIME(6), body TEXT, note VARCHAR(50), data BLOB,
+		flag TINYINT(1), f FLOAT, db DOUBLE, updated_at DATETIME(6))`)
+	mustExec(t, z.dst(), `CREATE TABLE mixed (id BIGINT NOT NULL PRIMARY KEY, amount NUMERIC(30,10), big NUMERIC(20,0),
+		at TIMESTAMP(6), at0 TIMESTAMP(0), ts TIMESTAMPTZ(6), d DATE, tm TIME(6), body TEXT, note VARCHAR(50), data BYTEA,
+		flag BOOLEAN, f REAL, db DOUBLE PRECISION, updated_at TIMESTAMP(6))`)
+	var vals []string
+	for i := 0; i < 300; i++ {
+		vals = append(vals, fmt.Sprintf("(%d, %d.0123456789, 18446744073709551615, '2026-01-02 03:04:05.%06d', '2026-01-02 03:04:05', "+
+			"'2038-01-19 03:14:07.999999', '2026-12-31', '23:59:59.000001', '中文内容 %d 😀', '', X'00ff%04x', %d, 0.1, 0.30000000000000004, NOW(6))",
+			i, i, i, i, i, i%2))
+	}
+	vals = append(vals, "(1000, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NOW(6))")
+	mustExec(t, z.src(), "INSERT INTO mixed VALUES "+strings.Join(vals, ","))
+	z.waitLag()
+	_, err := z.runOnce()
+	is.NoErr(err)
+	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM mixed"), 301)
+
+	vs, err := z.coord.Verify(ctx, nil, nil)
+	is.NoErr(err)
+	is.Equal(diffLines(vs), []string(nil))
+	is.Equal(vs[0].Rows, int64(301))
+
+	mustExec(t, z.dst(), "UPDATE mixed SET amount = 11.0123456788 WHERE id = 11")
+	mustExec(t, z.dst(), "UPDATE mixed SET at = '2026-01-02 03:04:05.000023', ts = '2038-01-19 03:14:07.999998+00' WHERE id = 22")
+	mustExec(t, z.dst(), "UPDATE mixed SET body = '中文内容 33 😁' WHERE id = 33")
+	mustExec(t, z.dst(), "UPDATE mixed SET note = NULL WHERE id = 44")
+	mustExec(t, z.dst(), `UPDATE mixed SET data = '\x00ff0038'::bytea, flag = NOT flag WHERE id = 55`)
+	mustExec(t, z.dst(), "UPDATE mixed SET note = '' WHERE id = 1000")
+	vs, err = z.coord.Verify(ctx, nil, nil)
+	is.NoErr(err)
+	is.Equal(diffLines(vs), []string{
+		"mixed 11 different intranet amount",
+		"mixed 22 different intranet at,ts",
+		"mixed 33 different intranet body",
+		"mixed 44 different intranet note",
+		"mixed 55 different intranet data,flag",
+		"mixed 1000 different intranet note",
+	})
+
+	rs, err := z.coord.Repair(ctx, vs)
+	is.NoErr(err)
+	for _, r := range rs {
+		is.True(r.Done)
+	}
+	vs, err = z.coord.Verify(ctx, nil, nil)
+	is.NoErr(err)
+	is.Equal(diffLines(vs), []string(nil))
+	var note sql.NullString
+	is.NoErr(z.dst().QueryRow("SELECT note FROM mixed WHERE id = 44").Scan(&note))
+	is.True(note.Valid && note.String == "")
 }
 
 // RowsPerSecond paces a verification: 1,200 rows at 2,000 a second take
