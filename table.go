@@ -50,7 +50,42 @@ type Table struct {
 	// first submatch) inside file-column values are the references, for
 	// text that embeds paths; without it a whole value is one reference.
 	FilePattern string
-	Enabled     bool
+	// Columns, when set, are the only columns this side sends of the
+	// table; the key, the cursor, the soft-delete column and the file
+	// columns are always sent as well. Exclude names columns this side
+	// never sends (none of those four kinds may be excluded). They are
+	// not both set. A column not sent keeps, on the far side, whatever
+	// that side writes in it.
+	Columns []string
+	Exclude []string
+	// Filter, when set, is a row filter in the grammar of ParseFilter:
+	// only rows of this side that match it are sent. FilterAs says what
+	// happens to a row that is changed so that it no longer matches: ""
+	// (the default) sends nothing, the far side keeps its last version;
+	// "delete" sends it as a deletion.
+	Filter   string
+	FilterAs string
+	Enabled  bool
+}
+
+// Sends reports whether this side sends column col of t (see Columns
+// and Exclude; names compare without regard to letter case).
+func (t Table) Sends(col string) bool {
+	fold := func(list []string) bool {
+		for _, c := range list {
+			if strings.EqualFold(c, col) {
+				return true
+			}
+		}
+		return false
+	}
+	if fold(t.Key) || strings.EqualFold(col, t.Cursor) || (t.SoftDelete != "" && strings.EqualFold(col, t.SoftDelete)) || fold(t.FileColumns) {
+		return true
+	}
+	if len(t.Columns) > 0 {
+		return fold(t.Columns)
+	}
+	return !fold(t.Exclude)
 }
 
 // Allows reports whether t is enabled for direction d.
@@ -89,6 +124,32 @@ func (t Table) Validate() error {
 		if err := ValidIdentifier(c); err != nil {
 			return fmt.Errorf("table %s: %w", t.Name, err)
 		}
+	}
+	if len(t.Columns) > 0 && len(t.Exclude) > 0 {
+		return fmt.Errorf("gapsync: table %s: set the columns to send or the columns to exclude, not both", t.Name)
+	}
+	for _, c := range append(append([]string{}, t.Columns...), t.Exclude...) {
+		if err := ValidIdentifier(c); err != nil {
+			return fmt.Errorf("table %s: column list: %w", t.Name, err)
+		}
+	}
+	for _, c := range t.Exclude {
+		for _, need := range cols {
+			if strings.EqualFold(c, need) {
+				return fmt.Errorf("gapsync: table %s: column %s cannot be excluded: it is the key, the cursor, the soft-delete or a file column", t.Name, c)
+			}
+		}
+	}
+	if t.Filter != "" {
+		if _, err := ParseFilter(t.Filter); err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+	}
+	if t.FilterAs != "" && t.FilterAs != "delete" {
+		return fmt.Errorf("gapsync: table %s: filter mode %q is not delete (or empty)", t.Name, t.FilterAs)
+	}
+	if t.FilterAs == "delete" && t.Filter == "" {
+		return fmt.Errorf("gapsync: table %s: filter mode delete needs a row filter", t.Name)
 	}
 	return nil
 }

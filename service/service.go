@@ -57,8 +57,13 @@ func EnvName(prefix, name string) string {
 // Env sets every flag of fs that the command line did not set from its
 // environment variable (see EnvName), when that variable is set and not
 // empty. Flags named in repeatable take a list: the variable's value is
-// split on white space and each item is set in turn. Call it after
+// split on white space and each item is set in turn (a -filter, which
+// holds spaces, on line ends). Call it after
 // fs.Parse. The error names the variable and the flag.
+// lineFlags are the repeatable flags whose values hold spaces: their
+// environment variable gives one value a line.
+var lineFlags = map[string]bool{"filter": true}
+
 func Env(fs *flag.FlagSet, prefix string, repeatable ...string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -77,7 +82,15 @@ func Env(fs *flag.FlagSet, prefix string, repeatable ...string) error {
 			return
 		}
 		items := []string{v}
-		if rep[f.Name] {
+		switch {
+		case rep[f.Name] && lineFlags[f.Name]:
+			items = nil
+			for _, l := range strings.Split(v, "\n") {
+				if l = strings.TrimSpace(l); l != "" {
+					items = append(items, l)
+				}
+			}
+		case rep[f.Name]:
 			items = strings.Fields(v)
 		}
 		for _, it := range items {

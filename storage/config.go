@@ -23,6 +23,9 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 	if err := db.checkCursor(ctx, t); err != nil {
 		return err
 	}
+	if err := db.checkSelection(ctx, t); err != nil {
+		return err
+	}
 	row := &ConfigRow{
 		TableName:        t.Name,
 		Direction:        string(t.Direction),
@@ -32,12 +35,16 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 		SoftDeleteAs:     t.SoftDeleteAs,
 		FileColumns:      strings.Join(t.FileColumns, ","),
 		FilePattern:      t.FilePattern,
+		IncludeColumns:   strings.Join(t.Columns, ","),
+		ExcludeColumns:   strings.Join(t.Exclude, ","),
+		RowFilter:        t.Filter,
+		FilterAs:         t.FilterAs,
 		Enabled:          t.Enabled,
 		UpdatedAt:        time.Now().UTC(),
 	}
 	q := db.bun.NewInsert().Model(row)
 	q = db.onConflict(q, []string{"table_name"}, []string{"direction", "key_columns", "cursor_column", "soft_delete_column",
-		"soft_delete_as", "file_columns", "file_pattern", "enabled", "updated_at"})
+		"soft_delete_as", "file_columns", "file_pattern", "include_columns", "exclude_columns", "row_filter", "filter_as", "enabled", "updated_at"})
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("storage: configure %s: %w", t.Name, err)
 	}
@@ -210,8 +217,63 @@ func (r ConfigRow) table() gapsync.Table {
 		SoftDeleteAs: r.SoftDeleteAs,
 		FileColumns:  gapsync.SplitList(r.FileColumns),
 		FilePattern:  r.FilePattern,
+		Columns:      gapsync.SplitList(r.IncludeColumns),
+		Exclude:      gapsync.SplitList(r.ExcludeColumns),
+		Filter:       r.RowFilter,
+		FilterAs:     r.FilterAs,
 		Enabled:      r.Enabled,
 	}
+}
+
+// checkSelection refuses a column list or a row filter that names a
+// column the table does not have, and a filter the database cannot run
+// (tried once, reading no row). A table that does not exist yet is left
+// to the reads.
+func (db *DB) checkSelection(ctx context.Context, t gapsync.Table) error {
+	if len(t.Columns) == 0 && len(t.Exclude) == 0 && t.Filter == "" {
+		return nil
+	}
+	cols, err := db.readColumns(ctx, t.Name)
+	if errors.Is(err, gapsync.ErrUnknownTable) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	named := append(append([]string{}, t.Columns...), t.Exclude...)
+	if t.Filter != "" {
+		f, err := gapsync.ParseFilter(t.Filter)
+		if err != nil {
+			return err
+		}
+		named = append(named, f.Columns()...)
+	}
+	for _, c := range named {
+		if _, ok := findColumn(cols, c); !ok {
+			return fmt.Errorf("%w: %s.%s (named in the column list or row filter)", gapsync.ErrUnknownColumn, t.Name, c)
+		}
+	}
+	if w := db.filterSQL(t); w != "" {
+		rows, err := db.sql.QueryContext(ctx, "SELECT 1 FROM "+db.d.Quote(t.Name)+" WHERE 1 = 0 AND ("+w+")")
+		if err != nil {
+			return fmt.Errorf("%w: table %s: the database refuses the row filter %q: %v", gapsync.ErrBadFilter, t.Name, t.Filter, err)
+		}
+		rows.Close()
+	}
+	return nil
+}
+
+// filterSQL is t's row filter for this database; "" when it has none (or
+// one that does not parse, which Validate refuses before).
+func (db *DB) filterSQL(t gapsync.Table) string {
+	if t.Filter == "" {
+		return ""
+	}
+	f, err := gapsync.ParseFilter(t.Filter)
+	if err != nil {
+		return ""
+	}
+	return f.SQL(db.d.Quote)
 }
 
 // checkCursor refuses a cursor column of an unsupported type. A table or

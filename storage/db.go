@@ -247,6 +247,12 @@ func (db *DB) Migrate(ctx context.Context) error {
 		{"file_record", "sm3", "VARCHAR(64) NOT NULL DEFAULT ''"},
 		{"sync_verify", "key_data", "TEXT NULL"},
 		{"sync_verify", "hashes", "VARCHAR(80) NULL"},
+		// sync_config's column lists and row filter (Table.Columns,
+		// Exclude, Filter, FilterAs).
+		{"sync_config", "include_columns", "VARCHAR(1000) NOT NULL DEFAULT ''"},
+		{"sync_config", "exclude_columns", "VARCHAR(1000) NOT NULL DEFAULT ''"},
+		{"sync_config", "row_filter", "VARCHAR(4000) NOT NULL DEFAULT ''"},
+		{"sync_config", "filter_as", "VARCHAR(8) NOT NULL DEFAULT ''"},
 	} {
 		if err := db.addColumn(ctx, c.table, c.column, c.decl); err != nil {
 			return err

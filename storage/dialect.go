@@ -169,6 +169,9 @@ type pageQuery struct {
 	extra     string // an additional condition, ANDed (already quoted)
 	extraArgs []any  // the arguments of extra
 	num       bool   // the bounds are integers: bind them as numbers
+	// flag, when set, is a condition (already rendered and quoted) read
+	// as one more column after cols: 1 where a row meets it, else 0.
+	flag string
 }
 
 // selectPage builds one page of a change scan: the rows of table whose
@@ -192,6 +195,9 @@ func selectPage(d dialect, p pageQuery) Query {
 			typ = p.types[i]
 		}
 		b.WriteString(d.SelectExpr(c, typ))
+	}
+	if p.flag != "" {
+		b.WriteString(",CASE WHEN (" + p.flag + ") THEN 1 ELSE 0 END")
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(d.Quote(p.table))

@@ -20,6 +20,10 @@ type ConfigRow struct {
 	SoftDeleteAs     string    `bun:"soft_delete_as,type:varchar(8),notnull"`
 	FileColumns      string    `bun:"file_columns,type:varchar(512),notnull"`
 	FilePattern      string    `bun:"file_pattern,type:varchar(512),notnull"`
+	IncludeColumns   string    `bun:"include_columns,type:varchar(1000),notnull"`
+	ExcludeColumns   string    `bun:"exclude_columns,type:varchar(1000),notnull"`
+	RowFilter        string    `bun:"row_filter,type:varchar(4000),notnull"`
+	FilterAs         string    `bun:"filter_as,type:varchar(8),notnull"`
 	Enabled          bool      `bun:"enabled,notnull"`
 	UpdatedAt        time.Time `bun:"updated_at,type:datetime(6),notnull"`
 }

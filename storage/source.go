@@ -475,6 +475,7 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 	if err != nil {
 		return nil, nil, false, err
 	}
+	cols = sentColumns(t, cols)
 	// rw is the window of the live rows, dw that of the deletions: the
 	// same for a time cursor; for an integer cursor the two parts of w
 	// (gapsync.Window), dw.To empty when w has no deletions part.
@@ -526,6 +527,16 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 	pq := pageQuery{table: t.Name, cols: names, cursor: t.Cursor, key: t.Key, from: rw.From, to: rw.To, after: keyset, limit: p.Rows, num: kind == kindInteger}
 	keyPos := rules.Positions(names, t.Key)
 	curPos := rules.Positions(names, []string{t.Cursor})[0]
+	// The row filter: rows outside it are not read, or with FilterAs
+	// "delete" read with a flag and sent as deletions.
+	filterDeletes := false
+	if w := db.filterSQL(t); w != "" && changes && phase == phaseRows {
+		if t.FilterAs == "delete" {
+			pq.flag, filterDeletes = w, true
+		} else {
+			pq.extra = "(" + w + ")"
+		}
+	}
 	if phase == phaseTombstones {
 		tt := TombstoneTable(t.Name)
 		pq.table, pq.cols, pq.cursor = tt, append(append([]string{}, t.Key...), tombstoneAt), tombstoneAt
@@ -541,9 +552,21 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		pq.extra = "NOT EXISTS (SELECT 1 FROM " + db.d.Quote(t.Name) + " WHERE " + strings.Join(same, " AND ") + ")"
 	}
 	pq.types = db.typesOf(ctx, pq.table, pq.cols)
-	read, full, err := db.readPage(ctx, selectPage(db.d, pq), len(pq.cols), p)
+	ncols := len(pq.cols)
+	if filterDeletes {
+		ncols++
+	}
+	read, full, err := db.readPage(ctx, selectPage(db.d, pq), ncols, p)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("storage: read changes of %s: %w", t.Name, err)
+	}
+	var outside []bool // with filterDeletes: the rows the filter leaves out
+	if filterDeletes {
+		outside = make([]bool, len(read))
+		for i, r := range read {
+			outside[i] = !flagSet(r[len(r)-1])
+			read[i] = r[:len(r)-1]
+		}
 	}
 	var next []byte
 	more := full
@@ -565,7 +588,7 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		}
 		more = true
 	}
-	for _, r := range read {
+	for i, r := range read {
 		switch {
 		case phase == phaseTombstones:
 			vals := make([]any, len(names))
@@ -576,7 +599,8 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 			// the deleted row's last cursor value (see TombstoneDDL).
 			vals[curPos] = r[len(pq.cols)-1]
 			b.Rows = append(b.Rows, batch.Row{Op: batch.OpDelete, Values: vals})
-		case changes && t.SoftDeleteAs == "delete" && rules.SoftDeleted(r[rules.Positions(names, []string{t.SoftDelete})[0]]):
+		case changes && t.SoftDeleteAs == "delete" && rules.SoftDeleted(r[rules.Positions(names, []string{t.SoftDelete})[0]]),
+			outside != nil && outside[i]:
 			vals := make([]any, len(names))
 			for _, kp := range keyPos {
 				vals[kp] = r[kp]
@@ -598,6 +622,35 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		}
 	}
 	return b, next, more, nil
+}
+
+// sentColumns are those of cols that this side sends of t (Table.Sends).
+func sentColumns(t gapsync.Table, cols []column) []column {
+	if len(t.Columns) == 0 && len(t.Exclude) == 0 {
+		return cols
+	}
+	out := make([]column, 0, len(cols))
+	for _, c := range cols {
+		if t.Sends(c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// flagSet reads the 0 or 1 of a filter flag as a driver returns it.
+func flagSet(v any) bool {
+	switch x := v.(type) {
+	case int64:
+		return x == 1
+	case []byte:
+		return string(x) == "1"
+	case string:
+		return x == "1"
+	case bool:
+		return x
+	}
+	return false
 }
 
 // dropEchoes removes from b the rows whose state is what sync last wrote

@@ -788,6 +788,7 @@ func (db *DB) sentNames(ctx context.Context, t gapsync.Table) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
+	cols = sentColumns(t, cols)
 	out := make([]string, len(cols))
 	for i, c := range cols {
 		out[i] = c.Name

@@ -224,8 +224,8 @@ func (c *Coordinator) alters(ctx context.Context, table string, d gapsync.Direct
 	return out
 }
 
-// checkColumns compares the columns of a page with those the sending side
-// had when last checked, and refuses (gapsync.ErrSchemaDrift) a column
+// checkColumns compares, when the columns of a page change, the sending
+// table's columns with those it had when last checked, and refuses (gapsync.ErrSchemaDrift) a column
 // dropped there that the receiving side still has, or a type changed into
 // another kind of value than the receiving side holds. A column set seen
 // before in this process costs nothing.
@@ -249,8 +249,16 @@ func (c *Coordinator) checkColumns(ctx context.Context, t gapsync.Table, d gapsy
 	if err != nil {
 		return err
 	}
-	cur := make([]gapsync.ColumnShape, len(cols))
-	for i, col := range cols {
+	// The sending table's columns, from its catalogue rather than the
+	// page: a column that side does not send (Table.Exclude) is not a
+	// dropped one.
+	src, err := c.senderShape(ctx, t.Name, d)
+	if err != nil {
+		c.opts.Logger.Warn("schema drift: cannot read the sending side's columns; checked at the next page", "table", t.Name, "dir", d, "err", err)
+		return nil
+	}
+	cur := make([]gapsync.ColumnShape, len(src.Columns))
+	for i, col := range src.Columns {
 		cur[i] = gapsync.ColumnShape{Name: col.Name, Type: col.Type}
 	}
 	if problems := c.driftProblems(ctx, t, d, prev, cur); len(problems) > 0 {

@@ -44,6 +44,8 @@ func run(ctx context.Context) error {
 		tables = append(tables, s)
 		return nil
 	})
+	var selection service.SelectionFlags
+	selection.Register(flag.CommandLine)
 	var files service.FileFlags
 	files.Store = os.Getenv("GAPSYNC_INTRANET_STORE")
 	files.Register(flag.CommandLine, "intranet file store (empty: prepare the database and exit)")
@@ -67,7 +69,7 @@ func run(ctx context.Context) error {
 	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
 	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	keyCipher := flag.String("cipher", "aes", "with -keygen: the new key's cipher, aes (AES-256-GCM) or sm4 (SM4-GCM, id:sm4:base64); a running main takes each key's cipher from GAPSYNC_KEYS")
-	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", "table"); err != nil {
+	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", append([]string{"table"}, service.SelectionNames...)...); err != nil {
 		return err
 	}
 	if *keygen {
@@ -96,6 +98,9 @@ func run(ctx context.Context) error {
 			return err
 		}
 		parsed = append(parsed, t)
+	}
+	if parsed, err = selection.Apply(parsed); err != nil {
+		return err
 	}
 	db, err := service.OpenDB(ctx, log, *dsn, &storage.Options{Logger: log}, parsed, *tombstones)
 	if err != nil {

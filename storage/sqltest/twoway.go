@@ -38,6 +38,7 @@ func RunTwoWay(t *testing.T, h Harness) {
 	t.Run("Tombstones", func(t *testing.T) { testTombstones(t, h) })
 	t.Run("References", func(t *testing.T) { testReferences(t, h) })
 	t.Run("SchemaDrift", func(t *testing.T) { testDrift(t, h) })
+	t.Run("Selection", func(t *testing.T) { testSelection(t, h) })
 }
 
 // pair is two targets and the core between them.
@@ -413,4 +414,81 @@ func testDrift(t *testing.T, h Harness) {
 	p.cycle()
 	is.Equal(p.name(gapsync.Intranet, 1), "after the drop")
 	p.same()
+}
+
+// qty reads item id's qty on side s; -1 for NULL, -2 when the row is not
+// there.
+func (p *pair) qty(s gapsync.Side, id int) int64 {
+	p.t.Helper()
+	var n sql.NullInt64
+	err := p.side(s).SQL.QueryRow("SELECT qty FROM items WHERE id = ? AND k2 = 'k'", id).Scan(&n)
+	if err == sql.ErrNoRows {
+		return -2
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if !n.Valid {
+		return -1
+	}
+	return n.Int64
+}
+
+// testSelection: columns excluded (or not listed) on the sending side
+// never leave it, and the row filter sends only matching rows; a row
+// changed out of it travels as a deletion where so configured. Both ways,
+// and without echoes. A filter outside the grammar (an injection) is
+// refused at configuration and changes nothing.
+func testSelection(t *testing.T, h Harness) {
+	is := is.New(t)
+	ctx := context.Background()
+	p := newPair(t, h)
+	inetCfg := items
+	inetCfg.Exclude = []string{"qty"}
+	inetCfg.Filter, inetCfg.FilterAs = "name <> 'secret' AND name NOT LIKE 'hidden%'", "delete"
+	is.NoErr(p.inet.Configure(ctx, inetCfg))
+	intraCfg := items
+	intraCfg.Columns = []string{"name"}
+	intraCfg.Filter = "name IS NOT NULL"
+	is.NoErr(p.intra.Configure(ctx, intraCfg))
+
+	for _, bad := range []gapsync.Table{
+		func() gapsync.Table { x := inetCfg; x.Filter = "name = 'x'; DROP TABLE items"; return x }(),
+		func() gapsync.Table { x := inetCfg; x.Filter = `name = 'x\' OR 1=1 -- '`; return x }(),
+		func() gapsync.Table { x := inetCfg; x.Filter = "name = (SELECT name FROM sync_config)"; return x }(),
+	} {
+		is.True(errors.Is(p.inet.Configure(ctx, bad), gapsync.ErrBadFilter))
+	}
+	unknown := inetCfg
+	unknown.Filter = "password = 'x'"
+	is.True(errors.Is(p.inet.Configure(ctx, unknown), gapsync.ErrUnknownColumn))
+	excludeKey := inetCfg
+	excludeKey.Exclude = []string{"id"}
+	is.True(p.inet.Configure(ctx, excludeKey) != nil)
+
+	mustExec(t, p.inet.SQL, "INSERT INTO items (id, k2, name, qty, updated_at) VALUES (1, 'k', 'public', 7, "+h.Now+")")
+	mustExec(t, p.inet.SQL, "INSERT INTO items (id, k2, name, qty, updated_at) VALUES (2, 'k', 'secret', 8, "+h.Now+")")
+	mustExec(t, p.intra.SQL, "INSERT INTO items (id, k2, name, qty, updated_at) VALUES (3, 'k', 'from the intranet', 9, "+h.Now+")")
+	p.cycle()
+	is.Equal(p.name(gapsync.Intranet, 1), "public")
+	is.Equal(p.qty(gapsync.Intranet, 1), int64(-1)) // qty never left the internet side
+	is.Equal(p.qty(gapsync.Intranet, 2), int64(-2)) // filtered out
+	is.Equal(p.name(gapsync.Internet, 3), "from the intranet")
+	is.Equal(p.qty(gapsync.Internet, 3), int64(-1)) // the intranet sends only name
+	is.Equal(p.qty(gapsync.Intranet, 3), int64(9))  // and keeps its own
+	p.quiet(1)
+
+	// Out of the filter: sent as a deletion.
+	mustExec(t, p.inet.SQL, "UPDATE items SET name = 'hidden now', updated_at = "+h.Now+" WHERE id = 1")
+	p.cycle()
+	is.Equal(p.qty(gapsync.Intranet, 1), int64(-2))
+	is.Equal(p.name(gapsync.Internet, 1), "hidden now") // the deletion is not echoed back
+	p.quiet(1)
+	// A change of an excluded column alone sends the row (its cursor
+	// moved) without the column.
+	mustExec(t, p.inet.SQL, "UPDATE items SET qty = 70, name = 'public again', updated_at = "+h.Now+" WHERE id = 1")
+	p.cycle()
+	is.Equal(p.name(gapsync.Intranet, 1), "public again")
+	is.Equal(p.qty(gapsync.Intranet, 1), int64(-1))
+	p.quiet(1)
 }
