@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +32,9 @@ func (c *Coordinator) settle(ctx context.Context, runID string, t gapsync.Table,
 	}
 	local, err := batch.Decode(blob, nil)
 	if err != nil {
+		return fmt.Errorf("conflicts of batch %s: %w", b.ID, err)
+	}
+	if err := alignColumns(local, b); err != nil {
 		return fmt.Errorf("conflicts of batch %s: %w", b.ID, err)
 	}
 	names := make([]string, len(b.Columns))
@@ -94,6 +98,44 @@ func (c *Coordinator) settle(ctx context.Context, runID string, t gapsync.Table,
 		return fmt.Errorf("apply conflict winners: %w", err)
 	}
 	e.Written += res.Written
+	return nil
+}
+
+// alignColumns puts the rows of the far side's versions (local) in the
+// column order of the batch b they answer, by name: the far side sends
+// only the columns it has (a column it lacks is nil here), and a version
+// without a key column of b, or naming a column b lacks, is malformed.
+func alignColumns(local, b *batch.Batch) error {
+	pos := make([]int, len(b.Columns))
+	have := make(map[string]int, len(local.Columns))
+	for i, c := range local.Columns {
+		have[c.Name] = i
+	}
+	for _, c := range local.Columns {
+		if !slices.ContainsFunc(b.Columns, func(x batch.Column) bool { return x.Name == c.Name }) {
+			return fmt.Errorf("%w: a version names column %q the batch does not", gapsync.ErrMalformed, c.Name)
+		}
+	}
+	for i, c := range b.Columns {
+		j, ok := have[c.Name]
+		if !ok && c.Key {
+			return fmt.Errorf("%w: a version lacks key column %q", gapsync.ErrMalformed, c.Name)
+		}
+		if !ok {
+			j = -1
+		}
+		pos[i] = j
+	}
+	for r := range local.Rows {
+		vals := make([]any, len(b.Columns))
+		for i, j := range pos {
+			if j >= 0 {
+				vals[i] = local.Rows[r].Values[j]
+			}
+		}
+		local.Rows[r].Values = vals
+	}
+	local.Columns = b.Columns
 	return nil
 }
 

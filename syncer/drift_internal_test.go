@@ -1,9 +1,13 @@
 package syncer
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/batch"
 )
 
 // The kinds of value column types hold, as the three engines spell them,
@@ -30,4 +34,21 @@ func TestTypeKinds(t *testing.T) {
 	is.True(!compatibleTypes("datetime(6)", "bigint"))
 	is.True(!compatibleTypes("blob", "varchar(10)"))
 	is.True(!compatibleTypes("double", "bigint"))
+}
+
+// The far side's versions of conflicting rows come with the columns it
+// has; they are put in the batch's order by name, and a version that
+// does not fit the batch is refused rather than read out of bounds.
+func TestAlignColumns(t *testing.T) {
+	is := is.New(t)
+	b := &batch.Batch{Columns: []batch.Column{{Name: "note"}, {Name: "id", Key: true}, {Name: "name"}}}
+	local := &batch.Batch{Columns: []batch.Column{{Name: "id", Key: true}, {Name: "name"}},
+		Rows: []batch.Row{{Values: []any{int64(7), "x"}}}}
+	is.NoErr(alignColumns(local, b))
+	is.Equal(local.Rows[0].Values, []any{nil, int64(7), "x"})
+	is.Equal(len(local.Columns), 3)
+	noKey := &batch.Batch{Columns: []batch.Column{{Name: "name"}}, Rows: []batch.Row{{Values: []any{"x"}}}}
+	is.True(errors.Is(alignColumns(noKey, b), gapsync.ErrMalformed))
+	stranger := &batch.Batch{Columns: []batch.Column{{Name: "id", Key: true}, {Name: "role"}}, Rows: []batch.Row{{Values: []any{int64(1), "admin"}}}}
+	is.True(errors.Is(alignColumns(stranger, b), gapsync.ErrMalformed))
 }
