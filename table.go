@@ -3,6 +3,7 @@ package gapsync
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -65,8 +66,49 @@ type Table struct {
 	// "delete" sends it as a deletion.
 	Filter   string
 	FilterAs string
-	Enabled  bool
+	// RemoteName and RemoteColumns, set in the internet side's
+	// sync_config, say that the table and some of its columns have other
+	// names on the intranet side (orders here, ext_orders there): the
+	// coordinator speaks the intranet's names to the gateway and its own
+	// to this database. RemoteColumns maps a column's name here to its
+	// name there; a column it does not name has the same name on both
+	// sides. The intranet side configures the table under its own names
+	// and knows nothing of the mapping.
+	RemoteName    string
+	RemoteColumns map[string]string
+	Enabled       bool
 }
+
+// Wire is t's name on the intranet side.
+func (t Table) Wire() string {
+	if t.RemoteName != "" {
+		return t.RemoteName
+	}
+	return t.Name
+}
+
+// WireColumn is the intranet side's name of column col of t.
+func (t Table) WireColumn(col string) string {
+	for here, there := range t.RemoteColumns {
+		if strings.EqualFold(here, col) {
+			return there
+		}
+	}
+	return col
+}
+
+// LocalColumn is this side's name of the intranet side's column col.
+func (t Table) LocalColumn(col string) string {
+	for here, there := range t.RemoteColumns {
+		if strings.EqualFold(there, col) {
+			return here
+		}
+	}
+	return col
+}
+
+// Renamed reports whether t has other names on the intranet side.
+func (t Table) Renamed() bool { return t.RemoteName != "" || len(t.RemoteColumns) > 0 }
 
 // Sends reports whether this side sends column col of t (see Columns
 // and Exclude; names compare without regard to letter case).
@@ -151,7 +193,54 @@ func (t Table) Validate() error {
 	if t.FilterAs == "delete" && t.Filter == "" {
 		return fmt.Errorf("gapsync: table %s: filter mode delete needs a row filter", t.Name)
 	}
+	if t.RemoteName != "" {
+		if err := ValidIdentifier(t.RemoteName); err != nil {
+			return fmt.Errorf("table %s: remote name: %w", t.Name, err)
+		}
+	}
+	there := map[string]string{}
+	for here, name := range t.RemoteColumns {
+		for _, c := range []string{here, name} {
+			if err := ValidIdentifier(c); err != nil {
+				return fmt.Errorf("table %s: remote column: %w", t.Name, err)
+			}
+		}
+		if prev, dup := there[strings.ToLower(name)]; dup {
+			return fmt.Errorf("gapsync: table %s: columns %s and %s both map to %s on the intranet side", t.Name, prev, here, name)
+		}
+		there[strings.ToLower(name)] = here
+	}
 	return nil
+}
+
+// ParseColumnMap parses "here:there,here2:there2" (RemoteColumns).
+func ParseColumnMap(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range SplitList(s) {
+		here, there, ok := strings.Cut(p, ":")
+		here, there = strings.TrimSpace(here), strings.TrimSpace(there)
+		if !ok || here == "" || there == "" {
+			return nil, fmt.Errorf("gapsync: column map %q: want HERE:THERE[,HERE:THERE…]", s)
+		}
+		if _, dup := out[here]; dup {
+			return nil, fmt.Errorf("gapsync: column map %q names %s twice", s, here)
+		}
+		out[here] = there
+	}
+	return out, nil
+}
+
+// FormatColumnMap writes m in the form ParseColumnMap reads, sorted.
+func FormatColumnMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + ":" + m[k]
+	}
+	return strings.Join(keys, ",")
 }
 
 // ValidIdentifier accepts 1 to 64 characters of ASCII letters, digits, _ and

@@ -17,7 +17,9 @@ import (
 // TestMainsColumnAndRowSelection runs the zone mains as processes with a
 // table synced both ways, a column excluded and a row filter on the
 // internet side, and a column list on the intranet side: what a side does
-// not select never leaves it, both ways. A filter that tries to smuggle
+// not select never leaves it, both ways. A second table has other names
+// on the intranet side (-rename, -rename-columns), and rows cross both
+// ways all the same. A filter that tries to smuggle
 // in a statement is refused at start, and nothing is configured or run.
 func TestMainsColumnAndRowSelection(t *testing.T) {
 	is := is.New(t)
@@ -45,10 +47,16 @@ func TestMainsColumnAndRowSelection(t *testing.T) {
 		is.NoErr(err)
 	}
 	mustExec(inet, "INSERT INTO users VALUES (1, '北方', 'hash1', 'north', NOW(6)), (2, 'south', 'hash2', 'south', NOW(6))")
+	// And a table with other names there: orders(id, note) is ext_orders(order_id, remark).
+	mustExec(inet, "CREATE TABLE orders (id BIGINT PRIMARY KEY, note VARCHAR(40), updated_at DATETIME(6) NOT NULL, KEY (updated_at))")
+	mustExec(intra, "CREATE TABLE ext_orders (order_id BIGINT PRIMARY KEY, remark VARCHAR(40), updated_at DATETIME(6) NOT NULL, KEY (updated_at))")
+	mustExec(inet, "INSERT INTO orders VALUES (10, '外网订单', NOW(6))")
+	mustExec(intra, "INSERT INTO ext_orders VALUES (20, '内网订单', NOW(6))")
 	mustExec(intra, "INSERT INTO users VALUES (3, 'intra', 'hash3', 'east', NOW(6))")
 
 	const spec = "users:id:updated_at:both"
-	out, code := runMain(t, bin, env, "intranet", "-db", intraDSN, "-table", spec, "-columns", "users=name,region")
+	out, code := runMain(t, bin, env, "intranet", "-db", intraDSN, "-table", spec, "-columns", "users=name,region",
+		"-table", "ext_orders:order_id:updated_at:both")
 	is.Equal(code, 0)
 	is.True(strings.Contains(out, "users enabled"))
 	gw := freeAddr(t)
@@ -67,7 +75,8 @@ func TestMainsColumnAndRowSelection(t *testing.T) {
 		t.Helper()
 		time.Sleep(300 * time.Millisecond)
 		out, code := runMain(t, bin, env, "internet", "-db", inetDSN, "-gateway", "http://"+gw, "-once", "-lag", "200ms", "-table", spec,
-			"-exclude", "users=password_hash", "-filter", "users=region = 'north' OR region = 'east'")
+			"-exclude", "users=password_hash", "-filter", "users=region = 'north' OR region = 'east'",
+			"-table", "orders:id:updated_at:both", "-rename", "orders=ext_orders", "-rename-columns", "orders=id:order_id,note:remark")
 		if code != 0 {
 			t.Fatalf("internet -once: %d\n%s", code, out)
 		}
@@ -94,4 +103,10 @@ func TestMainsColumnAndRowSelection(t *testing.T) {
 	is.True(ok)
 	is.Equal(name, "intra")
 	is.Equal(hash, "") // the intranet sends only name and region
+
+	var remark, note string
+	is.NoErr(intra.QueryRowContext(ctx, "SELECT remark FROM ext_orders WHERE order_id = 10").Scan(&remark))
+	is.Equal(remark, "外网订单")
+	is.NoErr(inet.QueryRowContext(ctx, "SELECT note FROM orders WHERE id = 20").Scan(&note))
+	is.Equal(note, "内网订单")
 }

@@ -80,3 +80,75 @@ func (s *SelectionFlags) Apply(tables []gapsync.Table) ([]gapsync.Table, error) 
 	}
 	return tables, nil
 }
+
+// RenameFlags are the internet main's names of tables on the intranet
+// side (gapsync.Table.RemoteName, RemoteColumns), repeatable:
+//
+//	-rename orders=ext_orders                  the table is ext_orders there
+//	-rename-columns orders=id:order_id,note:remark  and these columns are named so there
+//
+// The intranet configures the table under its own names.
+type RenameFlags struct {
+	names, columns map[string]string
+}
+
+// RenameNames are the flag names, for Load's repeatable list.
+var RenameNames = []string{"rename", "rename-columns"}
+
+// Register adds the flags to fs.
+func (r *RenameFlags) Register(fs *flag.FlagSet) {
+	r.names, r.columns = map[string]string{}, map[string]string{}
+	for _, f := range []struct {
+		name, help string
+		m          map[string]string
+	}{
+		{"rename", "the name of a -table on the intranet side, as `TABLE=THERE`; repeatable", r.names},
+		{"rename-columns", "the names of a -table's columns on the intranet side, as `TABLE=HERE:THERE[,HERE:THERE…]`; repeatable", r.columns},
+	} {
+		m, name := f.m, f.name
+		fs.Func(name, f.help, func(v string) error {
+			table, val, ok := strings.Cut(v, "=")
+			table = strings.TrimSpace(table)
+			if !ok || table == "" {
+				return fmt.Errorf("want TABLE=VALUE, got %q", v)
+			}
+			if _, dup := m[table]; dup {
+				return fmt.Errorf("-%s given twice for table %s", name, table)
+			}
+			m[table] = strings.TrimSpace(val)
+			return nil
+		})
+	}
+}
+
+// Apply sets the names on the tables they name and validates them.
+func (r *RenameFlags) Apply(tables []gapsync.Table) ([]gapsync.Table, error) {
+	byName := map[string]int{}
+	for i, t := range tables {
+		byName[t.Name] = i
+	}
+	for table, v := range r.names {
+		i, ok := byName[table]
+		if !ok {
+			return nil, fmt.Errorf("-rename names table %s, which no -table enables", table)
+		}
+		tables[i].RemoteName = v
+	}
+	for table, v := range r.columns {
+		i, ok := byName[table]
+		if !ok {
+			return nil, fmt.Errorf("-rename-columns names table %s, which no -table enables", table)
+		}
+		m, err := gapsync.ParseColumnMap(v)
+		if err != nil {
+			return nil, err
+		}
+		tables[i].RemoteColumns = m
+	}
+	for _, t := range tables {
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return tables, nil
+}

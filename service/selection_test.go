@@ -65,3 +65,31 @@ func TestSelectionFlags(t *testing.T) {
 	is.Equal(ts[1].Filter, "active = 1")
 	is.Equal(ts[0].Exclude, []string{"secret"})
 }
+
+func TestRenameFlags(t *testing.T) {
+	is := is.New(t)
+	parse := func(args ...string) ([]gapsync.Table, error) {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var r service.RenameFlags
+		r.Register(fs)
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		orders, _ := gapsync.ParseTable("orders:id:updated_at:both")
+		return r.Apply([]gapsync.Table{orders})
+	}
+	ts, err := parse("-rename", "orders=ext_orders", "-rename-columns", "orders=id:order_id, note:remark")
+	is.NoErr(err)
+	is.Equal(ts[0].Wire(), "ext_orders")
+	is.Equal(ts[0].WireColumn("ID"), "order_id")
+	is.Equal(ts[0].LocalColumn("remark"), "note")
+	is.Equal(ts[0].WireColumn("total"), "total")
+	for _, bad := range [][]string{
+		{"-rename", "orders=ext`orders"}, {"-rename", "nosuch=x"}, {"-rename-columns", "orders=id"},
+		{"-rename-columns", "orders=a:x,b:x"}, {"-rename-columns", "orders=a:x,a:y"},
+	} {
+		_, err := parse(bad...)
+		is.True(err != nil)
+	}
+}

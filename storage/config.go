@@ -39,12 +39,14 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 		ExcludeColumns:   strings.Join(t.Exclude, ","),
 		RowFilter:        t.Filter,
 		FilterAs:         t.FilterAs,
+		RemoteName:       t.RemoteName,
+		RemoteColumns:    gapsync.FormatColumnMap(t.RemoteColumns),
 		Enabled:          t.Enabled,
 		UpdatedAt:        time.Now().UTC(),
 	}
 	q := db.bun.NewInsert().Model(row)
 	q = db.onConflict(q, []string{"table_name"}, []string{"direction", "key_columns", "cursor_column", "soft_delete_column",
-		"soft_delete_as", "file_columns", "file_pattern", "include_columns", "exclude_columns", "row_filter", "filter_as", "enabled", "updated_at"})
+		"soft_delete_as", "file_columns", "file_pattern", "include_columns", "exclude_columns", "row_filter", "filter_as", "remote_name", "remote_columns", "enabled", "updated_at"})
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("storage: configure %s: %w", t.Name, err)
 	}
@@ -221,7 +223,15 @@ func (r ConfigRow) table() gapsync.Table {
 		Exclude:      gapsync.SplitList(r.ExcludeColumns),
 		Filter:       r.RowFilter,
 		FilterAs:     r.FilterAs,
-		Enabled:      r.Enabled,
+		RemoteName:   r.RemoteName,
+		RemoteColumns: func() map[string]string {
+			m, _ := gapsync.ParseColumnMap(r.RemoteColumns) // an edited row that does not parse maps nothing
+			if len(m) == 0 {
+				return nil
+			}
+			return m
+		}(),
+		Enabled: r.Enabled,
 	}
 }
 

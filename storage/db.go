@@ -253,6 +253,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 		{"sync_config", "exclude_columns", "VARCHAR(1000) NOT NULL DEFAULT ''"},
 		{"sync_config", "row_filter", "VARCHAR(4000) NOT NULL DEFAULT ''"},
 		{"sync_config", "filter_as", "VARCHAR(8) NOT NULL DEFAULT ''"},
+		{"sync_config", "remote_name", "VARCHAR(64) NOT NULL DEFAULT ''"},
+		{"sync_config", "remote_columns", "VARCHAR(2000) NOT NULL DEFAULT ''"},
 	} {
 		if err := db.addColumn(ctx, c.table, c.column, c.decl); err != nil {
 			return err

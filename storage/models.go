@@ -24,6 +24,8 @@ type ConfigRow struct {
 	ExcludeColumns   string    `bun:"exclude_columns,type:varchar(1000),notnull"`
 	RowFilter        string    `bun:"row_filter,type:varchar(4000),notnull"`
 	FilterAs         string    `bun:"filter_as,type:varchar(8),notnull"`
+	RemoteName       string    `bun:"remote_name,type:varchar(64),notnull"`
+	RemoteColumns    string    `bun:"remote_columns,type:varchar(2000),notnull"`
 	Enabled          bool      `bun:"enabled,notnull"`
 	UpdatedAt        time.Time `bun:"updated_at,type:datetime(6),notnull"`
 }

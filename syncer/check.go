@@ -84,16 +84,43 @@ func (c *Coordinator) Check(ctx context.Context) (Problems, error) {
 		return nil, fmt.Errorf("syncer: Check: %w", err)
 	}
 	var names []string
+	byWire := map[string]gapsync.Table{}
 	for _, s := range mine {
 		if s.Config != nil && s.Config.Enabled {
-			names = append(names, s.Name)
+			names = append(names, s.Config.Wire())
+			byWire[s.Config.Wire()] = *s.Config
 		}
 	}
 	theirs, err := remote.Shapes(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("syncer: Check: %w", err)
 	}
+	kept := theirs[:0]
+	for _, s := range theirs { // in this side's names (rename.go)
+		if t, ok := byWire[s.Name]; ok {
+			kept = append(kept, shapeFromWire(t, s))
+			continue
+		}
+		// The intranet's own table of a name that a renamed table has
+		// here is another table: not this one's far side.
+		if renamedHere(byWire, s.Name) {
+			continue
+		}
+		kept = append(kept, s)
+	}
+	theirs = kept
 	return compareShapes(mine, theirs), nil
+}
+
+// renamedHere reports whether name is this side's name of a table that
+// has another name on the intranet side.
+func renamedHere(byWire map[string]gapsync.Table, name string) bool {
+	for w, t := range byWire {
+		if t.Name == name && w != name {
+			return true
+		}
+	}
+	return false
 }
 
 // compareShapes is Check without the I/O.

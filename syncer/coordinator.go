@@ -430,11 +430,15 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, f
 			b.ID = prefix + "-" + strconv.FormatUint(b.Seq, 10)
 			b.Direction, b.Since = string(gapsync.Push), since
 			g.Go(func() error {
-				res, err := c.tr.Apply(gctx, b)
+				wb, err := toWire(t, b) // the intranet's names (rename.go)
 				if err != nil {
 					return err
 				}
-				if err := c.noteMissing(gctx, t, gapsync.Push, res.Missing); err != nil {
+				res, err := c.tr.Apply(gctx, wb)
+				if err != nil {
+					return err
+				}
+				if err := c.noteMissing(gctx, t, gapsync.Push, localNames(t, res.Missing)); err != nil {
 					return err
 				}
 				if c.fileFlow != nil {
@@ -445,7 +449,7 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, f
 				mu.Lock()
 				account(&e, b, res)
 				mu.Unlock()
-				return c.settle(gctx, runID, t, gapsync.Push, b, res.Conflicts, &e, &mu)
+				return c.settle(gctx, runID, t, gapsync.Push, wb, res.Conflicts, &e, &mu)
 			})
 			return gctx.Err()
 		})
@@ -468,7 +472,7 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, f
 		if err != nil {
 			return err
 		}
-		to, err := c.tr.Bound(ctx, t.Name)
+		to, err := c.tr.Bound(ctx, t.Wire())
 		if err != nil {
 			return err
 		}
@@ -486,13 +490,13 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, f
 		err = func() error {
 			var after []byte
 			for seq := 0; ; seq++ {
-				p, err := c.tr.Pull(gctx, transport.PullRequest{Table: t.Name, Window: e.Window, After: after, Page: c.opts.Page})
+				p, err := c.tr.Pull(gctx, transport.PullRequest{Table: t.Wire(), Window: e.Window, After: after, Page: c.opts.Page})
 				if err != nil {
 					return err
 				}
 				b := p.Batch
-				if b.Table != t.Name {
-					return fmt.Errorf("%w: asked for %s, got a page of %q", gapsync.ErrMalformed, t.Name, b.Table)
+				if err := fromWire(t, b); err != nil { // this side's names (rename.go)
+					return err
 				}
 				if len(b.Rows) > 0 {
 					if err := c.checkColumns(gctx, t, gapsync.Pull, b.Columns); err != nil {

@@ -110,7 +110,7 @@ func (c *Coordinator) arrived(ctx context.Context, t gapsync.Table, d gapsync.Di
 	if len(ms) == 0 {
 		return nil
 	}
-	s, err := c.receiverShape(ctx, t.Name, d)
+	s, err := c.receiverShape(ctx, t, d)
 	if err != nil {
 		c.opts.Logger.Warn("schema drift: cannot read the receiving side's columns", "table", t.Name, "dir", d, "err", err)
 		return nil
@@ -170,7 +170,7 @@ func (c *Coordinator) noteMissing(ctx context.Context, t gapsync.Table, d gapsyn
 	if len(fresh) == 0 {
 		return nil
 	}
-	alters := c.alters(ctx, t.Name, d, fresh)
+	alters := c.alters(ctx, t, d, fresh)
 	if dr, ok := c.db.(Drifter); ok {
 		if err := dr.NoteMissing(ctx, t.Name, d, alters); err != nil {
 			return err
@@ -201,10 +201,15 @@ func (c *Coordinator) noteMissing(ctx context.Context, t gapsync.Table, d gapsyn
 // alters are the statements that add cols to the receiving side of table,
 // with the types the sending side gives them. Where a side cannot be
 // described the statement says so and keeps the column's name.
-func (c *Coordinator) alters(ctx context.Context, table string, d gapsync.Direction, cols []string) map[string]string {
+func (c *Coordinator) alters(ctx context.Context, t gapsync.Table, d gapsync.Direction, cols []string) map[string]string {
 	out := make(map[string]string, len(cols))
-	src, serr := c.senderShape(ctx, table, d)
-	dst, derr := c.receiverShape(ctx, table, d)
+	src, serr := c.senderShape(ctx, t, d)
+	dst, derr := c.receiverShape(ctx, t, d)
+	// The statement is run on the receiving side, in its names.
+	table, there := t.Name, func(col string) string { return col }
+	if d == gapsync.Push {
+		table, there = t.Wire(), t.WireColumn
+	}
 	q := quoter(dst.Dialect)
 	if derr != nil {
 		q = quoter("")
@@ -219,7 +224,7 @@ func (c *Coordinator) alters(ctx context.Context, table string, d gapsync.Direct
 				}
 			}
 		}
-		out[col] = fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", q(table), q(col), typ)
+		out[col] = fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", q(table), q(there(col)), typ)
 	}
 	return out
 }
@@ -252,7 +257,7 @@ func (c *Coordinator) checkColumns(ctx context.Context, t gapsync.Table, d gapsy
 	// The sending table's columns, from its catalogue rather than the
 	// page: a column that side does not send (Table.Exclude) is not a
 	// dropped one.
-	src, err := c.senderShape(ctx, t.Name, d)
+	src, err := c.senderShape(ctx, t, d)
 	if err != nil {
 		c.opts.Logger.Warn("schema drift: cannot read the sending side's columns; checked at the next page", "table", t.Name, "dir", d, "err", err)
 		return nil
@@ -295,17 +300,22 @@ func (c *Coordinator) driftProblems(ctx context.Context, t gapsync.Table, d gaps
 	if len(dropped) == 0 && len(retyped) == 0 {
 		return nil
 	}
-	dst, err := c.receiverShape(ctx, t.Name, d)
+	dst, err := c.receiverShape(ctx, t, d)
 	if err != nil {
 		return []string{fmt.Sprintf("columns of %s changed on the %s side and the %s side cannot be read to compare: %v", t.Name, sender(d), receiver(d), err)}
 	}
 	q := quoter(dst.Dialect)
+	// The fixes are run on the receiving side, in its names.
+	rt, rcol := t.Name, func(col string) string { return col }
+	if d == gapsync.Push {
+		rt, rcol = t.Wire(), t.WireColumn
+	}
 	var out []string
 	for _, p := range dropped {
 		if _, ok := columnFold(dst, p.Name); ok {
 			out = append(out, fmt.Sprintf("column %s of %s was dropped on the %s side, but the %s side still has it and would keep stale values in it: "+
 				"drop it there too (ALTER TABLE %s DROP COLUMN %s) or add it back on the %s side, then resume the table (internet -resume %s)",
-				p.Name, t.Name, sender(d), receiver(d), q(t.Name), q(p.Name), sender(d), t.Name))
+				p.Name, t.Name, sender(d), receiver(d), q(rt), q(rcol(p.Name)), sender(d), t.Name))
 		}
 	}
 	for _, n := range retyped {
@@ -316,7 +326,7 @@ func (c *Coordinator) driftProblems(ctx context.Context, t gapsync.Table, d gaps
 		if !compatibleTypes(n.Type, rc.Type) {
 			out = append(out, fmt.Sprintf("column %s of %s changed type on the %s side to %s, which the %s side's %s cannot hold without loss: "+
 				"change it there too (%s), then resume the table (internet -resume %s)",
-				n.Name, t.Name, sender(d), n.Type, receiver(d), rc.Type, fmt.Sprintf(alterType(dst.Dialect), q(t.Name), q(n.Name), n.Type), t.Name))
+				n.Name, t.Name, sender(d), n.Type, receiver(d), rc.Type, fmt.Sprintf(alterType(dst.Dialect), q(rt), q(rcol(n.Name)), n.Type), t.Name))
 		}
 	}
 	return out
@@ -324,34 +334,36 @@ func (c *Coordinator) driftProblems(ctx context.Context, t gapsync.Table, d gaps
 
 // senderShape and receiverShape describe table on the side that sends in
 // direction d, and on the side that receives.
-func (c *Coordinator) senderShape(ctx context.Context, table string, d gapsync.Direction) (gapsync.Shape, error) {
+// The intranet's shape comes in this side's names (rename.go).
+func (c *Coordinator) senderShape(ctx context.Context, t gapsync.Table, d gapsync.Direction) (gapsync.Shape, error) {
 	if d == gapsync.Push {
-		return c.localShape(ctx, table)
+		return c.localShape(ctx, t)
 	}
-	return c.remoteShape(ctx, table)
+	return c.remoteShape(ctx, t)
 }
 
-func (c *Coordinator) receiverShape(ctx context.Context, table string, d gapsync.Direction) (gapsync.Shape, error) {
+func (c *Coordinator) receiverShape(ctx context.Context, t gapsync.Table, d gapsync.Direction) (gapsync.Shape, error) {
 	if d == gapsync.Push {
-		return c.remoteShape(ctx, table)
+		return c.remoteShape(ctx, t)
 	}
-	return c.localShape(ctx, table)
+	return c.localShape(ctx, t)
 }
 
-func (c *Coordinator) localShape(ctx context.Context, table string) (gapsync.Shape, error) {
+func (c *Coordinator) localShape(ctx context.Context, t gapsync.Table) (gapsync.Shape, error) {
 	sr, ok := c.db.(ShapeReader)
 	if !ok {
 		return gapsync.Shape{}, errors.New("the internet database cannot describe its tables")
 	}
-	return oneShape(sr.Shapes(ctx, []string{table}))
+	return oneShape(sr.Shapes(ctx, []string{t.Name}))
 }
 
-func (c *Coordinator) remoteShape(ctx context.Context, table string) (gapsync.Shape, error) {
+func (c *Coordinator) remoteShape(ctx context.Context, t gapsync.Table) (gapsync.Shape, error) {
 	st, ok := c.tr.(ShapeTransport)
 	if !ok {
 		return gapsync.Shape{}, errors.New("the transport cannot ask the gateway for table shapes")
 	}
-	return oneShape(st.Shapes(ctx, []string{table}))
+	s, err := oneShape(st.Shapes(ctx, []string{t.Wire()}))
+	return shapeFromWire(t, s), err
 }
 
 func oneShape(ss []gapsync.Shape, err error) (gapsync.Shape, error) {

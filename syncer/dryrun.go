@@ -101,7 +101,7 @@ func (c *Coordinator) plan(ctx context.Context, t gapsync.Table, r *PlannedRun) 
 	if r.Direction == gapsync.Push {
 		to, err = c.db.Bound(ctx, t)
 	} else {
-		to, err = c.tr.Bound(ctx, t.Name)
+		to, err = c.tr.Bound(ctx, t.Wire())
 	}
 	if err != nil {
 		return err
@@ -132,8 +132,11 @@ func (c *Coordinator) plan(ctx context.Context, t gapsync.Table, r *PlannedRun) 
 	} else {
 		var after []byte
 		for {
-			pg, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Name, Window: r.Window, After: after, Page: c.opts.Page, DryRun: true})
+			pg, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Wire(), Window: r.Window, After: after, Page: c.opts.Page, DryRun: true})
 			if err != nil {
+				return err
+			}
+			if err := fromWire(t, pg.Batch); err != nil {
 				return err
 			}
 			count(pg.Batch)

@@ -61,6 +61,8 @@ func run(ctx context.Context) error {
 	})
 	var selection service.SelectionFlags
 	selection.Register(flag.CommandLine)
+	var renames service.RenameFlags
+	renames.Register(flag.CommandLine)
 	var files service.FileFlags
 	files.Store = os.Getenv("GAPSYNC_INTERNET_STORE")
 	files.Register(flag.CommandLine, "internet file store")
@@ -100,7 +102,7 @@ func run(ctx context.Context) error {
 	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
 	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	keyCipher := flag.String("cipher", "aes", "with -keygen: the new key's cipher, aes (AES-256-GCM) or sm4 (SM4-GCM, id:sm4:base64); a running main takes each key's cipher from GAPSYNC_KEYS")
-	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", append([]string{"table"}, service.SelectionNames...)...); err != nil {
+	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", append(append([]string{"table"}, service.SelectionNames...), service.RenameNames...)...); err != nil {
 		return err
 	}
 	if *keygen {
@@ -111,6 +113,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	tables, err := selection.Apply(tables)
+	if err == nil {
+		tables, err = renames.Apply(tables)
+	}
 	if err != nil {
 		return err
 	}

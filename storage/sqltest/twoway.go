@@ -39,6 +39,7 @@ func RunTwoWay(t *testing.T, h Harness) {
 	t.Run("References", func(t *testing.T) { testReferences(t, h) })
 	t.Run("SchemaDrift", func(t *testing.T) { testDrift(t, h) })
 	t.Run("Selection", func(t *testing.T) { testSelection(t, h) })
+	t.Run("Renamed", func(t *testing.T) { testRenamed(t, h) })
 }
 
 // pair is two targets and the core between them.
@@ -491,4 +492,89 @@ func testSelection(t *testing.T, h Harness) {
 	is.Equal(p.name(gapsync.Intranet, 1), "public again")
 	is.Equal(p.qty(gapsync.Intranet, 1), int64(-1))
 	p.quiet(1)
+}
+
+// testRenamed: a table and two of its columns have other names on the
+// intranet side (items, id and name here; ext_items, ext_id and label
+// there), declared in the internet side's sync_config. Rows travel both
+// ways, nothing echoes, a conflict is settled, deletions travel, and the
+// setup check sees one table.
+func testRenamed(t *testing.T, h Harness) {
+	is := is.New(t)
+	ctx := context.Background()
+	p := newPair(t, h)
+	mustExec(t, p.intra.SQL, `CREATE TABLE ext_items (
+	ext_id BIGINT NOT NULL,
+	k2 VARCHAR(20) NOT NULL,
+	label VARCHAR(200) NULL,
+	qty BIGINT NULL,
+	updated_at `+h.timeType()+` NULL,
+	PRIMARY KEY (ext_id, k2))`)
+	there := gapsync.Table{Name: "ext_items", Direction: gapsync.Both, Key: []string{"ext_id", "k2"}, Cursor: "updated_at", Enabled: true}
+	is.NoErr(p.intra.Configure(ctx, there))
+	disabled := items
+	disabled.Enabled = false
+	is.NoErr(p.intra.Configure(ctx, disabled)) // the intranet's own items is another table
+	here := items
+	here.RemoteName, here.RemoteColumns = "ext_items", map[string]string{"id": "ext_id", "name": "label"}
+	is.NoErr(p.inet.Configure(ctx, here))
+	tombs := p.inet.Tombstones != nil && p.intra.Tombstones != nil
+	if tombs {
+		is.NoErr(p.inet.Tombstones(ctx, here))
+		is.NoErr(p.intra.Tombstones(ctx, there))
+	}
+	label := func(id int) string {
+		var n sql.NullString
+		err := p.intra.SQL.QueryRow("SELECT label FROM ext_items WHERE ext_id = ? AND k2 = 'k'", id).Scan(&n)
+		if err == sql.ErrNoRows {
+			return ""
+		}
+		is.NoErr(err)
+		return n.String
+	}
+	setThere := func(id int, v string) {
+		if count(t, p.intra.SQL, "SELECT COUNT(*) FROM ext_items WHERE ext_id = ? AND k2 = 'k'", id) == 0 {
+			mustExec(t, p.intra.SQL, "INSERT INTO ext_items (ext_id, k2, label, qty, updated_at) VALUES (?, 'k', ?, ?, "+h.Now+")", id, v, id)
+			return
+		}
+		mustExec(t, p.intra.SQL, "UPDATE ext_items SET label = ?, updated_at = "+h.Now+" WHERE ext_id = ? AND k2 = 'k'", v, id)
+	}
+
+	p.set(gapsync.Internet, 1, "from the internet 互联网")
+	setThere(2, "from the intranet 内网")
+	r := p.cycle()
+	is.Equal(r.Rows(gapsync.Push), int64(1))
+	is.Equal(r.Rows(gapsync.Pull), int64(1))
+	is.Equal(label(1), "from the internet 互联网")
+	is.Equal(p.name(gapsync.Internet, 2), "from the intranet 内网")
+	is.Equal(count(t, p.intra.SQL, "SELECT COUNT(*) FROM items"), 0) // the intranet's own items untouched
+	p.quiet(2)
+
+	// Changed on both sides in one window: settled, the later wins.
+	p.set(gapsync.Internet, 1, "internet, earlier")
+	time.Sleep(20 * time.Millisecond)
+	setThere(1, "intranet, later")
+	settled := 0
+	for i := 0; i < 3; i++ {
+		settled += p.cycle().Conflicts()
+	}
+	is.Equal(settled, 1)
+	is.Equal(p.name(gapsync.Internet, 1), "intranet, later")
+	is.Equal(label(1), "intranet, later")
+	p.quiet(1)
+
+	if tombs {
+		mustExec(t, p.intra.SQL, "DELETE FROM ext_items WHERE ext_id = 2")
+		p.cycle()
+		is.Equal(p.name(gapsync.Internet, 2), "")
+		p.quiet(1)
+	}
+
+	ps, err := p.coord.Check(ctx)
+	is.NoErr(err)
+	for _, pr := range ps {
+		if pr.Table == "items" && !pr.Warning {
+			t.Errorf("setup check: %s", pr)
+		}
+	}
 }
