@@ -354,7 +354,7 @@ func (c *Coordinator) localShape(ctx context.Context, t gapsync.Table) (gapsync.
 	if !ok {
 		return gapsync.Shape{}, errors.New("the internet database cannot describe its tables")
 	}
-	return oneShape(sr.Shapes(ctx, []string{t.Name}))
+	return oneShape(t.Name)(sr.Shapes(ctx, []string{t.Name}))
 }
 
 func (c *Coordinator) remoteShape(ctx context.Context, t gapsync.Table) (gapsync.Shape, error) {
@@ -362,20 +362,24 @@ func (c *Coordinator) remoteShape(ctx context.Context, t gapsync.Table) (gapsync
 	if !ok {
 		return gapsync.Shape{}, errors.New("the transport cannot ask the gateway for table shapes")
 	}
-	s, err := oneShape(st.Shapes(ctx, []string{t.Wire()}))
+	s, err := oneShape(t.Wire())(st.Shapes(ctx, []string{t.Wire()}))
 	return shapeFromWire(t, s), err
 }
 
-func oneShape(ss []gapsync.Shape, err error) (gapsync.Shape, error) {
-	if err != nil {
-		return gapsync.Shape{}, err
-	}
-	for _, s := range ss {
-		if s.Exists {
-			return s, nil
+// oneShape picks the shape of table out of an answer that describes
+// every configured table as well.
+func oneShape(table string) func([]gapsync.Shape, error) (gapsync.Shape, error) {
+	return func(ss []gapsync.Shape, err error) (gapsync.Shape, error) {
+		if err != nil {
+			return gapsync.Shape{}, err
 		}
+		for _, s := range ss {
+			if s.Name == table && s.Exists {
+				return s, nil
+			}
+		}
+		return gapsync.Shape{}, fmt.Errorf("%w: %s does not exist there", gapsync.ErrUnknownTable, table)
 	}
-	return gapsync.Shape{}, fmt.Errorf("%w: the table does not exist there", gapsync.ErrUnknownTable)
 }
 
 // columnFold finds a column of s by name, without regard to letter case.

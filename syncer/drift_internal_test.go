@@ -52,3 +52,15 @@ func TestAlignColumns(t *testing.T) {
 	stranger := &batch.Batch{Columns: []batch.Column{{Name: "id", Key: true}, {Name: "role"}}, Rows: []batch.Row{{Values: []any{int64(1), "admin"}}}}
 	is.True(errors.Is(alignColumns(stranger, b), gapsync.ErrMalformed))
 }
+
+// A shape answer describes every configured table: the one asked for is
+// picked by name, never the first.
+func TestOneShapeByName(t *testing.T) {
+	is := is.New(t)
+	ss := []gapsync.Shape{{Name: "a", Exists: true}, {Name: "b", Exists: true}, {Name: "c"}}
+	s, err := oneShape("b")(ss, nil)
+	is.NoErr(err)
+	is.Equal(s.Name, "b")
+	_, err = oneShape("c")(ss, nil)
+	is.True(errors.Is(err, gapsync.ErrUnknownTable))
+}

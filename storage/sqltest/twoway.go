@@ -351,6 +351,11 @@ func testDrift(t *testing.T, h Harness) {
 	is := is.New(t)
 	ctx := context.Background()
 	p := newPair(t, h)
+	// Another configured table, described in the same shape answers.
+	for _, x := range []*Target{p.inet, p.intra} {
+		mustExec(t, x.SQL, "CREATE TABLE a_other (id BIGINT NOT NULL PRIMARY KEY, x VARCHAR(5) NULL, updated_at "+h.timeType()+" NULL)")
+		is.NoErr(x.Configure(ctx, gapsync.Table{Name: "a_other", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}))
+	}
 	for id := 1; id <= 3; id++ {
 		p.set(gapsync.Internet, id, "before")
 	}
