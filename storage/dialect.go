@@ -87,6 +87,10 @@ type dialect interface {
 	// analyze refreshes the planner's statistics of table ("" where the
 	// engine needs no help; see analyze.go).
 	analyze(table string) string
+	// running counts the statements running on the server now, this one
+	// included, as one row of two columns: what is counted and the count.
+	// "" where the engine cannot tell (the load is then latency only).
+	running() string
 	// writerSlack is added to an open writer's age: the resolution of
 	// the start time openWriters reads.
 	writerSlack() time.Duration

@@ -286,3 +286,8 @@ func (mysqlDialect) verifyClass(typ string) string {
 	}
 	return ""
 }
+
+// running reads Threads_running, the server's statements in progress (the
+// load gh-ost's max-load watches); SHOW GLOBAL STATUS needs no privilege
+// and reads the same on MySQL and MariaDB.
+func (mysqlDialect) running() string { return "SHOW GLOBAL STATUS LIKE 'Threads_running'" }

@@ -420,3 +420,10 @@ func (pgDialect) verifyClass(typ string) string {
 	}
 	return ""
 }
+
+// running counts the client backends running a statement, in every
+// database of the server. A role without pg_read_all_stats sees the state
+// of its own backends only, and so counts those alone.
+func (pgDialect) running() string {
+	return "SELECT 'active_backends', COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend'"
+}
