@@ -25,6 +25,10 @@
 //	gapsync_verify_last_timestamp_seconds{table}  gauge: unix time it finished
 //	gapsync_verify_read_rows_total{side}          rows verifications read, by side ("internet", "intranet"): the pace
 //	gapsync_verify_paced_seconds_total            time verifications waited to keep their rows-per-second limit
+//	gapsync_throttled_seconds_total{table,reason}  time copiers were held back by a throttle; table "" is files
+//	gapsync_throttle_busy{database}                gauge: 1 while the database is over a busy limit (copying paused), else 0
+//	gapsync_database_running_statements{database}  gauge: statements running on the database at the last probe
+//	gapsync_database_probe_latency_seconds{database}  gauge: how long the last probe of the database took
 //
 // A host adds collectors of its own with Register; the internet main adds
 // the per-table state it reads from its database (service.ExportStatus):
@@ -59,6 +63,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gapsync/gapsync/throttle"
 )
 
 // Results of a cycle, as the result label of gapsync_cycles_total.
@@ -98,6 +104,10 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 	reqTime     *prometheus.HistogramVec
 	verify      verifyMetrics
+	throttled   *prometheus.CounterVec
+	busy        *prometheus.GaugeVec
+	running     *prometheus.GaugeVec
+	latency     *prometheus.GaugeVec
 
 	handler http.Handler
 	mux     *http.ServeMux // what Serve serves: /metrics and what Handle adds
@@ -158,6 +168,22 @@ func New() *Metrics {
 			Buckets: RequestBuckets,
 		}, []string{"path"}),
 		verify: newVerifyMetrics(),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gapsync_throttled_seconds_total",
+			Help: "Time copiers were held back by the throttle, by table (empty for files) and reason (rows, bytes, file_bandwidth, threads_running, latency).",
+		}, []string{"table", "reason"}),
+		busy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gapsync_throttle_busy",
+			Help: "1 while the database is over a busy limit of the throttle and copying is paused, else 0.",
+		}, []string{"database"}),
+		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gapsync_database_running_statements",
+			Help: "Statements running on the database at the throttle's last probe (-1: the engine cannot tell).",
+		}, []string{"database"}),
+		latency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gapsync_database_probe_latency_seconds",
+			Help: "How long the throttle's last probe of the database took.",
+		}, []string{"database"}),
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m)
@@ -172,6 +198,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return append([]prometheus.Collector{
 		m.cycles, m.duration, m.lastSuccess, m.tableOK, m.parked, m.missingCol, m.rows,
 		m.bytes, m.conflicts, m.files, m.requests, m.reqTime,
+		m.throttled, m.busy, m.running, m.latency,
 	}, m.verify.collectors()...)
 }
 
@@ -310,6 +337,36 @@ func (m *Metrics) MissingColumn(table, direction, column string, missing bool) {
 		return
 	}
 	m.missingCol.WithLabelValues(label(table), label(direction), label(column)).Set(1)
+}
+
+// Throttled adds the time a copier of table ("" for files) was held back
+// for reason; it makes *Metrics a throttle.Recorder.
+func (m *Metrics) Throttled(table, reason string, d time.Duration) {
+	if m == nil || d <= 0 {
+		return
+	}
+	m.throttled.WithLabelValues(label(table), label(reason)).Add(d.Seconds())
+}
+
+// Busy sets whether database is over a busy limit of the throttle.
+func (m *Metrics) Busy(database string, busy bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if busy {
+		v = 1
+	}
+	m.busy.WithLabelValues(label(database)).Set(v)
+}
+
+// Probed keeps the throttle's last reading of database.
+func (m *Metrics) Probed(database string, l throttle.Load) {
+	if m == nil {
+		return
+	}
+	m.running.WithLabelValues(label(database)).Set(float64(l.Running))
+	m.latency.WithLabelValues(label(database)).Set(l.Latency.Seconds())
 }
 
 // Rows counts rows moved for a table in a direction ("push" = internet→intranet, "pull" = intranet→internet).
