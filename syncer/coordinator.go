@@ -16,6 +16,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
+	"github.com/gapsync/gapsync/throttle"
 	"github.com/gapsync/gapsync/transport"
 )
 
@@ -62,6 +63,11 @@ type CoordinatorOptions struct {
 	// Metrics, when set, counts cycles, rows, bytes, conflicts and files
 	// (a *metrics.Metrics exports them to Prometheus).
 	Metrics Recorder
+	// Throttle, when set, is asked before each page of rows goes, either
+	// way (rows and bytes per second, per table and overall, and a pause
+	// while a probed database is busy), and before each batch of file
+	// chunks (its file bandwidth). Nil: no limits.
+	Throttle *throttle.Throttler
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -429,6 +435,9 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, f
 			}
 			b.ID = prefix + "-" + strconv.FormatUint(b.Seq, 10)
 			b.Direction, b.Since = string(gapsync.Push), since
+			if err := c.opts.Throttle.Wait(gctx, t.Name, len(b.Rows), b.Bytes()); err != nil {
+				return err
+			}
 			g.Go(func() error {
 				wb, err := toWire(t, b) // the intranet's names (rename.go)
 				if err != nil {
@@ -496,6 +505,9 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, f
 				}
 				b := p.Batch
 				if err := fromWire(t, b); err != nil { // this side's names (rename.go)
+					return err
+				}
+				if err := c.opts.Throttle.Wait(gctx, t.Name, len(b.Rows), b.Bytes()); err != nil {
 					return err
 				}
 				if len(b.Rows) > 0 {

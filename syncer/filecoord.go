@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/throttle"
 	"github.com/gapsync/gapsync/transport"
 )
 
@@ -44,7 +45,7 @@ func (c *Coordinator) files(ctx context.Context, r *FileReport) error {
 	}
 	f := c.fileFlow
 	var errs []error
-	e := &earlyPush{ft: ft, sent: map[string]int{}}
+	e := &earlyPush{ft: ft, th: c.opts.Throttle, sent: map[string]int{}}
 	n, err := f.stage(ctx, e)
 	r.Staged += n
 	r.Bytes += e.bytes.Load()
@@ -59,6 +60,7 @@ func (c *Coordinator) files(ctx context.Context, r *FileReport) error {
 // large files while they are staged, and remembers what it sent.
 type earlyPush struct {
 	ft    FileTransport
+	th    *throttle.Throttler // paces the chunks to the file bandwidth
 	bytes atomic.Int64
 	mu    sync.Mutex
 	sent  map[string]int // chunks sent, by file id
@@ -76,6 +78,9 @@ func (e *earlyPush) offerPartial(ctx context.Context, rec gapsync.FileRecord) ([
 }
 
 func (e *earlyPush) sendEarly(ctx context.Context, rec gapsync.FileRecord, c gapsync.Chunk) error {
+	if err := e.th.WaitFiles(ctx, int64(len(c.Data))); err != nil {
+		return err
+	}
 	if _, err := e.ft.SendChunks(ctx, []gapsync.Chunk{c}); err != nil {
 		return err
 	}
@@ -191,6 +196,9 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 			var n int64
 			for _, ch := range cs {
 				n += int64(len(ch.Data))
+			}
+			if err := c.opts.Throttle.WaitFiles(gctx, n); err != nil {
+				return err
 			}
 			if _, err := ft.SendChunks(gctx, cs); err != nil {
 				return err
@@ -347,6 +355,9 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 					return fmt.Errorf("%w: chunk %d of %d bytes in the answer for %s, which asked for %d chunks of %d", gapsync.ErrMalformed, ch.Idx, len(ch.Data), rec.ID, len(idxs), rec.ChunkSize)
 				}
 				size += int64(len(ch.Data))
+			}
+			if err := c.opts.Throttle.WaitFiles(ctx, size); err != nil { // paid on arrival: the size is known then
+				return err
 			}
 			if err := f.db.PutChunks(ctx, cs); err != nil {
 				return err

@@ -15,6 +15,7 @@ import (
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
 	"github.com/gapsync/gapsync/rules"
+	"github.com/gapsync/gapsync/throttle"
 )
 
 // VerifyOptions tune Coordinator.Verify. Nil gives the defaults.
@@ -56,6 +57,10 @@ type VerifyOptions struct {
 	// CheckpointEvery is how often the progress is kept while a table is
 	// compared. Default 2s: a verification killed loses at most that.
 	CheckpointEvery time.Duration
+	// Throttle's busy pause is waited out after each read: while a
+	// database it probes is over its limits, the verification pauses.
+	// Default: the coordinator's CoordinatorOptions.Throttle.
+	Throttle *throttle.Throttler
 }
 
 func (o *VerifyOptions) defaults() VerifyOptions {
@@ -130,6 +135,9 @@ type VerifyLog interface {
 // different engines (see storage.DB.HashRanges).
 func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOptions) ([]gapsync.TableVerify, error) {
 	opts := o.defaults()
+	if opts.Throttle == nil {
+		opts.Throttle = c.opts.Throttle
+	}
 	local, ok1 := c.db.(RangeHasher)
 	cols, ok2 := c.db.(VerifyColumner)
 	remote, ok3 := c.tr.(RangeHasher)
@@ -308,6 +316,9 @@ type tableVerifier struct {
 // RowsPerSecond, waits until the rate is kept.
 func (v *tableVerifier) pace(ctx context.Context, side int, rows int64) error {
 	v.read[side] += rows
+	if err := v.opts.Throttle.Wait(ctx, v.t.Name, 0, 0); err != nil {
+		return err
+	}
 	if v.vr != nil {
 		v.vr.VerifyRead([2]string{"internet", "intranet"}[side], rows)
 	}

@@ -1,0 +1,150 @@
+package syncer_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/internal/testdb"
+	"github.com/gapsync/gapsync/metrics"
+	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/throttle"
+)
+
+// lockedBuffer is a log sink for several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// busyNote passes the throttle's metrics on and notes when the database
+// turned busy.
+type busyNote struct {
+	*metrics.Metrics
+	busy atomic.Bool
+}
+
+func (b *busyNote) Busy(db string, busy bool) { b.busy.Store(busy); b.Metrics.Busy(db, busy) }
+
+// Must-show 2, the busy pause: connections running SELECT SLEEP hold
+// MariaDB's Threads_running over the limit; the coordinator applies no
+// page while they run, logs and counts the pause, and copies everything
+// once they stop.
+func TestBusyDatabasePausesCopying(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	z := newZones(t, "mysql", zoneOpts{})
+	z.both(items, itemsDDL)
+	z.insertItems(0, 200)
+	z.waitLag()
+
+	// The server is shared: the limit sits above what runs on it now,
+	// and far below what the sleepers add.
+	base, err := z.inet.Load(ctx)
+	is.NoErr(err)
+	const sleepers = 24
+	limit := base.Running + 8
+
+	load, err := sql.Open("mysql", testdb.MySQL(t)) // a private database for the load
+	is.NoErr(err)
+	defer load.Close()
+	load.SetMaxOpenConns(sleepers)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range sleepers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if _, err := load.ExecContext(ctx, "SELECT SLEEP(0.5)"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() { stop.Store(true); wg.Wait() }()
+	waitFor(t, "Threads_running over the limit", func() bool {
+		l, err := z.inet.Load(ctx)
+		return err == nil && l.Running > limit
+	})
+
+	var logs lockedBuffer
+	rec := &busyNote{Metrics: metrics.New()}
+	th, err := throttle.New(&throttle.Options{Probes: map[string]throttle.Probe{"internet": z.inet}, MaxRunning: limit,
+		Interval: 100 * time.Millisecond, Recorder: rec, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	is.NoErr(err)
+	coord, err := syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Page: gapsync.Page{Rows: 20}, InFlight: 1, Throttle: th})
+	is.NoErr(err)
+	done := make(chan error, 1)
+	var report *syncer.Report
+	go func() {
+		r, err := coord.RunOnce(ctx)
+		report = r
+		done <- err
+	}()
+
+	waitFor(t, "the pause", rec.busy.Load)
+	is.True(strings.Contains(logs.String(), "database busy; copying paused"))
+	time.Sleep(time.Second) // ten re-checks, all busy
+	is.True(rec.busy.Load())
+	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM items"), 0) // no page applied while busy
+	select {
+	case err := <-done:
+		t.Fatalf("the cycle ended while the database was busy: %v", err)
+	default:
+	}
+
+	stop.Store(true)
+	wg.Wait()
+	select {
+	case err := <-done:
+		is.NoErr(err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the cycle did not resume")
+	}
+	is.Equal(report.Rows(gapsync.Push), int64(200))
+	z.assertSame("items", "id")
+	is.True(!rec.busy.Load())
+	is.True(strings.Contains(logs.String(), "copying resumes"))
+
+	srv := httptest.NewServer(rec.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	is.NoErr(err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	is.True(strings.Contains(string(body), `gapsync_throttled_seconds_total{reason="threads_running",table="items"}`))
+	is.True(strings.Contains(string(body), `gapsync_throttle_busy{database="internet"} 0`))
+	is.True(strings.Contains(string(body), `gapsync_database_running_statements{database="internet"}`))
+}
+
+// waitFor polls cond for up to a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("no %s within a minute", what)
+}
