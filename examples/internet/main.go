@@ -27,6 +27,7 @@ import (
 	"github.com/gapsync/gapsync/service"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/throttle"
 	"github.com/gapsync/gapsync/transport"
 )
 
@@ -88,6 +89,8 @@ func run(ctx context.Context) error {
 	keyFile := flag.String("key", "", "private key file (PEM) of -cert; certificates reload on SIGHUP and when the files change")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
+	var limits service.ThrottleFlags
+	limits.Register(flag.CommandLine)
 	maxRequest := service.Bytes(transport.DefaultMaxBody)
 	flag.Var(&maxRequest, "max-request", "largest sealed request sent to the gateway; keep it equal to the gateway's -max-body (pages and chunk batches must fit in 7/8 of it)")
 	memLimit := service.Bytes(96 << 20)
@@ -102,7 +105,7 @@ func run(ctx context.Context) error {
 	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
 	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	keyCipher := flag.String("cipher", "aes", "with -keygen: the new key's cipher, aes (AES-256-GCM) or sm4 (SM4-GCM, id:sm4:base64); a running main takes each key's cipher from GAPSYNC_KEYS")
-	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", append(append([]string{"table"}, service.SelectionNames...), service.RenameNames...)...); err != nil {
+	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", append(append([]string{"table", "table-limit"}, service.SelectionNames...), service.RenameNames...)...); err != nil {
 		return err
 	}
 	if *keygen {
@@ -173,6 +176,9 @@ func run(ctx context.Context) error {
 	vopts := &syncer.VerifyOptions{RowsPerSecond: *verifyRate}
 	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: rec,
 		VerifyEvery: *verifyEvery, Verify: vopts}
+	if opts.Throttle, err = limits.Throttler(map[string]throttle.Probe{"internet": db}, rec, log); err != nil {
+		return err
+	}
 	if *once {
 		opts.LeaseWait = *leaseWait
 	}
