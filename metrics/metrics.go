@@ -170,7 +170,7 @@ func New() *Metrics {
 		verify: newVerifyMetrics(),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gapsync_throttled_seconds_total",
-			Help: "Time copiers were held back by the throttle, by table (empty for files) and reason (rows, bytes, file_bandwidth, threads_running, latency).",
+			Help: "Time copiers were held back by the throttle, by table (empty: files) and reason.",
 		}, []string{"table", "reason"}),
 		busy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gapsync_throttle_busy",

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/gapsync/gapsync/metrics"
+	"github.com/gapsync/gapsync/throttle"
 )
 
 var allNames = []string{
@@ -32,6 +33,8 @@ var allNames = []string{
 	"gapsync_conflicts_total",
 	"gapsync_cycle_duration_seconds",
 	"gapsync_cycles_total",
+	"gapsync_database_probe_latency_seconds",
+	"gapsync_database_running_statements",
 	"gapsync_files_total",
 	"gapsync_gateway_request_duration_seconds",
 	"gapsync_gateway_requests_total",
@@ -40,6 +43,8 @@ var allNames = []string{
 	"gapsync_table_last_success_timestamp_seconds",
 	"gapsync_table_missing_column",
 	"gapsync_table_parked",
+	"gapsync_throttle_busy",
+	"gapsync_throttled_seconds_total",
 	"gapsync_verify_differ_rows",
 	"gapsync_verify_last_timestamp_seconds",
 	"gapsync_verify_paced_seconds_total",
@@ -179,6 +184,13 @@ func TestHandlerServesExactValues(t *testing.T) {
 	m.VerifyPaced(1500 * time.Millisecond)
 	m.VerifyPaced(-time.Second)
 
+	m.Throttled("demo", throttle.ReasonRows, 1500*time.Millisecond)
+	m.Throttled("demo", throttle.ReasonRows, 500*time.Millisecond)
+	m.Throttled("", throttle.ReasonFiles, 3*time.Second)
+	m.Throttled("ignored", throttle.ReasonBytes, 0)
+	m.Busy("intranet", true)
+	m.Probed("intranet", throttle.Load{Running: 31, Latency: 250 * time.Millisecond})
+
 	mfs := scrape(t, m.Handler())
 	is.Equal(names(mfs), allNames) // every metric, and nothing else (no Go runtime metrics)
 
@@ -201,6 +213,13 @@ func TestHandlerServesExactValues(t *testing.T) {
 	is.Equal(c("gapsync_rows_total", "table", "demo", "direction", "pull"), 5.0)
 	is.Equal(c("gapsync_rows_total", "table", "attachments", "direction", "push"), 3.0)
 	is.Equal(len(mfs["gapsync_rows_total"].GetMetric()), 3) // n <= 0 made no series
+
+	is.Equal(c("gapsync_throttled_seconds_total", "table", "demo", "reason", "rows"), 2.0)
+	is.Equal(c("gapsync_throttled_seconds_total", "table", "", "reason", "file_bandwidth"), 3.0)
+	is.Equal(len(mfs["gapsync_throttled_seconds_total"].GetMetric()), 2) // d <= 0 made no series
+	is.Equal(find(mfs["gapsync_throttle_busy"], map[string]string{"database": "intranet"}).GetGauge().GetValue(), 1.0)
+	is.Equal(find(mfs["gapsync_database_running_statements"], map[string]string{"database": "intranet"}).GetGauge().GetValue(), 31.0)
+	is.Equal(find(mfs["gapsync_database_probe_latency_seconds"], map[string]string{"database": "intranet"}).GetGauge().GetValue(), 0.25)
 
 	is.Equal(c("gapsync_bytes_total", "kind", "rows"), float64(1<<20+10))
 	is.Equal(c("gapsync_bytes_total", "kind", "files"), 65536.0)
@@ -321,6 +340,9 @@ func TestNilMetricsIsNoOp(t *testing.T) {
 	m.Files("push", "sent", 1)
 	m.Request("/v1/apply", "ok")
 	m.RequestDuration("/v1/apply", time.Second)
+	m.Throttled("demo", "rows", time.Second)
+	m.Busy("internet", true)
+	m.Probed("internet", throttle.Load{})
 	is.NoErr(m.Register(prometheus.NewGauge(prometheus.GaugeOpts{Name: "x", Help: "x"})))
 
 	descs := make(chan *prometheus.Desc, 16)
@@ -573,6 +595,9 @@ func TestExpositionLintClean(t *testing.T) {
 	m.RequestDuration("/v1/apply", 3*time.Second)
 	m.TableSynced("orders", "push")
 	m.TableParked("orders", "pull", true)
+	m.Throttled("orders", throttle.ReasonRunning, time.Second)
+	m.Busy("internet", false)
+	m.Probed("internet", throttle.Load{Running: 3, Latency: time.Millisecond})
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gapsync_table_rows_pending", Help: "Rows pending."}, []string{"table", "direction"})
 	g.WithLabelValues("orders", "push").Set(4)
 	is.NoErr(m.Register(g))
