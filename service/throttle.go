@@ -32,12 +32,19 @@ type ThrottleFlags struct {
 
 // Register adds -max-rows-per-second, -max-bytes-per-second, -table-limit
 // (repeatable: list it among Load's repeatable flags), -file-bandwidth,
-// -max-threads-running, -max-latency and -throttle-interval to fs.
+// and RegisterBusy's flags to fs.
 func (f *ThrottleFlags) Register(fs *flag.FlagSet) {
 	fs.Var(&f.Rows, "max-rows-per-second", "most rows copied per second, all tables and both directions together (0: no limit)")
 	fs.Var(&f.Bytes, "max-bytes-per-second", "most row payload bytes copied per second, all tables together, e.g. 8MiB (0: no limit)")
 	fs.Var(&f.Tables, "table-limit", "limits of one table on top of the overall ones: `NAME:ROWS[:BYTES]` per second, e.g. audit_log:2000:1MiB (repeatable)")
 	fs.Var(&f.Files, "file-bandwidth", "most file chunk bytes moved per second, all files together, e.g. 10MiB (0: no limit)")
+	f.RegisterBusy(fs)
+}
+
+// RegisterBusy adds only the busy pause's flags, -max-threads-running,
+// -max-latency and -throttle-interval, for a main that copies nothing
+// itself (the gateway).
+func (f *ThrottleFlags) RegisterBusy(fs *flag.FlagSet) {
 	fs.Var(&f.MaxRunning, "max-threads-running", "pause copying while the database runs more statements than this at once (MySQL/MariaDB Threads_running,\nPostgreSQL active backends; 0: not checked)")
 	fs.Var(&f.MaxLatency, "max-latency", "pause copying while a trivial statement on the database takes longer than this, e.g. 200ms (0: not checked)")
 	if f.Interval == 0 {

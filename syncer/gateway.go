@@ -14,6 +14,7 @@ import (
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/batch"
 	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/throttle"
 	"github.com/gapsync/gapsync/transport"
 )
 
@@ -57,6 +58,11 @@ type GatewayOptions struct {
 	// Metrics, when set, counts requests by path and result ("ok" or the
 	// refusal's code, such as "tampered" or "replayed").
 	Metrics Recorder
+	// Throttle's busy pause is waited out before each batch is applied
+	// and each pull page is read: while the intranet database it probes
+	// is over its limits, the request waits (up to the coordinator's
+	// request timeout; a request cut then is retried like any). Nil: none.
+	Throttle *throttle.Throttler
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -210,6 +216,9 @@ func (g *Gateway) apply(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := g.opts.Throttle.Wait(ctx, b.Table, 0, 0); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	res, err := g.db.Apply(ctx, b)
 	if err != nil {
@@ -277,6 +286,9 @@ func (g *Gateway) pull(ctx context.Context, body []byte) ([]byte, error) {
 	r.Clamp()
 	t, err := g.db.Table(ctx, r.Table, gapsync.Pull)
 	if err != nil {
+		return nil, err
+	}
+	if err := g.opts.Throttle.Wait(ctx, t.Name, 0, 0); err != nil {
 		return nil, err
 	}
 	b, next, more, err := g.db.ReadPage(ctx, t, r.Window, r.After, r.Page)

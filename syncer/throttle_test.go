@@ -148,3 +148,81 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("no %s within a minute", what)
 }
+
+// switchProbe reads busy while on is set.
+type switchProbe struct{ on atomic.Bool }
+
+func (p *switchProbe) Load(context.Context) (throttle.Load, error) {
+	if p.on.Load() {
+		return throttle.Load{Running: 100}, nil
+	}
+	return throttle.Load{Running: 1}, nil
+}
+
+// The gateway waits out a busy intranet database before it applies a
+// batch or reads a pull page.
+func TestGatewayWaitsOutABusyIntranet(t *testing.T) {
+	is := is.New(t)
+	probe := &switchProbe{}
+	probe.on.Store(true)
+	rec := &busyNote{Metrics: metrics.New()}
+	th, err := throttle.New(&throttle.Options{Probes: map[string]throttle.Probe{"intranet": probe}, MaxRunning: 10,
+		Interval: 20 * time.Millisecond, Recorder: rec})
+	is.NoErr(err)
+	z := newZones(t, "sqlite", zoneOpts{gw: &syncer.GatewayOptions{Throttle: th}, page: gapsync.Page{Rows: 10}})
+	z.both(items, itemsDDL)
+	z.insertItems(0, 50)
+	z.waitLag()
+	done := make(chan error, 1)
+	go func() { _, err := z.runOnce(); done <- err }()
+	waitFor(t, "the pause", rec.busy.Load)
+	time.Sleep(300 * time.Millisecond)
+	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM items"), 0) // nothing applied while busy
+	probe.on.Store(false)
+	select {
+	case err := <-done:
+		is.NoErr(err)
+	case <-time.After(time.Minute):
+		t.Fatal("the cycle did not resume")
+	}
+	z.assertSame("items", "id")
+	is.True(!rec.busy.Load())
+}
+
+// A verification waits out a busy database too (VerifyOptions.Throttle).
+func TestVerifyWaitsOutABusyDatabase(t *testing.T) {
+	is := is.New(t)
+	z := newZones(t, "sqlite", zoneOpts{})
+	z.both(items, itemsDDL)
+	z.insertItems(0, 30)
+	z.waitLag()
+	_, err := z.runOnce()
+	is.NoErr(err)
+
+	probe := &switchProbe{}
+	probe.on.Store(true)
+	rec := &busyNote{Metrics: metrics.New()}
+	th, err := throttle.New(&throttle.Options{Probes: map[string]throttle.Probe{"internet": probe}, MaxRunning: 10,
+		Interval: 20 * time.Millisecond, Recorder: rec})
+	is.NoErr(err)
+	done := make(chan []gapsync.TableVerify, 1)
+	go func() {
+		vs, err := z.coord.Verify(context.Background(), nil, &syncer.VerifyOptions{Throttle: th})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- vs
+	}()
+	waitFor(t, "the pause", rec.busy.Load)
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("the verification ended while the database was busy")
+	default:
+	}
+	probe.on.Store(false)
+	vs := <-done
+	is.Equal(len(vs), 1)
+	is.Equal(len(vs[0].Diffs), 0)
+	is.Equal(vs[0].Rows, int64(30))
+}

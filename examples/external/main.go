@@ -28,6 +28,7 @@ import (
 	"github.com/gapsync/gapsync/service"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/throttle"
 	"github.com/gapsync/gapsync/transport"
 )
 
@@ -63,6 +64,8 @@ func run(ctx context.Context) error {
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9442 (empty: off; the gateway's own address serves /healthz and /readyz too)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
+	var busy service.ThrottleFlags
+	busy.RegisterBusy(flag.CommandLine)
 	memLimit := service.Bytes(96 << 20)
 	flag.Var(&memLimit, "mem-limit", "soft memory limit of the Go runtime (0: none; GOMEMLIMIT, when set, wins)")
 	pwFile := flag.String("db-password-file", "", "file whose content is the database password, put into the -db DSN (keeps the secret out of flags and config)")
@@ -127,8 +130,13 @@ func run(ctx context.Context) error {
 		ReadHeaderTimeout: *headerTimeout, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
 		Logger: log,
 	}
+	rec := service.Observe(ctx, *metricsAddr, log, 0, ready)
+	th, err := busy.Throttler(map[string]throttle.Probe{"intranet": db}, rec, log)
+	if err != nil {
+		return err
+	}
 	gw, err := syncer.NewGateway(db, keys, &syncer.GatewayOptions{Logger: log, Server: limits, FileDigest: *fileDigest,
-		Metrics: service.Observe(ctx, *metricsAddr, log, 0, ready)})
+		Metrics: rec, Throttle: th})
 	if err != nil {
 		return err
 	}
