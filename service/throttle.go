@@ -31,12 +31,18 @@ type ThrottleFlags struct {
 }
 
 // Register adds -max-rows-per-second, -max-bytes-per-second, -table-limit
-// (repeatable: list it among Load's repeatable flags), -file-bandwidth,
-// and RegisterBusy's flags to fs.
+// (repeatable: list it among Load's repeatable flags), and RegisterFiles'
+// flags to fs.
 func (f *ThrottleFlags) Register(fs *flag.FlagSet) {
 	fs.Var(&f.Rows, "max-rows-per-second", "most rows copied per second, all tables and both directions together (0: no limit)")
 	fs.Var(&f.Bytes, "max-bytes-per-second", "most row payload bytes copied per second, all tables together, e.g. 8MiB (0: no limit)")
 	fs.Var(&f.Tables, "table-limit", "limits of one table on top of the overall ones: `NAME:ROWS[:BYTES]` per second, e.g. audit_log:2000:1MiB (repeatable)")
+	f.RegisterFiles(fs)
+}
+
+// RegisterFiles adds -file-bandwidth and RegisterBusy's flags, for a main
+// that moves files but no rows (the intranet worker).
+func (f *ThrottleFlags) RegisterFiles(fs *flag.FlagSet) {
 	fs.Var(&f.Files, "file-bandwidth", "most file chunk bytes moved per second, all files together, e.g. 10MiB (0: no limit)")
 	f.RegisterBusy(fs)
 }

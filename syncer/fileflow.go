@@ -24,6 +24,7 @@ import (
 	"github.com/gapsync/gapsync/batch"
 	"github.com/gapsync/gapsync/chunker"
 	"github.com/gapsync/gapsync/pathmap"
+	"github.com/gapsync/gapsync/throttle"
 )
 
 // FileDB is what the file flow needs of a zone's database: the staging
@@ -212,6 +213,9 @@ type fileFlow struct {
 	opts  FileOptions
 	local gapsync.Side
 	log   *slog.Logger
+	// stagePace paces the chunks staged into the database (the intranet
+	// worker's; the coordinator paces its chunks over the gateway).
+	stagePace *throttle.Throttler
 }
 
 func (f *fileFlow) progress(p gapsync.Progress) {
@@ -268,6 +272,9 @@ func (f *fileFlow) stage(ctx context.Context, early earlySender) (int, error) {
 	flush := func() error {
 		if len(done) == 0 {
 			return nil
+		}
+		if err := f.stagePace.WaitFiles(ctx, chunkBytes(chunks)); err != nil {
+			return err
 		}
 		if err := f.db.PutChunks(ctx, chunks); err != nil {
 			return err
@@ -495,7 +502,10 @@ func (f *fileFlow) stageLarge(ctx context.Context, rec gapsync.FileRecord, info 
 				}
 			})
 		}
-		err := f.db.PutChunks(ctx, []gapsync.Chunk{ch})
+		err := f.stagePace.WaitFiles(ctx, int64(len(ch.Data)))
+		if err == nil {
+			err = f.db.PutChunks(ctx, []gapsync.Chunk{ch})
+		}
 		wg.Wait()
 		if err != nil {
 			return err
@@ -838,6 +848,14 @@ func (v *verifier) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+func chunkBytes(cs []gapsync.Chunk) int64 {
+	var n int64
+	for _, c := range cs {
+		n += int64(len(c.Data))
+	}
+	return n
 }
 
 // newFileFlow returns the file flow of a role, or nil when o has no store.

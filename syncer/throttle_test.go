@@ -226,3 +226,38 @@ func TestVerifyWaitsOutABusyDatabase(t *testing.T) {
 	is.Equal(len(vs[0].Diffs), 0)
 	is.Equal(vs[0].Rows, int64(30))
 }
+
+// The file bandwidth is asked before chunks cross the gateway (the
+// coordinator) and before they are staged into the intranet database
+// (the worker); files still arrive whole.
+func TestFileBandwidthPacesChunks(t *testing.T) {
+	is := is.New(t)
+	const cs = 16 << 10
+	z := newFileZones(t, "sqlite", "local", cs)
+	mc, mw := metrics.New(), metrics.New()
+	newTh := func(m *metrics.Metrics) *throttle.Throttler {
+		th, err := throttle.New(&throttle.Options{FileBytes: 64 << 10, Recorder: m}) // a bucket of 6.5 KiB: every 16 KiB chunk waits
+		is.NoErr(err)
+		return th
+	}
+	var err error
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Throttle: newTh(mc),
+		Files: &syncer.FileOptions{Store: z.inetStore, ChunkSize: cs, Retention: -1}})
+	is.NoErr(err)
+	z.worker, err = syncer.NewIntranetWorker(z.intra, &syncer.WorkerOptions{Throttle: newTh(mw),
+		Files: syncer.FileOptions{Store: z.intraStore, ChunkSize: cs, Retention: -1}})
+	is.NoErr(err)
+	put(t, z.inetStore, "out.bin", randBytes(41, 3*cs))
+	put(t, z.intraStore, "in.bin", randBytes(42, 2*cs))
+	z.doc(gapsync.Internet, 1, "out.bin")
+	z.doc(gapsync.Intranet, 2, "in.bin")
+	for range 3 { // the worker stages in.bin, the coordinator fetches it the round after
+		r, _ := z.round()
+		is.NoErr(r.Err())
+	}
+	held := map[string]string{"table": "", "reason": throttle.ReasonFiles}
+	is.True(counter(t, mc, "gapsync_throttled_seconds_total", held) > 0) // the coordinator's transfers waited
+	is.True(counter(t, mw, "gapsync_throttled_seconds_total", held) > 0) // and the worker's staging
+	n := count(t, z.src(), "SELECT COUNT(*) FROM file_record WHERE status = 'published'")
+	is.True(n >= 1)
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/throttle"
 )
 
 // WorkerOptions tune an IntranetWorker.
@@ -21,6 +22,10 @@ type WorkerOptions struct {
 	// Metrics, when set, counts runs and files staged, published and
 	// failed.
 	Metrics Recorder
+	// Throttle, when set, paces the chunk bytes the worker stages into the
+	// intranet database to its file bandwidth, and pauses staging while
+	// a database it probes is busy. Nil: no limits.
+	Throttle *throttle.Throttler
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -58,6 +63,7 @@ func NewIntranetWorker(db FileDB, o *WorkerOptions) (*IntranetWorker, error) {
 		return nil, err
 	}
 	w.f = f
+	f.stagePace = w.opts.Throttle
 	return w, nil
 }
 

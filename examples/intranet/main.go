@@ -26,6 +26,7 @@ import (
 	"github.com/gapsync/gapsync/service"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
+	"github.com/gapsync/gapsync/throttle"
 )
 
 func main() {
@@ -57,6 +58,8 @@ func run(ctx context.Context) error {
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics and health at /healthz and /readyz, e.g. 127.0.0.1:9443 (empty: off)")
 	var logFlags service.LogFlags
 	logFlags.Register(flag.CommandLine)
+	var limits service.ThrottleFlags
+	limits.RegisterFiles(flag.CommandLine)
 	memLimit := service.Bytes(96 << 20)
 	flag.Var(&memLimit, "mem-limit", "soft memory limit of the Go runtime (0: none; GOMEMLIMIT, when set, wins)")
 	flag.Usage = func() {
@@ -131,10 +134,14 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fo.Progress = service.Progress(os.Stderr, log, "intranet", 10*time.Second) // a bar on a terminal, log lines otherwise
-	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Logger: log, Interval: *interval, Files: *fo,
-		Metrics: service.Observe(ctx, *metricsAddr, log, 3**interval+2*time.Minute, map[string]func(context.Context) error{
-			"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
-		})})
+	rec := service.Observe(ctx, *metricsAddr, log, 3**interval+2*time.Minute, map[string]func(context.Context) error{
+		"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },
+	})
+	th, err := limits.Throttler(map[string]throttle.Probe{"intranet": db}, rec, log)
+	if err != nil {
+		return err
+	}
+	w, err := syncer.NewIntranetWorker(db, &syncer.WorkerOptions{Logger: log, Interval: *interval, Files: *fo, Metrics: rec, Throttle: th})
 	if err != nil {
 		return err
 	}
