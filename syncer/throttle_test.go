@@ -83,7 +83,7 @@ func TestBusyDatabasePausesCopying(t *testing.T) {
 		}()
 	}
 	defer func() { stop.Store(true); wg.Wait() }()
-	waitFor(t, "Threads_running over the limit", func() bool {
+	waitUntil(t, "Threads_running over the limit", func() bool {
 		l, err := z.inet.Load(ctx)
 		return err == nil && l.Running > limit
 	})
@@ -103,7 +103,7 @@ func TestBusyDatabasePausesCopying(t *testing.T) {
 		done <- err
 	}()
 
-	waitFor(t, "the pause", rec.busy.Load)
+	waitUntil(t, "the pause", rec.busy.Load)
 	is.True(strings.Contains(logs.String(), "database busy; copying paused"))
 	time.Sleep(time.Second) // ten re-checks, all busy
 	is.True(rec.busy.Load())
@@ -138,8 +138,8 @@ func TestBusyDatabasePausesCopying(t *testing.T) {
 	is.True(strings.Contains(string(body), `gapsync_database_running_statements{database="internet"}`))
 }
 
-// waitFor polls cond for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitUntil polls cond for up to a minute.
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if cond() {
@@ -175,7 +175,7 @@ func TestGatewayWaitsOutABusyIntranet(t *testing.T) {
 	z.waitLag()
 	done := make(chan error, 1)
 	go func() { _, err := z.runOnce(); done <- err }()
-	waitFor(t, "the pause", rec.busy.Load)
+	waitUntil(t, "the pause", rec.busy.Load)
 	time.Sleep(300 * time.Millisecond)
 	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM items"), 0) // nothing applied while busy
 	probe.on.Store(false)
@@ -213,7 +213,7 @@ func TestVerifyWaitsOutABusyDatabase(t *testing.T) {
 		}
 		done <- vs
 	}()
-	waitFor(t, "the pause", rec.busy.Load)
+	waitUntil(t, "the pause", rec.busy.Load)
 	time.Sleep(200 * time.Millisecond)
 	select {
 	case <-done:
