@@ -54,6 +54,18 @@ func WriteStatus(w io.Writer, st *storage.Status, asJSON bool) error {
 			notes = append(notes, fmt.Sprintf("%s %s: column %s is missing on the receiving side since %s; the other columns sync, its values wait\n  run there: %s",
 				t.Table, t.Direction, m.Column, m.Since.Format(time.RFC3339), oneLine(m.Alter)))
 		}
+		if p := t.InProgress; p != nil {
+			left := "rows left not known"
+			if p.Left >= 0 {
+				left = fmt.Sprintf("about %d rows left", p.Left)
+			}
+			from := p.From
+			if from == "" {
+				from = "(first row)"
+			}
+			notes = append(notes, fmt.Sprintf("%s %s: window %s..%s in progress since %s: %d rows done, %s (checkpoint %s ago); the next run goes on from there",
+				t.Table, t.Direction, from, p.To, p.StartedAt.Format(time.RFC3339), p.Rows, left, st.At.Sub(p.UpdatedAt).Round(time.Second)))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

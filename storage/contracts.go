@@ -17,4 +17,7 @@ var (
 	_ syncer.Horizoner      = (*DB)(nil)
 	_ syncer.RangeHasher    = (*DB)(nil)
 	_ syncer.VerifyLog      = (*DB)(nil)
+	_ syncer.Checkpointer   = (*DB)(nil)
+	_ syncer.PageReader     = (*DB)(nil)
+	_ syncer.Remainder      = (*DB)(nil)
 )

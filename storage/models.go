@@ -141,7 +141,7 @@ type MetaRow struct {
 
 var models = []any{(*ConfigRow)(nil), (*LogRow)(nil), (*AppliedRow)(nil), (*MessageRow)(nil),
 	(*VersionRow)(nil), (*ConflictRow)(nil), (*LeaseRow)(nil), (*MetaRow)(nil), (*VerifyRow)(nil),
-	(*VerifyProgressRow)(nil)}
+	(*VerifyProgressRow)(nil), (*CheckpointRow)(nil)}
 
 var indexes = []struct{ name, table, cols string }{
 	{"sync_log_window", "sync_log", "table_name, direction, status, id"},

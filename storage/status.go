@@ -81,6 +81,25 @@ type TableStatus struct {
 	// ConflictsDay sums the conflicts of the runs that ended in the last
 	// 24 hours.
 	ConflictsDay int `json:"conflicts_last_day"`
+	// InProgress is the window in progress, from its checkpoint: a run
+	// going on now, or one cut before its window ended, which the next
+	// run continues. Nil when there is none.
+	InProgress *WindowProgress `json:"in_progress,omitempty"`
+}
+
+// WindowProgress is a window in progress (gapsync.Checkpoint).
+type WindowProgress struct {
+	From    string `json:"window_from"`
+	To      string `json:"window_to"`
+	Batches int    `json:"batches_done"`
+	Rows    int64  `json:"rows_done"`
+	// Left estimates the rows still to read: the rows counted after the
+	// position when the run took it up, less those read since; -1 when
+	// not known.
+	Left      int64     `json:"rows_left"`
+	RunID     string    `json:"run_id"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // RunStatus is one sync_log entry.
@@ -132,6 +151,10 @@ func (db *DB) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	var cps []CheckpointRow
+	if err := db.bun.NewSelect().Model(&cps).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("storage: read sync_checkpoint: %w", err)
+	}
 	for _, t := range cfg {
 		for _, d := range []gapsync.Direction{gapsync.Push, gapsync.Pull} {
 			if t.Direction != d && t.Direction != gapsync.Both {
@@ -149,6 +172,12 @@ func (db *DB) Status(ctx context.Context) (*Status, error) {
 			for _, m := range missing {
 				if m.Table == t.Name && m.Direction == d {
 					ts.Missing = append(ts.Missing, m)
+				}
+			}
+			for _, c := range cps {
+				if c.TableName == t.Name && c.Direction == string(d) {
+					ts.InProgress = &WindowProgress{From: c.WindowFrom, To: c.WindowTo, Batches: c.Batches, Rows: c.Rows, Left: c.Left,
+						RunID: c.RunID, StartedAt: c.StartedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
 				}
 			}
 			st.Tables = append(st.Tables, ts)
@@ -397,6 +426,11 @@ func (db *DB) Reload(ctx context.Context, table, lease string, wait time.Duratio
 		row := &LogRow{RunID: "reload", TableName: table, Direction: string(d), WindowFrom: from, Status: StatusReload, StartedAt: now, FinishedAt: now}
 		if _, err := db.bun.NewInsert().Model(row).Exec(ctx); err != nil {
 			return nil, fmt.Errorf("storage: record the reload of %s: %w", table, err)
+		}
+		// A window in progress would go on from its checkpoint, past rows
+		// that the reload is to send again.
+		if err := db.DropCheckpoint(ctx, table, d); err != nil {
+			return nil, err
 		}
 	}
 	return dirs, nil

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -404,6 +403,7 @@ func (c *Coordinator) tables(ctx context.Context) ([]gapsync.Table, error) {
 // With full it reads the table from its start, whatever the last window.
 func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, full bool) gapsync.LogEntry {
 	e := gapsync.LogEntry{RunID: runID, Table: t.Name, Direction: gapsync.Push, StartedAt: time.Now()}
+	var pr *progress
 	e.Err = func() error {
 		from, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Push)
 		if err != nil {
@@ -413,58 +413,44 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, f
 		if err != nil {
 			return err
 		}
-		to, err := c.db.Bound(ctx, t)
-		if err != nil {
-			return err
-		}
 		if full {
 			from = ""
 		}
-		e.Window = window(from, to)
-		// Batch ids: unique per table run, stable across retries of a
-		// batch, and carrying the time, so that the writer can forget them.
-		prefix := gapsync.NewBatchPrefix(time.Now())
-		// Pages are read in order and sent up to InFlight at a time; the
-		// window is recorded only after every one of them was applied.
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.opts.InFlight)
-		var mu sync.Mutex
-		err = c.db.Changes(gctx, t, e.Window, c.opts.Page, func(b *batch.Batch) error {
-			if err := c.checkColumns(gctx, t, gapsync.Push, b.Columns); err != nil {
-				return err
+		scan := func(w gapsync.Window) scanFunc {
+			if r, ok := c.db.(PageReader); ok {
+				return pages(func(ctx context.Context, after []byte) (*batch.Batch, []byte, bool, error) {
+					return r.ReadPage(ctx, t, w, after, c.opts.Page)
+				})
 			}
-			b.ID = prefix + "-" + strconv.FormatUint(b.Seq, 10)
-			b.Direction, b.Since = string(gapsync.Push), since
-			if err := c.opts.Throttle.Wait(gctx, t.Name, len(b.Rows), b.Bytes()); err != nil {
-				return err
+			return func(ctx context.Context, _ []byte, fn func(*batch.Batch, []byte, bool) error) error {
+				return c.db.Changes(ctx, t, w, c.opts.Page, func(b *batch.Batch) error { return fn(b, nil, true) })
 			}
-			g.Go(func() error {
-				wb, err := toWire(t, b) // the intranet's names (rename.go)
-				if err != nil {
-					return err
+		}
+		apply := func(ctx context.Context, b *batch.Batch) (gapsync.Result, *batch.Batch, error) {
+			wb, err := toWire(t, b) // the intranet's names (rename.go)
+			if err != nil {
+				return gapsync.Result{}, nil, err
+			}
+			res, err := c.tr.Apply(ctx, wb)
+			if err != nil {
+				return res, nil, err
+			}
+			res.Missing = localNames(t, res.Missing)
+			if c.fileFlow != nil {
+				if _, err := c.fileFlow.db.NoteBatchFiles(ctx, t, gapsync.Internet, b); err != nil {
+					return res, nil, err
 				}
-				res, err := c.tr.Apply(gctx, wb)
-				if err != nil {
-					return err
-				}
-				if err := c.noteMissing(gctx, t, gapsync.Push, localNames(t, res.Missing)); err != nil {
-					return err
-				}
-				if c.fileFlow != nil {
-					if _, err := c.fileFlow.db.NoteBatchFiles(gctx, t, gapsync.Internet, b); err != nil {
-						return err
-					}
-				}
-				mu.Lock()
-				account(&e, b, res)
-				mu.Unlock()
-				return c.settle(gctx, runID, t, gapsync.Push, wb, res.Conflicts, &e, &mu)
-			})
-			return gctx.Err()
-		})
-		return errors.Join(err, g.Wait())
+			}
+			return res, wb, nil
+		}
+		pr, err = c.syncWindow(ctx, runID, t, &e, from, since, func() (string, error) { return c.db.Bound(ctx, t) }, scan, apply)
+		return err
 	}()
-	return c.record(ctx, e)
+	e = c.record(ctx, e)
+	if e.Err == nil {
+		pr.finish(ctx)
+	}
+	return e
 }
 
 // pull is seed flow 1.2 for one table: the window from the intranet clock,
@@ -472,6 +458,7 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, f
 // With full it reads the table from its start, whatever the last window.
 func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, full bool) gapsync.LogEntry {
 	e := gapsync.LogEntry{RunID: runID, Table: t.Name, Direction: gapsync.Pull, StartedAt: time.Now()}
+	var pr *progress
 	e.Err = func() error {
 		from, _, err := c.db.LastWindow(ctx, t.Name, gapsync.Pull)
 		if err != nil {
@@ -481,64 +468,33 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, f
 		if err != nil {
 			return err
 		}
-		to, err := c.tr.Bound(ctx, t.Wire())
-		if err != nil {
-			return err
-		}
 		if full {
 			from = ""
 		}
-		e.Window = window(from, to)
-		prefix := gapsync.NewBatchPrefix(time.Now())
-		// Like a push: the next page is asked for while up to InFlight
-		// earlier ones are being applied here; the window is recorded
-		// only after every one of them was.
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.opts.InFlight)
-		var mu sync.Mutex
-		err = func() error {
-			var after []byte
-			for seq := 0; ; seq++ {
-				p, err := c.tr.Pull(gctx, transport.PullRequest{Table: t.Wire(), Window: e.Window, After: after, Page: c.opts.Page})
+		scan := func(w gapsync.Window) scanFunc {
+			return pages(func(ctx context.Context, after []byte) (*batch.Batch, []byte, bool, error) {
+				p, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Wire(), Window: w, After: after, Page: c.opts.Page})
 				if err != nil {
-					return err
+					return nil, nil, false, err
 				}
-				b := p.Batch
-				if err := fromWire(t, b); err != nil { // this side's names (rename.go)
-					return err
+				if err := fromWire(t, p.Batch); err != nil { // this side's names (rename.go)
+					return nil, nil, false, err
 				}
-				if err := c.opts.Throttle.Wait(gctx, t.Name, len(b.Rows), b.Bytes()); err != nil {
-					return err
-				}
-				if len(b.Rows) > 0 {
-					if err := c.checkColumns(gctx, t, gapsync.Pull, b.Columns); err != nil {
-						return err
-					}
-					b.ID = prefix + "-" + strconv.Itoa(seq)
-					b.Direction, b.Since, b.Flags = string(gapsync.Pull), since, 0
-					g.Go(func() error {
-						res, err := c.db.Apply(gctx, b)
-						if err != nil {
-							return err
-						}
-						if err := c.noteMissing(gctx, t, gapsync.Pull, res.Missing); err != nil {
-							return err
-						}
-						mu.Lock()
-						account(&e, b, res)
-						mu.Unlock()
-						return c.settle(gctx, runID, t, gapsync.Pull, b, res.Conflicts, &e, &mu)
-					})
-				}
-				if !p.More {
-					return nil
-				}
-				after = p.Next
-			}
-		}()
-		return errors.Join(err, g.Wait())
+				return p.Batch, p.Next, p.More, nil
+			})
+		}
+		apply := func(ctx context.Context, b *batch.Batch) (gapsync.Result, *batch.Batch, error) {
+			res, err := c.db.Apply(ctx, b)
+			return res, b, err
+		}
+		pr, err = c.syncWindow(ctx, runID, t, &e, from, since, func() (string, error) { return c.tr.Bound(ctx, t.Wire()) }, scan, apply)
+		return err
 	}()
-	return c.record(ctx, e)
+	e = c.record(ctx, e)
+	if e.Err == nil {
+		pr.finish(ctx)
+	}
+	return e
 }
 
 // window is [from, to), where a bound held back behind from (by a long

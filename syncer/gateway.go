@@ -150,6 +150,7 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 	srv.Handle(transport.PathApply, g.apply)
 	srv.Handle(transport.PathBound, g.bound)
 	srv.Handle(transport.PathPull, g.pull)
+	srv.Handle(transport.PathRemaining, g.remaining)
 	srv.Handle(transport.PathShape, g.shape)
 	srv.Handle(transport.PathVerify, g.verify)
 	g.handleFiles(srv)
@@ -305,4 +306,29 @@ func (g *Gateway) pull(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	g.opts.Logger.Info("served pull page", "table", t.Name, "rows", len(b.Rows), "more", more)
 	return (&transport.PullPage{Batch: b, Next: next, More: more}).MarshalBinary()
+}
+
+// remaining counts the rows of a pull window after a page's position, for
+// the status of a window in progress (SELECT only).
+func (g *Gateway) remaining(ctx context.Context, body []byte) ([]byte, error) {
+	rd, ok := g.db.(Remainder)
+	if !ok {
+		return nil, errors.New("syncer: the intranet database cannot count the rows left of a window")
+	}
+	var r transport.RemainingRequest
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("%w: remaining request: %v", gapsync.ErrMalformed, err)
+	}
+	if r.Window.To == "" || !gapsync.ValidBound(r.Window.From) || !gapsync.ValidBound(r.Window.To) || !r.Window.Ordered() || len(r.After) > gapsync.MaxCheckpointPosition {
+		return nil, fmt.Errorf("%w: remaining request for window %q..%q", gapsync.ErrMalformed, r.Window.From, r.Window.To)
+	}
+	t, err := g.db.Table(ctx, r.Table, gapsync.Pull)
+	if err != nil {
+		return nil, err
+	}
+	n, err := rd.Remaining(ctx, t, r.Window, r.After)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(transport.RemainingResponse{Rows: n})
 }
