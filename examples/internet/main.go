@@ -54,6 +54,7 @@ func run(ctx context.Context) error {
 	leaseWait := flag.Duration("lease-wait", 2*time.Minute, "with -once or -reload: how long to wait for a lease another coordinator holds (one killed without releasing it holds it for a minute)")
 	lag := flag.Duration("lag", 2*time.Second, "keep each window this far behind the database clock")
 	leaseTTL := flag.Duration("lease-ttl", time.Minute, "how long the coordinator lease lasts unless renewed; a killed coordinator blocks the next one this long")
+	inFlight := flag.Int("in-flight", 3, "batches of one table on their way at once; a run cut in a long window reads at most this many applied pages again")
 	var tables []gapsync.Table
 	flag.Func("table", "enable NAME:KEY[+KEY…]:CURSOR[:DIRECTION[:FILECOL[+FILECOL…]]] in sync_config before starting (repeatable)", func(s string) error {
 		t, err := gapsync.ParseTable(s)
@@ -174,7 +175,7 @@ func run(ctx context.Context) error {
 	})
 	service.ExportStatus(rec, db, *lag, log) // per-table lag, rows and files pending, read at scrape time
 	vopts := &syncer.VerifyOptions{RowsPerSecond: *verifyRate}
-	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, Metrics: rec,
+	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, InFlight: *inFlight, Metrics: rec,
 		VerifyEvery: *verifyEvery, Verify: vopts}
 	if opts.Throttle, err = limits.Throttler(map[string]throttle.Probe{"internet": db}, rec, log); err != nil {
 		return err
