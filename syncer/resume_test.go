@@ -222,3 +222,37 @@ func TestRemainingRefusesBadInput(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, int64(30))
 }
+
+// TestResumeWindowInDeletions cuts a window in its deletions' phase (the
+// tombstones come before the changed rows): the next run goes on from
+// the checkpoint inside the tombstones, then reads the rows, and both
+// sides end equal.
+func TestResumeWindowInDeletions(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		ctx := context.Background()
+		z := newZones(t, kind, zoneOpts{page: gapsync.Page{Rows: 50}, inFlight: 1})
+		z.both(items, itemsDDL)
+		is.NoErr(z.inet.InstallTombstones(ctx, items))
+		z.fillItems(z.inet, 0, 600)
+		z.waitLag()
+		_, err := z.runOnce()
+		is.NoErr(err)
+		mustExec(t, z.src(), "DELETE FROM items WHERE id < 400")
+		mustExec(t, z.src(), "UPDATE items SET qty = -1, updated_at = "+z.now+" WHERE id >= 500")
+		z.waitLag()
+		z.faults.only, z.faults.passFirst, z.faults.fail500 = transport.PathApply, 3, 1<<20
+		_, err = z.runOnce()
+		is.True(err != nil)
+		cp, ok, err := z.inet.Checkpoint(ctx, "items", gapsync.Push)
+		is.NoErr(err)
+		is.True(ok)
+		is.Equal(cp.Rows, int64(150)) // three pages of deletions
+		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM items"), 450)
+		z.faults.fail500 = 0
+		r, err := z.runOnce()
+		is.NoErr(err)
+		is.Equal(r.Tables[0].Rows, int64(250+100)) // the other deletions, then the changed rows
+		z.assertSame("items", "id")
+	})
+}
