@@ -387,20 +387,41 @@ func (v *tableVerifier) checkpoint(ctx context.Context) error {
 func (v *tableVerifier) scan(ctx context.Context) error {
 	size := newRangeSizer(v.opts)
 	lo := v.cp.After
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a request asked ahead is not waited for
+	type batch struct {
+		rs   []gapsync.RangeHash
+		more bool
+		took time.Duration
+		err  error
+	}
+	// A few ranges a request: the size follows the time soon, and a stop
+	// (Until, a kill) wastes little of what was read.
+	ask := func(lo []any, per int) <-chan batch {
+		ch := make(chan batch, 1)
+		go func() {
+			t0 := time.Now()
+			rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo}, per, min(v.opts.Budget, per*rangesPerRequest), v.cp.Salt)
+			ch <- batch{rs, more, time.Since(t0), err}
+		}()
+		return ch
+	}
+	next := ask(lo, size.rows())
 	for {
-		per := size.rows()
-		t0, paced := time.Now(), v.paced
-		// A few ranges a request: the size follows the time soon, and a
-		// stop (Until, a kill) wastes little of what was read.
-		rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo}, per, min(v.opts.Budget, per*rangesPerRequest), v.cp.Salt)
-		if err != nil {
+		b := <-next
+		if b.err != nil {
+			return b.err
+		}
+		// The intranet hashes the next ranges while these are hashed
+		// here, unless a pace is kept (it would read ahead of it).
+		next = nil
+		if b.more && len(b.rs) > 0 && v.opts.RowsPerSecond <= 0 {
+			next = ask(b.rs[len(b.rs)-1].Last, size.rows())
+		}
+		if err := v.pace(ctx, 1, sumRows(b.rs)); err != nil {
 			return err
 		}
-		if err := v.pace(ctx, 1, sumRows(rs)); err != nil {
-			return err
-		}
-		there := time.Since(t0) - (v.paced - paced)
-		for _, x := range rs {
+		for _, x := range b.rs {
 			v.res().Ranges++
 			t1, paced := time.Now(), v.paced
 			equal, err := v.compare(ctx, gapsync.KeyRange{Lo: lo, Hi: x.Last}, x.Rows, x.Hash)
@@ -408,7 +429,7 @@ func (v *tableVerifier) scan(ctx context.Context) error {
 				return err
 			}
 			if equal { // a differing range's time is the bisection's, not the range's
-				size.observe(x.Rows, there/time.Duration(len(rs))+time.Since(t1)-(v.paced-paced))
+				size.observe(x.Rows, b.took/time.Duration(len(b.rs))+time.Since(t1)-(v.paced-paced))
 			}
 			lo = x.Last
 			v.cp.After = lo
@@ -422,8 +443,11 @@ func (v *tableVerifier) scan(ctx context.Context) error {
 				}
 			}
 		}
-		if !more {
+		if !b.more {
 			break
+		}
+		if next == nil {
+			next = ask(lo, size.rows())
 		}
 	}
 	// Past the intranet's last row: whatever is here.

@@ -175,7 +175,7 @@ func TestVerifyUntilThenContinue(t *testing.T) {
 
 // First-level ranges follow the time they take: with a time budget no
 // range can meet they stay at the smallest size, with one every range
-// meets they grow to the largest after the first request.
+// meets they grow to the largest after the first requests.
 func TestVerifyRangesSizedToTime(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -190,7 +190,7 @@ func TestVerifyRangesSizedToTime(t *testing.T) {
 	opts.RangeTime = time.Hour
 	vs, err = z.coord.Verify(ctx, nil, opts)
 	is.NoErr(err)
-	is.Equal(vs[0].Ranges, 4+(3000-4*50+499)/500) // 4 ranges of 50 in the first request, then 500 each
+	is.Equal(vs[0].Ranges, 8+(3000-8*50+499)/500) // 4 ranges of 50 in each of the first two requests (the second is asked while the first is compared), then 500 each
 	is.Equal(len(vs[0].Diffs), 4)
 }
 
