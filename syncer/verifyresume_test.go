@@ -122,7 +122,7 @@ func TestVerifyResumesAfterStop(t *testing.T) {
 
 		// A repair of a continued verification's report checks every
 		// row against the hashes seen before the stop.
-		dc.alive.Store(3)
+		dc.alive.Store(12)
 		_, err = coord.Verify(ctx, []string{"orders"}, opts)
 		is.True(errors.Is(err, errKilled))
 		dc.alive.Store(1 << 30)
