@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	"github.com/matryer/is"
-
-	"github.com/gapsync/gapsync/crypto"
-	"github.com/gapsync/gapsync/internal/testdb"
 )
 
 // TestMainsSchemaDrift runs the zone mains as processes while an
@@ -28,18 +24,9 @@ import (
 func TestMainsSchemaDrift(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
-	bin := buildMains(t, "internet", "external", "intranet")
-	key, err := crypto.GenerateKey("drift")
-	is.NoErr(err)
-	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
-	open := func(dsn string) *sql.DB {
-		db, err := sql.Open("mysql", dsn)
-		is.NoErr(err)
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	inet, intra := open(inetDSN), open(intraDSN)
+	z := newMySQLZones(t)
+	bin, env, inetDSN, intraDSN, inet, intra := z.bin, z.env, z.inetDSN, z.intraDSN, z.inet, z.intra
+	var err error
 	const ddl = "CREATE TABLE orders (id BIGINT PRIMARY KEY, name VARCHAR(50) CHARACTER SET utf8mb4, qty INT, " +
 		"updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), KEY (updated_at))"
 	for _, db := range []*sql.DB{inet, intra} {

@@ -24,18 +24,8 @@ import (
 func TestMainsColumnAndRowSelection(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
-	bin := buildMains(t, "internet", "external", "intranet")
-	key, err := crypto.GenerateKey("select")
-	is.NoErr(err)
-	env := append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
-	open := func(dsn string) *sql.DB {
-		db, err := sql.Open("mysql", dsn)
-		is.NoErr(err)
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	inet, intra := open(inetDSN), open(intraDSN)
+	z := newMySQLZones(t)
+	bin, env, inetDSN, intraDSN, inet, intra := z.bin, z.env, z.inetDSN, z.intraDSN, z.inet, z.intra
 	for _, db := range []*sql.DB{inet, intra} {
 		_, err := db.ExecContext(ctx, "CREATE TABLE users (id BIGINT PRIMARY KEY, name VARCHAR(50) CHARACTER SET utf8mb4, "+
 			"password_hash VARCHAR(64), region VARCHAR(10), updated_at DATETIME(6) NOT NULL, KEY (updated_at))")
@@ -109,4 +99,35 @@ func TestMainsColumnAndRowSelection(t *testing.T) {
 	is.Equal(remark, "外网订单")
 	is.NoErr(inet.QueryRowContext(ctx, "SELECT note FROM orders WHERE id = 20").Scan(&note))
 	is.Equal(note, "内网订单")
+}
+
+// mysqlZones are the two zones' fresh MariaDB databases, open, and the
+// mains built with a fresh key in their environment.
+type mysqlZones struct {
+	bin, inetDSN, intraDSN string
+	env                    []string
+	inet, intra            *sql.DB
+}
+
+func newMySQLZones(t *testing.T) mysqlZones {
+	t.Helper()
+	z := mysqlZones{inetDSN: testdb.MySQL(t), intraDSN: testdb.MySQL(t)}
+	z.bin = buildMains(t, "internet", "external", "intranet")
+	key, err := crypto.GenerateKey("zones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.env = append(os.Environ(), "GAPSYNC_KEYS="+key.Encode())
+	for _, x := range []struct {
+		dsn string
+		db  **sql.DB
+	}{{z.inetDSN, &z.inet}, {z.intraDSN, &z.intra}} {
+		db, err := sql.Open("mysql", x.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		*x.db = db
+	}
+	return z
 }

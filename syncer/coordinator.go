@@ -260,34 +260,8 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	if err := c.acquire(ctx); err != nil {
 		return r, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	renewed := make(chan struct{})
-	go func() { // keep the lease while working; stop working if it is lost
-		defer close(renewed)
-		tick := time.NewTicker(c.opts.LeaseTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil && ctx.Err() == nil {
-					cancel(fmt.Errorf("lease lost: %w", err))
-					return
-				}
-			}
-		}
-	}()
-	defer func() {
-		cancel(nil)
-		<-renewed
-		rctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer done()
-		if err := c.db.Release(rctx, c.opts.LeaseName, c.opts.Holder); err != nil {
-			c.opts.Logger.Warn("release lease", "err", err)
-		}
-	}()
+	ctx, release := c.keepLease(ctx)
+	defer release()
 
 	tables, err := c.tables(ctx)
 	if err != nil {
@@ -355,6 +329,40 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 		r.Refused, r.FilesErr = splitRefusals(c.files(ctx, &r.Files))
 	}
 	return r, r.Err()
+}
+
+// keepLease renews the lease this coordinator holds every third of
+// LeaseTTL while work goes on under the returned context, which ends
+// (its cause says "lease lost") when a renewal fails. release stops the
+// renewals and gives the lease back.
+func (c *Coordinator) keepLease(ctx context.Context) (_ context.Context, release func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		tick := time.NewTicker(c.opts.LeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil && ctx.Err() == nil {
+					cancel(fmt.Errorf("lease lost: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		cancel(nil)
+		<-renewed
+		rctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer done()
+		if err := c.db.Release(rctx, c.opts.LeaseName, c.opts.Holder); err != nil {
+			c.opts.Logger.Warn("release lease", "err", err)
+		}
+	}
 }
 
 // acquire takes the lease, waiting up to LeaseWait while another holder

@@ -154,10 +154,20 @@ func (c *Coordinator) refilled(ctx context.Context, t gapsync.Table, d gapsync.D
 // (gapsync.Result.Missing), once per process and column: a log line with
 // the ALTER TABLE to run there, and a gauge. It must succeed before the
 // page counts as applied, so that a kill between the two sends the page
-// again and the note is not lost.
-func (c *Coordinator) noteMissing(ctx context.Context, t gapsync.Table, d gapsync.Direction, missing []string) error {
+// again and the note is not lost. A receiving side can only lack columns
+// the batch had (sent): any other name is ErrMalformed, so that a peer
+// cannot make this side record what it likes.
+func (c *Coordinator) noteMissing(ctx context.Context, t gapsync.Table, d gapsync.Direction, sent []batch.Column, missing []string) error {
 	if len(missing) == 0 {
 		return nil
+	}
+	if len(missing) > len(sent) {
+		return fmt.Errorf("%w: %d columns said missing of a batch of %d", gapsync.ErrMalformed, len(missing), len(sent))
+	}
+	for _, m := range missing {
+		if !slices.ContainsFunc(sent, func(c batch.Column) bool { return strings.EqualFold(c.Name, m) }) {
+			return fmt.Errorf("%w: column %.64q said missing is not one the batch carried", gapsync.ErrMalformed, m)
+		}
 	}
 	c.drift.mu.Lock()
 	var fresh []string

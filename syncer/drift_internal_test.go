@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -63,4 +64,17 @@ func TestOneShapeByName(t *testing.T) {
 	is.Equal(s.Name, "b")
 	_, err = oneShape("c")(ss, nil)
 	is.True(errors.Is(err, gapsync.ErrUnknownTable))
+}
+
+// A receiving side can only lack columns the batch carried: a peer that
+// names others (or more than there were) is refused before anything is
+// recorded.
+func TestNoteMissingOnlyColumnsSent(t *testing.T) {
+	is := is.New(t)
+	c := &Coordinator{} // no database: refused before any is used
+	sent := []batch.Column{{Name: "id", Key: true}, {Name: "note"}}
+	tb := gapsync.Table{Name: "items"}
+	is.True(errors.Is(c.noteMissing(context.Background(), tb, gapsync.Push, sent, []string{"role"}), gapsync.ErrMalformed))
+	is.True(errors.Is(c.noteMissing(context.Background(), tb, gapsync.Push, sent, []string{"note", "note", "note"}), gapsync.ErrMalformed))
+	is.NoErr(c.noteMissing(context.Background(), tb, gapsync.Push, sent, nil))
 }

@@ -105,34 +105,11 @@ func (c *Coordinator) withLease(ctx context.Context, fn func(context.Context) er
 	if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		tick := time.NewTicker(c.opts.LeaseTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil && ctx.Err() == nil {
-					cancel(fmt.Errorf("lease lost: %w", err))
-					return
-				}
-			}
-		}
-	}()
+	ctx, release := c.keepLease(ctx)
+	defer release()
 	err := fn(ctx)
 	if cause := context.Cause(ctx); err != nil && cause != nil && cause != ctx.Err() {
 		err = fmt.Errorf("%w (%v)", err, cause)
-	}
-	cancel(nil)
-	<-renewed
-	rctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer done()
-	if rerr := c.db.Release(rctx, c.opts.LeaseName, c.opts.Holder); rerr != nil {
-		c.opts.Logger.Warn("release lease", "err", rerr)
 	}
 	return err
 }

@@ -190,12 +190,13 @@ func (c *Coordinator) runWindow(ctx context.Context, runID string, t gapsync.Tab
 		}
 		b.ID, b.Seq = prefix+"-"+strconv.Itoa(seq), uint64(seq)
 		b.Direction, b.Since, b.Flags = string(e.Direction), since, 0
+		sent := b.Columns // as sent: the apply here takes out what this side lacks
 		g.Go(func() error {
 			res, sb, err := apply(gctx, b)
 			if err != nil {
 				return err
 			}
-			if err := c.noteMissing(gctx, t, e.Direction, res.Missing); err != nil {
+			if err := c.noteMissing(gctx, t, e.Direction, sent, res.Missing); err != nil {
 				return err
 			}
 			mu.Lock()
