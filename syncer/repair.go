@@ -27,7 +27,19 @@ type DeletesTraveler interface {
 // is no longer what the verification saw (the application changed it
 // since) is left for the next ordinary cycle. Every repair, done or not,
 // is logged and returned. Verify again to see the result.
-func (c *Coordinator) Repair(ctx context.Context, vs []gapsync.TableVerify) ([]gapsync.Repair, error) {
+//
+// Repair holds the coordinator's lease while it runs, as Verify does; it
+// returns an error wrapping gapsync.ErrLeaseHeld, having repaired
+// nothing, when another coordinator holds it.
+func (c *Coordinator) Repair(ctx context.Context, vs []gapsync.TableVerify) (out []gapsync.Repair, err error) {
+	err = c.underLease(ctx, "Repair", func(ctx context.Context) error {
+		out, err = c.repair(ctx, vs)
+		return err
+	})
+	return out, err
+}
+
+func (c *Coordinator) repair(ctx context.Context, vs []gapsync.TableVerify) ([]gapsync.Repair, error) {
 	local, ok1 := c.db.(RangeHasher)
 	remote, ok2 := c.tr.(RangeHasher)
 	if !ok1 || !ok2 {

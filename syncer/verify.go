@@ -133,7 +133,20 @@ type VerifyLog interface {
 // Both sides hash values in one canonical form (rules.Canonical, by the
 // column classes each side's shape gives), so the two databases may be of
 // different engines (see storage.DB.HashRanges).
-func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOptions) ([]gapsync.TableVerify, error) {
+//
+// Verify holds the coordinator's lease while it runs, as a cycle does (a
+// cycle that moves rows while they are compared would make them look
+// different): it returns an error wrapping gapsync.ErrLeaseHeld, having
+// compared nothing, when another coordinator holds it.
+func (c *Coordinator) Verify(ctx context.Context, tables []string, o *VerifyOptions) (out []gapsync.TableVerify, err error) {
+	err = c.underLease(ctx, "Verify", func(ctx context.Context) error {
+		out, err = c.verify(ctx, tables, o)
+		return err
+	})
+	return out, err
+}
+
+func (c *Coordinator) verify(ctx context.Context, tables []string, o *VerifyOptions) ([]gapsync.TableVerify, error) {
 	opts := o.defaults()
 	if opts.Throttle == nil {
 		opts.Throttle = c.opts.Throttle

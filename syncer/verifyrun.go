@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gapsync/gapsync"
 )
 
 // VerifyRecorder is an optional extension of Recorder for verifications
@@ -58,7 +60,7 @@ func (c *Coordinator) verifyBetweenCycles(ctx context.Context) time.Duration {
 			o = *c.opts.Verify
 		}
 		o.Fresh, o.Until = false, start.Add(c.opts.Interval)
-		vs, err := c.Verify(ctx, nil, &o)
+		vs, err := c.verify(ctx, nil, &o)
 		for _, v := range vs {
 			if !v.Unfinished && len(v.Diffs) > 0 {
 				log.Warn("scheduled verification: rows differ; see sync_verify, or run -verify -repair", "table", v.Table,
@@ -107,9 +109,31 @@ func (c *Coordinator) withLease(ctx context.Context, fn func(context.Context) er
 	}
 	ctx, release := c.keepLease(ctx)
 	defer release()
-	err := fn(ctx)
+	err := fn(context.WithValue(ctx, leaseKey{}, c))
 	if cause := context.Cause(ctx); err != nil && cause != nil && cause != ctx.Err() {
 		err = fmt.Errorf("%w (%v)", err, cause)
+	}
+	return err
+}
+
+// leaseKey marks a context under which this coordinator holds its lease
+// (withLease), so that Verify and Repair called there do not take it
+// again, nor give it back when they end.
+type leaseKey struct{}
+
+// underLease runs fn holding the coordinator's lease, as a cycle does,
+// unless ctx already runs under it: a manual verification or repair never
+// runs at once with a cycle of this coordinator or of another one that
+// shares the lease. When another live holder has the lease it returns an
+// error wrapping gapsync.ErrLeaseHeld that says so, without running fn.
+func (c *Coordinator) underLease(ctx context.Context, what string, fn func(context.Context) error) error {
+	if held, _ := ctx.Value(leaseKey{}).(*Coordinator); held == c {
+		return fn(ctx)
+	}
+	err := c.withLease(ctx, fn)
+	if errors.Is(err, gapsync.ErrLeaseHeld) {
+		return fmt.Errorf("syncer: %s: another coordinator is running (stop it, or wait for its lease to run out, at most %s after it died): %w",
+			what, c.opts.LeaseTTL, err)
 	}
 	return err
 }

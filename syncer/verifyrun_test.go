@@ -10,6 +10,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/metrics"
 	"github.com/gapsync/gapsync/syncer"
 )
@@ -99,4 +100,35 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 			t.Fatalf("not so after %s", limit)
 		}
 	}
+}
+
+// A verification or repair called directly takes the coordinator's lease
+// as a cycle does: while another coordinator holds it, both are refused
+// with a clear error and compare or write nothing; once it is free they
+// run and give it back, so the next cycle is not held up.
+func TestManualVerifyTakesTheLease(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	z := newZones(t, "sqlite", zoneOpts{})
+	damagedOrders(t, z, 200)
+	is.NoErr(z.inet.Acquire(ctx, "coordinator", "someone else", time.Hour))
+	coord, err := syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Holder: "me"})
+	is.NoErr(err)
+	vs, err := coord.Verify(ctx, nil, nil)
+	is.True(errors.Is(err, gapsync.ErrLeaseHeld))
+	is.True(strings.Contains(err.Error(), "another coordinator is running"))
+	is.True(strings.Contains(err.Error(), "someone else"))
+	is.Equal(len(vs), 0)
+	kept, err := z.inet.Verifications(ctx, "")
+	is.NoErr(err)
+	is.Equal(len(kept), 0) // nothing compared
+	_, err = coord.Repair(ctx, []gapsync.TableVerify{{Table: "orders", Diffs: []gapsync.RowDiff{{Table: "orders", Key: []any{int64(10)}}}}})
+	is.True(errors.Is(err, gapsync.ErrLeaseHeld))
+
+	is.NoErr(z.inet.Release(ctx, "coordinator", "someone else"))
+	vs, err = coord.Verify(ctx, nil, nil)
+	is.NoErr(err)
+	is.Equal(len(vs[0].Diffs), 4)
+	// Given back: another coordinator takes it at once.
+	is.NoErr(z.inet.Acquire(ctx, "coordinator", "someone else", time.Hour))
 }

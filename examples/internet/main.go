@@ -70,7 +70,7 @@ func run(ctx context.Context) error {
 	files.Register(flag.CommandLine, "internet file store")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	var verify service.VerifyFlag
-	flag.Var(&verify, "verify", "compare every enabled table (or -verify orders,docs) with the intranet's through the gateway, by range hashes;\nprint each row that differs and a summary, keep the result in sync_verify, and exit (0: the same, 3: they differ)")
+	flag.Var(&verify, "verify", "compare every enabled table (or -verify orders,docs) with the intranet's through the gateway, by range hashes;\nprint each row that differs and a summary, keep the result in sync_verify, and exit (0: the same, 3: they differ);\nit holds the coordinator lease as a cycle does, and is refused while a running coordinator holds it")
 	repair := flag.Bool("repair", false, "with -verify: send the rows that differ again by each table's direction, delete extra rows where deletions travel,\nleave rows changed since alone, log every repair, then verify again (0 only when the tables then match)")
 	verifyRate := flag.Int("verify-rows-per-second", 0, "with -verify and -verify-every: read at most this many rows a second on each side (0: no limit)")
 	verifyEvery := flag.Duration("verify-every", 0, "verify every enabled table this often (e.g. 24h) between cycles, under the lease, one -interval at a time;\nresults in sync_verify, -status and the metrics (0: never)")
