@@ -15,6 +15,14 @@ type Shape struct {
 	Exists bool `json:"exists"`
 	// Dialect is the engine: "mysql", "postgres" or "sqlite".
 	Dialect string `json:"dialect,omitempty"`
+	// Quote is the engine's identifier quote ("`" on MySQL, `"` on
+	// PostgreSQL and SQLite), and AlterType its statement that changes a
+	// column's type, as a format of the quoted table, the quoted column
+	// and the type: the forms of the statements printed for an operator
+	// to run on this side. Empty (a peer that does not say) means `"` and
+	// "ALTER TABLE %s ALTER COLUMN %s TYPE %s".
+	Quote     string `json:"quote,omitempty"`
+	AlterType string `json:"alter_type,omitempty"`
 	// Charset is the table's default character set ("utf8mb4", "latin1",
 	// …); empty where the engine has none (SQLite stores UTF-8).
 	Charset string        `json:"charset,omitempty"`

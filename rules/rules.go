@@ -1,15 +1,25 @@
-// Package rules holds gapsync's sync rules as pure functions, free of I/O,
-// so that every database adapter decides alike: what a row's state is
-// (the hashes the version ledger keeps), when a row read for sending is an
-// echo of what sync wrote, when an arriving row conflicts with a local
-// change, whether a change has travelled, and what a soft-delete column
-// means. An adapter reads and writes; these decide. The storage package
-// uses them for MySQL/MariaDB, PostgreSQL and SQLite, and a user's own
-// adapter (Oracle, DM, a vendor SDK) should too.
+// Package rules holds gapsync's sync rules, once, for every database
+// adapter: what a row's state is (the hashes the version ledger keeps),
+// when a row read for sending is an echo of what sync wrote, when an
+// arriving row conflicts with a local change, whether a change has
+// travelled, what a soft-delete column means, which file references are
+// the other side's, and how tombstones of arriving deletions are stamped.
+//
+// The decisions are pure functions. The order they run in is here too:
+// Apply writes an arriving batch and Outgoing prepares a page read for
+// sending, over the small, transaction-scoped primitives an adapter
+// offers (Applier, ApplyTx, Sender): look up rows by key, upsert, delete,
+// read and write the version, origin and applied-batch ledgers. The
+// package does no I/O of its own. The storage package is such an adapter
+// for MySQL/MariaDB, PostgreSQL and SQLite (its Apply is rules.Apply, its
+// page reader hands each page to Outgoing), and a user's own adapter
+// (Oracle, DM, a vendor SDK) does the same and proves itself with
+// storage/sqltest.
 //
 // Values are hashed with their Go type (batch.AppendValue), so an adapter
 // must hash values in one form per column: the form its driver reads
-// back. A writer therefore puts arriving values in that form first.
+// back. A writer therefore puts arriving values in that form first
+// (Applier.Ready).
 package rules
 
 import (

@@ -291,3 +291,25 @@ func (mysqlDialect) verifyClass(typ string) string {
 // load gh-ost's max-load watches); SHOW GLOBAL STATUS needs no privilege
 // and reads the same on MySQL and MariaDB.
 func (mysqlDialect) running() string { return "SHOW GLOBAL STATUS LIKE 'Threads_running'" }
+
+// The queries that describe a table for the setup check (shape.go).
+
+func (mysqlDialect) identQuote() string { return "`" }
+
+func (mysqlDialect) alterType() string { return "ALTER TABLE %s MODIFY %s %s" }
+
+func (mysqlDialect) shapeColumns(table string) Query {
+	return Query{SQL: "SELECT COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, ''), IS_NULLABLE = 'YES' " +
+		"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", Args: []any{table}}
+}
+
+func (mysqlDialect) shapeCollation(table string) Query {
+	return Query{SQL: "SELECT COALESCE(TABLE_COLLATION, '') FROM information_schema.TABLES " +
+		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", Args: []any{table}}
+}
+
+func (mysqlDialect) shapeIndexes(table string) Query {
+	return Query{SQL: "SELECT INDEX_NAME, NON_UNIQUE = 0, INDEX_NAME = 'PRIMARY', COLUMN_NAME, SEQ_IN_INDEX " +
+		"FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? " +
+		"ORDER BY INDEX_NAME, SEQ_IN_INDEX", Args: []any{table}}
+}

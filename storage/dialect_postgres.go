@@ -204,6 +204,9 @@ func (d pgDialect) tombstoneSQL(t gapsync.Table, cols []column, kind cursorKind)
 
 func (pgDialect) maxIdentifier() int { return 63 }
 
+func (pgDialect) identQuote() string { return `"` }
+func (pgDialect) alterType() string  { return "ALTER TABLE %s ALTER COLUMN %s TYPE %s" }
+
 func (pgDialect) shapeColumns(table string) Query {
 	return Query{SQL: "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), '', NOT a.attnotnull " +
 		"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = ? AND c.relnamespace = " + pgSchema +

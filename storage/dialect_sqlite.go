@@ -212,3 +212,27 @@ func (sqliteDialect) verifyClass(typ string) string {
 // running: an embedded database has no server to ask; its load is the
 // latency of a trivial statement alone.
 func (sqliteDialect) running() string { return "" }
+
+// The queries that describe a table for the setup check (shape.go).
+
+func (sqliteDialect) identQuote() string { return `"` }
+
+// alterType: SQLite cannot change a column's type in place.
+func (sqliteDialect) alterType() string {
+	return "ALTER TABLE %s ... (SQLite cannot retype a column: rebuild the table with %s as %s)"
+}
+
+func (sqliteDialect) shapeColumns(table string) Query {
+	return Query{SQL: `SELECT name, type, '', "notnull" = 0 FROM pragma_table_info(?) ORDER BY cid`, Args: []any{table}}
+}
+
+func (sqliteDialect) shapeCollation(string) Query { return Query{} }
+
+// The primary key comes from table_info (an INTEGER PRIMARY KEY is the
+// rowid and has no index of its own); the automatic index SQLite makes
+// for another primary key is left out as a duplicate of it.
+func (sqliteDialect) shapeIndexes(table string) Query {
+	return Query{SQL: `SELECT 'PRIMARY', 1, 1, name, pk FROM pragma_table_info(?) WHERE pk > 0 ` +
+		`UNION ALL SELECT il.name, il."unique", 0, ii.name, ii.seqno FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii ` +
+		`WHERE il.origin <> 'pk' ORDER BY 1, 5`, Args: []any{table, table}}
+}

@@ -1,8 +1,10 @@
 package storage
 
 import (
-	"github.com/gapsync/gapsync/batch"
+	"strings"
 	"testing"
+
+	"github.com/gapsync/gapsync/batch"
 
 	"github.com/matryer/is"
 )
@@ -75,4 +77,22 @@ func TestLiveColumnsSQL(t *testing.T) {
 		is.Equal(q.SQL, "SELECT * FROM "+d.Quote("t")+" WHERE 1 = 0")
 		is.Equal(len(q.Args), 0)
 	}
+}
+
+// The statement forms a Shape carries for an operator's fixes: each
+// engine quotes with its own character and retypes a column its own way.
+func TestShapeStatementForms(t *testing.T) {
+	is := is.New(t)
+	for _, c := range []struct {
+		d            shapeDialect
+		quote, alter string
+	}{
+		{mysqlDialect{}, "`", "ALTER TABLE %s MODIFY %s %s"},
+		{pgDialect{}, `"`, "ALTER TABLE %s ALTER COLUMN %s TYPE %s"},
+	} {
+		is.Equal(c.d.identQuote(), c.quote)
+		is.Equal(c.d.alterType(), c.alter)
+	}
+	is.Equal(sqliteDialect{}.identQuote(), `"`)
+	is.True(strings.Contains(sqliteDialect{}.alterType(), "rebuild the table"))
 }

@@ -2,9 +2,7 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/rules"
 )
 
 // FileRecordRow is a row of file_record: one referenced file, in the
@@ -93,10 +92,7 @@ func init() {
 	)
 }
 
-func refHash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
-}
+func refHash(s string) string { return rules.RefHash(s) }
 
 // canonHash hashes a reference's canonical form: the same for every
 // spelling of one file.

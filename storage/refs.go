@@ -28,73 +28,6 @@ func columnNames(b *batch.Batch) []string {
 	return names
 }
 
-// refsOf returns the distinct references in the rows of b.
-func refsOf(f pathmap.Finder, b *batch.Batch) []string {
-	names := columnNames(b)
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range b.Rows {
-		if r.Op != batch.OpUpsert {
-			continue
-		}
-		for _, ref := range f.Find(names, r.Values) {
-			if !seen[ref] {
-				seen[ref] = true
-				out = append(out, ref)
-			}
-		}
-	}
-	return out
-}
-
-// mapRefs rewrites, in place, the references in b's rows that m maps.
-func mapRefs(f pathmap.Finder, b *batch.Batch, m map[string]string) {
-	if len(m) == 0 {
-		return
-	}
-	names := columnNames(b)
-	for _, r := range b.Rows {
-		if r.Op != batch.OpUpsert {
-			continue
-		}
-		for i, n := range names {
-			if contains(f.Columns, n) {
-				r.Values[i], _ = f.RewriteAll(r.Values[i], m)
-			}
-		}
-	}
-}
-
-// localizeRefs turns the other side's references in an incoming batch
-// into this side's published copies (seed 1.1.6: the path mapping).
-func (db *DB) localizeRefs(ctx context.Context, t gapsync.Table, b *batch.Batch) error {
-	f, ok := finder(t)
-	if !ok {
-		return nil
-	}
-	m, err := db.MapForeign(ctx, refsOf(f, b))
-	if err != nil {
-		return err
-	}
-	mapRefs(f, b, m)
-	return nil
-}
-
-// foreignizeRefs turns this side's copies of the other side's files, in a
-// batch about to be sent, back into the other side's own references.
-func (db *DB) foreignizeRefs(ctx context.Context, t gapsync.Table, b *batch.Batch) error {
-	f, ok := finder(t)
-	if !ok {
-		return nil
-	}
-	m, err := db.MapLocal(ctx, refsOf(f, b))
-	if err != nil {
-		return err
-	}
-	mapRefs(f, b, m)
-	return nil
-}
-
 // NoteBatchFiles records the files referenced by a batch sent from this
 // side (see NoteFiles): only references that originated here. A
 // reference that arrived from the other side in that row (in
@@ -229,94 +162,28 @@ func (db *DB) foreignRefs(ctx context.Context, q sqlQueryer, table string, khs [
 	return out, nil
 }
 
-// arrivingRefs returns, by key hash, the references in the upserts of an
-// incoming batch, as they arrived (before localizeRefs).
-func arrivingRefs(t gapsync.Table, names []string, b *batch.Batch) map[string][]string {
-	f, ok := finder(t)
-	if !ok {
-		return nil
-	}
-	keyPos := rules.Positions(names, t.Key)
-	out := map[string][]string{}
-	for _, r := range b.Rows {
-		if r.Op == batch.OpUpsert {
-			if refs := f.Find(names, r.Values); len(refs) > 0 {
-				kh := rules.KeyHash(rules.Pick(r.Values, keyPos))
-				out[kh] = append(out[kh], refs...)
-			}
-		}
-	}
-	return out
-}
-
-// recordOrigins replaces, in tx, the sync_ref_origin entries of the rows
-// of an applied batch with the references each upsert brought (arrived,
-// from arrivingRefs): they are the other side's. One exception, for a
-// table synced both ways: a reference that the row already held here, as
-// typed here (local holds the rows as they were before the batch; not an
-// entry of the ledger), is this side's own one coming back, and stays
-// this side's. Only entries that change are written.
-func (db *DB) recordOrigins(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, rows []batch.Row, arrived map[string][]string, local map[string][]any) error {
-	f, ok := finder(t)
-	if !ok || len(rows) == 0 {
-		return nil
-	}
-	keyPos := rules.Positions(names, t.Key)
-	khs := make([]string, len(rows))
-	for i, r := range rows {
-		khs[i] = rules.KeyHash(rules.Pick(r.Values, keyPos))
-	}
-	held, err := db.foreignRefs(ctx, tx, t.Name, khs)
-	if err != nil {
-		return err
-	}
-	want := map[string]map[string]RefOriginRow{} // key hash → ref hash → entry
-	for i, r := range rows {
-		kh := khs[i]
-		want[kh] = map[string]RefOriginRow{} // a deletion, or an upsert, replaces the row's entries
-		if r.Op != batch.OpUpsert {
-			continue
-		}
-		own := map[string]bool{}
-		if vals, ok := local[kh]; ok {
-			for _, ref := range f.Find(names, vals) {
-				if !held[kh][refHash(ref)] {
-					own[ref] = true
-				}
-			}
-		}
-		for _, ref := range arrived[kh] {
-			if !own[ref] {
-				rh := refHash(ref)
-				want[kh][rh] = RefOriginRow{TableName: t.Name, KeyHash: kh, RefHash: rh, CanonHash: canonHash(ref), Ref: ref}
-			}
-		}
-	}
-	var drop [][]any
-	var add []RefOriginRow
-	for kh, w := range want {
-		for rh := range held[kh] {
-			if _, ok := w[rh]; !ok {
-				drop = append(drop, []any{kh, rh})
-			}
-		}
-		for rh, e := range w {
-			if !held[kh][rh] {
-				add = append(add, e)
-			}
-		}
-	}
+// changeOrigins deletes the sync_ref_origin entries drop (key hash, ref
+// hash) of table and records add, in tx (rules.ApplyTx.ChangeRefOrigins).
+func (db *DB) changeOrigins(ctx context.Context, tx *sql.Tx, table string, drop [][2]string, add []rules.RefOrigin) error {
 	for len(drop) > 0 {
 		part := drop[:min(len(drop), 500)]
 		drop = drop[len(part):]
-		where, args := keyMatch(db.d, "", []string{"key_hash", "ref_hash"}, part)
-		if _, err := tx.ExecContext(ctx, "DELETE FROM sync_ref_origin WHERE table_name = ? AND ("+where+")", append([]any{t.Name}, args...)...); err != nil {
+		keys := make([][]any, len(part))
+		for i, d := range part {
+			keys[i] = []any{d[0], d[1]}
+		}
+		where, args := keyMatch(db.d, "", []string{"key_hash", "ref_hash"}, keys)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sync_ref_origin WHERE table_name = ? AND ("+where+")", append([]any{table}, args...)...); err != nil {
 			return fmt.Errorf("storage: clear reference origins: %w", err)
 		}
 	}
 	for len(add) > 0 {
-		part := add[:min(len(add), batchRows)]
-		add = add[len(part):]
+		n := min(len(add), batchRows)
+		part := make([]RefOriginRow, n)
+		for i, e := range add[:n] {
+			part[i] = RefOriginRow{TableName: table, KeyHash: e.KeyHash, RefHash: e.RefHash, CanonHash: canonHash(e.Ref), Ref: e.Ref}
+		}
+		add = add[n:]
 		if _, err := db.insertIgnore(db.bun.NewInsert().Conn(tx).Model(&part), "table_name", "key_hash", "ref_hash").Exec(ctx); err != nil {
 			return fmt.Errorf("storage: record reference origins: %w", err)
 		}

@@ -11,6 +11,10 @@ import (
 // shapeDialect gives the queries that describe a table for the setup
 // check (gapsync.Shape), each with the table name as its arguments.
 type shapeDialect interface {
+	// identQuote is the identifier quote character; alterType the
+	// statement that changes a column's type (see gapsync.Shape).
+	identQuote() string
+	alterType() string
 	// shapeColumns: name, type, charset ("" if none), nullable.
 	shapeColumns(table string) Query
 	// shapeCollation: the table's default collation, one row; an empty
@@ -19,37 +23,6 @@ type shapeDialect interface {
 	// shapeIndexes: index name, unique, primary, column, position, in
 	// index and position order.
 	shapeIndexes(table string) Query
-}
-
-func (mysqlDialect) shapeColumns(table string) Query {
-	return Query{SQL: "SELECT COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, ''), IS_NULLABLE = 'YES' " +
-		"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", Args: []any{table}}
-}
-
-func (mysqlDialect) shapeCollation(table string) Query {
-	return Query{SQL: "SELECT COALESCE(TABLE_COLLATION, '') FROM information_schema.TABLES " +
-		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", Args: []any{table}}
-}
-
-func (mysqlDialect) shapeIndexes(table string) Query {
-	return Query{SQL: "SELECT INDEX_NAME, NON_UNIQUE = 0, INDEX_NAME = 'PRIMARY', COLUMN_NAME, SEQ_IN_INDEX " +
-		"FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? " +
-		"ORDER BY INDEX_NAME, SEQ_IN_INDEX", Args: []any{table}}
-}
-
-func (sqliteDialect) shapeColumns(table string) Query {
-	return Query{SQL: `SELECT name, type, '', "notnull" = 0 FROM pragma_table_info(?) ORDER BY cid`, Args: []any{table}}
-}
-
-func (sqliteDialect) shapeCollation(string) Query { return Query{} }
-
-// The primary key comes from table_info (an INTEGER PRIMARY KEY is the
-// rowid and has no index of its own); the automatic index SQLite makes
-// for another primary key is left out as a duplicate of it.
-func (sqliteDialect) shapeIndexes(table string) Query {
-	return Query{SQL: `SELECT 'PRIMARY', 1, 1, name, pk FROM pragma_table_info(?) WHERE pk > 0 ` +
-		`UNION ALL SELECT il.name, il."unique", 0, ii.name, ii.seqno FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii ` +
-		`WHERE il.origin <> 'pk' ORDER BY 1, 5`, Args: []any{table, table}}
 }
 
 // Shapes describes, for the setup check, every table in this side's
@@ -71,7 +44,7 @@ func (db *DB) Shapes(ctx context.Context, names []string) ([]gapsync.Shape, erro
 	seen := map[string]bool{}
 	for _, t := range cfg {
 		seen[t.Name] = true
-		s := gapsync.Shape{Name: t.Name, Config: &t, Dialect: db.d.Name()}
+		s := gapsync.Shape{Name: t.Name, Config: &t, Dialect: db.d.Name(), Quote: sd.identQuote(), AlterType: sd.alterType()}
 		if err := gapsync.ValidIdentifier(t.Name); err == nil {
 			if err := db.describe(ctx, sd, &s); err != nil {
 				return nil, err

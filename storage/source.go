@@ -611,13 +611,9 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 			b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
 		}
 	}
-	if changes && t.Direction == gapsync.Both && len(b.Rows) > 0 {
-		if err := db.dropEchoes(ctx, t, names, b); err != nil {
-			return nil, nil, false, err
-		}
-	}
-	if changes && len(b.Rows) > 0 {
-		if err := db.foreignizeRefs(ctx, t, b); err != nil {
+	if changes {
+		// No echo, and references as their origin's (the rules).
+		if err := rules.Outgoing(ctx, sender{db}, t, b); err != nil {
 			return nil, nil, false, err
 		}
 	}
@@ -653,27 +649,17 @@ func flagSet(v any) bool {
 	return false
 }
 
-// dropEchoes removes from b the rows whose state is what sync last wrote
-// here: they came from the other side and must not go back.
-func (db *DB) dropEchoes(ctx context.Context, t gapsync.Table, names []string, b *batch.Batch) error {
-	keyPos := rules.Positions(names, t.Key)
-	curPos := rules.Positions(names, []string{t.Cursor})[0]
-	khs := make([]string, len(b.Rows))
-	for i, r := range b.Rows {
-		khs[i] = rules.KeyHash(rules.Pick(r.Values, keyPos))
-	}
-	led, err := db.versions(ctx, db.sql, t.Name, khs)
-	if err != nil {
-		return err
-	}
-	kept := b.Rows[:0]
-	for i, r := range b.Rows {
-		if !rules.IsEcho(led[khs[i]], rules.StateHash(r.Op, names, r.Values, keyPos, curPos)) {
-			kept = append(kept, r)
-		}
-	}
-	b.Rows = kept
-	return nil
+// sender is the DB as rules.Outgoing consumes it.
+type sender struct{ db *DB }
+
+var _ rules.Sender = sender{}
+
+func (s sender) Versions(ctx context.Context, table string, khs []string) (map[string]string, error) {
+	return s.db.versions(ctx, s.db.sql, table, khs)
+}
+
+func (s sender) MapLocal(ctx context.Context, refs []string) (map[string]string, error) {
+	return s.db.MapLocal(ctx, refs)
 }
 
 // readPage runs q and returns its rows, stopping early once their size

@@ -21,7 +21,7 @@ func target(t *testing.T, db *storage.DB) *sqltest.Target {
 		t.Fatal(err)
 	}
 	return &sqltest.Target{SQL: db.Bun().DB, Source: db, Writer: db, Journal: db, Replay: db, Lease: db, Configure: db.Configure,
-		Reader: db, Files: db, Conflicts: db, Parking: db, Tombstones: db.InstallTombstones, Internet: db, Intranet: db}
+		Reader: db, Files: db, Conflicts: db, Parking: db, Checkpoints: db, Tombstones: db.InstallTombstones, Internet: db, Intranet: db}
 }
 
 var testOpts = &storage.Options{Lag: 300 * time.Millisecond}

@@ -189,7 +189,7 @@ func (db *DB) originRefs(ctx context.Context, t gapsync.Table, cols []string, ro
 	for _, r := range rows {
 		b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
 	}
-	return db.foreignizeRefs(ctx, t, b)
+	return rules.OriginRefs(ctx, sender{db}, t, b)
 }
 
 // RowsByKey returns the values in cols of the rows of t with the given

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -20,14 +21,14 @@ import (
 // in the ledger is not applied again; its first result comes back with
 // Duplicate set.
 //
-// For a table configured here for both directions, Apply also keeps the
-// row-version ledger (so that what arrived is not sent back) and settles
-// nothing by itself: an incoming row whose key has a local change that has
-// not travelled yet (a local row or deletion that differs, that sync did
-// not write, and whose cursor is at or after b.Since) is a conflict. It is
-// left as it is, and its local version comes back in Result.Conflicts for
-// the coordinator to settle; a batch flagged batch.FlagForce is applied
-// without that check.
+// The rules (idempotence, references, and for a table configured here for
+// both directions the version ledger, conflicts and tombstones) are
+// rules.Apply's; this adapter gives it the checks and the
+// transaction-scoped statements (applier and applyTx below). An incoming
+// row whose key has a local change that has not travelled yet is a
+// conflict: it is left as it is, and its local version comes back in
+// Result.Conflicts for the coordinator to settle; a batch flagged
+// batch.FlagForce is applied without that check.
 //
 // Before anything is written, Apply refuses (with the matching gapsync
 // sentinel) a table not enabled in this side's sync_config for the batch's
@@ -39,174 +40,173 @@ import (
 // UPDATE (PostgreSQL, SQLite), sized by Options.MaxStatementRows and MaxStatementBytes,
 // through server-side prepared statements, and DELETE by key for deletes.
 func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error) {
-	res := gapsync.Result{BatchID: b.ID, Table: b.Table, Rows: len(b.Rows), Bytes: b.Bytes()}
-	t, names, missing, err := db.checkBatch(ctx, b)
-	if err != nil {
-		return res, err
-	}
-	res.Missing = missing
-	if prev, ok, err := db.applied(ctx, b.ID); err != nil {
-		return res, err
-	} else if ok {
-		prev.Missing = missing
-		return prev, nil
-	}
+	res, err := rules.Apply(ctx, applier{db}, b)
+	// A value the table cannot store fails again on every retry: it is
+	// marked gapsync.ErrRejected (storage/errors.go).
+	return res, classify(err)
+}
+
+// applier is the DB as rules.Apply consumes it.
+type applier struct{ db *DB }
+
+var _ rules.Applier = applier{}
+
+func (a applier) Check(ctx context.Context, b *batch.Batch) (rules.Plan, error) {
+	t, names, missing, err := a.db.checkBatch(ctx, b)
+	return rules.Plan{Table: t, Names: names, Missing: missing}, err
+}
+
+func (a applier) Applied(ctx context.Context, id string) (gapsync.Result, bool, error) {
+	return a.db.applied(ctx, id)
+}
+
+func (a applier) MapForeign(ctx context.Context, refs []string) (map[string]string, error) {
+	return a.db.MapForeign(ctx, refs)
+}
+
+func (a applier) Ready(ctx context.Context, p *rules.Plan, b *batch.Batch) error {
+	db, t := a.db, p.Table
 	if err := db.checkBatchAge(ctx, b.ID); err != nil {
-		return res, fmt.Errorf("apply %s batch: %w", b.Table, err)
-	}
-	fail := func(err error) (gapsync.Result, error) {
-		// A value the table cannot store fails again on every retry:
-		// it is marked gapsync.ErrRejected (storage/errors.go).
-		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, classify(err))
+		return err
 	}
 	// Values in this engine's form, and refused here when a column
 	// cannot hold them exactly (values.go).
-	if err := db.adaptValues(ctx, t, names, b); err != nil {
-		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
+	if err := db.adaptValues(ctx, t, p.Names, b); err != nil {
+		return err
 	}
-	// The references as they arrived: the other side's (recordOrigins).
-	arrived := arrivingRefs(t, names, b)
-	// References to the other side's files that are published here
-	// become this side's addresses before anything is hashed or written.
-	if err := db.localizeRefs(ctx, t, b); err != nil {
-		return fail(err)
+	if t.Direction != gapsync.Both {
+		return nil
 	}
-	var upserts []batch.Row
-	var deletes [][]any
-	keyPos := rules.Positions(names, t.Key)
-	for _, r := range b.Rows {
-		if r.Op == batch.OpDelete {
-			deletes = append(deletes, rules.Pick(r.Values, keyPos))
-		} else {
-			upserts = append(upserts, r)
-		}
+	if err := db.freshColumns(ctx, t.Name); err != nil {
+		return err
 	}
-	chunks, err := db.chunk(upserts)
-	if err != nil {
-		return fail(err)
+	var err error
+	if p.Tombstones, err = db.hasTombstones(ctx, t.Name); err != nil {
+		return err
 	}
-	// Everything read outside the transaction is read before it begins:
-	// on SQLite a transaction that waits for a second pooled connection
-	// can deadlock with writers queued behind it.
-	tombs, readBack := false, false
-	if t.Direction == gapsync.Both {
-		if err := db.freshColumns(ctx, t.Name); err != nil {
-			return fail(err)
-		}
-		if tombs, err = db.hasTombstones(ctx, t.Name); err != nil {
-			return fail(err)
-		}
-		if readBack, err = db.needsReadBack(ctx, t.Name, names, b); err != nil {
-			return fail(err)
-		}
+	if p.ReadBack, err = db.needsReadBack(ctx, t.Name, p.Names, b); err != nil {
+		return err
 	}
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
+	if p.Sent, err = db.sentNames(ctx, t); err != nil {
+		return err
 	}
-	defer tx.Rollback()
-	rows := b.Rows
-	var local map[string][]any // the rows here before the batch (two-way tables)
-	if t.Direction == gapsync.Both {
-		var conflicts []batch.Row
-		if rows, conflicts, local, err = db.settle(ctx, tx, t, names, b, tombs); err != nil {
-			return fail(err)
-		}
-		if len(conflicts) > 0 {
-			cb := &batch.Batch{ID: b.ID, Table: b.Table, Columns: b.Columns, Rows: conflicts}
-			if res.Conflicts, err = cb.MarshalBinary(); err != nil {
-				return fail(err)
-			}
-			upserts, deletes = upserts[:0], deletes[:0]
-			for _, r := range rows {
-				if r.Op == batch.OpDelete {
-					deletes = append(deletes, rules.Pick(r.Values, keyPos))
-				} else {
-					upserts = append(upserts, r)
-				}
-			}
-			if chunks, err = db.chunk(upserts); err != nil {
-				return fail(err)
-			}
-		}
-	}
-	wnames, wchunks := db.writable(ctx, t.Name, names, chunks)
-	n, err := db.upsert(ctx, tx, b.Table, wnames, t.Key, wchunks)
-	if err != nil {
-		return fail(err)
-	}
-	res.Written += n
-	if n, err = db.delete(ctx, tx, b.Table, t.Key, deletes); err != nil {
-		return fail(err)
-	}
-	res.Written += n
-	if err := db.recordOrigins(ctx, tx, t, names, rows, arrived, local); err != nil {
-		return fail(err)
-	}
-	if t.Direction == gapsync.Both {
-		curPos := rules.Positions(names, []string{t.Cursor})[0]
-		// The ledger holds the rows as stored. Where the table may change
-		// what was written (a trigger, an ON UPDATE clause, a generated
-		// column, a default for a column the batch lacks) they are read
-		// back in this transaction, as the next scan will see them;
-		// elsewhere what was written is what is stored.
-		var stored map[string][]any
-		hashed := names
-		if readBack {
-			if hashed, err = db.sentNames(ctx, t); err != nil {
-				return fail(err)
-			}
-			if stored, err = db.storedRows(ctx, tx, t.Name, hashed, t.Key, rows, keyPos); err != nil {
-				return fail(err)
-			}
-		}
-		khs, hs := make([]string, len(rows)), make([]string, len(rows))
-		var stamps [][]any
-		for i, r := range rows {
-			khs[i] = rules.KeyHash(rules.Pick(r.Values, keyPos))
-			hs[i] = rules.StateHash(r.Op, names, r.Values, keyPos, curPos)
-			if vals, ok := stored[khs[i]]; ok && r.Op == batch.OpUpsert {
-				hs[i] = rules.RowHash(hashed, vals)
-			}
-			if r.Op == batch.OpDelete && tombs {
-				stamps = append(stamps, append(rules.Pick(r.Values, keyPos), r.Values[curPos]))
-			}
-		}
-		if err := db.recordVersions(ctx, tx, t.Name, khs, hs); err != nil {
-			return fail(err)
-		}
-		// The local trigger stamped its tombstones with this side's clock;
-		// restamp them with the deletion's own time, so that the ledger
-		// recognises them as the deletion that arrived.
-		if err := db.stampTombstones(ctx, tx, t, keyPos, stamps); err != nil {
-			return fail(err)
-		}
-	}
-	now := time.Now().UTC()
-	led := "INSERT INTO sync_applied (batch_id, table_name, direction, rows_in, rows_written, bytes, conflicts, applied_at) VALUES (?,?,?,?,?,?,?,?) " +
-		db.onDuplicateNothing("batch_id")
-	r, err := tx.ExecContext(ctx, led, b.ID, b.Table, b.Direction, res.Rows, res.Written, res.Bytes, res.Conflicts, now.Format(timeLayout))
-	if err != nil {
-		return fail(fmt.Errorf("ledger: %w", err))
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		// A concurrent delivery of the same batch committed first.
-		tx.Rollback()
-		prev, _, err := db.applied(ctx, b.ID)
-		return prev, err
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(fmt.Errorf("commit: %w", err))
-	}
-	if t.Direction == gapsync.Both {
-		db.noteLedger(ctx, "sync_row_version", len(rows))
-	}
-	if len(arrived) > 0 {
-		db.noteLedger(ctx, "sync_ref_origin", len(arrived))
-	}
-	res.AppliedAt = now.Format(timeLayout)
-	return res, nil
+	_, kind, err := db.shape(ctx, t)
+	p.IntegerCursor = kind == kindInteger
+	return err
 }
+
+func (a applier) BeginApply(ctx context.Context, p rules.Plan) (rules.ApplyTx, error) {
+	tx, err := a.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &applyTx{db: a.db, tx: tx}, nil
+}
+
+// applyTx is one batch's transaction on this database.
+type applyTx struct {
+	db       *DB
+	tx       *sql.Tx
+	versions int // ledger entries written, reported once committed
+	origins  int
+}
+
+var _ rules.ApplyTx = (*applyTx)(nil)
+
+func (x *applyTx) Rows(ctx context.Context, table string, names, key []string, keys [][]any, lock bool) (map[string][]any, error) {
+	suffix := ""
+	if lock {
+		suffix = x.db.d.lockRows()
+	}
+	return x.db.lookupLocked(ctx, x.tx, table, names, key, keys, suffix)
+}
+
+func (x *applyTx) Tombstones(ctx context.Context, t gapsync.Table, keys [][]any) (map[string][]any, error) {
+	return x.db.lookup(ctx, x.tx, TombstoneTable(t.Name), x.db.tombstoneCols(ctx, t), t.Key, keys)
+}
+
+func (x *applyTx) WriteTombstones(ctx context.Context, t gapsync.Table, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := append(append([]string{}, t.Key...), tombstoneAt)
+	if len(rows[0]) > len(cols) {
+		cols = append(cols, tombstoneCursor)
+	}
+	for start := 0; start < len(rows); start += 500 {
+		end := min(start+500, len(rows))
+		var args []any
+		for _, r := range rows[start:end] {
+			if len(r) != len(cols) {
+				return fmt.Errorf("%w: a tombstone of %s has %d values for %d columns", gapsync.ErrMalformed, t.Name, len(r), len(cols))
+			}
+			args = append(args, r...)
+		}
+		if _, err := x.tx.ExecContext(ctx, x.db.d.Upsert(TombstoneTable(t.Name), cols, t.Key, end-start), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *applyTx) Versions(ctx context.Context, table string, khs []string) (map[string]string, error) {
+	return x.db.versions(ctx, x.tx, table, khs)
+}
+
+func (x *applyTx) RecordVersions(ctx context.Context, table string, khs, hashes []string) error {
+	x.versions += len(khs)
+	return x.db.recordVersions(ctx, x.tx, table, khs, hashes)
+}
+
+func (x *applyTx) Upsert(ctx context.Context, table string, names, key []string, rows []batch.Row) (int64, error) {
+	chunks, err := x.db.chunk(rows)
+	if err != nil {
+		return 0, err
+	}
+	wnames, wchunks := x.db.writable(ctx, table, names, chunks)
+	return x.db.upsert(ctx, x.tx, table, wnames, key, wchunks)
+}
+
+func (x *applyTx) Delete(ctx context.Context, table string, key []string, keys [][]any) (int64, error) {
+	return x.db.delete(ctx, x.tx, table, key, keys)
+}
+
+func (x *applyTx) RefOrigins(ctx context.Context, table string, khs []string) (map[string]map[string]bool, error) {
+	return x.db.foreignRefs(ctx, x.tx, table, khs)
+}
+
+func (x *applyTx) ChangeRefOrigins(ctx context.Context, table string, drop [][2]string, add []rules.RefOrigin) error {
+	x.origins += len(add)
+	return x.db.changeOrigins(ctx, x.tx, table, drop, add)
+}
+
+func (x *applyTx) MarkApplied(ctx context.Context, b *batch.Batch, res gapsync.Result) (string, bool, error) {
+	now := time.Now().UTC().Format(timeLayout)
+	led := "INSERT INTO sync_applied (batch_id, table_name, direction, rows_in, rows_written, bytes, conflicts, applied_at) VALUES (?,?,?,?,?,?,?,?) " +
+		x.db.onDuplicateNothing("batch_id")
+	r, err := x.tx.ExecContext(ctx, led, b.ID, b.Table, b.Direction, res.Rows, res.Written, res.Bytes, res.Conflicts, now)
+	if err != nil {
+		return "", false, err
+	}
+	n, _ := r.RowsAffected()
+	return now, n > 0, nil
+}
+
+func (x *applyTx) Commit() error {
+	if err := x.tx.Commit(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if x.versions > 0 {
+		x.db.noteLedger(ctx, "sync_row_version", x.versions)
+	}
+	if x.origins > 0 {
+		x.db.noteLedger(ctx, "sync_ref_origin", x.origins)
+	}
+	return nil
+}
+
+func (x *applyTx) Rollback() error { return x.tx.Rollback() }
 
 // arrayUpserter is a dialect that can upsert many rows with one array
 // parameter a column (PostgreSQL); false: write a VALUES list instead.
@@ -316,129 +316,6 @@ func (db *DB) delete(ctx context.Context, tx *sql.Tx, table string, key []string
 		written += n
 	}
 	return written, nil
-}
-
-// settle splits the incoming rows of a two-way table into those to apply
-// and the local versions of those in conflict (see Apply).
-func (db *DB) settle(ctx context.Context, tx *sql.Tx, t gapsync.Table, names []string, b *batch.Batch, hasTombs bool) (apply, conflicts []batch.Row, local map[string][]any, err error) {
-	keyPos := rules.Positions(names, t.Key)
-	curPos := rules.Positions(names, []string{t.Cursor})[0]
-	keys := make([][]any, len(b.Rows))
-	khs := make([]string, len(b.Rows))
-	for i, r := range b.Rows {
-		keys[i] = rules.Pick(r.Values, keyPos)
-		khs[i] = rules.KeyHash(keys[i])
-	}
-	led, err := db.versions(ctx, tx, t.Name, khs)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	// The ledger holds rows in the form this side reads them for
-	// sending: every column of the table (see sentNames), which may be
-	// more than the batch names (a column added here only).
-	all, err := db.sentNames(ctx, t)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	wide := !sameNames(all, names)
-	look := names
-	if wide {
-		look = all
-	}
-	local, err = db.lookup(ctx, tx, t.Name, look, t.Key, keys)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	namePos := rules.Positions(look, names)
-	tombs := map[string][]any{}
-	if hasTombs {
-		if tombs, err = db.lookup(ctx, tx, TombstoneTable(t.Name), db.tombstoneCols(ctx, t), t.Key, keys); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	force := b.Flags&batch.FlagForce != 0
-	for i, r := range b.Rows {
-		in := rules.StateHash(r.Op, names, r.Values, keyPos, curPos)
-		var (
-			mine   string
-			cursor any
-			found  bool
-			lv     batch.Row
-		)
-		var stored string
-		if vals, ok := local[khs[i]]; ok {
-			if wide {
-				stored = rules.RowHash(all, vals)
-				vals = rules.Pick(vals, namePos)
-				local[khs[i]] = vals
-			}
-			mine, cursor, found = rules.RowHash(names, vals), vals[curPos], true
-			lv = batch.Row{Op: batch.OpUpsert, Values: vals}
-		} else if tv, ok := tombs[khs[i]]; ok {
-			// Whether it travelled is told by its time; its cursor is
-			// the last one of the deletions' columns (the time, or the
-			// deleted row's last integer cursor).
-			cursor, found = tv[len(t.Key)], true
-			vals := make([]any, len(names))
-			for j, kp := range keyPos {
-				vals[kp] = tv[j]
-			}
-			vals[curPos] = tv[len(tv)-1]
-			lv = batch.Row{Op: batch.OpDelete, Values: vals}
-			mine = rules.StateHash(batch.OpDelete, names, vals, keyPos, curPos)
-		}
-		if rules.Conflicts(in, rules.Local{Found: found, State: mine, Stored: stored, Cursor: cursor}, led[khs[i]], b.Since, force) {
-			conflicts = append(conflicts, lv)
-			continue
-		}
-		apply = append(apply, r)
-	}
-	return apply, conflicts, local, nil
-}
-
-// stampTombstones writes the tombstones of applied deletions (key values
-// followed by the deletion's cursor); t must have a tombstone table. For
-// a time cursor that cursor is the deletion time. For an integer cursor
-// it is the deleted row's last cursor value, and the deletion time stays
-// this side's own (the deletions' window here runs by this clock): the
-// tombstones the trigger just wrote are read back and get the cursor;
-// a key with none (nothing was deleted here) needs none.
-func (db *DB) stampTombstones(ctx context.Context, tx *sql.Tx, t gapsync.Table, keyPos []int, tombs [][]any) error {
-	if len(tombs) == 0 {
-		return nil
-	}
-	cols := append(append([]string{}, t.Key...), tombstoneAt)
-	if tc := db.tombstoneCols(ctx, t); len(tc) > len(cols) {
-		keys := make([][]any, len(tombs))
-		for i, r := range tombs {
-			keys[i] = r[:len(t.Key)]
-		}
-		local, err := db.lookup(ctx, tx, TombstoneTable(t.Name), tc, t.Key, keys)
-		if err != nil {
-			return fmt.Errorf("stamp tombstones: %w", err)
-		}
-		stamped := tombs[:0:0]
-		for _, r := range tombs {
-			if lv, ok := local[rules.KeyHash(r[:len(t.Key)])]; ok {
-				stamped = append(stamped, append(append([]any{}, lv[:len(t.Key)+1]...), r[len(t.Key)]))
-			}
-		}
-		tombs, cols = stamped, tc
-		if len(tombs) == 0 {
-			return nil
-		}
-	}
-	for start := 0; start < len(tombs); start += 500 {
-		end := min(start+500, len(tombs))
-		var args []any
-		for _, r := range tombs[start:end] {
-			args = append(args, r...)
-		}
-		if _, err := tx.ExecContext(ctx, db.d.Upsert(TombstoneTable(t.Name), cols, t.Key, end-start), args...); err != nil {
-			return fmt.Errorf("stamp tombstones: %w", err)
-		}
-	}
-	return nil
 }
 
 // tombstoneCols are the columns of t's tombstones: the key, the deletion
@@ -647,19 +524,6 @@ func keysPerStatement(d dialect, key []string) int {
 	return max(1, min(1000, d.placeholderLimit()/max(1, len(key))))
 }
 
-// storedRows reads back, locked, the columns names of the rows that the
-// upserts among rows (whose keys are at keyPos) left in table, keyed by
-// keyHash.
-func (db *DB) storedRows(ctx context.Context, tx *sql.Tx, table string, names, key []string, rows []batch.Row, keyPos []int) (map[string][]any, error) {
-	var keys [][]any
-	for _, r := range rows {
-		if r.Op == batch.OpUpsert {
-			keys = append(keys, rules.Pick(r.Values, keyPos))
-		}
-	}
-	return db.lookupLocked(ctx, tx, table, names, key, keys, db.d.lockRows())
-}
-
 // typesOf returns the declared types of table's columns names, from the
 // cached shape; "" for a column not found there.
 func (db *DB) typesOf(ctx context.Context, table string, names []string) []string {
@@ -796,19 +660,6 @@ func (db *DB) sentNames(ctx context.Context, t gapsync.Table) ([]string, error) 
 	return out, nil
 }
 
-// sameNames reports whether a and b hold the same names, in any order.
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		if !contains(b, x) {
-			return false
-		}
-	}
-	return true
-}
-
 // dropColumns keeps only the columns of b at the positions keep (in
 // order), in the column list and in every row.
 func dropColumns(b *batch.Batch, keep []int) {
@@ -866,4 +717,255 @@ func (db *DB) applied(ctx context.Context, id string) (gapsync.Result, bool, err
 		BatchID: a.BatchID, Table: a.TableName, Rows: a.Rows, Written: a.Written, Bytes: a.Bytes,
 		Duplicate: true, Conflicts: a.Conflicts, AppliedAt: a.AppliedAt.UTC().Format(timeLayout),
 	}, true, nil
+}
+
+// A batch's values are in the form of the engine that read them: MySQL
+// gives bytes and numbers, PostgreSQL text and bytes, SQLite its storage
+// classes. Before a batch is applied, adaptValues puts each value into the
+// form this engine takes for its column (dialect.writeValue) and refuses,
+// naming the table, key and column, a value the column cannot hold as it
+// is: a MySQL zero date in PostgreSQL, or more fraction digits than a
+// time or decimal column keeps (which an engine would round in silence).
+// The mapping between engines is the README's type table.
+
+// colSpec is what adaptValues needs of a column's declared type.
+type colSpec struct {
+	typ   string // lower case
+	frac  int    // fraction digits a time or decimal column keeps; -1: not such a column
+	time  bool   // a date, time or timestamp column
+	bytes bool   // a binary column (bytea, BLOB, BINARY, BIT)
+}
+
+var (
+	precisionRe = regexp.MustCompile(`\((\d+)\)`)
+	scaleRe     = regexp.MustCompile(`^(?:decimal|numeric|dec|fixed)\s*\(\s*\d+\s*,\s*(\d+)\s*\)`)
+)
+
+// specOf reads a declared type as the dialect reports it.
+func specOf(d dialect, typ string) colSpec {
+	t := strings.ToLower(strings.TrimSpace(typ))
+	s := colSpec{typ: t, frac: -1}
+	if strings.HasSuffix(t, "[]") {
+		return s
+	}
+	switch {
+	case strings.HasPrefix(t, "datetime"), strings.HasPrefix(t, "timestamp"), strings.HasPrefix(t, "time"):
+		s.time = true
+		s.frac = d.defaultTimePrecision()
+		if m := precisionRe.FindStringSubmatch(t); m != nil {
+			s.frac, _ = strconv.Atoi(m[1])
+		}
+	case t == "date":
+		s.time = true
+	case strings.HasPrefix(t, "decimal"), strings.HasPrefix(t, "numeric"), strings.HasPrefix(t, "dec("), strings.HasPrefix(t, "fixed"):
+		if m := scaleRe.FindStringSubmatch(t); m != nil {
+			s.frac, _ = strconv.Atoi(m[1])
+		} else if !strings.Contains(t, "(") {
+			s.frac = d.defaultDecimalScale()
+		} else if m := precisionRe.FindStringSubmatch(t); m != nil {
+			s.frac = 0 // DECIMAL(p): no fraction
+		}
+	}
+	s.bytes = t == "bytea" || strings.Contains(t, "blob") || strings.Contains(t, "binary") || strings.HasPrefix(t, "bit")
+	return s
+}
+
+// adaptValues gives b's rows their values in this engine's form (see
+// above), in new slices.
+func (db *DB) adaptValues(ctx context.Context, t gapsync.Table, names []string, b *batch.Batch) error {
+	cols, err := db.columns(ctx, t.Name)
+	if err != nil {
+		return err
+	}
+	specs := make([]colSpec, len(names))
+	for i, n := range names {
+		c, _ := findColumn(cols, n)
+		specs[i] = specOf(db.d, c.Type)
+	}
+	keyPos := rules.Positions(names, t.Key)
+	for k, r := range b.Rows {
+		// Each row gets values of its own: the caller's may be shared
+		// (several batches built from one set of rows, applied at once).
+		out := make([]any, len(r.Values))
+		for i, v := range r.Values {
+			if v == nil {
+				continue
+			}
+			nv, err := fitValue(db.d, specs[i], v)
+			if err != nil {
+				return fmt.Errorf("%w: table %s, key %s, column %s (%s): %v", gapsync.ErrRejected, t.Name,
+					keyString(rules.Pick(r.Values, keyPos)), names[i], specs[i].typ, err)
+			}
+			out[i] = nv
+		}
+		b.Rows[k].Values = out
+	}
+	return nil
+}
+
+// fitValue checks that v fits s exactly and returns it in the dialect's
+// write form.
+func fitValue(d dialect, s colSpec, v any) (any, error) {
+	if s.frac >= 0 || s.time {
+		var text string
+		switch x := v.(type) {
+		case []byte:
+			text = string(x)
+		case string:
+			text = x
+		}
+		if s.frac >= 0 {
+			if n := fractionDigits(text, s.time); n > s.frac {
+				return nil, fmt.Errorf("value %q has %d significant fraction digits and the column keeps %d: it would be rounded; widen the column", clip(text), n, s.frac)
+			}
+		}
+	}
+	return d.writeValue(s, v)
+}
+
+// fractionDigits counts the digits after the decimal point of a number or
+// of a time's seconds, less trailing zeros.
+func fractionDigits(s string, isTime bool) int {
+	if isTime {
+		// The seconds' fraction: after the last '.', up to a zone or era.
+		i := strings.LastIndexByte(s, '.')
+		if i < 0 || strings.IndexByte(s[:i], ':') < 0 {
+			return 0
+		}
+		s = s[i+1:]
+		end := 0
+		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+			end++
+		}
+		return len(strings.TrimRight(s[:end], "0"))
+	}
+	i := strings.IndexByte(s, '.')
+	if i < 0 || strings.ContainsAny(s, "eE") {
+		return 0
+	}
+	return len(strings.TrimRight(s[i+1:], "0"))
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// keyString is a key's values as an operator reads them.
+func keyString(vals []any) string {
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		switch x := v.(type) {
+		case []byte:
+			parts[i] = strconv.Quote(string(x))
+		case string:
+			parts[i] = strconv.Quote(x)
+		default:
+			parts[i] = fmt.Sprint(x)
+		}
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// textOf is v as text, the form every engine parses for every type.
+func textOf(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case []byte:
+		return string(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
+	case float32:
+		return strconv.FormatFloat(float64(x), 'g', -1, 32), true
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+// sqlQueryer is a *sql.DB or a *sql.Tx.
+type sqlQueryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// versions reads the version ledger for keys of table.
+func (db *DB) versions(ctx context.Context, q sqlQueryer, table string, keys []string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	for start := 0; start < len(keys); start += 500 {
+		end := min(start+500, len(keys))
+		args := []any{table}
+		for _, k := range keys[start:end] {
+			args = append(args, k)
+		}
+		rows, err := q.QueryContext(ctx, "SELECT key_hash, row_hash FROM sync_row_version WHERE table_name = ? AND key_hash IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", end-start), ",")+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("storage: read version ledger: %w", err)
+		}
+		for rows.Next() {
+			var k, h string
+			if err := rows.Scan(&k, &h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// recordVersions upserts the version ledger for applied rows.
+func (db *DB) recordVersions(ctx context.Context, q sqlQueryer, table string, keys, hashes []string) error {
+	for start := 0; start < len(keys); start += 500 {
+		end := min(start+500, len(keys))
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO sync_row_version (table_name, key_hash, row_hash) VALUES ")
+		args := make([]any, 0, 3*(end-start))
+		for i := start; i < end; i++ {
+			if i > start {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?)")
+			args = append(args, table, keys[i], hashes[i])
+		}
+		sb.WriteString(" " + db.d.onConflict([]string{"table_name", "key_hash"}, []string{"row_hash"}))
+		if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("storage: write version ledger: %w", err)
+		}
+	}
+	return nil
+}
+
+// scanAll reads every row of rows as n values each, NULL as nil and an
+// empty BLOB as a non-nil empty []byte, and closes rows.
+func scanAll(rows *sql.Rows, n int) ([][]any, error) {
+	defer rows.Close()
+	var out [][]any
+	ptrs := make([]any, n)
+	for rows.Next() {
+		vals := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			vals[i] = rules.Normalize(v)
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
 }

@@ -187,7 +187,7 @@ type addFunc func(table string, side gapsync.Side, warn bool, what, fix string, 
 // checkSide checks one side's table against its own sync_config row.
 func checkSide(add addFunc, s gapsync.Shape, side gapsync.Side) {
 	t := *s.Config
-	q := quoter(s.Dialect)
+	q := quoter(s)
 	if !s.Exists {
 		add(t.Name, side, false, "the table does not exist",
 			"create it with the same columns as on the other side, or disable it (%s -disable %s)", side, t.Name)
@@ -242,13 +242,13 @@ func compareColumns(add addFunc, t gapsync.Table, in, ex gapsync.Shape) {
 	for _, c := range in.Columns {
 		if _, ok := ex.Column(c.Name); !ok {
 			add(t.Name, gapsync.Intranet, true, fmt.Sprintf("column %s exists on the internet side only%s", c.Name, waits(t.Allows(gapsync.Push))),
-				"ALTER TABLE %s ADD COLUMN %s %s on the intranet side", quoter(ex.Dialect)(t.Name), quoter(ex.Dialect)(c.Name), c.Type)
+				"ALTER TABLE %s ADD COLUMN %s %s on the intranet side", quoter(ex)(t.Name), quoter(ex)(c.Name), c.Type)
 		}
 	}
 	for _, c := range ex.Columns {
 		if _, ok := in.Column(c.Name); !ok {
 			add(t.Name, gapsync.Internet, true, fmt.Sprintf("column %s exists on the intranet side only%s", c.Name, waits(t.Allows(gapsync.Pull))),
-				"ALTER TABLE %s ADD COLUMN %s %s on the internet side", quoter(in.Dialect)(t.Name), quoter(in.Dialect)(c.Name), c.Type)
+				"ALTER TABLE %s ADD COLUMN %s %s on the internet side", quoter(in)(t.Name), quoter(in)(c.Name), c.Type)
 		}
 	}
 	for _, a := range in.Columns {
@@ -258,27 +258,27 @@ func compareColumns(add addFunc, t gapsync.Table, in, ex gapsync.Shape) {
 		}
 		if in.Dialect == ex.Dialect && a.Type != b.Type {
 			add(t.Name, gapsync.Intranet, false, fmt.Sprintf("column %s is %s on the internet side and %s on the intranet side: values would not round-trip exactly", a.Name, a.Type, b.Type),
-				alterType(ex.Dialect)+" on the side that is wrong", quoter(ex.Dialect)(t.Name), quoter(ex.Dialect)(a.Name), a.Type)
+				alterType(ex)+" on the side that is wrong", quoter(ex)(t.Name), quoter(ex)(a.Name), a.Type)
 		}
 		// A target narrower than its source refuses (or mangles) text.
 		if t.Allows(gapsync.Push) && narrower(b.Charset, a.Charset) {
 			add(t.Name, gapsync.Intranet, false, charsetWhat(a.Name, b.Charset, "intranet", a.Charset),
-				"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin on the intranet side", quoter(ex.Dialect)(t.Name))
+				"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin on the intranet side", quoter(ex)(t.Name))
 		}
 		if t.Allows(gapsync.Pull) && narrower(a.Charset, b.Charset) {
 			add(t.Name, gapsync.Internet, false, charsetWhat(a.Name, a.Charset, "internet", b.Charset),
-				"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin on the internet side", quoter(in.Dialect)(t.Name))
+				"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin on the internet side", quoter(in)(t.Name))
 		}
 	}
 	if narrower(ex.Charset, in.Charset) {
 		add(t.Name, gapsync.Intranet, true, fmt.Sprintf("the table's default character set is %s on the intranet side, %s on the internet side: a column added later gets %s",
 			ex.Charset, charsetName(in.Charset), ex.Charset),
-			"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", quoter(ex.Dialect)(t.Name))
+			"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", quoter(ex)(t.Name))
 	}
 	if narrower(in.Charset, ex.Charset) {
 		add(t.Name, gapsync.Internet, true, fmt.Sprintf("the table's default character set is %s on the internet side, %s on the intranet side: a column added later gets %s",
 			in.Charset, charsetName(ex.Charset), in.Charset),
-			"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", quoter(in.Dialect)(t.Name))
+			"ALTER TABLE %s CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", quoter(in)(t.Name))
 	}
 }
 
@@ -325,20 +325,22 @@ func sameSet(a, b []string) bool {
 	return true
 }
 
-// alterType is the statement that changes a column's type, as a format
-// of table, column and type.
-func alterType(dialect string) string {
-	if dialect == "postgres" {
-		return "ALTER TABLE %s ALTER COLUMN %s TYPE %s"
+// alterType is the statement that changes a column's type on the side
+// s describes, as a format of table, column and type.
+func alterType(s gapsync.Shape) string {
+	if s.AlterType != "" {
+		return s.AlterType
 	}
-	return "ALTER TABLE %s MODIFY %s %s"
+	return "ALTER TABLE %s ALTER COLUMN %s TYPE %s"
 }
 
-func quoter(dialect string) func(string) string {
-	if dialect == "mysql" {
-		return func(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+// quoter quotes identifiers for the side s describes.
+func quoter(s gapsync.Shape) func(string) string {
+	q := s.Quote
+	if q == "" {
+		q = `"`
 	}
-	return func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	return func(id string) string { return q + strings.ReplaceAll(id, q, q+q) + q }
 }
 
 // spec is t in the -table short form.

@@ -220,9 +220,9 @@ func (c *Coordinator) alters(ctx context.Context, t gapsync.Table, d gapsync.Dir
 	if d == gapsync.Push {
 		table, there = t.Wire(), t.WireColumn
 	}
-	q := quoter(dst.Dialect)
+	q := quoter(dst)
 	if derr != nil {
-		q = quoter("")
+		q = quoter(gapsync.Shape{})
 	}
 	for _, col := range cols {
 		typ := "<type>"
@@ -314,7 +314,7 @@ func (c *Coordinator) driftProblems(ctx context.Context, t gapsync.Table, d gaps
 	if err != nil {
 		return []string{fmt.Sprintf("columns of %s changed on the %s side and the %s side cannot be read to compare: %v", t.Name, sender(d), receiver(d), err)}
 	}
-	q := quoter(dst.Dialect)
+	q := quoter(dst)
 	// The fixes are run on the receiving side, in its names.
 	rt, rcol := t.Name, func(col string) string { return col }
 	if d == gapsync.Push {
@@ -336,7 +336,7 @@ func (c *Coordinator) driftProblems(ctx context.Context, t gapsync.Table, d gaps
 		if !compatibleTypes(n.Type, rc.Type) {
 			out = append(out, fmt.Sprintf("column %s of %s changed type on the %s side to %s, which the %s side's %s cannot hold without loss: "+
 				"change it there too (%s), then resume the table (internet -resume %s)",
-				n.Name, t.Name, sender(d), n.Type, receiver(d), rc.Type, fmt.Sprintf(alterType(dst.Dialect), q(rt), q(rcol(n.Name)), n.Type), t.Name))
+				n.Name, t.Name, sender(d), n.Type, receiver(d), rc.Type, fmt.Sprintf(alterType(dst), q(rt), q(rcol(n.Name)), n.Type), t.Name))
 		}
 	}
 	return out

@@ -57,6 +57,8 @@ type Target struct {
 	Files     syncer.FileDB
 	Conflicts ConflictStore
 	Parking   syncer.Parker
+	// Checkpoints keeps the position of windows in progress.
+	Checkpoints syncer.Checkpointer
 	// Tombstones installs the tracking of hard deletes on a configured
 	// table, so that a DELETE travels (storage's InstallTombstones).
 	Tombstones func(context.Context, gapsync.Table) error
@@ -150,6 +152,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ConflictLog", func(t *testing.T) { testConflictLog(t, h) })
 	t.Run("Parking", func(t *testing.T) { testParking(t, h) })
 	t.Run("FileLedger", func(t *testing.T) { testFileLedger(t, h) })
+	t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, h) })
 	t.Run("TwoWay", func(t *testing.T) { RunTwoWay(t, h) })
 }
 
