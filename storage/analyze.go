@@ -47,7 +47,7 @@ func (s *ledgerStats) grew(ledger string, n int) bool {
 // and is logged.
 func (db *DB) noteLedger(ctx context.Context, ledger string, n int) {
 	q := db.d.analyze(ledger)
-	if q == "" || n == 0 || !db.ledgers.grew(ledger, n) {
+	if q == "" || !db.allows(q) || n == 0 || !db.ledgers.grew(ledger, n) {
 		return
 	}
 	if _, err := db.sql.ExecContext(ctx, q); err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +62,13 @@ type Options struct {
 	// be at least twice the envelope skew (syncer.NewGateway refuses
 	// less). Default 1 hour.
 	ReplayHorizon time.Duration
+	// Device is what the isolation device between this process and the
+	// database passes (see DeviceProfile and its presets): the gateway's
+	// intranet database behind a device that passes text only, packets
+	// up to a size, or some statement kinds. MaxStatementBytes is held
+	// under its packet limit. SQLite ignores it. Default: the "prepared"
+	// preset, everything passes.
+	Device DeviceProfile
 }
 
 func (o *Options) withDefaults() Options {
@@ -88,6 +97,15 @@ func (o *Options) withDefaults() Options {
 	if r.ReplayHorizon == 0 {
 		r.ReplayHorizon = time.Hour
 	}
+	if r.Device.Name == "" {
+		r.Device.Name = DevicePrepared
+		if r.Device.TextOnly || r.Device.MaxPacket > 0 || len(r.Device.Statements) > 0 {
+			r.Device.Name = "custom"
+		}
+	}
+	if n := r.Device.statementBudget(); n > 0 && r.MaxStatementBytes > n {
+		r.MaxStatementBytes = n
+	}
 	return r
 }
 
@@ -114,8 +132,16 @@ type DB struct {
 // zone shift or a DST fold), values come back unparsed (parseTime=false)
 // through server-side prepared statements (interpolateParams=false, so
 // FLOAT and DOUBLE come back in binary form, bit-exact), and the
-// connection character set is utf8mb4.
+// connection character set is utf8mb4. Under a text-only device profile
+// (Options.Device) statements go as text with their values written in
+// (interpolateParams=true) and FLOAT columns are read through a DOUBLE,
+// which keeps them bit-exact too.
 func OpenMySQL(dsn string, o *Options) (*DB, error) {
+	opts := o.withDefaults()
+	if err := opts.Device.Validate(); err != nil {
+		return nil, err
+	}
+	dev := opts.Device
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("storage: parse MySQL DSN: %w", err)
@@ -125,7 +151,10 @@ func OpenMySQL(dsn string, o *Options) (*DB, error) {
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
 	cfg.ParseTime = false
-	cfg.InterpolateParams = false
+	cfg.InterpolateParams = dev.TextOnly
+	if dev.MaxPacket > 0 {
+		cfg.MaxAllowedPacket = dev.MaxPacket
+	}
 	cfg.ClientFoundRows = false
 	cfg.MultiStatements = false
 	cfg.Collation = "utf8mb4_general_ci"
@@ -133,10 +162,10 @@ func OpenMySQL(dsn string, o *Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: MySQL connector: %w", err)
 	}
-	sqldb := sql.OpenDB(conn)
+	sqldb := sql.OpenDB(withDevice(conn, dev, dev.TextOnly))
 	sqldb.SetConnMaxLifetime(30 * time.Minute)
 	sqldb.SetMaxIdleConns(8)
-	return newDB(bun.NewDB(sqldb, mysqldialect.New()), mysqlDialect{}, o)
+	return newDB(bun.NewDB(sqldb, mysqldialect.New()), mysqlDialect{text: dev.TextOnly}, &opts)
 }
 
 // OpenPostgres opens a PostgreSQL database from a libpq URL or key=value
@@ -149,11 +178,23 @@ func OpenMySQL(dsn string, o *Options) (*DB, error) {
 // stamps theirs; gapsync reads and sends timestamptz values as UTC wall
 // time and compares them as such (dialect_postgres.go), and reads the
 // zone once, for TIMESTAMP WITHOUT TIME ZONE cursors. Tables are those of
-// the first schema of the search_path.
+// the first schema of the search_path. Under a text-only device profile
+// (Options.Device) statements run on pgx's simple protocol
+// (default_query_exec_mode=simple_protocol): values are written into the
+// statement's text, none is prepared on the server; as values are read as
+// text either way (SelectExpr) they read back the same.
 func OpenPostgres(dsn string, o *Options) (*DB, error) {
+	opts := o.withDefaults()
+	if err := opts.Device.Validate(); err != nil {
+		return nil, err
+	}
+	dev := opts.Device
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("storage: parse PostgreSQL DSN: %s", redactPG(err))
+	}
+	if dev.TextOnly {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	}
 	var zone atomic.Value
 	after := func(ctx context.Context, c *pgx.Conn) error {
@@ -167,7 +208,7 @@ func OpenPostgres(dsn string, o *Options) (*DB, error) {
 		_, err := c.Exec(ctx, "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1")
 		return err
 	}
-	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(after))})
+	sqldb := sql.OpenDB(withDevice(pgConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(after))}, dev, false))
 	sqldb.SetConnMaxLifetime(30 * time.Minute)
 	sqldb.SetMaxIdleConns(8)
 	if err := sqldb.PingContext(context.Background()); err != nil {
@@ -175,7 +216,7 @@ func OpenPostgres(dsn string, o *Options) (*DB, error) {
 		return nil, fmt.Errorf("storage: connect postgres: %w", err)
 	}
 	z, _ := zone.Load().(string)
-	return newDB(bun.NewDB(sqldb, pgdialect.New()), pgDialect{zone: z}, o)
+	return newDB(bun.NewDB(sqldb, pgdialect.New()), pgDialect{zone: z}, &opts)
 }
 
 // redactPG says what is wrong with a DSN pgx cannot parse without
@@ -224,9 +265,15 @@ func (db *DB) Dialect() string { return db.d.Name() }
 func (db *DB) Close() error { return db.bun.Close() }
 
 // Migrate creates the sync metadata tables and their indexes if they do not
-// exist. It is idempotent and safe to call at every start.
+// exist. It is idempotent and safe to call at every start. Under a
+// device profile that passes no CREATE (DeviceProfile.Statements) it
+// creates nothing: it fails, with the DDL to run by hand, when a table or
+// column is missing.
 func (db *DB) Migrate(ctx context.Context) error {
-	for _, m := range append(models, (*ParkedRow)(nil), (*DriftRow)(nil)) {
+	if !db.allows("CREATE TABLE") || !db.allows("ALTER TABLE") {
+		return db.checkMigrated(ctx)
+	}
+	for _, m := range migrationModels() {
 		q := db.d.tableDDL(db.bun.NewCreateTable().Model(m).IfNotExists().String())
 		if _, err := db.sql.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("storage: create %T: %w", m, err)
@@ -240,27 +287,35 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err := db.widenLog(ctx); err != nil {
 		return err
 	}
-	// Columns added since a table was first made: file_record.sm3 (SM3
-	// digests, syncer's FileOptions.Digest), and what a continued
-	// verification needs of the rows found before a stop.
-	for _, c := range []struct{ table, column, decl string }{
-		{"file_record", "sm3", "VARCHAR(64) NOT NULL DEFAULT ''"},
-		{"sync_verify", "key_data", "TEXT NULL"},
-		{"sync_verify", "hashes", "VARCHAR(80) NULL"},
-		// sync_config's column lists and row filter (Table.Columns,
-		// Exclude, Filter, FilterAs).
-		{"sync_config", "include_columns", "VARCHAR(1000) NOT NULL DEFAULT ''"},
-		{"sync_config", "exclude_columns", "VARCHAR(1000) NOT NULL DEFAULT ''"},
-		{"sync_config", "row_filter", "VARCHAR(4000) NOT NULL DEFAULT ''"},
-		{"sync_config", "filter_as", "VARCHAR(8) NOT NULL DEFAULT ''"},
-		{"sync_config", "remote_name", "VARCHAR(64) NOT NULL DEFAULT ''"},
-		{"sync_config", "remote_columns", "VARCHAR(2000) NOT NULL DEFAULT ''"},
-	} {
+	for _, c := range addedColumns {
 		if err := db.addColumn(ctx, c.table, c.column, c.decl); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func migrationModels() []any {
+	return append(slices.Clone(models), (*ParkedRow)(nil), (*DriftRow)(nil))
+}
+
+func typeOf(m any) reflect.Type { return reflect.TypeOf(m) }
+
+// addedColumns are the columns added since a table was first made:
+// file_record.sm3 (SM3 digests, syncer's FileOptions.Digest), and what a
+// continued verification needs of the rows found before a stop.
+var addedColumns = []struct{ table, column, decl string }{
+	{"file_record", "sm3", "VARCHAR(64) NOT NULL DEFAULT ''"},
+	{"sync_verify", "key_data", "TEXT NULL"},
+	{"sync_verify", "hashes", "VARCHAR(80) NULL"},
+	// sync_config's column lists and row filter (Table.Columns,
+	// Exclude, Filter, FilterAs).
+	{"sync_config", "include_columns", "VARCHAR(1000) NOT NULL DEFAULT ''"},
+	{"sync_config", "exclude_columns", "VARCHAR(1000) NOT NULL DEFAULT ''"},
+	{"sync_config", "row_filter", "VARCHAR(4000) NOT NULL DEFAULT ''"},
+	{"sync_config", "filter_as", "VARCHAR(8) NOT NULL DEFAULT ''"},
+	{"sync_config", "remote_name", "VARCHAR(64) NOT NULL DEFAULT ''"},
+	{"sync_config", "remote_columns", "VARCHAR(2000) NOT NULL DEFAULT ''"},
 }
 
 // addColumn adds column to a metadata table created before the column

@@ -14,7 +14,9 @@ import (
 // mysqlDialect is MySQL and MariaDB (and what speaks their protocol and
 // SQL closely enough: TiDB, and DM or OceanBase in MySQL mode, see the
 // README). Sessions run in UTC (OpenMySQL); values come back unparsed.
-type mysqlDialect struct{}
+// text: statements go over the text protocol (a text-only device
+// profile), where FLOAT columns are read through mysqlFloatRead.
+type mysqlDialect struct{ text bool }
 
 var _ dialect = mysqlDialect{}
 
@@ -24,7 +26,29 @@ func (mysqlDialect) Quote(s string) string {
 	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 }
 
-func (d mysqlDialect) SelectExpr(col, _ string) string { return d.Quote(col) }
+// SelectExpr reads a column as it is, but over the text protocol a FLOAT
+// through mysqlFloatRead.
+func (d mysqlDialect) SelectExpr(col, typ string) string {
+	if d.text && d.valueClass(strings.ToLower(strings.TrimSpace(typ))) == classFloat32 {
+		return mysqlFloatRead(d.Quote(col))
+	}
+	return d.Quote(col)
+}
+
+// mysqlFloatRead reads a FLOAT expression as a DOUBLE. The text protocol
+// prints a FLOAT with six significant digits (3.40282e38 for the largest,
+// 0.1 for 0.100000001…), which is not its value; a DOUBLE holds every
+// FLOAT exactly and prints the shortest text that reads back as it, so
+// the connection (deviceConn with f32) turns that back into the float32
+// the binary protocol gives. The server names the result column by the
+// expression, which isMySQLFloatRead recognises.
+func mysqlFloatRead(quoted string) string { return "CAST(" + quoted + " AS DOUBLE)" }
+
+// isMySQLFloatRead reports whether a result column's name is that of a
+// mysqlFloatRead expression.
+func isMySQLFloatRead(name string) bool {
+	return strings.HasPrefix(name, "CAST(`") && strings.HasSuffix(name, "` AS DOUBLE)")
+}
 
 func (d mysqlDialect) Upsert(table string, cols, key []string, rows int) string {
 	return upsert(d, table, cols, key, rows)

@@ -663,8 +663,10 @@ func (s sender) MapLocal(ctx context.Context, refs []string) (map[string]string,
 }
 
 // readPage runs q and returns its rows, stopping early once their size
-// passes p.Bytes. full reports whether more rows may follow.
+// passes p.Bytes (at most the device's packet limit, devicePage). full
+// reports whether more rows may follow.
 func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page) (out [][]any, full bool, err error) {
+	p = db.devicePage(p)
 	rows, err := db.sql.QueryContext(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, false, err

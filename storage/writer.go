@@ -690,7 +690,7 @@ func (db *DB) chunk(rows []batch.Row) ([][]batch.Row, error) {
 	var out [][]batch.Row
 	start, size := 0, 0
 	for i, r := range rows {
-		s := batch.RowSize(r)
+		s := db.stmtSize(r)
 		if s > db.opts.MaxStatementBytes {
 			return nil, fmt.Errorf("%w: row %d is %d bytes, over the %d-byte statement cap", gapsync.ErrTooLarge, i, s, db.opts.MaxStatementBytes)
 		}

@@ -46,6 +46,13 @@ var MySQLTypes = TypesTable{
 		x'00', x'00', x'00', x'00',
 		'{}', '1999-01-02 00:00:00.5')`,
 		`INSERT INTO types_demo (id, k) VALUES (2, 'nulls')`,
+		// FLOAT and DOUBLE at their extremes: largest, smallest
+		// subnormal, smallest normal, negative zero (MariaDB stores +0),
+		// and values whose shortest FLOAT text is not their value.
+		`INSERT INTO types_demo (id, k, fl, db) VALUES (4, 'fmax', 3.4028234663852886e38, 1.7976931348623157e308),
+		(5, 'fsub', 1.401298464324817e-45, 4.9406564584124654e-324), (6, 'fneg', -3.4028234663852886e38, -1.7976931348623157e308),
+		(7, 'f01', 0.1, 0.1), (8, 'fnorm', 1.1754943508222875e-38, 2.2250738585072014e-308), (9, 'f-0', -0e0, -0e0),
+		(10, 'fodd', 16777215, 9007199254740993), (11, 'fthird', 1/3, 1/3e0)`,
 		`INSERT INTO types_demo (id, k, vc, bl, fl, db) VALUES (3, '键 🔑', '''quoted'' "double" ` + "``back``" + ` \\ back\\slash', x'22275c60', 16777217, 0.30000000000000004)`,
 	},
 	Config: gapsync.Table{Name: "types_demo", Direction: gapsync.Both, Key: []string{"id", "k"}, Cursor: "updated_at", Enabled: true},
