@@ -126,8 +126,12 @@ type RetryOptions struct {
 // Permanent reports whether err is a configuration or input error that no
 // wait mends: an identifier that is not valid, a column or table that is
 // not there, malformed input, a path or URL that is refused, a cursor
-// column of a type that cannot carry every change.
+// column of a type that cannot carry every change, a statement the
+// isolation device does not pass (metadata tables to create by hand).
 func Permanent(err error) bool {
+	if errors.Is(err, storage.ErrStatementKind) {
+		return true
+	}
 	for _, s := range []error{gapsync.ErrBadIdentifier, gapsync.ErrUnknownColumn, gapsync.ErrUnknownTable,
 		gapsync.ErrMalformed, gapsync.ErrBadPath, gapsync.ErrForbiddenURL, gapsync.ErrUnsupportedCursor} {
 		if errors.Is(err, s) {

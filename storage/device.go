@@ -551,8 +551,8 @@ func (db *DB) checkMigrated(ctx context.Context) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: the isolation device passes only %s (profile %s), so the metadata tables cannot be created or changed from here; run this on the intranet database by hand, then start again:\n%s;",
-		gapsync.ErrRejected, strings.Join(db.opts.Device.Statements, ", "), db.opts.Device.Name, strings.Join(missing, ";\n"))
+	return fmt.Errorf("%w: it passes only %s (profile %s), so the metadata tables cannot be created or changed from here; run this on the intranet database by hand, then start again:\n%s;",
+		ErrStatementKind, strings.Join(db.opts.Device.Statements, ", "), db.opts.Device.Name, strings.Join(missing, ";\n"))
 }
 
 // probe reports whether q runs.

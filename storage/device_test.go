@@ -2,9 +2,17 @@ package storage_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -35,6 +43,7 @@ func deviceTarget(t *testing.T, open func(string, *storage.Options) (*storage.DB
 	}
 	tg := target(t, db) // Migrate: under dml-only it only checks the tables are there
 	tg.SQL = checks.SQL
+	tg.Tombstones = plain.InstallTombstones // triggers are set up beside the device, as the metadata tables
 	return tg
 }
 
@@ -67,15 +76,91 @@ func TestConformanceMariaDBTextOnly(t *testing.T) {
 }
 
 // The suite behind a device that passes text only, SELECT, INSERT, UPDATE
-// and DELETE only, in packets of at most 1 MiB (checked here before each
-// statement is sent; the server's own max_allowed_packet is larger): the
-// types table's rows (a 100,000-byte BLOB of NUL bytes, 70,000 bytes of
-// LONGTEXT) and the two-way suite's files cross in statements that fit.
+// and DELETE only, in packets of at most 1 MiB, on a private mariadbd
+// whose own max_allowed_packet is 1 MiB (the shared server's is larger):
+// a statement that did not fit would fail at the server. The types
+// table's rows (a 100,000-byte BLOB of NUL bytes, 70,000 bytes of
+// LONGTEXT) cross, and the two-way suite's files cross in the largest
+// chunks the profile passes (504 KiB, NUL bytes, so 1,008 KiB escaped).
+// Without mariadbd it runs on the shared server, on the profile's limit
+// alone.
 func TestConformanceMariaDBDMLOnly1MiB(t *testing.T) {
 	testdb.MySQL(t)
+	base, private := privateMariaDB(t, "1M")
+	if private {
+		t.Setenv(testdb.EnvDSN, base)
+	} else {
+		t.Log("no mariadbd here: the 1 MiB limit is the profile's alone")
+	}
 	p := preset(t, storage.DeviceDMLOnly)
 	p.MaxPacket = 1 << 20
-	sqltest.Run(t, mariaDevice(p))
+	if private {
+		t.Run("ServerLimitIsReal", func(t *testing.T) { testPacketLimit(t, p) })
+	}
+	h := mariaDevice(p)
+	h.ChunkSize = p.MaxChunk()
+	sqltest.Run(t, h)
+}
+
+// privateMariaDB starts a mariadbd of its own on a free loopback port
+// with max_allowed_packet packet, stopped when t ends, and returns a DSN
+// for it ("root@tcp(127.0.0.1:PORT)/"). ok is false without mariadbd.
+func privateMariaDB(t *testing.T, packet string) (dsn string, ok bool) {
+	t.Helper()
+	bin, err := exec.LookPath("mariadbd")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mariadbd"); err != nil {
+			return "", false
+		}
+	}
+	dir := t.TempDir()
+	install := exec.Command("mariadb-install-db", "--no-defaults", "--datadir="+filepath.Join(dir, "data"), "--user=root",
+		"--auth-root-authentication-method=normal", "--skip-test-db")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--no-defaults", "--datadir="+filepath.Join(dir, "data"), "--port="+strconv.Itoa(port),
+		"--bind-address=127.0.0.1", "--socket="+filepath.Join(dir, "mysqld.sock"), "--pid-file="+filepath.Join(dir, "mysqld.pid"),
+		"--user=root", "--skip-grant-tables", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin",
+		"--innodb-buffer-pool-size=64M", "--skip-log-bin", "--max-allowed-packet="+packet,
+		"--log-error="+filepath.Join(dir, "mariadbd.err"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	dsn = fmt.Sprintf("root@tcp(127.0.0.1:%d)/", port)
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var n int64
+		if err = admin.QueryRow("SELECT @@max_allowed_packet").Scan(&n); err == nil {
+			t.Logf("private mariadbd on port %d, max_allowed_packet %d", port, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("private mariadbd did not come up: %v", err)
+		}
+	}
+	return dsn, true
 }
 
 // PostgreSQL on pgx's simple protocol.
@@ -161,7 +246,7 @@ func TestDeviceRefusesMariaDB(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "CREATE")) // names the kind
 
 	err = db.Migrate(ctx)
-	is.True(errors.Is(err, gapsync.ErrRejected))
+	is.True(errors.Is(err, storage.ErrStatementKind))
 	is.True(strings.Contains(err.Error(), "by hand"))
 	is.True(strings.Contains(err.Error(), "CREATE TABLE IF NOT EXISTS `sync_config`"))
 	var n int
@@ -191,17 +276,8 @@ func TestDeviceRefusesMariaDB(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "65536"))
 
 	// A batch of rows larger than a packet is cut into statements that fit.
-	_, err = plain.Bun().DB.ExecContext(ctx, "CREATE TABLE big (id BIGINT PRIMARY KEY, b MEDIUMBLOB, updated_at DATETIME(6))")
-	is.NoErr(err)
-	tb := gapsync.Table{Name: "big", Key: []string{"id"}, Cursor: "updated_at", Direction: gapsync.Push, Enabled: true}
-	is.NoErr(db.Configure(ctx, tb))
-	b := &batch.Batch{ID: "b1", Table: "big", Direction: string(gapsync.Push), Columns: []batch.Column{{Name: "id", Key: true}, {Name: "b"}, {Name: "updated_at"}}}
-	for i := range 10 {
-		blob := make([]byte, 20<<10) // NUL bytes: each escaped to two
-		blob[i] = 0xff
-		b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: []any{int64(i), blob, []byte("2020-01-01 00:00:00.000000")}})
-	}
-	_, err = db.Apply(ctx, b)
+	makeBig(t, plain, db)
+	_, err = db.Apply(ctx, bigBatch("b1", 10, 20<<10))
 	is.NoErr(err)
 	is.NoErr(plain.Bun().DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM big WHERE LENGTH(b) = 20480").Scan(&n))
 	is.Equal(n, 10)
@@ -245,4 +321,57 @@ func TestDeviceTextOnlyPreparesNothing(t *testing.T) {
 			is.Equal(n, 0) // nothing prepared on the server
 		})
 	}
+}
+
+// bigBatch is n rows of table big, each a MEDIUMBLOB of size NUL bytes
+// (each escaped to two in a text statement) but one.
+func bigBatch(id string, n, size int) *batch.Batch {
+	b := &batch.Batch{ID: id, Table: "big", Direction: string(gapsync.Push), Columns: []batch.Column{{Name: "id", Key: true}, {Name: "b"}, {Name: "updated_at"}}}
+	for i := range n {
+		blob := make([]byte, size)
+		blob[i%size] = 0xff
+		b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: []any{int64(i), blob, []byte("2020-01-01 00:00:00.000000")}})
+	}
+	return b
+}
+
+func makeBig(t *testing.T, plain, db *storage.DB) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := plain.Bun().DB.ExecContext(ctx, "CREATE TABLE big (id BIGINT PRIMARY KEY, b MEDIUMBLOB, updated_at DATETIME(6))"); err != nil {
+		t.Fatal(err)
+	}
+	tb := gapsync.Table{Name: "big", Key: []string{"id"}, Cursor: "updated_at", Direction: gapsync.Push, Enabled: true}
+	if err := db.Configure(ctx, tb); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testPacketLimit: on a server whose max_allowed_packet is the profile's,
+// a batch of 2 MiB in one statement (the default statement size, no
+// profile) is refused by the server, and under the profile it is cut into
+// statements that fit.
+func testPacketLimit(t *testing.T, p storage.DeviceProfile) {
+	is := is.New(t)
+	ctx := context.Background()
+	dsn := testdb.MySQL(t)
+	plain, err := storage.OpenMySQL(dsn, testOpts)
+	is.NoErr(err)
+	defer plain.Close()
+	is.NoErr(plain.Migrate(ctx))
+	makeBig(t, plain, plain)
+	_, err = plain.Apply(ctx, bigBatch("plain", 8, 256<<10))
+	is.True(err != nil) // the server refuses the packet
+	t.Logf("without the profile: %v", err)
+
+	o := *testOpts
+	o.Device = p
+	db, err := storage.OpenMySQL(dsn, &o)
+	is.NoErr(err)
+	defer db.Close()
+	_, err = db.Apply(ctx, bigBatch("device", 8, 256<<10))
+	is.NoErr(err)
+	var n int
+	is.NoErr(plain.Bun().DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM big WHERE LENGTH(b) = 262144").Scan(&n))
+	is.Equal(n, 8)
 }

@@ -73,6 +73,9 @@ func (g *Gateway) offerFiles(ctx context.Context, body []byte) ([]byte, error) {
 		if err := digestAgrees(r, g.opts.FileDigest, "this gateway"); err != nil {
 			return nil, err
 		}
+		if err := g.chunkFits(r); err != nil {
+			return nil, err
+		}
 		ids[i] = r.ID
 	}
 	cur, err := g.files.FileRecordsByID(ctx, ids)
@@ -216,6 +219,9 @@ func (g *Gateway) intranetFile(ctx context.Context, req transport.ChunksRequest)
 	if err := checkRecord(r, gapsync.Intranet); err != nil {
 		return r, err
 	}
+	if err := g.chunkFits(r); err != nil {
+		return r, err
+	}
 	if len(req.Idxs) > maxChunksPerReq || int64(len(req.Idxs))*r.ChunkSize > 2*maxChunkSize {
 		return r, fmt.Errorf("%w: %d chunks in one request", gapsync.ErrTooLarge, len(req.Idxs))
 	}
@@ -270,4 +276,14 @@ func (g *Gateway) ackChunks(ctx context.Context, body []byte) ([]byte, error) {
 		}
 	}
 	return []byte("{}"), nil
+}
+
+// chunkFits refuses a file whose chunks are larger than the isolation
+// device passes (GatewayOptions.MaxChunkSize).
+func (g *Gateway) chunkFits(r gapsync.FileRecord) error {
+	if n := g.opts.MaxChunkSize; n > 0 && r.ChunkSize > n {
+		return fmt.Errorf("%w: file %s travels in chunks of %d bytes, and the isolation device passes chunks of at most %d (its packet limit, -device-packet): set -chunk-size (FileOptions.ChunkSize) to at most %d on the internet and intranet mains",
+			gapsync.ErrTooLarge, r.Ref, r.ChunkSize, n, n)
+	}
+	return nil
 }

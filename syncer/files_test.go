@@ -80,12 +80,16 @@ func newFileZones(t *testing.T, kind, storeKind string, chunkSize int64) *fileZo
 	return newDigestZones(t, kind, storeKind, chunkSize, digests{})
 }
 
-// digests are the file digest settings of the three roles.
-type digests struct{ coord, gateway, worker string }
+// digests are the file digest settings of the three roles, and the
+// gateway's largest chunk (GatewayOptions.MaxChunkSize).
+type digests struct {
+	coord, gateway, worker string
+	maxChunk               int64
+}
 
 func newDigestZones(t *testing.T, kind, storeKind string, chunkSize int64, d digests) *fileZones {
 	t.Helper()
-	z := &fileZones{zones: newZones(t, kind, zoneOpts{gw: &syncer.GatewayOptions{FileDigest: d.gateway}}), chunkSize: chunkSize}
+	z := &fileZones{zones: newZones(t, kind, zoneOpts{gw: &syncer.GatewayOptions{FileDigest: d.gateway, MaxChunkSize: d.maxChunk}}), chunkSize: chunkSize}
 	z.both(docs, docsDDL)
 	z.inetStore, z.intraStore = newStore(t, storeKind), newStore(t, storeKind)
 	fo := func(st syncer.FileStore, digest string) syncer.FileOptions {

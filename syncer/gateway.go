@@ -55,6 +55,14 @@ type GatewayOptions struct {
 	// An offered file whose record disagrees is refused with
 	// gapsync.ErrDigestMismatch, before anything is stored. Default "".
 	FileDigest string
+	// MaxChunkSize is the largest file chunk the isolation device passes
+	// in one statement. An offered file in larger chunks is refused with
+	// gapsync.ErrTooLarge before anything is stored, and so is a request
+	// for the chunks of an intranet file in larger chunks, each with the
+	// setting to change. Default: the intranet database's own limit when
+	// it reports one (storage's DB.MaxChunkSize, from its device
+	// profile); none otherwise.
+	MaxChunkSize int64
 	// Metrics, when set, counts requests by path and result ("ok" or the
 	// refusal's code, such as "tampered" or "replayed").
 	Metrics Recorder
@@ -95,6 +103,9 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 			return nil, errors.New("syncer: NewGateway: the writer keeps no message ids; set GatewayOptions.Replay")
 		}
 		g.opts.Replay = rg
+	}
+	if l, ok := db.(interface{ MaxChunkSize() int64 }); ok && g.opts.MaxChunkSize == 0 {
+		g.opts.MaxChunkSize = l.MaxChunkSize()
 	}
 	if g.opts.MaxSkew <= 0 && g.opts.Server != nil {
 		g.opts.MaxSkew = g.opts.Server.MaxSkew

@@ -8,6 +8,12 @@
 //
 //	GAPSYNC_KEYS=k2026:BASE64... external -listen :8443 -db 'user:pass@tcp(isolation-gw:3306)/app'
 //
+// Behind a device that passes plain statements only, or DML only, or
+// packets up to a size, say so (see the README's isolation-device
+// profiles); -print-ddl prints the metadata tables to create by hand:
+//
+//	external -device dml-only -device-packet 1MiB -db '…'
+//
 // Every flag may also come from the environment (-listen from
 // GAPSYNC_LISTEN, and so on; -help lists them) or a -config file; -db
 // also from GAPSYNC_INTRANET_DB.
@@ -55,6 +61,9 @@ func run(ctx context.Context) error {
 	headerTimeout := flag.Duration("header-timeout", transport.DefaultReadHeaderTimeout, "longest the TLS handshake and request headers may take")
 	writeTimeout := flag.Duration("write-timeout", transport.DefaultWriteTimeout, "longest writing an answer may take")
 	idleTimeout := flag.Duration("idle-timeout", transport.DefaultIdleTimeout, "close a keep-alive connection idle this long")
+	var device service.DeviceFlags
+	device.Register(flag.CommandLine)
+	printDDL := flag.Bool("print-ddl", false, "print the statements that create the metadata tables on the -db database (for a -device that passes no CREATE: run them there by hand), and exit")
 	maxStmt := service.Bytes(4 << 20)
 	flag.Var(&maxStmt, "max-statement", "largest upsert statement sent through the isolation device")
 	lag := flag.Duration("lag", 2*time.Second, "keep each pull window this far behind the intranet database clock")
@@ -117,10 +126,27 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	db, err := service.OpenDB(ctx, log, *dsn, &storage.Options{Logger: log, MaxStatementBytes: int(maxStmt), Lag: *lag}, nil, false)
+	profile, err := device.Profile()
 	if err != nil {
 		return err
 	}
+	dbOpts := &storage.Options{Logger: log, MaxStatementBytes: int(maxStmt), Lag: *lag, Device: profile}
+	if *printDDL {
+		db, err := storage.Open(*dsn, dbOpts)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		for _, q := range db.MigrationDDL() {
+			fmt.Printf("%s;\n", q)
+		}
+		return nil
+	}
+	db, err := service.OpenDB(ctx, log, *dsn, dbOpts, nil, false)
+	if err != nil {
+		return err
+	}
+	log.Info("isolation device", "profile", profile.String())
 	defer db.Close()
 	ready := map[string]func(context.Context) error{
 		"database": func(ctx context.Context) error { return db.Bun().PingContext(ctx) },

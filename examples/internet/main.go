@@ -68,6 +68,8 @@ func run(ctx context.Context) error {
 	var files service.FileFlags
 	files.Store = os.Getenv("GAPSYNC_INTERNET_STORE")
 	files.Register(flag.CommandLine, "internet file store")
+	var device service.DeviceFlags // sizes -chunk-size to the isolation device; this zone's database is not behind it
+	device.Register(flag.CommandLine)
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
 	var verify service.VerifyFlag
 	flag.Var(&verify, "verify", "compare every enabled table (or -verify orders,docs) with the intranet's through the gateway, by range hashes;\nprint each row that differs and a summary, keep the result in sync_verify, and exit (0: the same, 3: they differ);\nit holds the coordinator lease as a cycle does, and is refused while a running coordinator holds it")
@@ -107,6 +109,9 @@ func run(ctx context.Context) error {
 	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	keyCipher := flag.String("cipher", "aes", "with -keygen: the new key's cipher, aes (AES-256-GCM) or sm4 (SM4-GCM, id:sm4:base64); a running main takes each key's cipher from GAPSYNC_KEYS")
 	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", append(append([]string{"table", "table-limit"}, service.SelectionNames...), service.RenameNames...)...); err != nil {
+		return err
+	}
+	if err := files.FitDevice(flag.CommandLine, &device); err != nil {
 		return err
 	}
 	if *keygen {

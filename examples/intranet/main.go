@@ -50,6 +50,8 @@ func run(ctx context.Context) error {
 	var files service.FileFlags
 	files.Store = os.Getenv("GAPSYNC_INTRANET_STORE")
 	files.Register(flag.CommandLine, "intranet file store (empty: prepare the database and exit)")
+	var device service.DeviceFlags // sizes -chunk-size to the isolation device; this zone's database is not behind it
+	device.Register(flag.CommandLine)
 	interval := flag.Duration("interval", 30*time.Second, "pause between worker runs")
 	once := flag.Bool("once", false, "run the worker once and exit: 0 when every file moved (references refused by design are logged, not failures), 1 otherwise")
 	tombstones := flag.Bool("tombstones", false, "install the delete triggers and tombstone tables for every -table (needs the TRIGGER privilege)")
@@ -73,6 +75,9 @@ func run(ctx context.Context) error {
 	keygen := flag.Bool("keygen", false, "print a new key in the form GAPSYNC_KEYS takes (id:base64, named after today's date), and exit")
 	keyCipher := flag.String("cipher", "aes", "with -keygen: the new key's cipher, aes (AES-256-GCM) or sm4 (SM4-GCM, id:sm4:base64); a running main takes each key's cipher from GAPSYNC_KEYS")
 	if err := service.Load(flag.CommandLine, os.Args[1:], "GAPSYNC_", append([]string{"table"}, service.SelectionNames...)...); err != nil {
+		return err
+	}
+	if err := files.FitDevice(flag.CommandLine, &device); err != nil {
 		return err
 	}
 	if *keygen {

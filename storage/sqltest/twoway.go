@@ -271,7 +271,7 @@ func testReferences(t *testing.T, h Harness) {
 	ctx := context.Background()
 	inetStore, intraStore := newStore(t), newStore(t)
 	files := func(st syncer.FileStore) syncer.FileOptions {
-		return syncer.FileOptions{Store: st, ChunkSize: 4 << 10, Retention: -1}
+		return syncer.FileOptions{Store: st, ChunkSize: h.chunkSize(), Retention: -1}
 	}
 	fo := files(inetStore)
 	p := newPairWith(t, h, &syncer.CoordinatorOptions{Files: &fo})
@@ -285,7 +285,11 @@ func testReferences(t *testing.T, h Harness) {
 		mustExec(t, x.SQL, "CREATE TABLE docs (id BIGINT NOT NULL PRIMARY KEY, path VARCHAR(600) NULL, updated_at "+h.timeType()+" NULL)")
 		is.NoErr(x.Configure(ctx, docs))
 	}
-	inFile, outFile := bytes.Repeat([]byte("互联网 "), 3000), []byte("intranet file")
+	// Text, then NUL bytes over two more chunks (each doubled when
+	// escaped into a text statement).
+	cs := int(h.chunkSize())
+	inFile := append(bytes.Repeat([]byte("互联网 "), 3000), make([]byte, 2*cs+100)...)
+	outFile := append([]byte("intranet file"), make([]byte, cs+7)...)
 	putFile(t, inetStore, "in/报告 a.pdf", inFile)
 	putFile(t, intraStore, "out/b.bin", outFile)
 	mustExec(t, p.inet.SQL, "INSERT INTO docs (id, path, updated_at) VALUES (1, 'in/报告 a.pdf', "+h.Now+")")
