@@ -34,7 +34,9 @@
 // OpenMySQL fixes the session so values travel untouched: UTC session time
 // zone, no client-side time parsing, server-side prepared statements (the
 // binary protocol returns FLOAT and DOUBLE bit-exact; the text protocol
-// rounds FLOAT to six digits), utf8mb4. SQLite columns are read through a
+// rounds FLOAT to six digits), utf8mb4; behind a text-only device
+// (DeviceProfile) values are written into the statements instead and
+// FLOAT is read through a DOUBLE, exact too. SQLite columns are read through a
 // unary plus so the driver does not turn DATETIME text into time.Time.
 //
 // # Windows
@@ -50,8 +52,8 @@
 //
 // # Isolation devices
 //
-// What the gateway sends through the device, all as prepared statements
-// inside transactions:
+// What the gateway sends through the device, as prepared statements (or,
+// under a text-only DeviceProfile, plain ones) inside transactions:
 //
 //   - multi-row INSERT … ON DUPLICATE KEY UPDATE (SQLite and PostgreSQL:
 //     ON CONFLICT DO UPDATE) for rows, sized by Options.MaxStatementRows
@@ -69,6 +71,7 @@
 //   - SELECT.
 //
 // A device that passes only INSERT and SELECT cannot carry deletes or the
-// file flow. Note that ON DUPLICATE KEY UPDATE fires on any unique key,
+// file flow. Options.Device describes what a device passes; the statements
+// are then checked against it before they are sent (see DeviceProfile). Note that ON DUPLICATE KEY UPDATE fires on any unique key,
 // not only the primary key.
 package storage
