@@ -220,7 +220,8 @@ func StatementKind(q string) string {
 
 // textSize is the most bytes value v can take written into a statement's
 // text: a byte string fully escaped (MySQL) or in hex (PostgreSQL), with
-// its quotes and _binary or E'\\x prefix, a number's longest digits.
+// its quotes and _binary or E'\\x prefix, a number's longest digits, an
+// array (PostgreSQL's array upsert) its elements'.
 func textSize(v any) int {
 	switch x := v.(type) {
 	case nil:
@@ -229,6 +230,21 @@ func textSize(v any) int {
 		return 2*len(x) + 12
 	case string:
 		return 2*len(x) + 12
+	case [][]byte:
+		n := 12
+		for _, e := range x {
+			n += 2*len(e) + 6
+		}
+		return n
+	case []*string:
+		n := 12
+		for _, e := range x {
+			n += 6
+			if e != nil {
+				n += 2 * len(*e)
+			}
+		}
+		return n
 	}
 	return 26
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,6 +74,33 @@ func preset(t *testing.T, name string) storage.DeviceProfile {
 func TestConformanceMariaDBTextOnly(t *testing.T) {
 	testdb.MySQL(t)
 	sqltest.Run(t, mariaDevice(preset(t, storage.DeviceTextOnly)))
+}
+
+// The deployment's shape: in each test the first target opened (the
+// source of type fidelity, the internet side of the two-way suite) reads
+// and writes over the binary protocol, the second behind a text-only
+// device, so values read one way are written and read back the other.
+func TestConformanceMariaDBMixed(t *testing.T) {
+	testdb.MySQL(t)
+	h := mariaDevice(preset(t, storage.DeviceTextOnly))
+	var mu sync.Mutex
+	opened := map[string]int{}
+	device := h.Open
+	h.Open = func(t *testing.T) *sqltest.Target {
+		mu.Lock()
+		opened[t.Name()]++
+		first := opened[t.Name()]%2 == 1
+		mu.Unlock()
+		if !first {
+			return device(t)
+		}
+		db, err := storage.OpenMySQL(testdb.MySQL(t), testOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target(t, db)
+	}
+	sqltest.Run(t, h)
 }
 
 // The suite behind a device that passes text only, SELECT, INSERT, UPDATE
