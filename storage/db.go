@@ -228,8 +228,14 @@ func redactPG(err error) string {
 // OpenSQLite opens (creating if needed) an SQLite database file, the
 // embedded default. It uses the pure-Go driver (no cgo), WAL journaling,
 // immediate write transactions and a busy timeout, so several goroutines
-// may share it.
+// may share it. An embedded database has no isolation device: it ignores
+// Options.Device.
 func OpenSQLite(path string, o *Options) (*DB, error) {
+	if o != nil && !reflect.ValueOf(o.Device).IsZero() {
+		c := *o
+		c.Device = DeviceProfile{}
+		o = &c
+	}
 	if path == "" || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("storage: SQLite path %q must be a plain file path", path)
 	}

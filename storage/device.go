@@ -282,16 +282,11 @@ func (db *DB) Device() DeviceProfile { return db.opts.Device }
 // MaxChunkSize is the largest file chunk the device passes
 // (DeviceProfile.MaxChunk); 0 for no limit. The gateway refuses an
 // offered file of larger chunks.
-func (db *DB) MaxChunkSize() int64 {
-	if db.d.Name() == "sqlite" {
-		return 0
-	}
-	return db.opts.Device.MaxChunk()
-}
+func (db *DB) MaxChunkSize() int64 { return db.opts.Device.MaxChunk() }
 
 // allows reports whether the device passes the statement q.
 func (db *DB) allows(q string) bool {
-	return db.d.Name() == "sqlite" || db.opts.Device.Allows(StatementKind(q))
+	return db.opts.Device.Allows(StatementKind(q))
 }
 
 // deviceConnector hands out connections that check each statement

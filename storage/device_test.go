@@ -403,3 +403,16 @@ func testPacketLimit(t *testing.T, p storage.DeviceProfile) {
 	is.NoErr(plain.Bun().DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM big WHERE LENGTH(b) = 262144").Scan(&n))
 	is.Equal(n, 8)
 }
+
+// SQLite is embedded: no device, the profile is ignored.
+func TestDeviceIgnoredBySQLite(t *testing.T) {
+	is := is.New(t)
+	p := preset(t, storage.DeviceDMLOnly)
+	p.MaxPacket = 64 << 10
+	db, err := storage.OpenSQLite(testdb.SQLite(t), &storage.Options{Device: p})
+	is.NoErr(err)
+	defer db.Close()
+	is.NoErr(db.Migrate(context.Background())) // creates the tables
+	is.Equal(db.Device().Name, "prepared")
+	is.Equal(db.MaxChunkSize(), int64(0))
+}
