@@ -290,6 +290,11 @@ func count(t *testing.T, db *sql.DB, q string, args ...any) int {
 	return n
 }
 
+// RunTypeFidelity runs the suite's exact-value test alone (Run runs it
+// first): h.Types filled on a source, synced to a target in small pages,
+// and both compared byte for byte (and by CHECKSUM TABLE or TextHash).
+func RunTypeFidelity(t *testing.T, h Harness) { testTypeFidelity(t, h) }
+
 func testTypeFidelity(t *testing.T, h Harness) {
 	is := is.New(t)
 	src, dst := h.Open(t), h.Open(t)
