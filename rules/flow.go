@@ -555,7 +555,10 @@ type Sender interface {
 }
 
 // Outgoing applies the rules to a page of changes read for sending, in
-// place: for a table synced both ways, it drops the rows whose state is
+// place: for a table whose soft deletions travel as deletions
+// (SoftDeleteAs "delete"), a row marked deleted (SoftDeleted) becomes a
+// deletion of its key at its cursor; for a table synced both ways, it
+// drops the rows whose state is
 // what sync last wrote here (they came from the other side and must not
 // go back: IsEcho); then it turns this side's copies of the other side's
 // files back into the other side's own references. b's column names are
@@ -568,9 +571,23 @@ func Outgoing(ctx context.Context, s Sender, t gapsync.Table, b *batch.Batch) er
 	for i, c := range b.Columns {
 		names[i] = c.Name
 	}
+	keyPos := Positions(names, t.Key)
+	curPos := Positions(names, []string{t.Cursor})[0]
+	if t.SoftDeleteAs == "delete" {
+		if sp := Positions(names, []string{t.SoftDelete})[0]; sp >= 0 && curPos >= 0 {
+			for i, r := range b.Rows {
+				if r.Op == batch.OpUpsert && SoftDeleted(r.Values[sp]) {
+					vals := make([]any, len(names))
+					for _, kp := range keyPos {
+						vals[kp] = r.Values[kp]
+					}
+					vals[curPos] = r.Values[curPos]
+					b.Rows[i] = batch.Row{Op: batch.OpDelete, Values: vals}
+				}
+			}
+		}
+	}
 	if t.Direction == gapsync.Both {
-		keyPos := Positions(names, t.Key)
-		curPos := Positions(names, []string{t.Cursor})[0]
 		khs := make([]string, len(b.Rows))
 		for i, r := range b.Rows {
 			khs[i] = KeyHash(Pick(r.Values, keyPos))
@@ -608,4 +625,312 @@ func OriginRefs(ctx context.Context, s Sender, t gapsync.Table, b *batch.Batch) 
 	}
 	mapRefs(f, names, b.Rows, m)
 	return nil
+}
+
+// RefReader is what OwnRefs needs of the sending side's database, outside
+// any transaction.
+type RefReader interface {
+	// RefOrigins is ApplyTx.RefOrigins outside a transaction.
+	RefOrigins(ctx context.Context, table string, khs []string) (map[string]map[string]bool, error)
+	// MapForeign is Applier.MapForeign.
+	MapForeign(ctx context.Context, refs []string) (map[string]string, error)
+	// StoredRows returns every column of t (the names) and the rows with
+	// keys, as stored here, by key hash.
+	StoredRows(ctx context.Context, t gapsync.Table, keys [][]any) ([]string, map[string][]any, error)
+}
+
+// OwnRefs returns the distinct file references in the upserts of b, a
+// batch sent from this side, that originated here: the files this side
+// must send. A reference that arrived from the other side in that row
+// (RefOrigins) is the other side's, whatever its text, and is never read
+// from this side's store; nor is the other side's reference that a local
+// copy was turned back into for sending (OriginRefs). A row that holds,
+// as stored here, the same text as a foreign reference published here is
+// this side's own file and counts.
+func OwnRefs(ctx context.Context, r RefReader, t gapsync.Table, b *batch.Batch) ([]string, error) {
+	f, ok := finderOf(t)
+	if !ok {
+		return nil, nil
+	}
+	names := make([]string, len(b.Columns))
+	for i, c := range b.Columns {
+		names[i] = c.Name
+	}
+	keyPos := Positions(names, t.Key)
+	if slices.Contains(keyPos, -1) {
+		return nil, fmt.Errorf("%w: batch %s lacks the key of %s", gapsync.ErrUnknownColumn, b.ID, t.Name)
+	}
+	type rowRefs struct {
+		kh   string
+		key  []any
+		refs []string
+	}
+	var rows []rowRefs
+	var khs []string
+	for _, row := range b.Rows {
+		if row.Op != batch.OpUpsert {
+			continue
+		}
+		if refs := f.Find(names, row.Values); len(refs) > 0 {
+			k := Pick(row.Values, keyPos)
+			rows = append(rows, rowRefs{KeyHash(k), k, refs})
+			khs = append(khs, rows[len(rows)-1].kh)
+		}
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	arrived, err := r.RefOrigins(ctx, t.Name, khs)
+	if err != nil {
+		return nil, err
+	}
+	var cands []string
+	seen := map[string]bool{}
+	for _, row := range rows {
+		for _, ref := range row.refs {
+			if !arrived[row.kh][RefHash(ref)] && !seen[ref] {
+				seen[ref] = true
+				cands = append(cands, ref)
+			}
+		}
+	}
+	foreign, err := r.MapForeign(ctx, cands)
+	if err != nil {
+		return nil, err
+	}
+	// A candidate that is the other side's reference of a file published
+	// here is, in most rows, a local copy turned back for sending; it is
+	// this side's own only in a row that stores the text itself.
+	own := map[string]bool{}
+	var recheck [][]any
+	for _, row := range rows {
+		for _, ref := range row.refs {
+			if _, ok := foreign[ref]; ok && !arrived[row.kh][RefHash(ref)] {
+				recheck = append(recheck, row.key)
+				break
+			}
+		}
+	}
+	if len(recheck) > 0 {
+		all, stored, err := r.StoredRows(ctx, t, recheck)
+		if err != nil {
+			return nil, err
+		}
+		for kh, vals := range stored {
+			for _, ref := range f.Find(all, vals) {
+				if _, ok := foreign[ref]; ok && !arrived[kh][RefHash(ref)] {
+					own[ref] = true
+				}
+			}
+		}
+	}
+	var mine []string
+	for _, ref := range cands {
+		if _, ok := foreign[ref]; !ok || own[ref] {
+			mine = append(mine, ref)
+		}
+	}
+	return mine, nil
+}
+
+// Rewriter is what RewriteRefs needs of the database whose rows name a
+// file just published here.
+type Rewriter interface {
+	// RefOrigins is ApplyTx.RefOrigins outside a transaction.
+	RefOrigins(ctx context.Context, table string, khs []string) (map[string]map[string]bool, error)
+	// Referring returns every column of t (the names) and the rows whose
+	// column col names one of refs: holds it, or for a table with a file
+	// pattern (Table.FilePattern) holds it inside its text. A row may come
+	// back more than once.
+	Referring(ctx context.Context, t gapsync.Table, col string, refs []string) ([]string, [][]any, error)
+	// BeginRewrite starts the transaction of one table's rewrite, and
+	// says whether an UPDATE there may change more than it sets (a
+	// trigger, an ON UPDATE clause, a generated column), so that rows
+	// must be read back before they are hashed.
+	BeginRewrite(ctx context.Context, t gapsync.Table) (tx RewriteTx, readBack bool, err error)
+}
+
+// RewriteTx is one table's rewrite transaction.
+type RewriteTx interface {
+	// Rows, Versions, RecordVersions, Commit and Rollback are ApplyTx's.
+	Rows(ctx context.Context, table string, names, key []string, keys [][]any, lock bool) (map[string][]any, error)
+	Versions(ctx context.Context, table string, khs []string) (map[string]string, error)
+	RecordVersions(ctx context.Context, table string, khs, hashes []string) error
+	// Update sets the columns at positions cols of the row whose values
+	// (over names) were old to those of new, only where the row still
+	// holds old in those columns; false when it does not (an edit since),
+	// and nothing is changed then. The cursor keeps its value.
+	Update(ctx context.Context, t gapsync.Table, names []string, old, new []any, cols []int) (bool, error)
+	Commit() error
+	Rollback() error
+}
+
+// rowRewrite is one row to rewrite: the values read and the new ones.
+type rowRewrite struct {
+	old, new []any
+	cols     []int // positions of the changed columns
+}
+
+// RewriteRefs replaces, in t, each reference of the other side (a key of
+// refs, in froms in a fixed order) with its local one (the value), once
+// the file is published here (seed 1.3.4 and 1.4.5): also in rows that
+// arrived before the file did, and only in rows where that reference
+// arrived from the other side (RefOrigins), so a row that names a
+// same-named file of this side is left alone. An UPDATE is guarded by
+// the values read: a row edited since keeps the edit. For a table synced
+// both ways, a row whose state was written by sync stays recognised as
+// such (its version-ledger entry follows the rewrite), so the rewrite is
+// not sent back as a change; a row edited by an application keeps its
+// entry, so its edit still travels. It returns how many rows changed.
+func RewriteRefs(ctx context.Context, r Rewriter, t gapsync.Table, froms []string, refs map[string]string) (int, error) {
+	f, ok := finderOf(t)
+	if !ok {
+		return 0, nil
+	}
+	type hit struct {
+		vals []any
+		ci   int
+		kh   string
+	}
+	var hits []hit
+	var names []string
+	var keyPos []int
+	for _, col := range t.FileColumns {
+		all, found, err := r.Referring(ctx, t, col, froms)
+		if err != nil {
+			return 0, err
+		}
+		names, keyPos = all, Positions(all, t.Key)
+		ci := Positions(names, []string{col})[0]
+		if ci < 0 || slices.Contains(keyPos, -1) {
+			return 0, fmt.Errorf("%w: %s lacks file column %s or its key", gapsync.ErrUnknownColumn, t.Name, col)
+		}
+		for _, vals := range found {
+			hits = append(hits, hit{vals, ci, KeyHash(Pick(vals, keyPos))})
+		}
+	}
+	if len(hits) == 0 {
+		return 0, nil
+	}
+	khs := make([]string, len(hits))
+	for i, h := range hits {
+		khs[i] = h.kh
+	}
+	slices.Sort(khs)
+	arrived, err := r.RefOrigins(ctx, t.Name, slices.Compact(khs))
+	if err != nil {
+		return 0, err
+	}
+	byHash := make(map[string]string, len(refs))
+	for from := range refs {
+		byHash[RefHash(from)] = from
+	}
+	byKey := map[string]*rowRewrite{}
+	var order []string
+	for _, h := range hits {
+		// Only the references that arrived from the other side in this
+		// row: a same-named reference typed here is this side's file.
+		mine := map[string]string{}
+		for rh := range arrived[h.kh] {
+			if from, ok := byHash[rh]; ok {
+				mine[from] = refs[from]
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		rw := byKey[h.kh]
+		if rw == nil {
+			rw = &rowRewrite{old: h.vals, new: slices.Clone(h.vals)}
+		}
+		if slices.Contains(rw.cols, h.ci) {
+			continue // found again by another reference's query
+		}
+		// From the values of the first read: the guard of the one
+		// UPDATE checks them all.
+		nv, changed := f.RewriteAll(rw.old[h.ci], mine)
+		if !changed {
+			continue
+		}
+		rw.new[h.ci], rw.cols = nv, append(rw.cols, h.ci)
+		if byKey[h.kh] == nil {
+			byKey[h.kh] = rw
+			order = append(order, h.kh)
+		}
+	}
+	if len(order) == 0 {
+		return 0, nil
+	}
+	tx, readBack, err := r.BeginRewrite(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	keys := make([][]any, len(order))
+	for i, kh := range order {
+		keys[i] = Pick(byKey[kh].old, keyPos)
+	}
+	// The rows as they are now, locked until the commit: one that changed
+	// since it was found is an application's edit, which the rewrite
+	// keeps (the guard) and which must still travel (its ledger entry
+	// stays).
+	cur, err := tx.Rows(ctx, t.Name, names, t.Key, keys, true)
+	if err != nil {
+		return 0, err
+	}
+	two := t.Direction == gapsync.Both
+	var led map[string]string
+	if two {
+		if led, err = tx.Versions(ctx, t.Name, order); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	var moved []string
+	var movedKeys [][]any
+	for i, kh := range order {
+		rw := byKey[kh]
+		now, ok := cur[kh]
+		if !ok {
+			continue // deleted since
+		}
+		ok, err := tx.Update(ctx, t, names, rw.old, rw.new, rw.cols)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if old := RowHash(names, rw.old); two && led[kh] == old && RowHash(names, now) == old {
+			moved, movedKeys = append(moved, kh), append(movedKeys, keys[i])
+		}
+	}
+	if len(moved) > 0 {
+		// A row whose state was sync's stays sync's: its ledger entry
+		// becomes the row as stored now, read back where an UPDATE may
+		// change more than it sets; elsewhere the row is the one read,
+		// locked, with the rewritten values.
+		var after map[string][]any
+		if readBack {
+			if after, err = tx.Rows(ctx, t.Name, names, t.Key, movedKeys, true); err != nil {
+				return 0, err
+			}
+		} else {
+			after = make(map[string][]any, len(moved))
+			for _, kh := range moved {
+				after[kh] = byKey[kh].new
+			}
+		}
+		var khs, hs []string
+		for _, kh := range moved {
+			if vals, ok := after[kh]; ok {
+				khs, hs = append(khs, kh), append(hs, RowHash(names, vals))
+			}
+		}
+		if err := tx.RecordVersions(ctx, t.Name, khs, hs); err != nil {
+			return 0, err
+		}
+	}
+	return n, tx.Commit()
 }

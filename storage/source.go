@@ -599,8 +599,7 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 			// the deleted row's last cursor value (see TombstoneDDL).
 			vals[curPos] = r[len(pq.cols)-1]
 			b.Rows = append(b.Rows, batch.Row{Op: batch.OpDelete, Values: vals})
-		case changes && t.SoftDeleteAs == "delete" && rules.SoftDeleted(r[rules.Positions(names, []string{t.SoftDelete})[0]]),
-			outside != nil && outside[i]:
+		case outside != nil && outside[i]:
 			vals := make([]any, len(names))
 			for _, kp := range keyPos {
 				vals[kp] = r[kp]
@@ -612,7 +611,8 @@ func (db *DB) page(ctx context.Context, t gapsync.Table, w gapsync.Window, after
 		}
 	}
 	if changes {
-		// No echo, and references as their origin's (the rules).
+		// Soft deletions as deletions where so configured, no echo, and
+		// references as their origin's (the rules).
 		if err := rules.Outgoing(ctx, sender{db}, t, b); err != nil {
 			return nil, nil, false, err
 		}
