@@ -128,6 +128,7 @@ type dialect interface {
 	verifyClass(typ string) string
 	tombstoneDialect
 	shapeDialect
+	boundsDialect
 }
 
 // upsert is a multi-row INSERT ending in the dialect's conflict clause

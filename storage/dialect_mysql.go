@@ -337,3 +337,9 @@ func (mysqlDialect) shapeIndexes(table string) Query {
 		"FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? " +
 		"ORDER BY INDEX_NAME, SEQ_IN_INDEX", Args: []any{table}}
 }
+
+// columnsOf is Columns for n tables at once, the table's name first.
+func (mysqlDialect) columnsOf(n int) string {
+	return "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY = 'PRI', COALESCE(GENERATION_EXPRESSION, '') <> '' FROM information_schema.COLUMNS " +
+		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (" + placeholders(n) + ") ORDER BY TABLE_NAME, ORDINAL_POSITION"
+}

@@ -430,3 +430,12 @@ func (pgDialect) verifyClass(typ string) string {
 func (pgDialect) running() string {
 	return "SELECT 'active_backends', COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend'"
 }
+
+// columnsOf is Columns for n tables at once, the table's name first.
+func (pgDialect) columnsOf(n int) string {
+	return "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), COALESCE(a.attnum = ANY(ix.indkey), false), a.attgenerated <> '' " +
+		"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid " +
+		"LEFT JOIN pg_index ix ON ix.indrelid = c.oid AND ix.indisprimary " +
+		"WHERE c.relname IN (" + placeholders(n) + ") AND c.relnamespace = " + pgSchema + " AND c.relkind IN ('r', 'p') " +
+		"AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+}

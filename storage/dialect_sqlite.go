@@ -236,3 +236,10 @@ func (sqliteDialect) shapeIndexes(table string) Query {
 		`UNION ALL SELECT il.name, il."unique", 0, ii.name, ii.seqno FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii ` +
 		`WHERE il.origin <> 'pk' ORDER BY 1, 5`, Args: []any{table, table}}
 }
+
+// columnsOf is Columns for n tables at once, the table's name first: the
+// names compare without case, as pragma_table_info finds a table.
+func (sqliteDialect) columnsOf(n int) string {
+	return "SELECT m.name, p.name, p.type, p.pk > 0, 0 FROM sqlite_master AS m, pragma_table_info(m.name) AS p " +
+		"WHERE m.type = 'table' AND m.name COLLATE NOCASE IN (" + placeholders(n) + ") ORDER BY m.name, p.cid"
+}

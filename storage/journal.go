@@ -30,6 +30,14 @@ func (db *DB) LastWindow(ctx context.Context, table string, d gapsync.Direction)
 
 // Record appends one entry to sync_log.
 func (db *DB) Record(ctx context.Context, e gapsync.LogEntry) error {
+	if _, err := db.bun.NewInsert().Model(logRow(e)).Exec(ctx); err != nil {
+		return fmt.Errorf("storage: write sync_log for %s: %w", e.Table, err)
+	}
+	return nil
+}
+
+// logRow is the sync_log row of e.
+func logRow(e gapsync.LogEntry) *LogRow {
 	row := &LogRow{
 		RunID: e.RunID, TableName: e.Table, Direction: string(e.Direction),
 		WindowFrom: e.Window.From, WindowTo: e.Window.To,
@@ -39,10 +47,7 @@ func (db *DB) Record(ctx context.Context, e gapsync.LogEntry) error {
 	if e.Err != nil {
 		row.Status, row.Error = StatusFailed, e.Err.Error()
 	}
-	if _, err := db.bun.NewInsert().Model(row).Exec(ctx); err != nil {
-		return fmt.Errorf("storage: write sync_log for %s: %w", e.Table, err)
-	}
-	return nil
+	return row
 }
 
 // Log returns sync_log entries, newest first, at most limit of them

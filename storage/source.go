@@ -287,6 +287,15 @@ func (db *DB) intBound(ctx context.Context, t gapsync.Table) (string, error) {
 		return "", fmt.Errorf("storage: read the top of cursor %s.%s: %w", t.Name, t.Cursor, err)
 	}
 	seen := time.Now()
+	asked := time.Now()
+	age, open := db.oldestWriter(ctx)
+	return db.intBoundAt(t, top, seen, asked, age, open)
+}
+
+// intBoundAt is intBound once MAX(cursor) was read (top, at seen) and
+// then the oldest open writer asked for at asked (its age, and whether
+// there is one); it records the sample for later bounds.
+func (db *DB) intBoundAt(t gapsync.Table, top sql.NullString, seen, asked time.Time, age time.Duration, open bool) (string, error) {
 	next := new(big.Int).Set(intFloor)
 	if top.Valid {
 		if _, ok := next.SetString(strings.TrimSpace(top.String), 10); !ok {
@@ -295,17 +304,14 @@ func (db *DB) intBound(ctx context.Context, t gapsync.Table) (string, error) {
 		next.Add(next, big.NewInt(1))
 	}
 	bound := new(big.Int).Set(next)
-	{
-		asked := time.Now()
-		if age, ok := db.oldestWriter(ctx); ok {
-			started := asked.Add(-age - db.d.writerSlack())
-			held, found := db.intSeen.before(t.Name, started)
-			if !found {
-				held = intFloor
-			}
-			if held.Cmp(bound) < 0 {
-				bound.Set(held)
-			}
+	if open {
+		started := asked.Add(-age - db.d.writerSlack())
+		held, found := db.intSeen.before(t.Name, started)
+		if !found {
+			held = intFloor
+		}
+		if held.Cmp(bound) < 0 {
+			bound.Set(held)
 		}
 	}
 	db.intSeen.add(t.Name, seen, next, db.opts.MaxTxAge+time.Minute)

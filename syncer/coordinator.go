@@ -275,6 +275,7 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return r, err
 	}
+	quiet := c.quietRuns(ctx, r.RunID, tables, parked, open) // idle.go
 	tr, _ := c.opts.Metrics.(TableRecorder)
 	var (
 		mu sync.Mutex
@@ -296,6 +297,10 @@ func (c *Coordinator) runOnce(ctx context.Context) (*Report, error) {
 					if tr != nil {
 						tr.TableParked(t.Name, string(d), true)
 					}
+					continue
+				}
+				if e, ok := quiet[string(d)+" "+t.Name]; ok { // recorded already: nothing to move
+					es = append(es, e)
 					continue
 				}
 				// Columns the receiving side lacked and has now: this run

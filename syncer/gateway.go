@@ -162,6 +162,7 @@ func NewGateway(db IntranetDB, keys *crypto.Keyring, o *GatewayOptions) (*Gatewa
 	srv.Handle(transport.PathBound, g.bound)
 	srv.Handle(transport.PathPull, g.pull)
 	srv.Handle(transport.PathRemaining, g.remaining)
+	srv.Handle(transport.PathEmpty, g.empty)
 	srv.Handle(transport.PathShape, g.shape)
 	srv.Handle(transport.PathVerify, g.verify)
 	g.handleFiles(srv)

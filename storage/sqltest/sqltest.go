@@ -161,6 +161,7 @@ func Run(t *testing.T, h Harness) {
 		testLateCommit(t, h)
 	})
 	t.Run("Reader", func(t *testing.T) { testReader(t, h) })
+	t.Run("EmptyWindows", func(t *testing.T) { testEmptyWindows(t, h) })
 	t.Run("VersionLedger", func(t *testing.T) { testVersionLedger(t, h) })
 	t.Run("ConflictLog", func(t *testing.T) { testConflictLog(t, h) })
 	t.Run("Parking", func(t *testing.T) { testParking(t, h) })
