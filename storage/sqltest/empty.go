@@ -59,10 +59,10 @@ func testEmptyWindows(t *testing.T, h Harness) {
 	bounds, err := b.EmptyWindows(ctx, ts, from)
 	is.NoErr(err)
 	is.Equal(len(bounds), 4)
-	is.True(bounds[0] >= fromT)  // idle: the new bound, not behind the last one
-	is.Equal(bounds[1], "6")     // idle: MAX(v)+1 as Bound gives it
-	is.Equal(bounds[2], "")      // no such table: its run says so
-	is.Equal(bounds[3], "")      // no good run yet: a first load
+	is.True(bounds[0] >= fromT) // idle: the new bound, not behind the last one
+	is.Equal(bounds[1], "6")    // idle: MAX(v)+1 as Bound gives it
+	is.Equal(bounds[2], "")     // no such table: its run says so
+	is.Equal(bounds[3], "")     // no good run yet: a first load
 	bt, err := x.Source.Bound(ctx, items)
 	is.NoErr(err)
 	is.True(bounds[0] <= bt) // taken as Bound takes it
