@@ -137,7 +137,14 @@ func (t Table) Allows(d Direction) bool {
 
 // Validate checks every identifier in t and the direction.
 func (t Table) Validate() error {
-	if err := ValidIdentifier(t.Name); err != nil {
+	if IsPattern(t.Name) {
+		if err := ValidPattern(t.Name); err != nil {
+			return err
+		}
+		if t.RemoteName != "" {
+			return fmt.Errorf("gapsync: table pattern %s: a pattern cannot set a remote name; configure the renamed table by its name", t.Name)
+		}
+	} else if err := ValidIdentifier(t.Name); err != nil {
 		return err
 	}
 	if !t.Direction.Valid() {

@@ -211,17 +211,47 @@ func OpenDB(ctx context.Context, log *slog.Logger, dsn string, o *storage.Option
 			if err := db.Configure(ctx, t); err != nil {
 				return err
 			}
-			if tombstones {
+			if tombstones && !gapsync.IsPattern(t.Name) {
 				if err := db.InstallTombstones(ctx, t); err != nil {
 					return fmt.Errorf("install tombstones for %s: %w", t.Name, err)
 				}
 			}
 		}
-		return nil
+		return installPatternTombstones(ctx, db, tables, tombstones)
 	})
 	if err != nil && db != nil {
 		db.Close()
 		db = nil
 	}
 	return db, err
+}
+
+// installPatternTombstones installs the delete triggers of every table a
+// pattern among tables stands for now (a table created later gets them
+// at the next start).
+func installPatternTombstones(ctx context.Context, db *storage.DB, tables []gapsync.Table, tombstones bool) error {
+	var pats []string
+	for _, t := range tables {
+		if gapsync.IsPattern(t.Name) {
+			pats = append(pats, t.Name)
+		}
+	}
+	if !tombstones || len(pats) == 0 {
+		return nil
+	}
+	all, err := db.Tables(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, t := range all {
+		for _, p := range pats {
+			if gapsync.MatchTable(p, t.Name) {
+				if err := db.InstallTombstones(ctx, t); err != nil {
+					return fmt.Errorf("install tombstones for %s (pattern %s): %w", t.Name, p, err)
+				}
+				break
+			}
+		}
+	}
+	return nil
 }

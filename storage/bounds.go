@@ -33,6 +33,9 @@ type boundsDialect interface {
 	// by table, then position. Its n arguments are the names; a name
 	// matches as it does in Columns (without case on SQLite).
 	columnsOf(n int) string
+	// listTables lists the names of this database's base tables (this
+	// schema's on PostgreSQL), gapsync's own included.
+	listTables() string
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }

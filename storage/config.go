@@ -55,25 +55,39 @@ func (db *DB) Configure(ctx context.Context, t gapsync.Table) error {
 }
 
 // Tables returns the tables enabled for direction d in sync_config (every
-// enabled table when d is ""). A row that does not validate (a bad
-// identifier typed by an operator) is an error, not silently skipped.
+// enabled table when d is ""), a pattern row standing for the tables of
+// this database it matches (see patterns.go). A row that does not
+// validate (a bad identifier typed by an operator) is an error, not
+// silently skipped; a table a pattern matches whose name is no
+// identifier gapsync can quote is left out with a log line (the setup
+// check names it).
 //
-// sync_config is read on every call, not cached: it is a handful of rows,
-// and a table enabled or disabled a moment ago (by this process or
-// another) counts at once.
+// sync_config is read on every call, not cached: a table enabled or
+// disabled a moment ago (by this process or another) counts at once.
 func (db *DB) Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table, error) {
-	var rows []ConfigRow
-	if err := db.bun.NewSelect().Model(&rows).Where("enabled = ?", true).Order("table_name").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("storage: read sync_config: %w", err)
+	cfg, err := db.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range cfg {
+		if t.Enabled && (d == "" || t.Allows(d)) {
+			if err := t.Validate(); err != nil {
+				return nil, fmt.Errorf("storage: sync_config row %q: %w", t.Name, err)
+			}
+		}
+	}
+	all, _, err := db.expand(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	var out []gapsync.Table
-	for _, r := range rows {
-		t := r.table()
-		if d != "" && !t.Allows(d) {
+	for _, t := range all {
+		if !t.Enabled || (d != "" && !t.Allows(d)) {
 			continue
 		}
 		if err := t.Validate(); err != nil {
-			return nil, fmt.Errorf("storage: sync_config row %q: %w", r.TableName, err)
+			db.opts.Logger.Warn("a table a pattern matches is left out", "table", t.Name, "err", err)
+			continue
 		}
 		out = append(out, t)
 	}
@@ -82,8 +96,9 @@ func (db *DB) Tables(ctx context.Context, d gapsync.Direction) ([]gapsync.Table,
 
 // Table returns the configuration of one table enabled for d, or an error
 // wrapping gapsync.ErrUnknownTable. It reads the table's sync_config row
-// on every call (one lookup by primary key), so the gateway sees a change
-// at its next request; a refusal is therefore never stale.
+// on every call (one lookup by primary key, and when no row names it the
+// pattern rows, see patterns.go), so the gateway sees a change at its
+// next request; a refusal is therefore never stale.
 func (db *DB) Table(ctx context.Context, name string, d gapsync.Direction) (gapsync.Table, error) {
 	if err := gapsync.ValidIdentifier(name); err != nil {
 		return gapsync.Table{}, err
@@ -92,10 +107,16 @@ func (db *DB) Table(ctx context.Context, name string, d gapsync.Direction) (gaps
 	if err := db.bun.NewSelect().Model(&rows).Where("table_name = ?", name).Scan(ctx); err != nil {
 		return gapsync.Table{}, fmt.Errorf("storage: read sync_config: %w", err)
 	}
-	if len(rows) == 0 {
+	var t gapsync.Table
+	if len(rows) > 0 {
+		t = rows[0].table()
+	} else if p, ok, err := db.patternFor(ctx, name); err != nil {
+		return gapsync.Table{}, err
+	} else if ok {
+		t = p
+	} else {
 		return gapsync.Table{}, fmt.Errorf("%w: %q is not in this side's sync_config", gapsync.ErrUnknownTable, name)
 	}
-	t := rows[0].table()
 	if !t.Allows(d) {
 		state := "disabled"
 		if t.Enabled {

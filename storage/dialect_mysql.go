@@ -343,3 +343,7 @@ func (mysqlDialect) columnsOf(n int) string {
 	return "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY = 'PRI', COALESCE(GENERATION_EXPRESSION, '') <> '' FROM information_schema.COLUMNS " +
 		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (" + placeholders(n) + ") ORDER BY TABLE_NAME, ORDINAL_POSITION"
 }
+
+func (mysqlDialect) listTables() string {
+	return "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+}

@@ -439,3 +439,7 @@ func (pgDialect) columnsOf(n int) string {
 		"WHERE c.relname IN (" + placeholders(n) + ") AND c.relnamespace = " + pgSchema + " AND c.relkind IN ('r', 'p') " +
 		"AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
 }
+
+func (pgDialect) listTables() string {
+	return "SELECT c.relname FROM pg_class c WHERE c.relnamespace = " + pgSchema + " AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+}

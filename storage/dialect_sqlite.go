@@ -243,3 +243,7 @@ func (sqliteDialect) columnsOf(n int) string {
 	return "SELECT m.name, p.name, p.type, p.pk > 0, 0 FROM sqlite_master AS m, pragma_table_info(m.name) AS p " +
 		"WHERE m.type = 'table' AND m.name COLLATE NOCASE IN (" + placeholders(n) + ") ORDER BY m.name, p.cid"
 }
+
+func (sqliteDialect) listTables() string {
+	return "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+}

@@ -36,7 +36,7 @@ func (db *DB) Shapes(ctx context.Context, names []string) ([]gapsync.Shape, erro
 	if !ok {
 		return nil, fmt.Errorf("storage: %s cannot describe its tables", db.d.Name())
 	}
-	cfg, err := db.Config(ctx)
+	cfg, err := db.expandedConfig(ctx) // a pattern's tables by name
 	if err != nil {
 		return nil, err
 	}

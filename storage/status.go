@@ -139,7 +139,7 @@ const PendingCap = 1_000_000
 // direction it allows, and of the file records. It only reads.
 func (db *DB) Status(ctx context.Context) (*Status, error) {
 	st := &Status{At: time.Now().UTC()}
-	cfg, err := db.Config(ctx)
+	cfg, err := db.expandedConfig(ctx) // a pattern's tables by name
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func FailureReason(msg string) string {
 // in flight, so that a running cycle cannot log a window after it. It
 // returns the directions reloaded.
 func (db *DB) Reload(ctx context.Context, table, lease string, wait time.Duration, dirs ...gapsync.Direction) ([]gapsync.Direction, error) {
-	cfg, err := db.Config(ctx)
+	cfg, err := db.expandedConfig(ctx) // a pattern's tables by name
 	if err != nil {
 		return nil, err
 	}

@@ -109,7 +109,12 @@ func (c *Coordinator) Check(ctx context.Context) (Problems, error) {
 		kept = append(kept, s)
 	}
 	theirs = kept
-	return compareShapes(mine, theirs), nil
+	ps := compareShapes(mine, theirs)
+	pp, err := c.patternProblems(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("syncer: Check: %w", err)
+	}
+	return append(ps, pp...), nil
 }
 
 // renamedHere reports whether name is this side's name of a table that

@@ -1,0 +1,84 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/gapsync/gapsync"
+)
+
+// A pattern row stands for the tables of this database it matches; a
+// table's own row wins over it, a more specific pattern over a wider one,
+// gapsync's own tables never match, and the gateway's lookup of one
+// table follows the same rules.
+func TestTablePatternRows(t *testing.T) {
+	EachEngine(t, &Options{Lag: time.Millisecond}, func(t *testing.T, db *DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		for _, n := range []string{"app_a", "app_b", "app_tmp_1", "other"} {
+			MustExec(t, db, "CREATE TABLE "+n+" (id BIGINT NOT NULL PRIMARY KEY, body VARCHAR(20) NULL, updated_at DATETIME(6) NULL)")
+		}
+		cfg := func(name string, d gapsync.Direction, enabled bool) {
+			is.NoErr(db.Configure(ctx, gapsync.Table{Name: name, Direction: d, Key: []string{"id"}, Cursor: "updated_at", Enabled: enabled}))
+		}
+		cfg("app_*", gapsync.Both, true)
+		cfg("app_tmp_*", gapsync.Both, false) // keeps these out of app_*
+		cfg("app_b", gapsync.Push, true)      // its own row: push only
+		cfg("nothing_*", gapsync.Push, true)
+		is.True(errors.Is(db.Configure(ctx, gapsync.Table{Name: "app_'*", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}),
+			gapsync.ErrBadIdentifier))
+
+		names := func(ts []gapsync.Table) []string {
+			var out []string
+			for _, t := range ts {
+				out = append(out, t.Name)
+			}
+			return out
+		}
+		pull, err := db.Tables(ctx, gapsync.Pull)
+		is.NoErr(err)
+		is.Equal(names(pull), []string{"app_a"})
+		is.Equal(pull[0].Direction, gapsync.Both)
+		is.Equal(pull[0].Cursor, "updated_at")
+		push, err := db.Tables(ctx, gapsync.Push)
+		is.NoErr(err)
+		is.Equal(names(push), []string{"app_a", "app_b"})
+		is.Equal(push[1].Direction, gapsync.Push)
+
+		// The gateway's lookup.
+		tb, err := db.Table(ctx, "app_a", gapsync.Pull)
+		is.NoErr(err)
+		is.Equal(tb.Name, "app_a")
+		_, err = db.Table(ctx, "app_b", gapsync.Pull) // its own row says push
+		is.True(errors.Is(err, gapsync.ErrUnknownTable))
+		_, err = db.Table(ctx, "app_tmp_1", gapsync.Push) // the disabled pattern wins
+		is.True(errors.Is(err, gapsync.ErrUnknownTable))
+		_, err = db.Table(ctx, "other", gapsync.Push)
+		is.True(errors.Is(err, gapsync.ErrUnknownTable))
+		db.Configure(ctx, gapsync.Table{Name: "sync_*", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true})
+		_, err = db.Table(ctx, "sync_log", gapsync.Push) // metadata never matches
+		is.True(errors.Is(err, gapsync.ErrUnknownTable))
+		push, err = db.Tables(ctx, gapsync.Push)
+		is.NoErr(err)
+		is.Equal(names(push), []string{"app_a", "app_b"})
+
+		m, err := db.PatternMatches(ctx)
+		is.NoErr(err)
+		is.Equal(m, map[string][]string{"app_*": {"app_a"}, "nothing_*": nil, "sync_*": nil})
+
+		// The setup check and -status see the tables by name.
+		shapes, err := db.Shapes(ctx, nil)
+		is.NoErr(err)
+		var described []string
+		for _, s := range shapes {
+			if s.Config != nil && s.Config.Enabled {
+				described = append(described, s.Name)
+			}
+		}
+		is.Equal(described, []string{"app_a", "app_b"})
+	})
+}
