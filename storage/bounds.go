@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"github.com/gapsync/gapsync"
 )
@@ -40,38 +43,82 @@ type boundsDialect interface {
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
 
-// LastWindows is LastWindow for each of tables in direction d, in one
-// statement per 250 tables: the upper bound of each table's newest
-// successful run (or reload), keyed by table; a table that never synced
-// successfully is absent. Retrying is safe; it reads only.
+// LastWindows is LastWindow for each of tables in direction d: the upper
+// bound of each table's newest successful run (or reload), keyed by
+// table; a table that never synced successfully is absent. It costs one
+// statement per 250 tables for the ids of those runs, each an index
+// lookup per table and status (sync_log_window), and one per 500 runs
+// for their bounds. Retrying is safe; it reads only.
 func (db *DB) LastWindows(ctx context.Context, tables []string, d gapsync.Direction) (map[string]string, error) {
-	out := make(map[string]string, len(tables))
+	fail := func(err error) error { return fmt.Errorf("storage: read sync_log for %d tables: %w", len(tables), err) }
+	newest := make(map[int64]string, len(tables)) // run id → table
 	for start := 0; start < len(tables); start += batchTerms {
 		chunk := tables[start:min(start+batchTerms, len(tables))]
-		q := lastWindowsQuery(chunk, d)
-		if err := db.scanIndexed(ctx, q, len(chunk), func(i int, v sql.NullString) {
-			out[chunk[i]] = v.String
-		}); err != nil {
-			return nil, fmt.Errorf("storage: read sync_log for %d tables: %w", len(chunk), err)
+		q := lastRunsQuery(chunk, d)
+		rows, err := db.sql.QueryContext(ctx, q.SQL, q.Args...)
+		if err != nil {
+			return nil, fail(err)
+		}
+		for rows.Next() {
+			var (
+				i      int
+				ok, re sql.NullInt64
+			)
+			if err := rows.Scan(&i, &ok, &re); err != nil {
+				rows.Close()
+				return nil, fail(err)
+			}
+			if i < 0 || i >= len(chunk) {
+				rows.Close()
+				return nil, fail(fmt.Errorf("row of index %d in a statement of %d terms", i, len(chunk)))
+			}
+			if id := max(ok.Int64, re.Int64); ok.Valid || re.Valid {
+				newest[id] = chunk[i]
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fail(err)
+		}
+	}
+	ids := make([]int64, 0, len(newest))
+	for id := range newest {
+		ids = append(ids, id)
+	}
+	out := make(map[string]string, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		part := ids[start:min(start+500, len(ids))]
+		var rows []LogRow
+		if err := db.bun.NewSelect().Model(&rows).Column("id", "window_to").Where("id IN (?)", bun.List(part)).Scan(ctx); err != nil {
+			return nil, fail(err)
+		}
+		for _, r := range rows {
+			if t, ok := newest[r.ID]; ok {
+				out[t] = r.WindowTo
+			}
 		}
 	}
 	return out, nil
 }
 
-// lastWindowsQuery builds LastWindows' statement: one term per table, each
-// LastWindow's query, tagged with the table's index.
-func lastWindowsQuery(tables []string, d gapsync.Direction) Query {
+// lastRunsQuery builds LastWindows' first statement: for each table
+// (tagged with its index) the id of its newest run with status ok and
+// of its newest reload, each MAX(id) over one prefix of sync_log_window.
+func lastRunsQuery(tables []string, d gapsync.Direction) Query {
 	var b strings.Builder
-	args := make([]any, 0, 4*len(tables))
+	args := []any{string(d), StatusOK, string(d), StatusReload}
+	b.WriteString("SELECT n.i, " +
+		"(SELECT MAX(l.id) FROM sync_log l WHERE l.table_name = n.t AND l.direction = ? AND l.status = ?), " +
+		"(SELECT MAX(l.id) FROM sync_log l WHERE l.table_name = n.t AND l.direction = ? AND l.status = ?) FROM (")
 	for i, t := range tables {
 		if i > 0 {
 			b.WriteString(" UNION ALL ")
 		}
-		n := strconv.Itoa(i)
-		b.WriteString("SELECT * FROM (SELECT " + n + " AS i, window_to FROM sync_log WHERE table_name = ? AND direction = ? " +
-			"AND status IN (?, ?) ORDER BY id DESC LIMIT 1) AS w" + n)
-		args = append(args, t, string(d), StatusOK, StatusReload)
+		b.WriteString("SELECT " + strconv.Itoa(i) + " AS i, ? AS t")
+		args = append(args, t)
 	}
+	b.WriteString(") AS n")
 	return Query{SQL: b.String(), Args: args}
 }
 
@@ -220,8 +267,8 @@ type existsTerm struct {
 // that it may report a table that then sends nothing, never the other
 // way round).
 //
-// Its cost does not grow in statements with the tables: one catalogue
-// statement, one clock read per cursor type, one look at the open
+// Its cost does not grow in statements with the tables: the list of
+// tables and one catalogue statement for their columns, one clock read per cursor type, one look at the open
 // writers, one MAX(cursor) statement for the integer cursors and one for
 // the windows, each per 250 tables. A statement that fails (one table
 // unreadable) reports its tables as not empty. Retrying is safe; it
@@ -231,14 +278,28 @@ func (db *DB) EmptyWindows(ctx context.Context, ts []gapsync.Table, from []strin
 		return nil, fmt.Errorf("storage: EmptyWindows: %d tables and %d bounds", len(ts), len(from))
 	}
 	out := make([]string, len(ts))
-	names := make([]string, 0, 2*len(ts))
+	if !slices.ContainsFunc(from, func(s string) bool { return s != "" }) {
+		return out, nil
+	}
+	// The columns of the tables and of those tombstone tables that exist
+	// (most tables have none: listing the tables is cheaper than asking
+	// the catalogue for their columns).
+	all, err := db.tableNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	exists := make(map[string]bool, len(all))
+	for _, n := range all {
+		exists[strings.ToLower(n)] = true
+	}
+	names := make([]string, 0, len(ts))
 	for i, t := range ts {
 		if from[i] != "" {
-			names = append(names, t.Name, TombstoneTable(t.Name))
+			names = append(names, t.Name)
+			if tt := TombstoneTable(t.Name); exists[strings.ToLower(tt)] {
+				names = append(names, tt)
+			}
 		}
-	}
-	if len(names) == 0 {
-		return out, nil
 	}
 	shapes, err := db.loadColumns(ctx, names)
 	if err != nil {

@@ -11,10 +11,11 @@ import (
 // The batched reads' SQL, checked without a server.
 func TestBatchedReadsSQL(t *testing.T) {
 	is := is.New(t)
-	q := lastWindowsQuery([]string{"a", "b"}, gapsync.Pull)
-	is.Equal(q.SQL, "SELECT * FROM (SELECT 0 AS i, window_to FROM sync_log WHERE table_name = ? AND direction = ? AND status IN (?, ?) ORDER BY id DESC LIMIT 1) AS w0"+
-		" UNION ALL SELECT * FROM (SELECT 1 AS i, window_to FROM sync_log WHERE table_name = ? AND direction = ? AND status IN (?, ?) ORDER BY id DESC LIMIT 1) AS w1")
-	is.Equal(q.Args, []any{"a", "pull", "ok", "reload", "b", "pull", "ok", "reload"})
+	q := lastRunsQuery([]string{"a", "b"}, gapsync.Pull)
+	is.Equal(q.SQL, "SELECT n.i, (SELECT MAX(l.id) FROM sync_log l WHERE l.table_name = n.t AND l.direction = ? AND l.status = ?), "+
+		"(SELECT MAX(l.id) FROM sync_log l WHERE l.table_name = n.t AND l.direction = ? AND l.status = ?) "+
+		"FROM (SELECT 0 AS i, ? AS t UNION ALL SELECT 1 AS i, ? AS t) AS n")
+	is.Equal(q.Args, []any{"pull", "ok", "pull", "reload", "a", "b"})
 
 	is.Equal(mysqlDialect{}.columnsOf(2), "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY = 'PRI', COALESCE(GENERATION_EXPRESSION, '') <> '' "+
 		"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?,?) ORDER BY TABLE_NAME, ORDINAL_POSITION")

@@ -31,6 +31,11 @@
 // per-run ratios SM4 ÷ AES, of the wall time and of the CPU time of this
 // process (steadier on a busy machine); it runs only when named.
 //
+// Case "tables": -tables tables of 10 rows each, first loaded, then a
+// cycle with nothing to move and a cycle with the rows of 100 of them
+// changed, each with the batched check of idle tables and, alternately
+// in the same run, with every table checked on its own (tables.go).
+//
 // -cipher sets the shared key's cipher (aes or sm4) for the other cases.
 //
 // -buffer-pool resizes InnoDB's buffer pool for the run (and puts it
@@ -84,6 +89,7 @@ type bench struct {
 	runs       int
 	warmup     int
 	growth     []int // rows of each initial load of the growth case
+	ntables    int   // tables of the tables case
 	bin        string
 	built      bool
 }
@@ -103,6 +109,7 @@ var cases = []benchCase{
 	{"growth", true, growthCase},
 	{"small", true, smallCases},
 	{"file", true, fileCases},
+	{"tables", false, tablesCases},
 }
 
 func run(ctx context.Context) error {
@@ -116,13 +123,14 @@ func run(ctx context.Context) error {
 	pg := flag.String("pg", os.Getenv("GAPSYNC_TEST_PG_DSN"), "URL of a PostgreSQL user that may create databases, for the rows case; empty: no PostgreSQL case")
 	dirs := flag.String("directions", "push,pull", "directions every case runs: push (internet to intranet), pull (intranet to internet)")
 	sizes := flag.String("size", "1GiB", "file sizes for the file case, comma-separated (KiB, MiB, GiB suffixes)")
-	caseList := flag.String("cases", strings.Join(names, ","), "cases to run: rows (initial load against the peers, and incremental), growth (initial loads of -growth rows through the zone mains:\ntime per row and peak RSS per role), small (many small files), file (one large file), ciphers (initial load under AES-256-GCM and SM4-GCM)")
+	caseList := flag.String("cases", strings.Join(names, ","), "cases to run: rows (initial load against the peers, and incremental), growth (initial loads of -growth rows through the zone mains:\ntime per row and peak RSS per role), small (many small files), file (one large file),\ntables (cycles over -tables tables with nothing to move and with 100 of them changed, batched and per table), ciphers (initial load under AES-256-GCM and SM4-GCM)")
 	cipherName := flag.String("cipher", "aes", "the shared key's cipher for the rows, small and file cases: aes (AES-256-GCM) or sm4 (SM4-GCM)")
 	nrows := flag.Int("rows", 1_000_000, "rows for the initial load")
 	nsmall := flag.Int("small", 10_000, "files of 8 KiB for the small-files case")
 	runs := flag.Int("runs", 3, "measured runs of the rows case, after -warmup")
 	warmup := flag.Int("warmup", 1, "runs of the rows case before the measured ones, not counted")
 	growth := flag.String("growth", "1000000,5000000", "rows of each initial load of the growth case, comma-separated")
+	ntables := flag.Int("tables", 1000, "tables of 10 rows for the tables case")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first gapsync initial load to this file")
 	quick := flag.Bool("quick", false, "small sizes for a fast check (flags given explicitly win): 50,000 rows, growth at 50,000 and 100,000, 300 small files,\na 32 MiB file, one run and no warm-up, settling InnoDB for 2 s at most")
 	pool := flag.String("buffer-pool", "", "set innodb_buffer_pool_size to this (e.g. 1GiB) for the run and restore it after (needs SUPER); empty: leave the server as it is")
@@ -130,14 +138,14 @@ func run(ctx context.Context) error {
 	if *quick {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for name, v := range map[string]string{"rows": "50000", "growth": "50000,100000", "small": "300", "size": "32MiB", "runs": "1", "warmup": "0"} {
+		for name, v := range map[string]string{"rows": "50000", "growth": "50000,100000", "small": "300", "size": "32MiB", "runs": "1", "warmup": "0", "tables": "200"} {
 			if !set[name] {
 				flag.Set(name, v)
 			}
 		}
 		quickRun, settleWait = true, 2*time.Second
 	}
-	b := &bench{dsn: *dsn, nrows: *nrows, nsmall: *nsmall, runs: *runs, warmup: *warmup}
+	b := &bench{dsn: *dsn, nrows: *nrows, nsmall: *nsmall, runs: *runs, warmup: *warmup, ntables: *ntables}
 	if *runs < 1 || *warmup < 0 {
 		return errors.New("-runs must be at least 1 and -warmup at least 0")
 	}
