@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/gapsync/gapsync"
+	"github.com/gapsync/gapsync/crypto"
+	"github.com/gapsync/gapsync/transport"
 )
 
 // pathCount counts the gateway's requests by path.
@@ -105,4 +108,48 @@ func TestIdleTablesAreCheckedTogether(t *testing.T) {
 		is.Equal(count(t, z.src(), "SELECT COUNT(*) FROM "+name(9)+" WHERE body = 'pulled'"), 1)
 		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM idle_ver"), 2)
 	})
+}
+
+// The gateway's batched check refuses what is not a list of configured
+// names and bounds, and answers "" (run the window) for a table it does
+// not serve for pull.
+func TestEmptyWindowsRefusesBadInput(t *testing.T) {
+	is := is.New(t)
+	z := newZones(t, "sqlite", zoneOpts{})
+	z.both(gapsync.Table{Name: "items", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}, itemsDDL)
+	bound := "2026-01-01 00:00:00.000000"
+	many := make([]transport.WindowProbe, transport.MaxWindowProbes+1)
+	for i := range many {
+		many[i] = transport.WindowProbe{Table: "items", From: bound}
+	}
+	for _, c := range []struct {
+		name string
+		body []byte
+		code string
+	}{
+		{"not JSON", []byte("{"), "malformed"},
+		{"a name that is no identifier", mustJSON(t, transport.EmptyRequest{Tables: []transport.WindowProbe{{Table: "items; DROP TABLE x", From: bound}}}), "bad_identifier"},
+		{"a bound that is none", mustJSON(t, transport.EmptyRequest{Tables: []transport.WindowProbe{{Table: "items", From: "1; --"}}}), "malformed"},
+		{"no bound", mustJSON(t, transport.EmptyRequest{Tables: []transport.WindowProbe{{Table: "items"}}}), "malformed"},
+		{"too many tables", mustJSON(t, transport.EmptyRequest{Tables: many}), "malformed"},
+	} {
+		got := z.post(transport.PathEmpty, sealWith(t, z.keys, crypto.Header{Endpoint: "POST " + transport.PathEmpty}, c.body))
+		if got.status != 400 && got.status != 422 || got.code != c.code {
+			t.Fatalf("%s: got %d %q, want %q", c.name, got.status, got.code, c.code)
+		}
+	}
+	bounds, err := z.client.EmptyWindows(context.Background(), []transport.WindowProbe{{Table: "items", From: bound}, {Table: "nope", From: bound}})
+	is.NoErr(err)
+	is.Equal(len(bounds), 2)
+	is.True(bounds[0] > bound) // idle since then: the new bound
+	is.Equal(bounds[1], "")    // not served: its own requests say why
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
