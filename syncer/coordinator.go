@@ -247,7 +247,10 @@ func (c *Coordinator) Run(ctx context.Context) error {
 // error joins the failures. A table whose rows the far database refuses
 // for good (gapsync.ErrRejected) is parked in that direction, when the
 // internet database is a Parker: later cycles skip it (Report.Parked)
-// until Resume, and the other tables go on. When another coordinator holds the lease,
+// until Resume, and the other tables go on. The tables and directions
+// with nothing to move are found and logged together first, when the
+// internet database is a Batcher (idle.go); only the others run their
+// windows. When another coordinator holds the lease,
 // RunOnce does nothing and returns an error wrapping gapsync.ErrLeaseHeld.
 func (c *Coordinator) RunOnce(ctx context.Context) (r *Report, err error) {
 	start := time.Now()
