@@ -82,3 +82,25 @@ func TestTablePatternRows(t *testing.T) {
 		is.Equal(described, []string{"app_a", "app_b"})
 	})
 }
+
+// ShapesOf describes the named tables alone, and only those configured
+// here, as Shapes does.
+func TestShapesOfNamedTables(t *testing.T) {
+	is := is.New(t)
+	db := openEngine(t, "sqlite", &Options{Lag: time.Millisecond})
+	ctx := context.Background()
+	is.NoErr(db.Migrate(ctx))
+	for _, n := range []string{"app_a", "app_b", "secret"} {
+		MustExec(t, db, "CREATE TABLE "+n+" (id BIGINT NOT NULL PRIMARY KEY, updated_at DATETIME(6) NULL)")
+	}
+	is.NoErr(db.Configure(ctx, gapsync.Table{Name: "app_*", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}))
+	ss, err := db.ShapesOf(ctx, []string{"app_b", "secret"})
+	is.NoErr(err)
+	is.Equal(len(ss), 2)
+	is.Equal(ss[0].Name, "app_b")
+	is.True(ss[0].Exists && ss[0].Config != nil) // matched by the pattern: described
+	is.Equal(ss[1].Name, "secret")
+	is.True(!ss[1].Exists && ss[1].Config == nil) // not configured: a name alone
+	_, err = db.ShapesOf(ctx, []string{"a;b"})
+	is.True(errors.Is(err, gapsync.ErrBadIdentifier))
+}

@@ -20,6 +20,16 @@ type ShapeReader interface {
 	Shapes(ctx context.Context, names []string) ([]gapsync.Shape, error)
 }
 
+// NamedShapeReader is the optional part of a ShapeReader that describes
+// the named tables alone (storage's *DB is one): schema drift asks about
+// one table at a time, and describing every configured table for it
+// would cost a catalogue read per table per table. The gateway answers
+// transport.ShapeRequest.Only with it; the Transport side is
+// transport.Client.ShapesOf.
+type NamedShapeReader interface {
+	ShapesOf(ctx context.Context, names []string) ([]gapsync.Shape, error)
+}
+
 // ShapeTransport is the optional part of a Transport that fetches the
 // intranet's shapes through the gateway. *transport.Client is one.
 type ShapeTransport interface {
@@ -378,7 +388,11 @@ func (g *Gateway) shape(ctx context.Context, body []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	shapes, err := sr.Shapes(ctx, r.Tables)
+	read := sr.Shapes
+	if o, ok := g.db.(NamedShapeReader); ok && r.Only {
+		read = o.ShapesOf
+	}
+	shapes, err := read(ctx, r.Tables)
 	if err != nil {
 		return nil, err
 	}

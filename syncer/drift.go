@@ -364,6 +364,9 @@ func (c *Coordinator) localShape(ctx context.Context, t gapsync.Table) (gapsync.
 	if !ok {
 		return gapsync.Shape{}, errors.New("the internet database cannot describe its tables")
 	}
+	if o, ok := c.db.(NamedShapeReader); ok {
+		return oneShape(t.Name)(o.ShapesOf(ctx, []string{t.Name}))
+	}
 	return oneShape(t.Name)(sr.Shapes(ctx, []string{t.Name}))
 }
 
@@ -372,11 +375,15 @@ func (c *Coordinator) remoteShape(ctx context.Context, t gapsync.Table) (gapsync
 	if !ok {
 		return gapsync.Shape{}, errors.New("the transport cannot ask the gateway for table shapes")
 	}
-	s, err := oneShape(t.Wire())(st.Shapes(ctx, []string{t.Wire()}))
+	read := st.Shapes
+	if o, ok := c.tr.(NamedShapeReader); ok { // transport.Client.ShapesOf
+		read = o.ShapesOf
+	}
+	s, err := oneShape(t.Wire())(read(ctx, []string{t.Wire()}))
 	return shapeFromWire(t, s), err
 }
 
-// oneShape picks the shape of table out of an answer that describes
+// oneShape picks the shape of table out of an answer that may describe
 // every configured table as well.
 func oneShape(table string) func([]gapsync.Shape, error) (gapsync.Shape, error) {
 	return func(ss []gapsync.Shape, err error) (gapsync.Shape, error) {

@@ -19,6 +19,9 @@ const MaxShapeTables = 10_000
 // sync_config and of the named tables (the internet side's enabled ones).
 type ShapeRequest struct {
 	Tables []string `json:"tables"`
+	// Only asks for the named tables' shapes alone (see Client.ShapesOf);
+	// a gateway that does not know it answers with every table's.
+	Only bool `json:"only,omitempty"`
 }
 
 // ShapeResponse carries the shapes: one per table in the intranet's
@@ -35,6 +38,30 @@ func (c *Client) Shapes(ctx context.Context, names []string) ([]gapsync.Shape, e
 		return nil, fmt.Errorf("%w: %d tables in one shape request, at most %d", gapsync.ErrTooLarge, len(names), MaxShapeTables)
 	}
 	req, err := json.Marshal(ShapeRequest{Tables: names})
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.Call(ctx, PathShape, req)
+	if err != nil {
+		return nil, fmt.Errorf("shape: %w", err)
+	}
+	var r ShapeResponse
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("shape: %w: %v", gapsync.ErrMalformed, err)
+	}
+	return r.Shapes, nil
+}
+
+// ShapesOf asks the gateway for the intranet's shapes of the named
+// tables only: what schema drift needs of one table, without the
+// catalogue reads of every configured table. An answer may hold more
+// shapes (a gateway that does not know ShapeRequest.Only); pick the
+// ones asked for by name. Retrying is safe: it reads only.
+func (c *Client) ShapesOf(ctx context.Context, names []string) ([]gapsync.Shape, error) {
+	if len(names) > MaxShapeTables {
+		return nil, fmt.Errorf("%w: %d tables in one shape request, at most %d", gapsync.ErrTooLarge, len(names), MaxShapeTables)
+	}
+	req, err := json.Marshal(ShapeRequest{Tables: names, Only: true})
 	if err != nil {
 		return nil, err
 	}
