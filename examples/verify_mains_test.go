@@ -57,6 +57,8 @@ func TestMainsVerify(t *testing.T) {
 	_, code = run("internet", append(inetArgs, "-once")...)
 	is.Equal(code, 0)
 
+	// The killed run keeps the lease for its -lease-ttl; the next one
+	// waits for it (-lease-wait) instead of being refused.
 	out, code := run("internet", append(inetArgs, "-verify")...)
 	t.Log(out)
 	is.Equal(code, 0)
@@ -125,6 +127,7 @@ func runMain(t *testing.T, bin string, env []string, name string, args ...string
 // work), then runs it again: the second run continues from the last range
 // the first one kept, and prints the same report as a run in one go,
 // the row found before the kill included, each differing row kept once.
+// The lease the killed run kept is waited for, not a refusal.
 func TestMainsVerifyResumesAfterKill(t *testing.T) {
 	is := is.New(t)
 	inetDSN, intraDSN := testdb.MySQL(t), testdb.MySQL(t)
@@ -161,7 +164,7 @@ func TestMainsVerifyResumesAfterKill(t *testing.T) {
 	startExternal(t, bin, env, addr, intraDSN)
 	inetArgs := []string{"-db", inetDSN, "-gateway", "http://" + addr, "-table", "demo:id:updated_at", "-log-level", "warn"}
 
-	cmd := exec.Command(filepath.Join(bin, "internet"), append(inetArgs, "-verify", "-verify-rows-per-second", "20000")...)
+	cmd := exec.Command(filepath.Join(bin, "internet"), append(inetArgs, "-verify", "-verify-rows-per-second", "20000", "-lease-ttl", "3s")...)
 	cmd.Env = env
 	var first bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &first, &first
@@ -196,6 +199,8 @@ func TestMainsVerifyResumesAfterKill(t *testing.T) {
 		}
 		return lines
 	}
+	// The killed run keeps the lease for its -lease-ttl; the next one
+	// waits for it (-lease-wait) instead of being refused.
 	out, code := run("internet", append(inetArgs, "-verify")...)
 	t.Log(out)
 	is.Equal(code, 3)

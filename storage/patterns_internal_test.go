@@ -101,6 +101,14 @@ func TestShapesOfNamedTables(t *testing.T) {
 	is.True(ss[0].Exists && ss[0].Config != nil) // matched by the pattern: described
 	is.Equal(ss[1].Name, "secret")
 	is.True(!ss[1].Exists && ss[1].Config == nil) // not configured: a name alone
+	all, err := db.Shapes(ctx, nil)
+	is.NoErr(err)
+	for _, s := range all {
+		if s.Name == "app_b" { // the same description, the statement forms included
+			is.Equal(s, ss[0])
+			is.Equal(ss[0].Quote, `"`)
+		}
+	}
 	_, err = db.ShapesOf(ctx, []string{"a;b"})
 	is.True(errors.Is(err, gapsync.ErrBadIdentifier))
 }

@@ -44,7 +44,7 @@ func (db *DB) Shapes(ctx context.Context, names []string) ([]gapsync.Shape, erro
 	seen := map[string]bool{}
 	for _, t := range cfg {
 		seen[t.Name] = true
-		s := gapsync.Shape{Name: t.Name, Config: &t, Dialect: db.d.Name(), Quote: sd.identQuote(), AlterType: sd.alterType()}
+		s := db.configuredShape(sd, t)
 		if err := gapsync.ValidIdentifier(t.Name); err == nil {
 			if err := db.describe(ctx, sd, &s); err != nil {
 				return nil, err
@@ -62,6 +62,13 @@ func (db *DB) Shapes(ctx context.Context, names []string) ([]gapsync.Shape, erro
 		}
 	}
 	return out, nil
+}
+
+// configuredShape is the start of the shape of t, a table configured
+// here: its name, its sync_config row, and the engine's forms of the
+// statements an operator is told to run.
+func (db *DB) configuredShape(sd shapeDialect, t gapsync.Table) gapsync.Shape {
+	return gapsync.Shape{Name: t.Name, Config: &t, Dialect: db.d.Name(), Quote: sd.identQuote(), AlterType: sd.alterType()}
 }
 
 func (db *DB) describe(ctx context.Context, sd shapeDialect, s *gapsync.Shape) error {

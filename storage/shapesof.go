@@ -35,7 +35,7 @@ func (db *DB) ShapesOf(ctx context.Context, names []string) ([]gapsync.Shape, er
 	for _, n := range names {
 		s := gapsync.Shape{Name: n, Dialect: db.d.Name()}
 		if t, ok := byName[n]; ok { // as Shapes: a table not configured here is not described
-			s.Config = &t
+			s = db.configuredShape(sd, t)
 			if err := db.describe(ctx, sd, &s); err != nil {
 				return nil, err
 			}

@@ -75,7 +75,10 @@ func TestBusyDatabasePausesCopying(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
-				if _, err := load.ExecContext(ctx, "SELECT SLEEP(0.5)"); err != nil {
+				// Long sleeps: between two of them a connection does not
+				// count as running, and on a loaded machine those gaps
+				// would let a re-check see the server idle.
+				if _, err := load.ExecContext(ctx, "SELECT SLEEP(2)"); err != nil {
 					t.Error(err)
 					return
 				}

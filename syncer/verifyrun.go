@@ -100,11 +100,12 @@ func (c *Coordinator) verifyDue(ctx context.Context) (bool, error) {
 }
 
 // withLease runs fn while holding the coordinator's lease, renewed every
-// third of LeaseTTL; fn's context ends when the lease is lost. It returns
-// an error wrapping gapsync.ErrLeaseHeld, without running fn, when
-// another holder has the lease.
+// third of LeaseTTL; fn's context ends when the lease is lost. It waits
+// up to LeaseWait for a lease another holder keeps (one killed keeps it
+// until its LeaseTTL runs out), then returns an error wrapping
+// gapsync.ErrLeaseHeld without running fn.
 func (c *Coordinator) withLease(ctx context.Context, fn func(context.Context) error) error {
-	if err := c.db.Acquire(ctx, c.opts.LeaseName, c.opts.Holder, c.opts.LeaseTTL); err != nil {
+	if err := c.acquire(ctx); err != nil {
 		return err
 	}
 	ctx, release := c.keepLease(ctx)
@@ -132,8 +133,8 @@ func (c *Coordinator) underLease(ctx context.Context, what string, fn func(conte
 	}
 	err := c.withLease(ctx, fn)
 	if errors.Is(err, gapsync.ErrLeaseHeld) {
-		return fmt.Errorf("syncer: %s: another coordinator is running (stop it, or wait for its lease to run out, at most %s after it died): %w",
-			what, c.opts.LeaseTTL, err)
+		return fmt.Errorf("syncer: %s: another coordinator is running (stop it, or wait for its lease to run out, at most %s after it died; "+
+			"CoordinatorOptions.LeaseWait, -lease-wait in the internet main, waits that long): %w", what, c.opts.LeaseTTL, err)
 	}
 	return err
 }

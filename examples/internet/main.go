@@ -51,7 +51,7 @@ func run(ctx context.Context) error {
 	gateway := flag.String("gateway", os.Getenv("GAPSYNC_GATEWAY_URL"), "base URL of the external-zone gateway")
 	interval := flag.Duration("interval", time.Minute, "pause between cycles")
 	once := flag.Bool("once", false, "run one cycle and exit: 0 when every table moved (references refused by design are logged, not failures), 1 otherwise")
-	leaseWait := flag.Duration("lease-wait", 2*time.Minute, "with -once or -reload: how long to wait for a lease another coordinator holds (one killed without releasing it holds it for a minute)")
+	leaseWait := flag.Duration("lease-wait", 2*time.Minute, "with -once, -verify or -reload: how long to wait for a lease another coordinator holds (one killed without releasing it holds it for a minute)")
 	lag := flag.Duration("lag", 2*time.Second, "keep each window this far behind the database clock")
 	leaseTTL := flag.Duration("lease-ttl", time.Minute, "how long the coordinator lease lasts unless renewed; a killed coordinator blocks the next one this long")
 	inFlight := flag.Int("in-flight", 3, "batches of one table on their way at once; a run cut in a long window reads at most this many applied pages again")
@@ -185,7 +185,7 @@ func run(ctx context.Context) error {
 	if opts.Throttle, err = limits.Throttler(map[string]throttle.Probe{"internet": db}, rec, log); err != nil {
 		return err
 	}
-	if *once {
+	if *once || verify.On {
 		opts.LeaseWait = *leaseWait
 	}
 	if opts.Files, err = files.Options(ctx); err != nil {
