@@ -61,12 +61,13 @@ func TestMainsColumnAndRowSelection(t *testing.T) {
 	is.NoErr(inet.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n))
 	is.Equal(n, 2)
 
+	inetArgs := []string{"-db", inetDSN, "-gateway", "http://" + gw, "-lag", "200ms", "-table", spec,
+		"-exclude", "users=password_hash", "-filter", "users=region = 'north' OR region = 'east'",
+		"-table", "orders:id:updated_at:both", "-rename", "orders=ext_orders", "-rename-columns", "orders=id:order_id,note:remark"}
 	cycle := func() {
 		t.Helper()
 		time.Sleep(300 * time.Millisecond)
-		out, code := runMain(t, bin, env, "internet", "-db", inetDSN, "-gateway", "http://"+gw, "-once", "-lag", "200ms", "-table", spec,
-			"-exclude", "users=password_hash", "-filter", "users=region = 'north' OR region = 'east'",
-			"-table", "orders:id:updated_at:both", "-rename", "orders=ext_orders", "-rename-columns", "orders=id:order_id,note:remark")
+		out, code := runMain(t, bin, env, "internet", append([]string{"-once"}, inetArgs...)...)
 		if code != 0 {
 			t.Fatalf("internet -once: %d\n%s", code, out)
 		}
@@ -99,6 +100,17 @@ func TestMainsColumnAndRowSelection(t *testing.T) {
 	is.Equal(remark, "外网订单")
 	is.NoErr(inet.QueryRowContext(ctx, "SELECT note FROM orders WHERE id = 20").Scan(&note))
 	is.Equal(note, "内网订单")
+
+	// Verification follows the names: the same rows on both sides, then
+	// a remark changed on the intranet named as this side's note.
+	out, code = runMain(t, bin, env, "internet", append([]string{"-verify=orders"}, inetArgs...)...)
+	t.Log(out)
+	is.Equal(code, 0)
+	is.True(strings.Contains(out, "verify: 1 tables, 2 rows compared, 0 differ"))
+	mustExec(intra, "UPDATE ext_orders SET remark = 'edited by hand' WHERE order_id = 10")
+	out, code = runMain(t, bin, env, "internet", append([]string{"-verify=orders"}, inetArgs...)...)
+	is.Equal(code, 3)
+	is.True(strings.Contains(out, "orders\t10\tdifferent on intranet\tnote"))
 }
 
 // mysqlZones are the two zones' fresh MariaDB databases, open, and the

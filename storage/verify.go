@@ -82,6 +82,18 @@ func (db *DB) verifyColumns(ctx context.Context, t gapsync.Table, cols []string)
 // checksum.
 // It issues SELECT only, and holds nothing open between its queries.
 func (db *DB) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
+	return db.HashRangesAs(ctx, t, cols, cols, r, per, budget, salt)
+}
+
+// HashRangesAs is HashRanges with each of cols hashed under the name of
+// the same place in as: a table whose columns have other names on the
+// other side (gapsync.Table.RemoteColumns) hashes here under the other
+// side's names, so that both sides' hashes agree while each reads its
+// own columns. as must be as long as cols, each name once.
+func (db *DB) HashRangesAs(ctx context.Context, t gapsync.Table, cols, as []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
+	if len(as) != len(cols) {
+		return nil, false, fmt.Errorf("%w: %d names to hash %d columns of %s under", gapsync.ErrMalformed, len(as), len(cols), t.Name)
+	}
 	if per <= 0 {
 		per = 1000
 	}
@@ -117,7 +129,7 @@ func (db *DB) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r 
 			return nil, false, err
 		}
 		for _, vals := range rows {
-			rh, _ := hex.DecodeString(rules.VerifyHash(cols, classes, vals))
+			rh, _ := hex.DecodeString(rules.VerifyHash(as, classes, vals))
 			h.Write(rh)
 			n++
 			read++

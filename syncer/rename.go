@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -117,4 +118,93 @@ func shapeFromWire(t gapsync.Table, s gapsync.Shape) gapsync.Shape {
 		s.Config = &cfg
 	}
 	return s
+}
+
+// wireTable is t as the intranet side names it: its name and the names
+// of its key, cursor, soft-delete and file columns there, with no map of
+// its own.
+func wireTable(t gapsync.Table) gapsync.Table {
+	if !t.Renamed() {
+		return t
+	}
+	wt := t
+	wt.Name, wt.RemoteName, wt.RemoteColumns = t.Wire(), "", nil
+	wt.Key = wireNames(t, t.Key)
+	wt.Cursor = t.WireColumn(t.Cursor)
+	if t.SoftDelete != "" {
+		wt.SoftDelete = t.WireColumn(t.SoftDelete)
+	}
+	wt.FileColumns = wireNames(t, t.FileColumns)
+	wt.Columns, wt.Exclude = wireNames(t, t.Columns), wireNames(t, t.Exclude)
+	return wt
+}
+
+// wireNames are this side's column names cols of t in the intranet's
+// names.
+func wireNames(t gapsync.Table, cols []string) []string {
+	if len(t.RemoteColumns) == 0 || cols == nil {
+		return cols
+	}
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = t.WireColumn(c)
+	}
+	return out
+}
+
+// AsHasher hashes ranges with each column under another name (storage's
+// *DB is one): how this side of a verification hashes a table that has
+// other names on the intranet side.
+type AsHasher interface {
+	HashRangesAs(ctx context.Context, t gapsync.Table, cols, as []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error)
+}
+
+// renamedSides returns the two sides of a verification of t, a table
+// with other names on the intranet side, speaking this side's names to
+// the caller: the intranet's is asked in its own names (the gateway and
+// the intranet database know nothing of the map), and this side hashes
+// each column under its intranet name, so that the hashes of one row
+// agree. Row values, keys and range bounds have no names and cross as
+// they are.
+func renamedSides(t gapsync.Table, cols []string, local, remote RangeHasher) (RangeHasher, RangeHasher, error) {
+	if !t.Renamed() {
+		return local, remote, nil
+	}
+	as, ok := local.(AsHasher)
+	if !ok {
+		return nil, nil, fmt.Errorf("syncer: verify %s: it has other names on the intranet side and the internet database cannot hash its columns under them", t.Name)
+	}
+	seen := map[string]string{}
+	for _, c := range cols {
+		w := strings.ToLower(t.WireColumn(c))
+		if prev, dup := seen[w]; dup {
+			return nil, nil, fmt.Errorf("%w: columns %s and %s of %s are both %s on the intranet side: fix the column map (-rename-columns)",
+				gapsync.ErrSchemaDrift, prev, c, t.Name, t.WireColumn(c))
+		}
+		seen[w] = c
+	}
+	return asHashing{local, as}, wireHashing{remote}, nil
+}
+
+// asHashing is this side of a renamed table's verification: its own
+// columns read, hashed under their intranet names.
+type asHashing struct {
+	RangeHasher
+	as AsHasher
+}
+
+func (h asHashing) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
+	return h.as.HashRangesAs(ctx, t, cols, wireNames(t, cols), r, per, budget, salt)
+}
+
+// wireHashing is the intranet side of a renamed table's verification,
+// asked in the intranet's names.
+type wireHashing struct{ RangeHasher }
+
+func (h wireHashing) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
+	return h.RangeHasher.HashRanges(ctx, wireTable(t), wireNames(t, cols), r, per, budget, salt)
+}
+
+func (h wireHashing) RowsByKey(ctx context.Context, t gapsync.Table, cols []string, keys [][]any) ([][]any, error) {
+	return h.RangeHasher.RowsByKey(ctx, wireTable(t), wireNames(t, cols), keys)
 }

@@ -40,8 +40,8 @@ func (c *Coordinator) Repair(ctx context.Context, vs []gapsync.TableVerify) (out
 }
 
 func (c *Coordinator) repair(ctx context.Context, vs []gapsync.TableVerify) ([]gapsync.Repair, error) {
-	local, ok1 := c.db.(RangeHasher)
-	remote, ok2 := c.tr.(RangeHasher)
+	localDB, ok1 := c.db.(RangeHasher)
+	remoteTr, ok2 := c.tr.(RangeHasher)
 	if !ok1 || !ok2 {
 		return nil, errors.New("syncer: Repair: a side cannot read rows by key")
 	}
@@ -62,6 +62,10 @@ func (c *Coordinator) repair(ctx context.Context, vs []gapsync.TableVerify) ([]g
 		t, ok := byName[v.Table]
 		if !ok {
 			return out, fmt.Errorf("%w: %q is no longer enabled in the internet's sync_config", gapsync.ErrUnknownTable, v.Table)
+		}
+		local, remote, err := renamedSides(t, v.Columns, localDB, remoteTr)
+		if err != nil {
+			return out, err
 		}
 		rs, err := c.repairTable(ctx, runID, t, v, local, remote)
 		out = append(out, rs...)
@@ -114,6 +118,7 @@ func (c *Coordinator) repairTable(ctx context.Context, runID string, t gapsync.T
 	for _, c := range v.Columns {
 		b.Columns = append(b.Columns, batch.Column{Name: c, Key: slices.Contains(t.Key, c)})
 	}
+	hashAs := wireNames(t, v.Columns) // as both sides hashed the rows
 	keyPos := rules.Positions(v.Columns, t.Key)
 	curPos := rules.Positions(v.Columns, []string{t.Cursor})[0]
 	out := make([]gapsync.Repair, len(v.Diffs))
@@ -121,7 +126,7 @@ func (c *Coordinator) repairTable(ctx context.Context, runID string, t gapsync.T
 	for i, diff := range v.Diffs {
 		r := gapsync.Repair{RowDiff: diff}
 		switch {
-		case !sameHash(here[i], diff.InternetHash, v, cls[0]) || !sameHash(there[i], diff.IntranetHash, v, cls[1]):
+		case !sameHash(here[i], diff.InternetHash, v, hashAs, cls[0]) || !sameHash(there[i], diff.IntranetHash, v, hashAs, cls[1]):
 			r.Reason = "changed since the verification saw it; the next cycle carries it"
 		case origin[i] != nil:
 			r.Action = "upsert"
@@ -153,7 +158,10 @@ func (c *Coordinator) repairTable(ctx context.Context, runID string, t gapsync.T
 	}
 	b.Since = since
 	if d == gapsync.Push {
-		res, err = c.tr.Apply(ctx, b)
+		var wb *batch.Batch
+		if wb, err = toWire(t, b); err == nil { // the gateway knows the intranet's names only
+			res, err = c.tr.Apply(ctx, wb)
+		}
 	} else {
 		res, err = c.db.Apply(ctx, b)
 	}
@@ -212,12 +220,12 @@ func (c *Coordinator) deletesTravel(ctx context.Context, t gapsync.Table, d gaps
 	if !ok {
 		return false, nil
 	}
-	shapes, err := st.Shapes(ctx, []string{t.Name})
+	shapes, err := st.Shapes(ctx, []string{t.Wire()})
 	if err != nil {
 		return false, err
 	}
 	for _, s := range shapes {
-		if s.Name == t.Name {
+		if s.Name == t.Wire() {
 			return s.Tombstones, nil
 		}
 	}
@@ -225,12 +233,13 @@ func (c *Coordinator) deletesTravel(ctx context.Context, t gapsync.Table, d gaps
 }
 
 // sameHash reports whether row (nil: none), of columns of classes,
-// still has the hash a verification saw (nil: none).
-func sameHash(row []any, seen []byte, v gapsync.TableVerify, classes []string) bool {
+// still has the hash a verification saw (nil: none), each column hashed
+// under its name in as.
+func sameHash(row []any, seen []byte, v gapsync.TableVerify, as, classes []string) bool {
 	if row == nil || seen == nil {
 		return row == nil && seen == nil
 	}
-	return bytes.Equal(rules.RangeHash(v.Salt, rules.VerifyHash(v.Columns, classes, row)), seen)
+	return bytes.Equal(rules.RangeHash(v.Salt, rules.VerifyHash(as, classes, row)), seen)
 }
 
 func reverse(d gapsync.Direction) gapsync.Direction {

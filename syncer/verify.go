@@ -172,10 +172,13 @@ func (c *Coordinator) verify(ctx context.Context, tables []string, o *VerifyOpti
 			return nil, err
 		}
 	}
+	sides := map[string][2]RangeHasher{}
 	for _, t := range pick {
-		if t.Renamed() { // its row hashes would name other columns on each side
-			return nil, fmt.Errorf("syncer: Verify: %s has other names on the intranet side (-rename), which verification does not follow yet", t.Name)
+		l, r, err := renamedSides(t, columns[t.Name], local, remote)
+		if err != nil {
+			return nil, err
 		}
+		sides[t.Name] = [2]RangeHasher{l, r}
 	}
 	classes, err := c.verifyClasses(ctx, pick, columns)
 	if err != nil {
@@ -208,7 +211,7 @@ func (c *Coordinator) verify(ctx context.Context, tables []string, o *VerifyOpti
 			out = append(out, cp.TableVerify)
 			continue
 		}
-		v := &tableVerifier{t: t, cols: columns[t.Name], classes: classes[t.Name], local: local, remote: remote, opts: opts, vr: vr,
+		v := &tableVerifier{t: t, cols: columns[t.Name], classes: classes[t.Name], local: sides[t.Name][0], remote: sides[t.Name][1], opts: opts, vr: vr,
 			save: func(ctx context.Context, cp gapsync.VerifyCheckpoint, diffs []gapsync.RowDiff) error { return nil }}
 		if vlog != nil {
 			v.save = vlog.SaveVerify
@@ -276,17 +279,26 @@ func (c *Coordinator) verifyClasses(ctx context.Context, tables []gapsync.Table,
 	if !ok1 || !ok2 || len(tables) == 0 {
 		return out, nil
 	}
-	names := make([]string, len(tables))
+	names, wire := make([]string, len(tables)), make([]string, len(tables))
+	byWire := map[string]gapsync.Table{}
 	for i, t := range tables {
-		names[i] = t.Name
+		names[i], wire[i] = t.Name, t.Wire()
+		byWire[t.Wire()] = t
 	}
 	mine, err := local.Shapes(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("syncer: verify: %w", err)
 	}
-	theirs, err := remote.Shapes(ctx, names)
+	theirs, err := remote.Shapes(ctx, wire) // in the intranet's names
 	if err != nil {
 		return nil, fmt.Errorf("syncer: verify: %w", err)
+	}
+	for i, s := range theirs {
+		if t, ok := byWire[s.Name]; ok {
+			theirs[i] = shapeFromWire(t, s)
+		} else {
+			theirs[i].Name = "" // not asked for
+		}
 	}
 	for side, shapes := range [][]gapsync.Shape{mine, theirs} {
 		for _, s := range shapes {
