@@ -179,6 +179,12 @@ type pageQuery struct {
 	flag string
 }
 
+// bareTexter is an engine whose driver sends a query without arguments
+// in another form than one with them (MySQL's text protocol against its
+// binary one), which reads some values less exactly: bareReadsAsText
+// reports whether readPage must prepare such a query.
+type bareTexter interface{ bareReadsAsText() bool }
+
 // selectPage builds one page of a change scan: the rows of table whose
 // cursor lies in the window, in keyset order, after the last row of the
 // previous page.

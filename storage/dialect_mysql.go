@@ -35,6 +35,13 @@ func (d mysqlDialect) SelectExpr(col, typ string) string {
 	return d.Quote(col)
 }
 
+// bareReadsAsText: the driver sends a query without arguments over the
+// text protocol, where a FLOAT reads with six significant digits (see
+// mysqlFloatRead); where reads are prepared (not a text-only device),
+// readPage prepares such a query too, so that a verification's first
+// page, which has no bound yet, reads FLOATs exactly as every other page.
+func (d mysqlDialect) bareReadsAsText() bool { return !d.text }
+
 // mysqlFloatRead reads a FLOAT expression as a DOUBLE. The text protocol
 // prints a FLOAT with six significant digits (3.40282e38 for the largest,
 // 0.1 for 0.100000001…), which is not its value; a DOUBLE holds every
@@ -346,4 +353,31 @@ func (mysqlDialect) columnsOf(n int) string {
 
 func (mysqlDialect) listTables() string {
 	return "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+}
+
+// Server-side range checksums (sumranges.go): each row's MD5 over the
+// salt and its columns, every column as its bytes with its length before
+// it (-1 for NULL), so that no two rows of other values concatenate
+// alike; the two halves of the MD5 are XORed over the range as two
+// unsigned 64-bit numbers, an order-free sum that leaves the rows on the
+// server, as pt-table-checksum's BIT_XOR of CRC32 does.
+
+func (mysqlDialect) sumAlgorithm() string { return SumMySQLMD5 }
+
+func (d mysqlDialect) rowSum(cols []string) string {
+	var b strings.Builder
+	b.WriteString("MD5(CONCAT_WS('#', ?")
+	for _, c := range cols {
+		q := "CAST(" + d.Quote(c) + " AS BINARY)"
+		b.WriteString(", IFNULL(LENGTH(" + q + "), -1), " + q)
+	}
+	b.WriteString("))")
+	return b.String()
+}
+
+func (mysqlDialect) sumSelect(m string) string {
+	half := func(from string) string {
+		return "COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(" + m + ", " + from + ", 16), 16, 10) AS UNSIGNED)), 0)"
+	}
+	return "COUNT(*), " + half("1") + ", " + half("17")
 }

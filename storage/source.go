@@ -673,7 +673,19 @@ func (s sender) MapLocal(ctx context.Context, refs []string) (map[string]string,
 // reports whether more rows may follow.
 func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page) (out [][]any, full bool, err error) {
 	p = db.devicePage(p)
-	rows, err := db.sql.QueryContext(ctx, q.SQL, q.Args...)
+	var rows *sql.Rows
+	if bt, ok := db.d.(bareTexter); ok && len(q.Args) == 0 && bt.bareReadsAsText() {
+		// Prepared, so that the values come back in the binary form every
+		// read with arguments gets (see bareTexter).
+		stmt, err := db.sql.PrepareContext(ctx, q.SQL)
+		if err != nil {
+			return nil, false, err
+		}
+		defer stmt.Close()
+		rows, err = stmt.QueryContext(ctx)
+	} else {
+		rows, err = db.sql.QueryContext(ctx, q.SQL, q.Args...)
+	}
 	if err != nil {
 		return nil, false, err
 	}

@@ -193,6 +193,14 @@ type asHashing struct {
 	as AsHasher
 }
 
+func (h asHashing) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error) {
+	s, ok := h.RangeHasher.(RangeSummer)
+	if !ok {
+		return nil, false, fmt.Errorf("%w: this database does not checksum ranges on its server", gapsync.ErrMalformed)
+	}
+	return s.SumRanges(ctx, t, cols, r, per, budget, salt, algo) // the sums are of values, not names
+}
+
 func (h asHashing) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
 	return h.as.HashRangesAs(ctx, t, cols, wireNames(t, cols), r, per, budget, salt)
 }
@@ -203,6 +211,14 @@ type wireHashing struct{ RangeHasher }
 
 func (h wireHashing) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
 	return h.RangeHasher.HashRanges(ctx, wireTable(t), wireNames(t, cols), r, per, budget, salt)
+}
+
+func (h wireHashing) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error) {
+	s, ok := h.RangeHasher.(RangeSummer)
+	if !ok {
+		return nil, false, fmt.Errorf("%w: the transport does not ask for checksums on the server", gapsync.ErrMalformed)
+	}
+	return s.SumRanges(ctx, wireTable(t), wireNames(t, cols), r, per, budget, salt, algo)
 }
 
 func (h wireHashing) RowsByKey(ctx context.Context, t gapsync.Table, cols []string, keys [][]any) ([][]any, error) {

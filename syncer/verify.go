@@ -16,6 +16,7 @@ import (
 	"github.com/gapsync/gapsync/batch"
 	"github.com/gapsync/gapsync/rules"
 	"github.com/gapsync/gapsync/throttle"
+	"github.com/gapsync/gapsync/transport"
 )
 
 // VerifyOptions tune Coordinator.Verify. Nil gives the defaults.
@@ -180,7 +181,7 @@ func (c *Coordinator) verify(ctx context.Context, tables []string, o *VerifyOpti
 		}
 		sides[t.Name] = [2]RangeHasher{l, r}
 	}
-	classes, err := c.verifyClasses(ctx, pick, columns)
+	classes, sums, err := c.verifyShapes(ctx, pick, columns)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +226,9 @@ func (c *Coordinator) verify(ctx context.Context, tables []string, o *VerifyOpti
 			salt := make([]byte, 16)
 			rand.Read(salt)
 			v.cp.TableVerify = gapsync.TableVerify{Table: t.Name, Columns: v.cols, Salt: salt}
+		}
+		if v.sum, err = v.probeSum(ctx, sums[t.Name]); err != nil {
+			return out, fmt.Errorf("syncer: verify %s: %w", t.Name, err)
 		}
 		tv, err := v.run(ctx)
 		if err != nil {
@@ -273,11 +277,19 @@ func (c *Coordinator) verifyTables(ctx context.Context, tables []string) ([]gaps
 // side's shape says (none where a side cannot tell): the hashes of both
 // sides are taken over canonical forms, and so are the comparisons here.
 func (c *Coordinator) verifyClasses(ctx context.Context, tables []gapsync.Table, columns map[string][]string) (map[string][2][]string, error) {
-	out := map[string][2][]string{}
+	out, _, err := c.verifyShapes(ctx, tables, columns)
+	return out, err
+}
+
+// verifyShapes is verifyClasses, and also the checksum algorithm each
+// table can be compared with on the database servers (sumAlgorithm), ""
+// where it cannot.
+func (c *Coordinator) verifyShapes(ctx context.Context, tables []gapsync.Table, columns map[string][]string) (map[string][2][]string, map[string]string, error) {
+	out, sums := map[string][2][]string{}, map[string]string{}
 	local, ok1 := c.db.(ShapeReader)
 	remote, ok2 := c.tr.(ShapeTransport)
 	if !ok1 || !ok2 || len(tables) == 0 {
-		return out, nil
+		return out, sums, nil
 	}
 	names, wire := make([]string, len(tables)), make([]string, len(tables))
 	byWire := map[string]gapsync.Table{}
@@ -287,11 +299,11 @@ func (c *Coordinator) verifyClasses(ctx context.Context, tables []gapsync.Table,
 	}
 	mine, err := local.Shapes(ctx, names)
 	if err != nil {
-		return nil, fmt.Errorf("syncer: verify: %w", err)
+		return nil, nil, fmt.Errorf("syncer: verify: %w", err)
 	}
 	theirs, err := remote.Shapes(ctx, wire) // in the intranet's names
 	if err != nil {
-		return nil, fmt.Errorf("syncer: verify: %w", err)
+		return nil, nil, fmt.Errorf("syncer: verify: %w", err)
 	}
 	for i, s := range theirs {
 		if t, ok := byWire[s.Name]; ok {
@@ -316,7 +328,48 @@ func (c *Coordinator) verifyClasses(ctx context.Context, tables []gapsync.Table,
 			out[s.Name] = both
 		}
 	}
-	return out, nil
+	byName := func(shapes []gapsync.Shape, name string) gapsync.Shape {
+		for _, s := range shapes {
+			if s.Name == name {
+				return s
+			}
+		}
+		return gapsync.Shape{}
+	}
+	for _, t := range tables {
+		sums[t.Name] = c.sumAlgorithm(t, columns[t.Name], byName(mine, t.Name), byName(theirs, t.Name))
+	}
+	return out, sums, nil
+}
+
+// sumAlgorithm is the checksum algorithm with which t's cols can be
+// compared on both database servers, so that no row is read out (see
+// storage.DB.SumRanges), or "" when they cannot: the two sides must be
+// the same engine, each column of the same declared type and character
+// set on both (the servers hash the values as stored, not in the
+// canonical form), and none of them a file reference (mapped back to
+// its origin only when rows are read) or a binary float (whose text
+// form could hide a difference in its last bits).
+func (c *Coordinator) sumAlgorithm(t gapsync.Table, cols []string, mine, theirs gapsync.Shape) string {
+	sa, ok := c.db.(interface{ SumAlgorithm() string })
+	if !ok || len(t.FileColumns) > 0 || !mine.Exists || !theirs.Exists || mine.Dialect != theirs.Dialect {
+		return ""
+	}
+	if _, ok := c.db.(RangeSummer); !ok {
+		return ""
+	}
+	if _, ok := c.tr.(RangeSummer); !ok {
+		return ""
+	}
+	for _, col := range cols {
+		a, ok1 := mine.Column(col)
+		b, ok2 := theirs.Column(col)
+		if !ok1 || !ok2 || a.Type != b.Type || a.Charset != b.Charset ||
+			a.Class == rules.ClassFloat32 || a.Class == rules.ClassFloat64 {
+			return ""
+		}
+	}
+	return sa.SumAlgorithm()
 }
 
 // tableVerifier compares one table.
@@ -325,16 +378,20 @@ type tableVerifier struct {
 	cols          []string
 	classes       [2][]string // of cols, here and there (rules.Canonical)
 	local, remote RangeHasher
-	opts          VerifyOptions
-	vr            VerifyRecorder
-	save          func(context.Context, gapsync.VerifyCheckpoint, []gapsync.RowDiff) error
-	cp            gapsync.VerifyCheckpoint // the progress, and the result so far
-	saved         int                      // how many of cp.Diffs are kept
-	savedAt       time.Time
-	start         time.Time
-	took          time.Duration // before this call
-	read          [2]int64      // rows read here and there, for RowsPerSecond
-	paced         time.Duration // waited for RowsPerSecond
+	// sum, when set, is the algorithm with which both database servers
+	// checksum the ranges above the leaves (sumAlgorithm); "": the rows
+	// are read and hashed on each side.
+	sum     string
+	opts    VerifyOptions
+	vr      VerifyRecorder
+	save    func(context.Context, gapsync.VerifyCheckpoint, []gapsync.RowDiff) error
+	cp      gapsync.VerifyCheckpoint // the progress, and the result so far
+	saved   int                      // how many of cp.Diffs are kept
+	savedAt time.Time
+	start   time.Time
+	took    time.Duration // before this call
+	read    [2]int64      // rows read here and there, for RowsPerSecond
+	paced   time.Duration // waited for RowsPerSecond
 }
 
 // pace counts rows read on a side (0 here, 1 there) and, under
@@ -373,6 +430,41 @@ func sumRows(rs []gapsync.RangeHash) int64 {
 		n += r.Rows
 	}
 	return n
+}
+
+// ranges asks side h for the hashes of r's ranges of per rows: the
+// servers' checksums when the table is compared by them (sum), else the
+// hashes of its rows read out.
+func (v *tableVerifier) ranges(ctx context.Context, h RangeHasher, r gapsync.KeyRange, per, budget int) ([]gapsync.RangeHash, bool, error) {
+	if v.sum != "" {
+		return h.(RangeSummer).SumRanges(ctx, v.t, v.cols, r, per, budget, v.cp.Salt, v.sum)
+	}
+	return h.HashRanges(ctx, v.t, v.cols, r, per, budget, v.cp.Salt)
+}
+
+// probeSum returns algo when both sides checksum the table's ranges
+// with it: a gateway from before, or one whose database cannot, answers
+// otherwise (transport.ErrNoSum), and the rows are then hashed instead.
+func (v *tableVerifier) probeSum(ctx context.Context, algo string) (string, error) {
+	if algo == "" {
+		return "", nil
+	}
+	ls, lok := v.local.(RangeSummer)
+	rs, rok := v.remote.(RangeSummer)
+	if !lok || !rok {
+		return "", nil
+	}
+	if _, _, err := ls.SumRanges(ctx, v.t, v.cols, gapsync.KeyRange{}, 1, 1, v.cp.Salt, algo); err != nil {
+		return "", err
+	}
+	_, _, err := rs.SumRanges(ctx, v.t, v.cols, gapsync.KeyRange{}, 1, 1, v.cp.Salt, algo)
+	switch {
+	case errors.Is(err, transport.ErrNoSum):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return algo, nil
 }
 
 // res is the result so far.
@@ -426,7 +518,7 @@ func (v *tableVerifier) scan(ctx context.Context) error {
 		ch := make(chan batch, 1)
 		go func() {
 			t0 := time.Now()
-			rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo}, per, min(v.opts.Budget, per*rangesPerRequest), v.cp.Salt)
+			rs, more, err := v.ranges(ctx, v.remote, gapsync.KeyRange{Lo: lo}, per, min(v.opts.Budget, per*rangesPerRequest))
 			ch <- batch{rs, more, time.Since(t0), err}
 		}()
 		return ch
@@ -520,7 +612,7 @@ func (s *rangeSizer) rows() int {
 func (v *tableVerifier) walk(ctx context.Context, r gapsync.KeyRange, per int) error {
 	lo := r.Lo
 	for {
-		rs, more, err := v.remote.HashRanges(ctx, v.t, v.cols, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, per, v.opts.Budget, v.cp.Salt)
+		rs, more, err := v.ranges(ctx, v.remote, gapsync.KeyRange{Lo: lo, Hi: r.Hi}, per, v.opts.Budget)
 		if err != nil {
 			return err
 		}
@@ -545,7 +637,7 @@ func (v *tableVerifier) walk(ctx context.Context, r gapsync.KeyRange, per int) e
 // compare hashes r here and, when it differs from the intranet's n rows
 // of hash h, splits it or compares it row by row. It reports whether r was equal.
 func (v *tableVerifier) compare(ctx context.Context, r gapsync.KeyRange, n int64, h []byte) (bool, error) {
-	ls, _, err := v.local.HashRanges(ctx, v.t, v.cols, r, math.MaxInt, math.MaxInt, v.cp.Salt)
+	ls, _, err := v.ranges(ctx, v.local, r, math.MaxInt, math.MaxInt)
 	if err != nil {
 		return false, err
 	}

@@ -19,6 +19,14 @@ type RangeHasher interface {
 	RowsByKey(ctx context.Context, t gapsync.Table, cols []string, keys [][]any) ([][]any, error)
 }
 
+// RangeSummer checksums key ranges on the database server, so that no
+// row leaves it (storage's *DB on MySQL and MariaDB; *transport.Client
+// asks the gateway). Its sums compare only with the same algorithm's on
+// a table of the same column types; see storage.DB.SumRanges.
+type RangeSummer interface {
+	SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error)
+}
+
 // verify is the gateway's answer to transport.PathVerify: the intranet's
 // range hashes of a table enabled for the asked direction, or the rows of
 // a few of its keys. It reads only, and the columns it reads of a push
@@ -65,6 +73,18 @@ func (g *Gateway) verify(ctx context.Context, body []byte) ([]byte, error) {
 	budget := r.Budget
 	if budget <= 0 {
 		budget = transport.MaxVerifyBudget
+	}
+	if r.Sum != "" {
+		rs, ok := g.db.(RangeSummer)
+		if !ok {
+			return nil, fmt.Errorf("%w: the intranet database cannot checksum ranges on its server", gapsync.ErrMalformed)
+		}
+		sums, more, err := rs.SumRanges(ctx, t, r.Columns, kr, r.Per, budget, r.Salt, r.Sum)
+		if err != nil {
+			return nil, err
+		}
+		g.opts.Logger.Debug("served verify sums", "table", t.Name, "ranges", len(sums), "more", more)
+		return transport.EncodeSums(r.Sum, t.Key, sums, more)
 	}
 	rs, more, err := rh.HashRanges(ctx, t, r.Columns, kr, r.Per, budget, r.Salt)
 	if err != nil {

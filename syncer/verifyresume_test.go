@@ -28,10 +28,21 @@ type dyingClient struct {
 var errKilled = errors.New("killed")
 
 func (c *dyingClient) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
+	return c.count(c.Client.HashRanges(ctx, t, cols, r, per, budget, salt))
+}
+
+// SumRanges is the same for the checksums of two databases of one engine.
+func (c *dyingClient) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error) {
+	if c.alive.Load() <= 0 {
+		return nil, false, errKilled
+	}
+	return c.count(c.Client.SumRanges(ctx, t, cols, r, per, budget, salt, algo))
+}
+
+func (c *dyingClient) count(rs []gapsync.RangeHash, more bool, err error) ([]gapsync.RangeHash, bool, error) {
 	if c.alive.Add(-1) < 0 {
 		return nil, false, errKilled
 	}
-	rs, more, err := c.Client.HashRanges(ctx, t, cols, r, per, budget, salt)
 	for _, x := range rs {
 		c.rows.Add(x.Rows)
 	}

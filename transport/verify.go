@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gapsync/gapsync"
@@ -40,7 +41,21 @@ type VerifyRequest struct {
 	Salt   []byte `json:"salt,omitempty"`
 	// Keys (EncodeKeys) asks for rows instead of hashes.
 	Keys []byte `json:"keys,omitempty"`
+	// Sum, when set, asks for the ranges' checksums computed by the
+	// database server with this algorithm (storage.DB.SumRanges), not
+	// the hashes of the rows read out. The answer says which it holds
+	// (EncodeSums), so that a gateway from before, which does not know
+	// the field, is not taken at its word.
+	Sum string `json:"sum,omitempty"`
 }
+
+// MaxSumName is the longest name of a checksum algorithm.
+const MaxSumName = 64
+
+// ErrNoSum reports a gateway that did not checksum ranges on its server
+// as asked (one from before, or a database that cannot): ask for the
+// hashes of the rows instead.
+var ErrNoSum = errors.New("the gateway did not checksum the ranges on the server")
 
 // Check refuses a request over the limits.
 func (r *VerifyRequest) Check() error {
@@ -49,6 +64,10 @@ func (r *VerifyRequest) Check() error {
 		return fmt.Errorf("%w: verify salt of %d bytes, at most %d", gapsync.ErrTooLarge, len(r.Salt), MaxVerifySalt)
 	case r.Per < 0 || r.Per > MaxVerifyBudget || r.Budget < 0 || r.Budget > MaxVerifyBudget:
 		return fmt.Errorf("%w: verify budget %d rows, at most %d", gapsync.ErrTooLarge, r.Budget, MaxVerifyBudget)
+	case len(r.Sum) > MaxSumName:
+		return fmt.Errorf("%w: verify checksum name of %d bytes, at most %d", gapsync.ErrTooLarge, len(r.Sum), MaxSumName)
+	case r.Sum != "" && len(r.Keys) > 0:
+		return fmt.Errorf("%w: a verify request asks for rows and for checksums", gapsync.ErrMalformed)
 	case r.Direction != gapsync.Push && r.Direction != gapsync.Pull:
 		return fmt.Errorf("%w: verify direction %q", gapsync.ErrMalformed, r.Direction)
 	}
@@ -117,7 +136,19 @@ func (r *VerifyRequest) DecodeRange(key []string) (gapsync.KeyRange, error) {
 // EncodeRanges frames range hashes as a page: one row per range, the key
 // of its last row then its row count and hash.
 func EncodeRanges(key []string, rs []gapsync.RangeHash, more bool) ([]byte, error) {
-	b := &batch.Batch{ID: "ranges", Table: "ranges"}
+	return encodeRanges("ranges", key, rs, more)
+}
+
+// EncodeSums is EncodeRanges for checksums the server computed with
+// algorithm algo (VerifyRequest.Sum), which the answer names.
+func EncodeSums(algo string, key []string, rs []gapsync.RangeHash, more bool) ([]byte, error) {
+	return encodeRanges(sumsTable(algo), key, rs, more)
+}
+
+func sumsTable(algo string) string { return "sums:" + algo }
+
+func encodeRanges(table string, key []string, rs []gapsync.RangeHash, more bool) ([]byte, error) {
+	b := &batch.Batch{ID: "ranges", Table: table}
 	for _, k := range key {
 		b.Columns = append(b.Columns, batch.Column{Name: k, Key: true})
 	}
@@ -128,11 +159,14 @@ func EncodeRanges(key []string, rs []gapsync.RangeHash, more bool) ([]byte, erro
 	return (&PullPage{Batch: b, More: more}).MarshalBinary()
 }
 
-// decodeRanges reads EncodeRanges.
-func decodeRanges(data []byte, nkey int) ([]gapsync.RangeHash, bool, error) {
+// decodeRanges reads EncodeRanges (sum "") or EncodeSums.
+func decodeRanges(data []byte, nkey int, sum string) ([]gapsync.RangeHash, bool, error) {
 	p, err := DecodePullPage(data, nil)
 	if err != nil {
 		return nil, false, err
+	}
+	if sum != "" && p.Batch.Table != sumsTable(sum) {
+		return nil, false, ErrNoSum
 	}
 	if len(p.Batch.Columns) != nkey+2 {
 		return nil, false, fmt.Errorf("%w: range hashes have %d columns", gapsync.ErrMalformed, len(p.Batch.Columns))
@@ -182,7 +216,21 @@ func EncodeRows(cols, key []string, keys, rows [][]any) ([]byte, error) {
 // HashRanges asks the gateway for the intranet's range hashes of t (see
 // storage.DB.HashRanges). Retrying is safe: it reads only.
 func (c *Client) HashRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte) ([]gapsync.RangeHash, bool, error) {
-	req := VerifyRequest{Table: t.Name, Direction: verifyDirection(t), Columns: cols, Per: per, Budget: min(budget, MaxVerifyBudget), Salt: salt}
+	return c.ranges(ctx, t, cols, r, per, budget, salt, "")
+}
+
+// SumRanges asks the gateway for the intranet's checksums of t's ranges
+// computed by its database server with algorithm algo (see
+// storage.DB.SumRanges); ErrNoSum when the answer holds something else.
+func (c *Client) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error) {
+	if algo == "" {
+		return nil, false, fmt.Errorf("%w: a checksum with no algorithm", gapsync.ErrMalformed)
+	}
+	return c.ranges(ctx, t, cols, r, per, budget, salt, algo)
+}
+
+func (c *Client) ranges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, sum string) ([]gapsync.RangeHash, bool, error) {
+	req := VerifyRequest{Table: t.Name, Direction: verifyDirection(t), Columns: cols, Per: per, Budget: min(budget, MaxVerifyBudget), Salt: salt, Sum: sum}
 	var err error
 	if req.Lo, err = oneKey(t.Key, r.Lo); err != nil {
 		return nil, false, err
@@ -194,7 +242,10 @@ func (c *Client) HashRanges(ctx context.Context, t gapsync.Table, cols []string,
 	if err != nil {
 		return nil, false, err
 	}
-	rs, more, err := decodeRanges(out, len(t.Key))
+	rs, more, err := decodeRanges(out, len(t.Key), sum)
+	if errors.Is(err, ErrNoSum) {
+		return nil, false, err
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("verify %s: %w", t.Name, err)
 	}

@@ -1,0 +1,165 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/gapsync/gapsync"
+)
+
+// SumMySQLMD5 names MySQL's and MariaDB's server-side range checksum
+// (SumRanges): both sides of a verification must compute the same one.
+const SumMySQLMD5 = "mysql-md5-xor"
+
+// sumDialect is an engine that can checksum a key range in SQL.
+type sumDialect interface {
+	// sumAlgorithm names the checksum, as SumRanges is asked for it.
+	sumAlgorithm() string
+	// rowSum is the hex digest of one row's cols, its single parameter
+	// the salt (hex).
+	rowSum(cols []string) string
+	// sumSelect is the select list that aggregates the digests m of a
+	// range: the row count and two unsigned 64-bit halves.
+	sumSelect(m string) string
+}
+
+// SumAlgorithm names the server-side range checksum this database
+// computes (SumRanges), "" where its engine has none (SQLite).
+func (db *DB) SumAlgorithm() string {
+	if sd, ok := db.d.(sumDialect); ok {
+		return sd.sumAlgorithm()
+	}
+	return ""
+}
+
+// SumRanges is HashRanges with the hashing done by the database server:
+// for each range of per rows after r.Lo (up to r.Hi), one query finds its
+// last key by the primary key's index and one sums its rows in SQL, so
+// that no row leaves the server. Its hashes are comparable only with the
+// same algorithm's on a table of the same column types and character
+// sets (the values are hashed as the engine stores them, not in the
+// canonical form HashRanges uses), which the caller checks; a table
+// with file references is refused (they must be mapped back to their
+// origin, which only HashRanges does). It issues SELECT only.
+func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error) {
+	sd, ok := db.d.(sumDialect)
+	if !ok || sd.sumAlgorithm() != algo {
+		return nil, false, fmt.Errorf("%w: this database sums ranges as %q, not %q", gapsync.ErrMalformed, db.SumAlgorithm(), algo)
+	}
+	if len(t.FileColumns) > 0 {
+		return nil, false, fmt.Errorf("%w: %s has file references, which only a hash of its rows maps back to their origin", gapsync.ErrMalformed, t.Name)
+	}
+	if err := db.verifyColumns(ctx, t, cols); err != nil {
+		return nil, false, err
+	}
+	for _, k := range [][]any{r.Lo, r.Hi} {
+		if k != nil && len(k) != len(t.Key) {
+			return nil, false, fmt.Errorf("%w: a key bound of %s has %d values, the key %d", gapsync.ErrMalformed, t.Name, len(k), len(t.Key))
+		}
+	}
+	if per <= 0 {
+		per = 1000
+	}
+	if budget < per {
+		budget = per
+	}
+	fail := func(err error) ([]gapsync.RangeHash, bool, error) {
+		return nil, false, fmt.Errorf("storage: sum ranges of %s: %w", t.Name, err)
+	}
+	keyTypes := db.typesOf(ctx, t.Name, t.Key)
+	// where is the condition of the keys after lo and up to hi.
+	where := func(lo, hi []any) (string, []any) {
+		var b strings.Builder
+		var args []any
+		b.WriteString("1 = 1")
+		if lo != nil {
+			b.WriteString(" AND ")
+			args = appendKeyset(&b, db.d, t.Key, lo, args)
+		}
+		if hi != nil {
+			b.WriteString(" AND ")
+			args = appendKeysetUpTo(&b, db.d, t.Key, hi, args)
+		}
+		return b.String(), args
+	}
+	// lastKey is the key per rows on from lo (desc: the last key up to
+	// hi), nil when there is none.
+	lastKey := func(lo []any, offset int, desc bool) ([]any, error) {
+		cond, args := where(lo, r.Hi)
+		var b strings.Builder
+		b.WriteString("SELECT ")
+		for i, k := range t.Key {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(db.d.SelectExpr(k, keyTypes[i]))
+		}
+		b.WriteString(" FROM " + db.d.Quote(t.Name) + " WHERE " + cond + " ORDER BY ")
+		for i, k := range t.Key {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(db.d.Quote(t.Name) + "." + db.d.Quote(k))
+			if desc {
+				b.WriteString(" DESC")
+			}
+		}
+		b.WriteString(" LIMIT 1 OFFSET " + strconv.Itoa(offset))
+		rows, _, err := db.readPage(ctx, Query{SQL: b.String(), Args: args}, len(t.Key), gapsync.Page{Rows: 1, Bytes: 1 << 62})
+		if err != nil || len(rows) == 0 {
+			return nil, err
+		}
+		return rows[0], nil
+	}
+	sumQ := "SELECT " + sd.sumSelect("m") + " FROM (SELECT " + sd.rowSum(cols) + " AS m FROM " + db.d.Quote(t.Name) + " WHERE "
+	hexSalt := hex.EncodeToString(salt)
+	var out []gapsync.RangeHash
+	lo := r.Lo
+	for read := 0; read < budget; {
+		var last []any
+		var err error
+		if per < math.MaxInt32 { // else one range holds every row of r: no need to look for its end
+			if last, err = lastKey(lo, per-1, false); err != nil {
+				return fail(err)
+			}
+		}
+		final := last == nil
+		if final { // fewer than per rows left: the range ends at the last one
+			if last, err = lastKey(lo, 0, true); err != nil {
+				return fail(err)
+			}
+			if last == nil {
+				return out, false, nil
+			}
+		}
+		cond, args := where(lo, last)
+		var (
+			n      int64
+			h1, h2 uint64
+		)
+		err = db.sql.QueryRowContext(ctx, sumQ+cond+") x", append([]any{hexSalt}, args...)...).Scan(&n, &h1, &h2)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = errors.New("no sum")
+		}
+		if err != nil {
+			return fail(err)
+		}
+		h := make([]byte, 16)
+		binary.BigEndian.PutUint64(h, h1)
+		binary.BigEndian.PutUint64(h[8:], h2)
+		out = append(out, gapsync.RangeHash{Last: last, Rows: n, Hash: h})
+		read += int(n)
+		if final {
+			return out, false, nil
+		}
+		lo = last
+	}
+	return out, true, nil
+}
