@@ -388,6 +388,58 @@ func (db *DB) AckChunks(ctx context.Context, fileID string, idxs []int) error {
 	return nil
 }
 
+// AckChunkPage is AckChunks for many files at once, and the delivery
+// that follows it, in one transaction: the given chunks of each file are
+// marked received by the other side, then every one of the files whose
+// record is stored (gapsync.FileStored) and whose chunks are now all
+// received is marked delivered (gapsync.FilePublished), as
+// AllChunksSynced and a status change would, file by file. A file given
+// no indexes (an empty file) is only delivered. Either all of it is
+// written or, on an error, nothing; a retry is safe.
+func (db *DB) AckChunkPage(ctx context.Context, acks map[string][]int) error {
+	if len(acks) == 0 {
+		return nil
+	}
+	// The files that name the same indexes share a clause: a page of
+	// small files is one "file_id IN (…) AND idx IN (0)".
+	byIdxs := map[string][]string{}
+	idxsOf := map[string][]int{}
+	ids := make([]string, 0, len(acks))
+	for id, idxs := range acks {
+		ids = append(ids, id)
+		if len(idxs) == 0 {
+			continue
+		}
+		k := fmt.Sprint(idxs)
+		byIdxs[k] = append(byIdxs[k], id)
+		idxsOf[k] = idxs
+	}
+	err := db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if len(byIdxs) > 0 {
+			q := tx.NewUpdate().Model((*FileChunkRow)(nil)).Set("synced = ?", true)
+			q = q.WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+				for k, files := range byIdxs {
+					q = q.WhereOr("(file_id IN (?) AND idx IN (?))", bun.List(files), bun.List(idxsOf[k]))
+				}
+				return q
+			})
+			if _, err := q.Exec(ctx); err != nil {
+				return err
+			}
+		}
+		_, err := tx.NewUpdate().Model((*FileRecordRow)(nil)).
+			Set("status = ?", gapsync.FilePublished).Set("updated_at = ?", time.Now().UTC()).
+			Where("id IN (?)", bun.List(ids)).Where("status = ?", gapsync.FileStored).
+			Where("NOT EXISTS (SELECT 1 FROM file_chunk WHERE file_chunk.file_id = ?TableAlias.id AND file_chunk.synced = ?)", false).
+			Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storage: ack the chunks of %d files: %w", len(acks), err)
+	}
+	return nil
+}
+
 // DeleteChunks removes chunks of a file: the given indexes, or all when
 // idxs is nil (purging a published file, or dropping corrupt pieces so
 // that they are sent again).

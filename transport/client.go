@@ -216,6 +216,11 @@ func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, er
 		return plain, nil
 	}
 	if openErr != nil {
+		if resp.StatusCode == http.StatusNotFound {
+			// A gateway of an earlier version: the caller may fall back
+			// to the endpoints it has.
+			return nil, fmt.Errorf("%w %s: %w", ErrNoEndpoint, path, unsealedError(resp.StatusCode, raw))
+		}
 		return nil, unsealedError(resp.StatusCode, raw)
 	}
 	// A sealed error: the gateway authenticated the request and says why
@@ -229,6 +234,13 @@ func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, er
 	sentinel := gapsync.ErrorOf(eb.Code)
 	return nil, fmt.Errorf("%w: gateway said (HTTP %d): %s", sentinel, resp.StatusCode, clip(eb.Error, maxSealedError))
 }
+
+// ErrNoEndpoint is wrapped (with gapsync.ErrRemote) by the error of a
+// call that the gateway answered 404 in clear: it has no such endpoint,
+// as a gateway of an earlier version. The answer is not sealed, so it
+// may come from anyone on the path: a caller may fall back to older
+// endpoints, which are sealed like every other, and nothing more.
+var ErrNoEndpoint = errors.New("transport: the gateway has no endpoint")
 
 // maxErrorResponse caps an error answer: the gateway's are a few KiB.
 const maxErrorResponse = 64 << 10

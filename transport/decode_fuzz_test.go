@@ -218,3 +218,84 @@ func FuzzDecodePullPage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodePage: a page request (get-page, ack-page) never panics its
+// decoder and costs a capped multiple of its size, and what decodes
+// keeps to the limits: at most MaxPageFiles files, each named once with
+// an id of at most 64 bytes, MaxChunksPerRequest indexes in all, each at
+// least 0 and named once. The answer to a page decodes only chunks it
+// asked for, each once.
+func FuzzDecodePage(f *testing.F) {
+	a, b := fileRecord("a.png", 10).ID, fileRecord("b.bin", 3*gapsync.MinChunkSize).ID
+	req := transport.PageRequest{Files: []transport.ChunksRequest{{FileID: a, Idxs: []int{0}}, {FileID: b, Idxs: []int{0, 2}}, {FileID: "empty"}}}
+	body, err := json.Marshal(req)
+	if err != nil {
+		f.Fatal(err)
+	}
+	answer, err := transport.AppendChunks(nil, []gapsync.Chunk{{FileID: a, Data: []byte("0123456789")}, {FileID: b, Idx: 2, Data: []byte("x")}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body, answer)
+	f.Add([]byte(`{"files":[{"file_id":"a","idxs":[0,0]}]}`), answer[:len(answer)-1])
+	f.Add([]byte(`{"files":[{"file_id":"a"},{"file_id":"a"}]}`), append(answer, answer...))
+	f.Add([]byte(`{"files":[{"idxs":[-1]}],"x":{}}`), []byte("\x02{}\x00"))
+	f.Add([]byte(`{"files":null}`), []byte{})
+	f.Fuzz(func(t *testing.T, data, frame []byte) {
+		var got transport.PageRequest
+		var err error
+		n := allocDuring(func() { got, err = transport.DecodePageRequest(data) })
+		if n > decodeBound(len(data)) {
+			t.Fatalf("DecodePageRequest allocated %d bytes for %d", n, len(data))
+		}
+		if err != nil {
+			if !errors.Is(err, gapsync.ErrMalformed) && !errors.Is(err, gapsync.ErrTooLarge) {
+				t.Fatalf("error wraps neither ErrMalformed nor ErrTooLarge: %v", err)
+			}
+			got = req
+		} else {
+			if len(got.Files) > transport.MaxPageFiles || got.Chunks() > transport.MaxChunksPerRequest {
+				t.Fatalf("%d files, %d chunks decoded", len(got.Files), got.Chunks())
+			}
+			ids := map[string]bool{}
+			for _, f := range got.Files {
+				if f.FileID == "" || len(f.FileID) > 64 || ids[f.FileID] {
+					t.Fatalf("file id %q decoded", f.FileID)
+				}
+				ids[f.FileID] = true
+				idxs := map[int]bool{}
+				for _, i := range f.Idxs {
+					if i < 0 || idxs[i] {
+						t.Fatalf("chunk index %d of %q decoded", i, f.FileID)
+					}
+					idxs[i] = true
+				}
+			}
+		}
+		// The answer to got (or, when it did not decode, to req).
+		var cs []gapsync.Chunk
+		n = allocDuring(func() { cs, err = transport.DecodePageAnswer(frame, got) })
+		if n > decodeBound(len(frame)) {
+			t.Fatalf("DecodePageAnswer allocated %d bytes for %d", n, len(frame))
+		}
+		if err != nil {
+			if !errors.Is(err, gapsync.ErrMalformed) && !errors.Is(err, gapsync.ErrTooLarge) {
+				t.Fatalf("error wraps neither ErrMalformed nor ErrTooLarge: %v", err)
+			}
+			return
+		}
+		asked := map[gapsync.ChunkKey]bool{}
+		for _, f := range got.Files {
+			for _, i := range f.Idxs {
+				asked[gapsync.ChunkKey{FileID: f.FileID, Idx: i}] = true
+			}
+		}
+		for _, c := range cs {
+			k := gapsync.ChunkKey{FileID: c.FileID, Idx: c.Idx}
+			if !asked[k] {
+				t.Fatalf("chunk %d of %q decoded, not asked for or twice", c.Idx, c.FileID)
+			}
+			delete(asked, k)
+		}
+	})
+}

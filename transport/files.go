@@ -453,3 +453,180 @@ func (c *Client) AckChunks(ctx context.Context, fileID string, idxs []int) error
 	}
 	return nil
 }
+
+// Paged pull endpoints: the chunks of many intranet files in one request,
+// and their acknowledgement in one intranet transaction. A gateway from
+// before them answers 404 (ErrNoEndpoint), and the coordinator falls back
+// to GetChunks and AckChunks, file by file.
+const (
+	PathFileGetPage = "/v1/files/get-page" // intranet chunks of many files
+	PathFileAckPage = "/v1/files/ack-page" // acknowledge them, and deliver the files whose chunks are all acknowledged
+)
+
+// Limits of one page request, the same on both sides.
+const (
+	// MaxPageFiles bounds the files of one page request.
+	MaxPageFiles = 256
+	// MaxPageBytes bounds the chunk bytes one get-page answer carries,
+	// counted from the records (the last chunk of a file is its rest).
+	MaxPageBytes = 2 * gapsync.MaxChunkSize
+)
+
+// PageRequest names chunks of many files: the body of a get-page and of
+// an ack-page request. Every file id appears once, with each of its
+// indexes once, MaxChunksPerRequest indexes in all. A file with no
+// indexes in an ack has no chunk to acknowledge (an empty file), and is
+// delivered once its record says so.
+type PageRequest struct {
+	Files []ChunksRequest `json:"files"`
+}
+
+// Chunks returns how many chunk indexes r names.
+func (r PageRequest) Chunks() int {
+	n := 0
+	for _, f := range r.Files {
+		n += len(f.Idxs)
+	}
+	return n
+}
+
+// DecodePageRequest parses a page request as a stream, and stops at the
+// first file past MaxPageFiles, index past MaxChunksPerRequest in all,
+// file id of more than 64 bytes, negative index, or file or index named
+// twice.
+func DecodePageRequest(data []byte) (PageRequest, error) {
+	var r PageRequest
+	ids := map[string]bool{}
+	chunks := 0
+	err := decodeObject(data, func(dec *json.Decoder, key string) (bool, error) {
+		if key != "files" {
+			return false, nil
+		}
+		return true, decodeArray(dec, MaxPageFiles-len(r.Files), "files", func() error {
+			f, err := decodePageFile(dec, MaxChunksPerRequest-chunks)
+			if err != nil {
+				return fmt.Errorf("file %d: %w", len(r.Files), err)
+			}
+			if ids[f.FileID] {
+				return fmt.Errorf("%w: file %.64q named twice", gapsync.ErrMalformed, f.FileID)
+			}
+			ids[f.FileID] = true
+			chunks += len(f.Idxs)
+			r.Files = append(r.Files, f)
+			return nil
+		})
+	})
+	if err != nil {
+		return PageRequest{}, fmt.Errorf("page request: %w", err)
+	}
+	return r, nil
+}
+
+// decodePageFile reads one {"file_id", "idxs"} of a page request, of at
+// most max indexes.
+func decodePageFile(dec *json.Decoder, max int) (ChunksRequest, error) {
+	var f ChunksRequest
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return f, fmt.Errorf("%w: not a JSON object (%v)", gapsync.ErrMalformed, err)
+	}
+	seen := map[int]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return f, fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
+		}
+		switch key, _ := t.(string); key {
+		case "file_id":
+			if err := dec.Decode(&f.FileID); err != nil || len(f.FileID) > 64 {
+				return f, fmt.Errorf("%w: file id (%v)", gapsync.ErrMalformed, err)
+			}
+		case "idxs":
+			err := decodeArray(dec, max-len(f.Idxs), "chunk indexes", func() error {
+				var i int
+				if err := dec.Decode(&i); err != nil || i < 0 || seen[i] {
+					return fmt.Errorf("%w: chunk index %d, negative, named twice or not a number (%v)", gapsync.ErrMalformed, i, err)
+				}
+				seen[i] = true
+				f.Idxs = append(f.Idxs, i)
+				return nil
+			})
+			if err != nil {
+				return f, err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return f, fmt.Errorf("%w: member %.64q: %v", gapsync.ErrMalformed, key, err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return f, fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
+	}
+	if f.FileID == "" {
+		return f, fmt.Errorf("%w: no file id", gapsync.ErrMalformed)
+	}
+	return f, nil
+}
+
+// GetPage reads intranet chunks of many files in one request. The answer
+// holds at most the chunks asked for, each once; a chunk the intranet
+// does not hold is left out, and the caller finds it missing. Retrying is
+// safe: it reads only. A gateway without the endpoint gives an error
+// wrapping ErrNoEndpoint.
+func (c *Client) GetPage(ctx context.Context, req PageRequest) ([]gapsync.Chunk, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.Call(ctx, PathFileGetPage, body)
+	if err != nil {
+		return nil, fmt.Errorf("get a page of %d files: %w", len(req.Files), err)
+	}
+	cs, err := DecodePageAnswer(raw, req)
+	if err != nil {
+		return nil, fmt.Errorf("get a page of %d files: %w", len(req.Files), err)
+	}
+	return cs, nil
+}
+
+// DecodePageAnswer parses the chunk frame that answers req: only chunks
+// req asked for, each at most once.
+func DecodePageAnswer(data []byte, req PageRequest) ([]gapsync.Chunk, error) {
+	n := req.Chunks()
+	if n == 0 {
+		if len(data) > 0 {
+			return nil, fmt.Errorf("%w: chunks in the answer to a page that asked for none", gapsync.ErrMalformed)
+		}
+		return nil, nil
+	}
+	cs, err := DecodeChunks(data, n)
+	if err != nil {
+		return nil, err
+	}
+	asked := make(map[gapsync.ChunkKey]bool, n)
+	for _, f := range req.Files {
+		for _, i := range f.Idxs {
+			asked[gapsync.ChunkKey{FileID: f.FileID, Idx: i}] = true
+		}
+	}
+	for _, ch := range cs {
+		k := gapsync.ChunkKey{FileID: ch.FileID, Idx: ch.Idx}
+		if !asked[k] {
+			return nil, fmt.Errorf("%w: chunk %d of %.64q in the answer, not asked for or twice", gapsync.ErrMalformed, ch.Idx, ch.FileID)
+		}
+		delete(asked, k)
+	}
+	return cs, nil
+}
+
+// AckPage tells the intranet which chunks of many files are stored here;
+// the gateway acknowledges them, and marks delivered each file whose
+// chunks are then all acknowledged, in one transaction. Retrying is safe.
+// A gateway without the endpoint gives an error wrapping ErrNoEndpoint.
+func (c *Client) AckPage(ctx context.Context, req PageRequest) error {
+	if err := c.callJSON(ctx, PathFileAckPage, req, nil); err != nil {
+		return fmt.Errorf("ack a page of %d files: %w", len(req.Files), err)
+	}
+	return nil
+}
