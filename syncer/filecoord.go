@@ -299,9 +299,31 @@ func (c *Coordinator) pullRecords(ctx context.Context, f *fileFlow, ft FileTrans
 	return len(recs), nil
 }
 
-// pullChunks fetches, for each incoming file, the chunks it lacks in
-// parallel batches, each acknowledged once stored (1.4.4), then publishes
-// it (1.4.5).
+// PageTransport is the paged part of the file protocol: the chunks of
+// many intranet files in one request, and their acknowledgement in one
+// (transport.PathFileGetPage, PathFileAckPage); transport's *Client
+// implements it. Every call is safe to retry. A FileTransport without it,
+// or a gateway that answers an error wrapping transport.ErrNoEndpoint (a
+// gateway from before the pages), is served file by file.
+type PageTransport interface {
+	GetPage(ctx context.Context, req transport.PageRequest) ([]gapsync.Chunk, error)
+	AckPage(ctx context.Context, req transport.PageRequest) error
+}
+
+// pullPage is how many files one page of the pull fetches at most.
+const pullPage = transport.MaxPageFiles
+
+// wanted is an incoming file and the chunk indexes it lacks here.
+type wanted struct {
+	rec  gapsync.FileRecord
+	need []int
+}
+
+// pullChunks fetches the chunks each incoming file lacks (1.4.4), each
+// batch acknowledged once stored here, then publishes the files (1.4.5).
+// Files whose missing chunks fit a page travel many to a request, a
+// statement here and an intranet transaction (pullPages); larger ones
+// file by file, in parallel batches.
 func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransport, r *FileReport) error {
 	incoming, err := f.db.FileRecords(ctx, gapsync.Intranet, 0, gapsync.FileIncoming)
 	if err != nil {
@@ -311,8 +333,11 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 		return err
 	}
 	incoming = slices.DeleteFunc(incoming, f.resting)
+	pt, _ := ft.(PageTransport)
+	acked := &ackLog{}
 	var errs []error
 	var fetched, copies []gapsync.FileRecord
+	var paged []wanted
 	var missing map[string][]int
 	for i, rec := range incoming {
 		if _, ok := missing[rec.ID]; !ok {
@@ -328,90 +353,347 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 			}
 		}
 		need := missing[rec.ID]
-		var done atomic.Int64
 		twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID)
 		if err != nil {
 			return err
 		}
-		fromTwin := ok && twin.Status == gapsync.FilePublished && twin.LocalKey != ""
-		if fromTwin {
-			need = nil // the same bytes are published here already
+		switch {
+		case ok && twin.Status == gapsync.FilePublished && twin.LocalKey != "":
+			copies = append(copies, rec) // the same bytes are published here already
+			continue
+		case len(need) == 0:
+			// Every chunk is here already (a run stopped before their
+			// acknowledgement, or an empty file): it is acknowledged
+			// once published.
+			fetched = append(fetched, rec)
+			continue
+		case pt != nil && f.fitsPage(rec, need):
+			paged = append(paged, wanted{rec, need})
+			continue
 		}
-		err = f.parallel(ctx, f.batches(need, rec.ChunkSize), func(ctx context.Context, idxs []int) error {
-			cs, err := ft.GetChunks(ctx, rec.ID, idxs)
-			if err != nil {
-				return err
-			}
-			var size int64
-			asked := make(map[int]bool, len(idxs))
-			for _, i := range idxs {
-				asked[i] = true
-			}
-			for _, ch := range cs {
-				if ch.FileID != rec.ID {
-					return fmt.Errorf("%w: chunk of %.64q in the answer for %s", gapsync.ErrMalformed, ch.FileID, rec.ID)
-				}
-				if !asked[ch.Idx] || int64(len(ch.Data)) > rec.ChunkSize {
-					return fmt.Errorf("%w: chunk %d of %d bytes in the answer for %s, which asked for %d chunks of %d", gapsync.ErrMalformed, ch.Idx, len(ch.Data), rec.ID, len(idxs), rec.ChunkSize)
-				}
-				size += int64(len(ch.Data))
-			}
-			if err := c.opts.Throttle.WaitFiles(ctx, size); err != nil { // paid on arrival: the size is known then
-				return err
-			}
-			if err := f.db.PutChunks(ctx, cs); err != nil {
-				return err
-			}
-			f.progress(gapsync.Progress{Step: "receive", File: rec.Ref, BytesDone: done.Add(size), BytesTotal: rec.Size, FilesDone: i, FilesTotal: len(incoming)})
-			return ft.AckChunks(ctx, rec.ID, idxs)
-		})
-		r.Bytes += done.Load()
-		if err != nil {
+		if err := c.fetchFile(ctx, f, ft, acked, rec, need, i, len(incoming), r); err != nil {
 			errs = append(errs, fmt.Errorf("receive %s: %w", rec.Ref, err))
 			continue
 		}
-		if fromTwin {
-			copies = append(copies, rec)
-		} else {
-			fetched = append(fetched, rec)
+		fetched = append(fetched, rec)
+	}
+	got, err := c.pullPages(ctx, f, ft, pt, acked, paged, len(incoming), r)
+	fetched = append(fetched, got...)
+	errs = append(errs, err)
+	// Every chunk of a file to publish is acknowledged first, so that
+	// the intranet marks it delivered and purges its chunks: those of an
+	// empty file, and those that were here before this run (one stopped
+	// between storing them and their acknowledgement). A file whose
+	// acknowledgement fails waits for the next run.
+	var acks []wanted
+	for _, rec := range fetched {
+		if rest, ok := acked.rest(rec); ok {
+			acks = append(acks, wanted{rec, rest})
 		}
 	}
+	failed, err := c.ackAll(ctx, f, ft, pt, acks)
+	errs = append(errs, err)
+	fetched = slices.DeleteFunc(fetched, func(rec gapsync.FileRecord) bool { return failed[rec.ID] })
 	publishedFetched, _, err := f.publishAll(ctx, fetched, len(incoming), true)
 	r.Received += len(publishedFetched)
 	errs = append(errs, err)
 	published, _, err := f.publishAll(ctx, copies, len(incoming), false)
 	r.Received += len(published)
 	errs = append(errs, err)
+	// A copy's chunks were never fetched: they are acknowledged once its
+	// bytes are published here from the twin's.
 	byID := map[string]gapsync.FileRecord{}
-	for _, rec := range fetched {
-		if rec.Chunks == 0 {
-			byID[rec.ID] = rec // no chunk to acknowledge: acknowledge the file below
-		}
-	}
-	for _, id := range publishedFetched {
-		if rec, ok := byID[id]; ok {
-			if err := ft.AckChunks(ctx, rec.ID, nil); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	chunks := map[string]gapsync.FileRecord{}
 	for _, rec := range copies {
-		chunks[rec.ID] = rec
+		byID[rec.ID] = rec
 	}
+	acks = acks[:0]
 	for _, id := range published {
-		rec := chunks[id]
-		// Nothing was fetched; acknowledge every chunk so that the
-		// intranet marks the file delivered and purges its chunks.
-		all := make([]int, rec.Chunks)
-		for i := range all {
-			all[i] = i
+		acks = append(acks, wanted{byID[id], allChunks(byID[id])})
+	}
+	_, err = c.ackAll(ctx, f, ft, pt, acks)
+	return errors.Join(append(errs, err)...)
+}
+
+func allChunks(rec gapsync.FileRecord) []int {
+	all := make([]int, rec.Chunks)
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+// ackLog is the chunks a run acknowledged, by file id.
+type ackLog struct {
+	mu   sync.Mutex
+	idxs map[string][]int
+}
+
+func (l *ackLog) add(ws ...wanted) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.idxs == nil {
+		l.idxs = map[string][]int{}
+	}
+	for _, w := range ws {
+		l.idxs[w.rec.ID] = append(l.idxs[w.rec.ID], w.need...)
+	}
+}
+
+// rest returns the chunks of rec not acknowledged by this run, and
+// whether there is anything to acknowledge: always for a file of no
+// chunks, which is acknowledged whole.
+func (l *ackLog) rest(rec gapsync.FileRecord) ([]int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	done := make([]bool, rec.Chunks)
+	for _, i := range l.idxs[rec.ID] {
+		if i >= 0 && i < rec.Chunks {
+			done[i] = true
 		}
-		for _, g := range f.batches(all, rec.ChunkSize) {
-			if err := ft.AckChunks(ctx, rec.ID, g); err != nil {
+	}
+	var rest []int
+	for i, d := range done {
+		if !d {
+			rest = append(rest, i)
+		}
+	}
+	return rest, rec.Chunks == 0 || len(rest) > 0
+}
+
+// fetchFile fetches the chunks rec lacks here in parallel batches, each
+// acknowledged once stored (seed 1.4.4b-d).
+func (c *Coordinator) fetchFile(ctx context.Context, f *fileFlow, ft FileTransport, acked *ackLog, rec gapsync.FileRecord, need []int, i, total int, r *FileReport) error {
+	var done atomic.Int64
+	defer func() { r.Bytes += done.Load() }()
+	return f.parallel(ctx, f.batches(need, rec.ChunkSize), func(ctx context.Context, idxs []int) error {
+		cs, err := ft.GetChunks(ctx, rec.ID, idxs)
+		if err != nil {
+			return err
+		}
+		var size int64
+		asked := make(map[int]bool, len(idxs))
+		for _, i := range idxs {
+			asked[i] = true
+		}
+		for _, ch := range cs {
+			if ch.FileID != rec.ID {
+				return fmt.Errorf("%w: chunk of %.64q in the answer for %s", gapsync.ErrMalformed, ch.FileID, rec.ID)
+			}
+			if !asked[ch.Idx] || int64(len(ch.Data)) > rec.ChunkSize {
+				return fmt.Errorf("%w: chunk %d of %d bytes in the answer for %s, which asked for %d chunks of %d", gapsync.ErrMalformed, ch.Idx, len(ch.Data), rec.ID, len(idxs), rec.ChunkSize)
+			}
+			size += int64(len(ch.Data))
+		}
+		if err := c.opts.Throttle.WaitFiles(ctx, size); err != nil { // paid on arrival: the size is known then
+			return err
+		}
+		if err := f.db.PutChunks(ctx, cs); err != nil {
+			return err
+		}
+		f.progress(gapsync.Progress{Step: "receive", File: rec.Ref, BytesDone: done.Add(size), BytesTotal: rec.Size, FilesDone: i, FilesTotal: total})
+		if err := ft.AckChunks(ctx, rec.ID, idxs); err != nil {
+			return err
+		}
+		acked.add(wanted{rec, idxs})
+		return nil
+	})
+}
+
+// fitsPage reports whether the chunks rec lacks travel in one page.
+func (f *fileFlow) fitsPage(rec gapsync.FileRecord, need []int) bool {
+	return len(need) <= transport.MaxChunksPerRequest && needBytes(rec, need) <= f.pageBytes()
+}
+
+// pageBytes is the most chunk bytes one page of the pull asks for.
+func (f *fileFlow) pageBytes() int64 { return min(f.opts.BatchBytes, transport.MaxPageBytes) }
+
+func needBytes(rec gapsync.FileRecord, idxs []int) int64 {
+	var n int64
+	for _, i := range idxs {
+		n += chunkLen(rec, i)
+	}
+	return n
+}
+
+// filePages packs files into page requests of at most pullPage files,
+// transport.MaxChunksPerRequest indexes and, when bytes > 0, that many
+// chunk bytes. A file with more indexes than a page takes is split over
+// several (only acknowledgements name so many).
+func filePages(ws []wanted, bytes int64) [][]wanted {
+	var out [][]wanted
+	var files, idxs int
+	var size int64
+	for _, w := range ws {
+		for first := true; first || len(w.need) > 0; first = false {
+			n := min(len(w.need), transport.MaxChunksPerRequest)
+			part := wanted{w.rec, w.need[:n]}
+			w.need = w.need[n:]
+			b := needBytes(part.rec, part.need)
+			if len(out) == 0 || files == pullPage || idxs+n > transport.MaxChunksPerRequest || (bytes > 0 && size+b > bytes) {
+				out, files, idxs, size = append(out, nil), 0, 0, 0
+			}
+			out[len(out)-1] = append(out[len(out)-1], part)
+			files, idxs, size = files+1, idxs+n, size+b
+		}
+	}
+	return out
+}
+
+func pageRequest(ws []wanted) transport.PageRequest {
+	req := transport.PageRequest{Files: make([]transport.ChunksRequest, len(ws))}
+	for i, w := range ws {
+		req.Files[i] = transport.ChunksRequest{FileID: w.rec.ID, Idxs: w.need}
+	}
+	return req
+}
+
+// pullPages fetches the chunks of small files a page at a time, up to
+// Transfers pages at once: one get-page request, one statement here that
+// stores the page's chunks, then one ack-page request (one intranet
+// transaction) for the chunks stored. It returns the files whose chunks
+// are all here. A gateway without the page endpoints gets the per-file
+// calls instead.
+func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTransport, pt PageTransport, acked *ackLog, ws []wanted, total int, r *FileReport) ([]gapsync.FileRecord, error) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	var (
+		mu      sync.Mutex
+		fetched []gapsync.FileRecord
+		errs    []error
+		done    atomic.Int64
+		files   atomic.Int64
+	)
+	perFile := func(ctx context.Context, page []wanted) error {
+		for _, w := range page {
+			if err := c.fetchFile(ctx, f, ft, acked, w.rec, w.need, int(files.Add(1)), total, r); err != nil {
+				errs = append(errs, fmt.Errorf("receive %s: %w", w.rec.Ref, err))
+				continue
+			}
+			fetched = append(fetched, w.rec)
+		}
+		return nil
+	}
+	// fetch runs one page; it returns transport.ErrNoEndpoint, unwrapped,
+	// when the gateway has no get-page.
+	fetch := func(ctx context.Context, page []wanted) error {
+		req := pageRequest(page)
+		cs, err := pt.GetPage(ctx, req)
+		if errors.Is(err, transport.ErrNoEndpoint) {
+			return transport.ErrNoEndpoint
+		}
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]*wanted, len(page))
+		for i := range page {
+			byID[page[i].rec.ID] = &page[i]
+		}
+		got := make(map[string][]int, len(page))
+		var size int64
+		for _, ch := range cs {
+			w := byID[ch.FileID] // transport checked that each was asked for, once
+			if want := chunkLen(w.rec, ch.Idx); int64(len(ch.Data)) > want {
+				return fmt.Errorf("%w: chunk %d of %s of %d bytes in a page, where the record has %d", gapsync.ErrMalformed, ch.Idx, w.rec.ID, len(ch.Data), want)
+			}
+			got[ch.FileID] = append(got[ch.FileID], ch.Idx)
+			size += int64(len(ch.Data))
+		}
+		if err := c.opts.Throttle.WaitFiles(ctx, size); err != nil {
+			return err
+		}
+		if err := f.db.PutChunks(ctx, cs); err != nil {
+			return err
+		}
+		// Only now that the chunks are here, durably: acknowledge them.
+		var acks []wanted
+		for _, w := range page {
+			if idxs := got[w.rec.ID]; len(idxs) > 0 {
+				acks = append(acks, wanted{w.rec, idxs})
+			}
+		}
+		if _, err := c.ackAll(ctx, f, ft, pt, acks); err != nil {
+			return err
+		}
+		acked.add(acks...)
+		d := done.Add(size)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, w := range page {
+			if len(got[w.rec.ID]) == len(w.need) {
+				fetched = append(fetched, w.rec)
+			} else {
+				errs = append(errs, fmt.Errorf("receive %s: %w: %d of its %d chunks asked for are not at the intranet", w.rec.Ref, gapsync.ErrRemote, len(w.need)-len(got[w.rec.ID]), len(w.need)))
+			}
+			f.progress(gapsync.Progress{Step: "receive", File: w.rec.Ref, BytesDone: d, FilesDone: int(files.Add(1)), FilesTotal: total})
+		}
+		return nil
+	}
+	ps := filePages(ws, f.pageBytes())
+	// The first page alone tells whether the gateway has pages.
+	if err := fetch(ctx, ps[0]); errors.Is(err, transport.ErrNoEndpoint) {
+		c.opts.Logger.Info("the gateway has no paged file endpoints (an earlier version); fetching file by file")
+		for _, p := range ps {
+			perFile(ctx, p)
+		}
+		return fetched, errors.Join(errs...)
+	} else if err != nil {
+		errs = append(errs, fmt.Errorf("receive a page of %d files: %w", len(ps[0]), err))
+	}
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(f.opts.Transfers)
+	for _, p := range ps[1:] {
+		eg.Go(func() error {
+			if err := fetch(gctx, p); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("receive a page of %d files: %w", len(p), err))
+				mu.Unlock()
+			}
+			return nil // the other pages go on
+		})
+	}
+	eg.Wait()
+	r.Bytes += done.Load()
+	return fetched, errors.Join(errs...)
+}
+
+// ackAll acknowledges the chunks ws name, a page at a time, or file by
+// file when there are no pages (no PageTransport, or a gateway without
+// them). It returns the files of the acknowledgements that failed.
+func (c *Coordinator) ackAll(ctx context.Context, f *fileFlow, ft FileTransport, pt PageTransport, ws []wanted) (map[string]bool, error) {
+	var errs []error
+	failed := map[string]bool{}
+	if pt != nil && len(ws) > 0 {
+		ps := filePages(ws, 0)
+		for i, p := range ps {
+			err := pt.AckPage(ctx, pageRequest(p))
+			if errors.Is(err, transport.ErrNoEndpoint) {
+				ws = slices.Concat(ps[i:]...)
+				break
+			}
+			if err != nil {
 				errs = append(errs, err)
+				for _, w := range p {
+					failed[w.rec.ID] = true
+				}
+			}
+			if i == len(ps)-1 {
+				ws = nil
 			}
 		}
 	}
-	return errors.Join(errs...)
+	for _, w := range ws {
+		var err error
+		if len(w.need) == 0 { // an empty file: acknowledged whole
+			err = ft.AckChunks(ctx, w.rec.ID, nil)
+		}
+		for _, g := range f.batches(w.need, w.rec.ChunkSize) {
+			err = errors.Join(err, ft.AckChunks(ctx, w.rec.ID, g))
+		}
+		if err != nil {
+			errs = append(errs, err)
+			failed[w.rec.ID] = true
+		}
+	}
+	return failed, errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/transport"
@@ -31,6 +32,20 @@ func (g *Gateway) handleFiles(srv *transport.Server) {
 	srv.Handle(transport.PathFileAck, g.ackFiles)
 	srv.Handle(transport.PathFileGetChunks, g.getChunks)
 	srv.Handle(transport.PathFileAckChunks, g.ackChunks)
+	srv.Handle(transport.PathFileGetPage, g.getPage)
+	srv.Handle(transport.PathFileAckPage, g.ackPage)
+}
+
+// PageAcker is a FileDB that can acknowledge the chunks of many files and
+// deliver those whose chunks are then all acknowledged in one
+// transaction (storage's *DB can). The gateway's ack of a page uses it
+// when the intranet database has it, and else acknowledges file by file.
+type PageAcker interface {
+	// AckChunkPage marks the given chunks of each file (by id) received,
+	// then marks delivered (gapsync.FilePublished) each of the files that
+	// is stored (gapsync.FileStored) with every chunk received: all of it
+	// or, on an error, nothing. A retry is safe.
+	AckChunkPage(ctx context.Context, acks map[string][]int) error
 }
 
 func decodeJSON(body []byte, v any) error {
@@ -264,18 +279,22 @@ func (g *Gateway) ackChunks(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := g.files.AckChunks(ctx, req.FileID, req.Idxs); err != nil {
-		return nil, err
+	return []byte("{}"), g.ackFile(ctx, r, req.Idxs)
+}
+
+// ackFile acknowledges chunks of one intranet file, and marks the file
+// delivered once every chunk is.
+func (g *Gateway) ackFile(ctx context.Context, r gapsync.FileRecord, idxs []int) error {
+	if err := g.files.AckChunks(ctx, r.ID, idxs); err != nil {
+		return err
 	}
-	if all, err := g.files.AllChunksSynced(ctx, req.FileID); err != nil {
-		return nil, err
+	if all, err := g.files.AllChunksSynced(ctx, r.ID); err != nil {
+		return err
 	} else if all && r.Status == gapsync.FileStored {
 		r.Status = gapsync.FilePublished
-		if err := putRecord(ctx, g.files, r); err != nil {
-			return nil, err
-		}
+		return putRecord(ctx, g.files, r)
 	}
-	return []byte("{}"), nil
+	return nil
 }
 
 // chunkFits refuses a file whose chunks are larger than the isolation
@@ -286,4 +305,113 @@ func (g *Gateway) chunkFits(r gapsync.FileRecord) error {
 			gapsync.ErrTooLarge, r.Ref, r.ChunkSize, n, n)
 	}
 	return nil
+}
+
+// pageFiles checks a page request before anything is read or written:
+// every file an intranet file with its bytes staged (stored, or
+// delivered and still held), within the isolation device's chunk size,
+// each index one of its chunks, and, for a get, at most
+// transport.MaxPageBytes of chunks in all. It returns the records by id.
+func (g *Gateway) pageFiles(ctx context.Context, req transport.PageRequest, get bool) (map[string]gapsync.FileRecord, error) {
+	ids := make([]string, len(req.Files))
+	for i, f := range req.Files {
+		ids[i] = f.FileID
+	}
+	recs, err := g.files.FileRecordsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var bytes int64
+	for _, f := range req.Files {
+		r, ok := recs[f.FileID]
+		if !ok || r.Origin != gapsync.Intranet {
+			return nil, fmt.Errorf("%w: no intranet file %.64q", gapsync.ErrMalformed, f.FileID)
+		}
+		if r.Status != gapsync.FileStored && r.Status != gapsync.FilePublished {
+			return nil, fmt.Errorf("%w: intranet file %s is %s, not staged for delivery", gapsync.ErrMalformed, r.ID, r.Status)
+		}
+		if err := checkRecord(r, gapsync.Intranet); err != nil {
+			return nil, err
+		}
+		if err := g.chunkFits(r); err != nil {
+			return nil, err
+		}
+		for _, i := range f.Idxs {
+			if i < 0 || i >= r.Chunks {
+				return nil, fmt.Errorf("%w: chunk %d of file %s, which has %d", gapsync.ErrMalformed, i, r.ID, r.Chunks)
+			}
+			bytes += chunkLen(r, i)
+		}
+	}
+	if get && bytes > transport.MaxPageBytes {
+		return nil, fmt.Errorf("%w: %d bytes of chunks asked for in one page, over %d", gapsync.ErrTooLarge, bytes, transport.MaxPageBytes)
+	}
+	return recs, nil
+}
+
+// chunkLen is the size of chunk i of r by its record: the chunk size,
+// or what is left of the file for the last.
+func chunkLen(r gapsync.FileRecord, i int) int64 {
+	return min(r.ChunkSize, max(r.Size-int64(i)*r.ChunkSize, 0))
+}
+
+// getPage answers the chunks of many intranet files (seed 1.4.4c, a page
+// at a time). A chunk not held here is left out of the answer: the
+// coordinator finds it missing and fails that file alone.
+func (g *Gateway) getPage(ctx context.Context, body []byte) ([]byte, error) {
+	req, err := transport.DecodePageRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := g.pageFiles(ctx, req, true); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(req.Files))
+	for i, f := range req.Files {
+		ids[i] = f.FileID
+	}
+	held, err := g.files.HeldChunks(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var keys []gapsync.ChunkKey
+	for _, f := range req.Files {
+		for _, i := range f.Idxs {
+			if _, ok := slices.BinarySearch(held[f.FileID], i); ok {
+				keys = append(keys, gapsync.ChunkKey{FileID: f.FileID, Idx: i})
+			}
+		}
+	}
+	cs, err := g.files.GetChunks(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	return transport.AppendChunks(nil, cs)
+}
+
+// ackPage is seed 1.4.4d for many files: their chunks acknowledged, and
+// each file whose chunks are then all acknowledged marked delivered, in
+// one intranet transaction when the database can (PageAcker).
+func (g *Gateway) ackPage(ctx context.Context, body []byte) ([]byte, error) {
+	req, err := transport.DecodePageRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := g.pageFiles(ctx, req, false)
+	if err != nil {
+		return nil, err
+	}
+	if pa, ok := g.files.(PageAcker); ok {
+		acks := make(map[string][]int, len(req.Files))
+		for _, f := range req.Files {
+			acks[f.FileID] = f.Idxs
+		}
+		return []byte("{}"), pa.AckChunkPage(ctx, acks)
+	}
+	for _, f := range req.Files {
+		if err := g.ackFile(ctx, recs[f.FileID], f.Idxs); err != nil {
+			return nil, err
+		}
+	}
+	return []byte("{}"), nil
 }

@@ -718,11 +718,12 @@ func TestFailingPublishRestsAndRetries(t *testing.T) {
 	is.Equal(z.path(gapsync.Intranet, 2), "from-internet/b.txt")
 }
 
-// Many small intranet files and a large one, pulled while the chunk
-// fetches are cut off partway: the small files are received several at
-// once, each file's chunks are fetched and acknowledged, and the next
-// cycle fetches only what is missing; every file is published once,
-// byte for byte, and the intranet records them delivered.
+// Many small intranet files and a large one, pulled while the large
+// file's chunk fetches are cut off partway: the small files are received
+// a page at a time, the large file's chunks are fetched and acknowledged
+// batch by batch, and the next cycle fetches only what is missing; every
+// file is published once, byte for byte, and the intranet records them
+// delivered.
 func TestManyIntranetFilesPulled(t *testing.T) {
 	eachBackend(t, func(t *testing.T, kind string) {
 		is := is.New(t)
@@ -744,7 +745,7 @@ func TestManyIntranetFilesPulled(t *testing.T) {
 		is.NoErr(r.FilesErr)
 		is.Equal(w.Failed, 0)
 		z.faults.mu.Lock()
-		z.faults.only, z.faults.passFirst, z.faults.fail500 = transport.PathFileGetChunks, 12, 1000
+		z.faults.only, z.faults.passFirst, z.faults.fail500 = transport.PathFileGetChunks, 2, 1000
 		z.faults.mu.Unlock()
 		z.waitLag()
 		r, _ = z.coord.RunOnce(ctx)

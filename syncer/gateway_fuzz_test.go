@@ -24,6 +24,7 @@ var gatewayPaths = []string{
 	transport.PathApply, transport.PathBound, transport.PathPull,
 	transport.PathFileOffer, transport.PathFileChunks, transport.PathFileRecords,
 	transport.PathFileAck, transport.PathFileGetChunks, transport.PathFileAckChunks,
+	transport.PathFileGetPage, transport.PathFileAckPage,
 }
 
 // fuzzGateway returns a Gateway over a fresh SQLite intranet database
@@ -105,6 +106,8 @@ func FuzzGatewayHandlers(f *testing.F) {
 		transport.PathFileAck:       js(transport.AckRequest{IDs: []string{in.ID}}),
 		transport.PathFileGetChunks: js(transport.ChunksRequest{FileID: in.ID, Idxs: []int{0}}),
 		transport.PathFileAckChunks: js(transport.ChunksRequest{FileID: in.ID, Idxs: []int{0}}),
+		transport.PathFileGetPage:   js(transport.PageRequest{Files: []transport.ChunksRequest{{FileID: in.ID, Idxs: []int{0}}}}),
+		transport.PathFileAckPage:   js(transport.PageRequest{Files: []transport.ChunksRequest{{FileID: in.ID, Idxs: []int{0}}}}),
 	}
 	for i, p := range gatewayPaths {
 		f.Add(uint8(i), seeds[p])

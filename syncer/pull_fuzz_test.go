@@ -46,7 +46,7 @@ func (h *hostileGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	if !ok {
 		switch r.URL.Path {
-		case transport.PathFileAck, transport.PathFileAckChunks:
+		case transport.PathFileAck, transport.PathFileAckChunks, transport.PathFileAckPage:
 			body = []byte("{}")
 		case transport.PathFileRecords:
 			body = []byte(`{"records":[]}`)
@@ -64,10 +64,10 @@ func (h *hostileGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // FuzzPullAnswers is a compromised gateway answering the coordinator's
-// pulls: a table page, a records answer and a chunks answer, each sealed
-// with the right key. No answer may panic the coordinator, make it
-// allocate far beyond the answers, or store a record that fails the
-// checks of an offer.
+// pulls: a table page, a records answer and a chunks answer (to a page
+// of files, and to one file's request), each sealed with the right key.
+// No answer may panic the coordinator, make it allocate far beyond the
+// answers, or store a record that fails the checks of an offer.
 func FuzzPullAnswers(f *testing.F) {
 	ctx := context.Background()
 	db, err := storage.OpenSQLite(testdb.SQLite(f), &storage.Options{Lag: time.Millisecond})
@@ -138,6 +138,7 @@ func FuzzPullAnswers(f *testing.F) {
 			transport.PathPull:          pageAnswer,
 			transport.PathFileRecords:   recordsAnswer,
 			transport.PathFileGetChunks: chunksAnswer,
+			transport.PathFileGetPage:   chunksAnswer, // the same frame answers a page
 		}
 		gw.mu.Unlock()
 		var m0, m1 runtime.MemStats

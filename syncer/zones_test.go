@@ -197,7 +197,16 @@ type faults struct {
 	passFirst int    // let this many matching requests through first
 	next      http.Handler
 	requests  int
-	inflight  sync.WaitGroup // requests still being served (a client may have given up on them)
+	paths     map[string]int  // requests by path
+	gone      map[string]bool // paths answered 404, as a gateway without them
+	inflight  sync.WaitGroup  // requests still being served (a client may have given up on them)
+}
+
+// calls returns how many requests went to path.
+func (f *faults) calls(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.paths[path]
 }
 
 func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -205,6 +214,15 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.inflight.Done()
 	f.mu.Lock()
 	f.requests++
+	if f.paths == nil {
+		f.paths = map[string]int{}
+	}
+	f.paths[r.URL.Path]++
+	if f.gone[r.URL.Path] {
+		f.mu.Unlock()
+		http.NotFound(w, r)
+		return
+	}
 	if (f.only != "" && r.URL.Path != f.only) || f.passFirst > 0 {
 		if f.only == "" || r.URL.Path == f.only {
 			f.passFirst--
