@@ -69,8 +69,14 @@ type Flags uint8
 const (
 	// FlagForce applies every row without conflict checks: the batch
 	// carries the winners of conflicts the sender has already settled.
-	FlagForce  Flags = 1 << 0
-	flagsKnown       = FlagForce
+	FlagForce Flags = 1 << 0
+	// FlagLoad says the batch is a page of a table's first load (a window
+	// from the table's start): its rows are expected to be new on the
+	// receiving side, which may insert them by a faster path. It changes
+	// nothing of what is applied: a row that is there after all is
+	// replaced as in any batch, and the conflict rules are the same.
+	FlagLoad   Flags = 1 << 1
+	flagsKnown       = FlagForce | FlagLoad
 )
 
 // Limits bounds what Decode accepts. Zero (or negative) fields mean the

@@ -25,7 +25,8 @@
 //	uvarint      Seq         page number within the window
 //	str          Since       0..64 bytes: the reverse direction's last bound
 //	1            Flags       bit 0: force (apply without conflict checks);
-//	                         bits 1..7 must be 0
+//	                         bit 1: load (a page of a first load);
+//	                         bits 2..7 must be 0
 //	uvarint      ncols       number of columns, at least 1
 //	ncols times:
 //	  str        Name        1..256 bytes of valid UTF-8 without NUL

@@ -23,6 +23,10 @@ type Plan struct {
 	// lacks here are taken out of the batch and listed in Missing.
 	Names   []string
 	Missing []string
+	// Load is whether the batch is a page of a first load
+	// (batch.FlagLoad), set by Apply before BeginApply: its transaction
+	// may then be given rows to InsertNew.
+	Load bool
 
 	// The rest is set by Ready, for a table synced both ways only.
 
@@ -124,6 +128,17 @@ type ApplyTx interface {
 	Rollback() error
 }
 
+// NewRowInserter is an ApplyTx that can write rows expected to have no
+// row here yet faster than Upsert (PostgreSQL's COPY). Apply gives it the
+// rows of a first load's page (batch.FlagLoad) that have no row here.
+type NewRowInserter interface {
+	// InsertNew writes rows as Upsert does, for rows whose keys are
+	// expected to have no row in table: where one has after all, the
+	// result is Upsert's (the row is replaced), at about the cost of an
+	// Upsert more. It returns the count the engine reports.
+	InsertNew(ctx context.Context, table string, names, key []string, rows []batch.Row) (int64, error)
+}
+
 // RefOrigin records that the file reference Ref, in the row whose key
 // hashes to KeyHash, arrived from the other side (so it is the other
 // side's file, whatever its text).
@@ -140,7 +155,9 @@ type RefOrigin struct {
 // ledger learns the state of each row written (so that it is not sent
 // back), and tombstones of applied deletions are stamped with the
 // deletion's own cursor. The rows, the ledgers and the batch id commit
-// together or not at all.
+// together or not at all. In a page of a first load, the rows with no row
+// here go to the transaction's InsertNew where it has one
+// (NewRowInserter).
 //
 // Errors from a are wrapped once with the table and batch id; a refusal
 // from Check comes back as it is.
@@ -175,6 +192,7 @@ func Apply(ctx context.Context, a Applier, b *batch.Batch) (gapsync.Result, erro
 		}
 		mapRefs(f, names, b.Rows, m)
 	}
+	p.Load = b.Flags&batch.FlagLoad != 0
 	tx, err := a.BeginApply(ctx, p)
 	if err != nil {
 		return fail(err)
@@ -205,7 +223,7 @@ func Apply(ctx context.Context, a Applier, b *batch.Batch) (gapsync.Result, erro
 			upserts = append(upserts, r)
 		}
 	}
-	n, err := tx.Upsert(ctx, t.Name, names, t.Key, upserts)
+	n, err := write(ctx, tx, p, upserts, local)
 	if err != nil {
 		return fail(err)
 	}
@@ -237,6 +255,42 @@ func Apply(ctx context.Context, a Applier, b *batch.Batch) (gapsync.Result, erro
 	}
 	res.AppliedAt = at
 	return res, nil
+}
+
+// write upserts rows. In a page of a first load (batch.FlagLoad) the
+// rows without a row here (all of them for a table synced one way, which
+// keeps no record of what arrived) go to the transaction's InsertNew
+// where it has one; what the rows become is the same either way.
+func write(ctx context.Context, tx ApplyTx, p Plan, rows []batch.Row, local map[string][]any) (int64, error) {
+	t, names := p.Table, p.Names
+	ins, ok := tx.(NewRowInserter)
+	if !ok || !p.Load || len(rows) == 0 {
+		return tx.Upsert(ctx, t.Name, names, t.Key, rows)
+	}
+	fresh, known := rows, []batch.Row(nil)
+	if t.Direction == gapsync.Both {
+		fresh = nil
+		keyPos := Positions(names, t.Key)
+		for _, r := range rows {
+			if _, here := local[KeyHash(Pick(r.Values, keyPos))]; here {
+				known = append(known, r)
+			} else {
+				fresh = append(fresh, r)
+			}
+		}
+	}
+	var n int64
+	if len(known) > 0 {
+		var err error
+		if n, err = tx.Upsert(ctx, t.Name, names, t.Key, known); err != nil {
+			return n, err
+		}
+	}
+	if len(fresh) == 0 {
+		return n, nil
+	}
+	m, err := ins.InsertNew(ctx, t.Name, names, t.Key, fresh)
+	return n + m, err
 }
 
 // settle splits the arriving rows of a two-way table into those to apply
