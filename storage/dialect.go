@@ -141,17 +141,22 @@ func upsert(d dialect, table string, cols, key []string, rows int) string {
 	return b.String()
 }
 
-func insertValues(b *strings.Builder, d dialect, table string, cols []string, rows int, values string) {
-	b.WriteString("INSERT INTO ")
-	b.WriteString(d.Quote(table))
-	b.WriteString(" (")
+// quotedList is cols quoted, comma-separated.
+func quotedList(d dialect, cols []string) string {
+	var b strings.Builder
 	for i, c := range cols {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(d.Quote(c))
 	}
-	b.WriteString(") " + values + " ")
+	return b.String()
+}
+
+func insertValues(b *strings.Builder, d dialect, table string, cols []string, rows int, values string) {
+	b.WriteString("INSERT INTO ")
+	b.WriteString(d.Quote(table))
+	b.WriteString(" (" + quotedList(d, cols) + ") " + values + " ")
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
 	for i := 0; i < rows; i++ {
 		if i > 0 {

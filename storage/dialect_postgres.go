@@ -326,13 +326,7 @@ func (d pgDialect) arrayUpsert(table string, cols, types, key []string, rows []b
 		}
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + d.Quote(table) + " (")
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(d.Quote(c))
-	}
+	b.WriteString("INSERT INTO " + d.Quote(table) + " (" + quotedList(d, cols))
 	b.WriteString(") OVERRIDING SYSTEM VALUE SELECT " + strings.Join(sel, ",") + " FROM unnest(" + strings.Join(src, ",") + ") AS u(" + strings.Join(names, ",") + ") ")
 	b.WriteString(d.onConflict(key, nonKey(cols, key)))
 	return Query{SQL: b.String(), Args: args}, true

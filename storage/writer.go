@@ -159,6 +159,16 @@ func (x *applyTx) RecordVersions(ctx context.Context, table string, khs, hashes 
 }
 
 func (x *applyTx) Upsert(ctx context.Context, table string, names, key []string, rows []batch.Row) (int64, error) {
+	if _, ok := x.db.d.(arrayUpserter); ok {
+		// One statement a page, cut by bytes alone: the arrays take no
+		// parameter a value.
+		chunks, err := x.db.chunkBy(rows, len(rows))
+		if err != nil {
+			return 0, err
+		}
+		wnames, wchunks := x.db.writable(ctx, table, names, chunks)
+		return x.db.arrayUpserts(ctx, x.tx, table, wnames, key, wchunks)
+	}
 	chunks, err := x.db.chunk(rows)
 	if err != nil {
 		return 0, err
@@ -214,9 +224,38 @@ type arrayUpserter interface {
 	arrayUpsert(table string, cols, types, key []string, rows []batch.Row) (Query, bool)
 }
 
-// upsert runs the multi-row upserts, preparing the full-size statement
-// once and reusing it, or, where the dialect takes them, one statement of
-// column arrays a chunk.
+// arrayUpserts runs one statement of column arrays a chunk (chunks cut
+// by bytes alone); a chunk the dialect cannot write so goes as VALUES
+// lists, cut to their limits.
+func (db *DB) arrayUpserts(ctx context.Context, tx *sql.Tx, table string, names, key []string, chunks [][]batch.Row) (int64, error) {
+	au := db.d.(arrayUpserter)
+	types := db.typesOf(ctx, table, names)
+	var written int64
+	for _, rows := range chunks {
+		if q, ok := au.arrayUpsert(table, names, types, key, rows); ok {
+			r, err := tx.ExecContext(ctx, q.SQL, q.Args...)
+			if err != nil {
+				return written, err
+			}
+			n, _ := r.RowsAffected()
+			written += n
+			continue
+		}
+		lists, err := db.chunk(rows)
+		if err != nil {
+			return written, err
+		}
+		n, err := db.upsert(ctx, tx, table, names, key, lists)
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// upsert runs the multi-row upserts as VALUES lists, preparing the
+// full-size statement once and reusing it.
 func (db *DB) upsert(ctx context.Context, tx *sql.Tx, table string, names, key []string, chunks [][]batch.Row) (int64, error) {
 	var (
 		stmt     *sql.Stmt
@@ -229,23 +268,7 @@ func (db *DB) upsert(ctx context.Context, tx *sql.Tx, table string, names, key [
 			stmt.Close()
 		}
 	}()
-	au, arrays := db.d.(arrayUpserter)
-	var types []string
-	if arrays {
-		types = db.typesOf(ctx, table, names)
-	}
 	for _, rows := range chunks {
-		if arrays {
-			if q, ok := au.arrayUpsert(table, names, types, key, rows); ok {
-				r, err := tx.ExecContext(ctx, q.SQL, q.Args...)
-				if err != nil {
-					return written, err
-				}
-				n, _ := r.RowsAffected()
-				written += n
-				continue
-			}
-		}
 		args = args[:0]
 		for _, r := range rows {
 			args = append(args, r.Values...)
@@ -686,6 +709,15 @@ func (db *DB) chunk(rows []batch.Row) ([][]batch.Row, error) {
 	maxRows := db.opts.MaxStatementRows
 	if n := db.d.placeholderLimit() / len(rows[0].Values); n < maxRows {
 		maxRows = n
+	}
+	return db.chunkBy(rows, maxRows)
+}
+
+// chunkBy splits rows into statements of at most maxRows rows and
+// MaxStatementBytes, refusing a row larger than that cap.
+func (db *DB) chunkBy(rows []batch.Row, maxRows int) ([][]batch.Row, error) {
+	if len(rows) == 0 {
+		return nil, nil
 	}
 	var out [][]batch.Row
 	start, size := 0, 0
