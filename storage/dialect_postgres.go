@@ -437,3 +437,53 @@ func (pgDialect) columnsOf(n int) string {
 func (pgDialect) listTables() string {
 	return "SELECT c.relname FROM pg_class c WHERE c.relnamespace = " + pgSchema + " AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
 }
+
+// copyIn is the statement that loads rows of cols into table from the
+// client in COPY's text format (copyRow). Each field goes through its
+// column's input function with the column's typmod, as a text parameter
+// does, so values stay exact and a value too long for a varchar(n),
+// char(n) or bit(n) is refused. COPY writes the identity values it is
+// given, like OVERRIDING SYSTEM VALUE.
+func (d pgDialect) copyIn(table string, cols []string) string {
+	return "COPY " + d.Quote(table) + " (" + quotedList(d, cols) + ") FROM STDIN"
+}
+
+// copyRow appends one row of values in writeValue's form to dst in COPY's
+// text format: fields split by tabs, \N for NULL, backslash, tab, newline
+// and carriage return escaped, bytea as \x and hex digits. false: a value
+// of another form (the caller upserts instead).
+func (pgDialect) copyRow(dst []byte, vals []any) ([]byte, bool) {
+	const hexDigits = "0123456789abcdef"
+	for i, v := range vals {
+		if i > 0 {
+			dst = append(dst, '\t')
+		}
+		switch x := v.(type) {
+		case nil:
+			dst = append(dst, `\N`...)
+		case []byte:
+			dst = append(dst, `\\x`...)
+			for _, c := range x {
+				dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
+			}
+		case string:
+			for j := 0; j < len(x); j++ {
+				switch c := x[j]; c {
+				case '\\':
+					dst = append(dst, '\\', '\\')
+				case '\t':
+					dst = append(dst, '\\', 't')
+				case '\n':
+					dst = append(dst, '\\', 'n')
+				case '\r':
+					dst = append(dst, '\\', 'r')
+				default:
+					dst = append(dst, c)
+				}
+			}
+		default:
+			return dst, false
+		}
+	}
+	return append(dst, '\n'), true
+}

@@ -58,7 +58,10 @@
 //   - multi-row INSERT … ON DUPLICATE KEY UPDATE (SQLite and PostgreSQL:
 //     ON CONFLICT DO UPDATE) for rows, sized by Options.MaxStatementRows
 //     and Options.MaxStatementBytes so that a vendor device's statement
-//     cap is respected;
+//     cap is respected (PostgreSQL: one statement of column arrays,
+//     sized by MaxStatementBytes alone); on PostgreSQL with the default
+//     profile, which passes everything, a first load's pages are copied
+//     in (COPY … FROM STDIN) in a savepoint, upserted where that fails;
 //   - INSERT into the ledgers (sync_applied, the version ledger,
 //     sync_ref_origin), the replay table (sync_message), file_record and
 //     file_chunk;

@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"errors"
+	"io"
 	"strconv"
 	"strings"
 
@@ -156,4 +159,24 @@ func quotedEnd(query string, i int, backslash bool) int {
 		j++
 	}
 	return len(query)
+}
+
+// errNoCopy: the connection is not a pgx one.
+var errNoCopy = errors.New("storage: COPY needs a pgx connection")
+
+// pgCopyFrom runs the COPY … FROM STDIN statement query on conn's pgx
+// connection (in its transaction, if one is open), with data as its input,
+// and returns the rows it wrote.
+func pgCopyFrom(ctx context.Context, conn *sql.Conn, query string, data io.Reader) (int64, error) {
+	var n int64
+	err := conn.Raw(func(dc any) error {
+		pc, ok := dc.(*pgConn)
+		if !ok {
+			return errNoCopy
+		}
+		tag, err := pc.Conn.Conn().PgConn().CopyFrom(ctx, data, query)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }

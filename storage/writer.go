@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -38,7 +39,9 @@ import (
 // Options.MaxStatementBytes. The statements are plain multi-row
 // INSERT … ON DUPLICATE KEY UPDATE (MySQL) or INSERT … ON CONFLICT DO
 // UPDATE (PostgreSQL, SQLite), sized by Options.MaxStatementRows and MaxStatementBytes,
-// through server-side prepared statements, and DELETE by key for deletes.
+// through server-side prepared statements, and DELETE by key for deletes;
+// PostgreSQL upserts a page in one statement of column arrays, and copies
+// the new rows of a first load's page in (applyTx.InsertNew).
 func (db *DB) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error) {
 	res, err := rules.Apply(ctx, applier{db}, b)
 	// A value the table cannot store fails again on every retry: it is
@@ -95,23 +98,40 @@ func (a applier) Ready(ctx context.Context, p *rules.Plan, b *batch.Batch) error
 	return err
 }
 
+// BeginApply: a page of a first load runs on a connection of its own
+// where the rows may be copied in (see InsertNew).
 func (a applier) BeginApply(ctx context.Context, p rules.Plan) (rules.ApplyTx, error) {
-	tx, err := a.db.sql.BeginTx(ctx, nil)
-	if err != nil {
+	x := &applyTx{db: a.db}
+	var err error
+	if p.Load && a.db.copies() {
+		if x.conn, err = a.db.sql.Conn(ctx); err != nil {
+			return nil, err
+		}
+		if x.tx, err = x.conn.BeginTx(ctx, nil); err != nil {
+			x.conn.Close()
+			return nil, err
+		}
+		return x, nil
+	}
+	if x.tx, err = a.db.sql.BeginTx(ctx, nil); err != nil {
 		return nil, err
 	}
-	return &applyTx{db: a.db, tx: tx}, nil
+	return x, nil
 }
 
 // applyTx is one batch's transaction on this database.
 type applyTx struct {
 	db       *DB
 	tx       *sql.Tx
-	versions int // ledger entries written, reported once committed
+	conn     *sql.Conn // the transaction's connection, held for COPY; nil: not held
+	versions int       // ledger entries written, reported once committed
 	origins  int
 }
 
-var _ rules.ApplyTx = (*applyTx)(nil)
+var (
+	_ rules.ApplyTx        = (*applyTx)(nil)
+	_ rules.NewRowInserter = (*applyTx)(nil)
+)
 
 func (x *applyTx) Rows(ctx context.Context, table string, names, key []string, keys [][]any, lock bool) (map[string][]any, error) {
 	suffix := ""
@@ -177,6 +197,52 @@ func (x *applyTx) Upsert(ctx context.Context, table string, names, key []string,
 	return x.db.upsert(ctx, x.tx, table, wnames, key, wchunks)
 }
 
+// newRowsSavepoint guards InsertNew's COPY: a row that is there after all
+// undoes the COPY alone, and the rows are upserted instead.
+const newRowsSavepoint = "gapsync_new_rows"
+
+// InsertNew copies rows into table where the database and the device
+// between take COPY (PostgreSQL behind a device that passes everything):
+// one COPY in a savepoint, and where it fails (a key that has a row after
+// all, or a value the table refuses) back to the savepoint and the rows
+// through Upsert, which writes them or refuses them as it always does.
+// Elsewhere it is Upsert.
+func (x *applyTx) InsertNew(ctx context.Context, table string, names, key []string, rows []batch.Row) (int64, error) {
+	cp, ok := x.db.d.(copier)
+	if !ok || x.conn == nil {
+		return x.Upsert(ctx, table, names, key, rows)
+	}
+	chunks, err := x.db.chunkBy(rows, len(rows)) // a row over the statement cap is refused here too
+	if err != nil {
+		return 0, err
+	}
+	wnames, wchunks := x.db.writable(ctx, table, names, chunks)
+	buf := make([]byte, 0, 64<<10)
+	for _, c := range wchunks {
+		for _, r := range c {
+			if buf, ok = cp.copyRow(buf, r.Values); !ok {
+				return x.Upsert(ctx, table, names, key, rows)
+			}
+		}
+	}
+	if _, err := x.tx.ExecContext(ctx, "SAVEPOINT "+newRowsSavepoint); err != nil {
+		return 0, err
+	}
+	n, err := pgCopyFrom(ctx, x.conn, cp.copyIn(table, wnames), bytes.NewReader(buf))
+	if testHookCopied != nil {
+		testHookCopied(table, n, err)
+	}
+	if err != nil {
+		if _, rerr := x.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+newRowsSavepoint); rerr != nil {
+			return 0, errors.Join(err, rerr)
+		}
+		x.db.opts.Logger.Debug("rows of a first load copied in part; they are upserted", "table", table, "rows", len(rows), "why", err)
+		return x.Upsert(ctx, table, names, key, rows)
+	}
+	_, err = x.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+newRowsSavepoint)
+	return n, err
+}
+
 func (x *applyTx) Delete(ctx context.Context, table string, key []string, keys [][]any) (int64, error) {
 	return x.db.delete(ctx, x.tx, table, key, keys)
 }
@@ -203,7 +269,9 @@ func (x *applyTx) MarkApplied(ctx context.Context, b *batch.Batch, res gapsync.R
 }
 
 func (x *applyTx) Commit() error {
-	if err := x.tx.Commit(); err != nil {
+	err := x.tx.Commit()
+	x.release()
+	if err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -216,7 +284,37 @@ func (x *applyTx) Commit() error {
 	return nil
 }
 
-func (x *applyTx) Rollback() error { return x.tx.Rollback() }
+func (x *applyTx) Rollback() error {
+	err := x.tx.Rollback()
+	x.release()
+	return err
+}
+
+// release gives a held connection back to the pool.
+func (x *applyTx) release() {
+	if x.conn != nil {
+		x.conn.Close()
+		x.conn = nil
+	}
+}
+
+// testHookCopied, when set by a test, sees every COPY of InsertNew.
+var testHookCopied func(table string, rows int64, err error)
+
+// copier is a dialect that can load rows with COPY (PostgreSQL).
+type copier interface {
+	copyIn(table string, cols []string) string
+	copyRow(dst []byte, vals []any) ([]byte, bool)
+}
+
+// copies reports whether InsertNew may COPY here: the dialect can, and the
+// isolation device passes everything (COPY is no plain statement, and
+// its rows are not sized against a packet limit).
+func (db *DB) copies() bool {
+	_, ok := db.d.(copier)
+	p := db.opts.Device
+	return ok && !p.TextOnly && p.MaxPacket == 0 && len(p.Statements) == 0
+}
 
 // arrayUpserter is a dialect that can upsert many rows with one array
 // parameter a column (PostgreSQL); false: write a VALUES list instead.

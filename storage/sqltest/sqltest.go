@@ -206,7 +206,8 @@ func insertItem(t *testing.T, db *sql.DB, id int, k2, name string, updated strin
 }
 
 // Sync reads w from src and applies every page to dst, as the coordinator
-// does (ids set, direction push). It returns the rows moved.
+// does (ids set, direction push, and a window from the table's start
+// flagged as a first load). It returns the rows moved.
 func Sync(t *testing.T, src, dst *Target, tb gapsync.Table, w gapsync.Window, p gapsync.Page) int {
 	t.Helper()
 	n := 0
@@ -214,6 +215,9 @@ func Sync(t *testing.T, src, dst *Target, tb gapsync.Table, w gapsync.Window, p 
 	err := src.Source.Changes(context.Background(), tb, w, p, func(b *batch.Batch) error {
 		b.ID = fmt.Sprintf("%s-%d", prefix, b.Seq)
 		b.Direction = string(gapsync.Push)
+		if w.From == "" {
+			b.Flags |= batch.FlagLoad
+		}
 		// Through the wire format, as in production.
 		enc, err := b.MarshalBinary()
 		if err != nil {
