@@ -24,6 +24,14 @@ type CoordinatorOptions struct {
 	// Page bounds each batch: rows and payload bytes. Defaults 1000 rows,
 	// 4 MiB. Keep Bytes under the gateway's body cap.
 	Page gapsync.Page
+	// LoadRows bounds the rows of each batch of a table's first load (a
+	// window from the table's start, a reload included), whose pages are
+	// applied where the far side can by its fastest insert path (see
+	// batch.FlagLoad): larger pages cost fewer round trips and commits.
+	// Page.Bytes still bounds each one. Default: 10,000 where Page.Rows
+	// is left to its default, Page.Rows where it is set. Negative:
+	// Page.Rows.
+	LoadRows int
 	// Tables is how many tables sync at once. Default 4.
 	Tables int
 	// InFlight is how many batches of one table may be on their way at
@@ -95,11 +103,17 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 	if o != nil {
 		c.opts = *o
 	}
+	if c.opts.LoadRows == 0 && c.opts.Page.Rows <= 0 {
+		c.opts.LoadRows = 10_000
+	}
 	if c.opts.Page.Rows <= 0 {
 		c.opts.Page.Rows = 1000
 	}
 	if c.opts.Page.Bytes <= 0 {
 		c.opts.Page.Bytes = 4 << 20
+	}
+	if c.opts.LoadRows <= 0 {
+		c.opts.LoadRows = c.opts.Page.Rows
 	}
 	if c.opts.Tables <= 0 {
 		c.opts.Tables = 4
@@ -435,11 +449,11 @@ func (c *Coordinator) push(ctx context.Context, runID string, t gapsync.Table, f
 		scan := func(w gapsync.Window) scanFunc {
 			if r, ok := c.db.(PageReader); ok {
 				return pages(func(ctx context.Context, after []byte) (*batch.Batch, []byte, bool, error) {
-					return r.ReadPage(ctx, t, w, after, c.opts.Page)
+					return r.ReadPage(ctx, t, w, after, c.page(w))
 				})
 			}
 			return func(ctx context.Context, _ []byte, fn func(*batch.Batch, []byte, bool) error) error {
-				return c.db.Changes(ctx, t, w, c.opts.Page, func(b *batch.Batch) error { return fn(b, nil, true) })
+				return c.db.Changes(ctx, t, w, c.page(w), func(b *batch.Batch) error { return fn(b, nil, true) })
 			}
 		}
 		apply := func(ctx context.Context, b *batch.Batch) (gapsync.Result, *batch.Batch, error) {
@@ -489,7 +503,7 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, f
 		}
 		scan := func(w gapsync.Window) scanFunc {
 			return pages(func(ctx context.Context, after []byte) (*batch.Batch, []byte, bool, error) {
-				p, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Wire(), Window: w, After: after, Page: c.opts.Page})
+				p, err := c.tr.Pull(ctx, transport.PullRequest{Table: t.Wire(), Window: w, After: after, Page: c.page(w)})
 				if err != nil {
 					return nil, nil, false, err
 				}
@@ -512,6 +526,19 @@ func (c *Coordinator) pull(ctx context.Context, runID string, t gapsync.Table, f
 	}
 	return e
 }
+
+// page is the page bound of a run over w: LoadRows rows while w is a
+// first load (it starts from the table's start), Page otherwise.
+func (c *Coordinator) page(w gapsync.Window) gapsync.Page {
+	p := c.opts.Page
+	if firstLoad(w) {
+		p.Rows = c.opts.LoadRows
+	}
+	return p
+}
+
+// firstLoad reports whether w reads its table from the start.
+func firstLoad(w gapsync.Window) bool { return w.From == "" }
 
 // window is [from, to), where a bound held back behind from (by a long
 // transaction, or a clock stepped back) yields an empty window. Bounds

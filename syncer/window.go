@@ -190,6 +190,9 @@ func (c *Coordinator) runWindow(ctx context.Context, runID string, t gapsync.Tab
 		}
 		b.ID, b.Seq = prefix+"-"+strconv.Itoa(seq), uint64(seq)
 		b.Direction, b.Since, b.Flags = string(e.Direction), since, 0
+		if firstLoad(e.Window) {
+			b.Flags = batch.FlagLoad
+		}
 		sent := b.Columns // as sent: the apply here takes out what this side lacks
 		g.Go(func() error {
 			res, sb, err := apply(gctx, b)

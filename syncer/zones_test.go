@@ -42,6 +42,7 @@ type zoneOpts struct {
 	gw       *syncer.GatewayOptions
 	page     gapsync.Page
 	inFlight int // batches in flight per table; 0: the default
+	loadRows int // rows of a first load's pages; 0: the default
 	cipher   crypto.Cipher
 }
 
@@ -105,7 +106,7 @@ func newZones(t *testing.T, kind string, o zoneOpts) *zones {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Page: o.page, InFlight: o.inFlight})
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Page: o.page, InFlight: o.inFlight, LoadRows: o.loadRows})
 	if err != nil {
 		t.Fatal(err)
 	}
