@@ -61,3 +61,26 @@ func TestAckChunkPage(t *testing.T) {
 		is.NoErr(db.AckChunkPage(ctx, nil))
 	})
 }
+
+// TestPublishedContent: for each content asked for, a record that
+// published it with a local key; not one only stored, or published
+// without a key.
+func TestPublishedContent(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *storage.DB) {
+		is := is.New(t)
+		ctx := context.Background()
+		rec := func(ref, sha, status, key string) gapsync.FileRecord {
+			return gapsync.FileRecord{ID: gapsync.FileID(gapsync.Intranet, ref), Origin: gapsync.Intranet, Ref: ref, Size: 5,
+				ChunkSize: gapsync.MinChunkSize, Chunks: 1, MD5: strings.Repeat("a", 32), SHA256: sha, Status: status, LocalKey: key}
+		}
+		x, y, z := strings.Repeat("1", 64), strings.Repeat("2", 64), strings.Repeat("3", 64)
+		is.NoErr(db.PutFileRecords(ctx, []gapsync.FileRecord{
+			rec("a", x, gapsync.FilePublished, "from-intranet/a"), rec("b", x, gapsync.FileStored, ""),
+			rec("c", y, gapsync.FilePublished, ""), rec("d", z, gapsync.FileIncoming, ""),
+		}))
+		got, err := db.PublishedContent(ctx, []string{x, y, z, strings.Repeat("4", 64)})
+		is.NoErr(err)
+		is.Equal(len(got), 1)
+		is.Equal(got[x].LocalKey, "from-intranet/a")
+	})
+}

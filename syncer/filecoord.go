@@ -333,6 +333,10 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 		return err
 	}
 	incoming = slices.DeleteFunc(incoming, f.resting)
+	twins, err := f.publishedTwins(ctx, incoming)
+	if err != nil {
+		return err
+	}
 	pt, _ := ft.(PageTransport)
 	acked := &ackLog{}
 	var errs []error
@@ -353,12 +357,8 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 			}
 		}
 		need := missing[rec.ID]
-		twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID)
-		if err != nil {
-			return err
-		}
 		switch {
-		case ok && twin.Status == gapsync.FilePublished && twin.LocalKey != "":
+		case twins[rec.ID]:
 			copies = append(copies, rec) // the same bytes are published here already
 			continue
 		case len(need) == 0:
@@ -377,7 +377,8 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 		}
 		fetched = append(fetched, rec)
 	}
-	got, err := c.pullPages(ctx, f, ft, pt, acked, paged, len(incoming), r)
+	done, got, err := c.pullPages(ctx, f, ft, pt, acked, paged, len(incoming), r)
+	r.Received += len(done)
 	fetched = append(fetched, got...)
 	errs = append(errs, err)
 	// Every chunk of a file to publish is acknowledged first, so that
@@ -458,6 +459,45 @@ func (l *ackLog) rest(rec gapsync.FileRecord) ([]int, bool) {
 		}
 	}
 	return rest, rec.Chunks == 0 || len(rest) > 0
+}
+
+// ContentFinder is a FileDB that finds files published here by their
+// content for many at once (storage's *DB can); the coordinator's pull
+// asks it once for all incoming files, and SameContent file by file
+// otherwise.
+type ContentFinder interface {
+	// PublishedContent returns, for each of shas that a record here has
+	// published with a local key, one such record.
+	PublishedContent(ctx context.Context, shas []string) (map[string]gapsync.FileRecord, error)
+}
+
+// publishedTwins returns the ids of those of recs whose content another
+// record here has published already, to be copied instead of fetched.
+func (f *fileFlow) publishedTwins(ctx context.Context, recs []gapsync.FileRecord) (map[string]bool, error) {
+	out := map[string]bool{}
+	if cf, ok := f.db.(ContentFinder); ok {
+		shas := make([]string, len(recs))
+		for i, rec := range recs {
+			shas[i] = rec.SHA256
+		}
+		pub, err := cf.PublishedContent(ctx, slices.Compact(slices.Sorted(slices.Values(shas))))
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			tw, ok := pub[rec.SHA256]
+			out[rec.ID] = ok && tw.ID != rec.ID && tw.LocalKey != ""
+		}
+		return out, nil
+	}
+	for _, rec := range recs {
+		tw, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID)
+		if err != nil {
+			return nil, err
+		}
+		out[rec.ID] = ok && tw.Status == gapsync.FilePublished && tw.LocalKey != ""
+	}
+	return out, nil
 }
 
 // fetchFile fetches the chunks rec lacks here in parallel batches, each
@@ -550,19 +590,22 @@ func pageRequest(ws []wanted) transport.PageRequest {
 // pullPages fetches the chunks of small files a page at a time, up to
 // Transfers pages at once: one get-page request, one statement here that
 // stores the page's chunks, then one ack-page request (one intranet
-// transaction) for the chunks stored. It returns the files whose chunks
-// are all here. A gateway without the page endpoints gets the per-file
-// calls instead.
-func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTransport, pt PageTransport, acked *ackLog, ws []wanted, total int, r *FileReport) ([]gapsync.FileRecord, error) {
+// transaction) for the chunks stored, and the page's files are published
+// (publishPage) while the next pages cross. It returns the ids of the
+// files published. A gateway without the page endpoints gets the
+// per-file calls instead; it returns the files so fetched, for the
+// caller to publish.
+func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTransport, pt PageTransport, acked *ackLog, ws []wanted, total int, r *FileReport) ([]string, []gapsync.FileRecord, error) {
 	if len(ws) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var (
-		mu      sync.Mutex
-		fetched []gapsync.FileRecord
-		errs    []error
-		done    atomic.Int64
-		files   atomic.Int64
+		mu        sync.Mutex
+		published []string
+		fetched   []gapsync.FileRecord
+		errs      []error
+		done      atomic.Int64
+		files     atomic.Int64
 	)
 	perFile := func(ctx context.Context, page []wanted) error {
 		for _, w := range page {
@@ -617,15 +660,34 @@ func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTranspo
 		}
 		acked.add(acks...)
 		d := done.Add(size)
+		var complete []gapsync.FileRecord
 		mu.Lock()
-		defer mu.Unlock()
 		for _, w := range page {
 			if len(got[w.rec.ID]) == len(w.need) {
-				fetched = append(fetched, w.rec)
+				complete = append(complete, w.rec)
 			} else {
 				errs = append(errs, fmt.Errorf("receive %s: %w: %d of its %d chunks asked for are not at the intranet", w.rec.Ref, gapsync.ErrRemote, len(w.need)-len(got[w.rec.ID]), len(w.need)))
 			}
 			f.progress(gapsync.Progress{Step: "receive", File: w.rec.Ref, BytesDone: d, FilesDone: int(files.Add(1)), FilesTotal: total})
+		}
+		mu.Unlock()
+		// Published at once from the bytes in hand (a file of one chunk;
+		// a larger one is read back), while the next pages are fetched.
+		data := make(map[string][]byte, len(cs))
+		for _, ch := range cs {
+			if byID[ch.FileID].rec.Chunks == 1 {
+				data[ch.FileID] = ch.Data
+			}
+		}
+		if len(complete) == 0 {
+			return nil
+		}
+		ids, _, err := f.publishPage(ctx, complete, total, data)
+		mu.Lock()
+		defer mu.Unlock()
+		published = append(published, ids...)
+		if err != nil {
+			errs = append(errs, err)
 		}
 		return nil
 	}
@@ -636,7 +698,7 @@ func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTranspo
 		for _, p := range ps {
 			perFile(ctx, p)
 		}
-		return fetched, errors.Join(errs...)
+		return nil, fetched, errors.Join(errs...)
 	} else if err != nil {
 		errs = append(errs, fmt.Errorf("receive a page of %d files: %w", len(ps[0]), err))
 	}
@@ -654,7 +716,7 @@ func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTranspo
 	}
 	eg.Wait()
 	r.Bytes += done.Load()
-	return fetched, errors.Join(errs...)
+	return published, fetched, errors.Join(errs...)
 }
 
 // ackAll acknowledges the chunks ws name, a page at a time, or file by

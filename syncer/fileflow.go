@@ -616,48 +616,68 @@ func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, to
 			size += recs[page].Size
 			page++
 		}
-		ids, n, err := f.publishPage(ctx, recs[:page], total, haveChunks)
+		var data map[string][]byte
+		var err error
+		if haveChunks {
+			data, err = f.pageData(ctx, recs[:page])
+		}
+		var ids []string
+		var n int
+		if err != nil {
+			ids, n, err = f.pageFailed(ctx, recs[:page], err)
+		} else {
+			ids, n, err = f.publishPage(ctx, recs[:page], total, data)
+		}
 		published, failed, errs = append(published, ids...), failed+n, append(errs, err)
 		recs = recs[page:]
 	}
 	return published, failed, errors.Join(append(errs, ctx.Err())...)
 }
 
-// publishPage delivers one page of files and records the result.
-func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, total int, haveChunks bool) ([]string, int, error) {
-	// A step that fails the whole page counts an attempt on each of its
-	// files, so that a failure that persists (a reference rewrite a
-	// trigger refuses, say) stops after MaxAttempts instead of writing
-	// the files to the store again every run.
-	pageFailed := func(err error) ([]string, int, error) {
-		if ctx.Err() != nil {
-			return nil, 0, err
-		}
-		failed := slices.Clone(recs)
-		for i := range failed {
-			failed[i].Error, failed[i].Attempts = err.Error(), failed[i].Attempts+1
-		}
-		f.log.Warn("files not published", "files", len(recs), "err", err)
-		return nil, len(recs), errors.Join(err, f.db.PutFileRecords(ctx, failed))
-	}
+// pageData reads the bytes of the files of at most one chunk among recs
+// (an empty slice for an empty file), by id.
+func (f *fileFlow) pageData(ctx context.Context, recs []gapsync.FileRecord) (map[string][]byte, error) {
 	data := map[string][]byte{}
-	if haveChunks {
-		var keys []gapsync.ChunkKey
-		for _, rec := range recs {
-			if rec.Chunks == 1 {
-				keys = append(keys, gapsync.ChunkKey{FileID: rec.ID})
-			} else if rec.Chunks == 0 {
-				data[rec.ID] = []byte{}
-			}
-		}
-		cs, err := f.db.GetChunks(ctx, keys)
-		if err != nil {
-			return pageFailed(err)
-		}
-		for _, c := range cs {
-			data[c.FileID] = c.Data
+	var keys []gapsync.ChunkKey
+	for _, rec := range recs {
+		if rec.Chunks == 1 {
+			keys = append(keys, gapsync.ChunkKey{FileID: rec.ID})
+		} else if rec.Chunks == 0 {
+			data[rec.ID] = []byte{}
 		}
 	}
+	cs, err := f.db.GetChunks(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		data[c.FileID] = c.Data
+	}
+	return data, nil
+}
+
+// pageFailed records that a step failed a whole page: it counts an
+// attempt on each of its files, so that a failure that persists (a
+// reference rewrite a trigger refuses, say) stops after MaxAttempts
+// instead of writing the files to the store again every run.
+func (f *fileFlow) pageFailed(ctx context.Context, recs []gapsync.FileRecord, err error) ([]string, int, error) {
+	if ctx.Err() != nil {
+		return nil, 0, err
+	}
+	failed := slices.Clone(recs)
+	for i := range failed {
+		failed[i].Error, failed[i].Attempts = err.Error(), failed[i].Attempts+1
+	}
+	f.log.Warn("files not published", "files", len(recs), "err", err)
+	return nil, len(recs), errors.Join(err, f.db.PutFileRecords(ctx, failed))
+}
+
+// publishPage delivers one page of files and records the result. data
+// holds the bytes of the files read already, by id; the others are read
+// from their chunks here, or copied from the same content published here
+// (see deliver).
+func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, total int, data map[string][]byte) ([]string, int, error) {
+	pageFailed := func(err error) ([]string, int, error) { return f.pageFailed(ctx, recs, err) }
 	var (
 		mu     sync.Mutex
 		errs   []error

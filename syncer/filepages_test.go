@@ -19,6 +19,7 @@ import (
 
 var _ syncer.PageAcker = (*storage.DB)(nil)
 var _ syncer.PageTransport = (*transport.Client)(nil)
+var _ syncer.ContentFinder = (*storage.DB)(nil)
 
 // smallIntranetFiles puts n intranet files of 1 to 100 bytes (the first
 // one empty) in the intranet store, references each from an intranet

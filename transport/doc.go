@@ -77,6 +77,12 @@
 //	/v1/files/ack         record ids → acknowledged
 //	/v1/files/get-chunks  a file id and chunk indexes → those intranet chunks
 //	/v1/files/ack-chunks  a file id and chunk indexes → acknowledged (purged later)
+//	/v1/files/get-page    up to 256 files' ids and chunk indexes → those intranet chunks
+//	/v1/files/ack-page    the same → acknowledged, and the files so completed delivered, in one transaction
+//
+// A gateway from before the pages answers them 404; Client's error then
+// wraps ErrNoEndpoint, and the coordinator uses get-chunks and
+// ack-chunks instead.
 //
 // The external main also answers GET /healthz and /readyz on the same
 // port, in clear and without detail (package service).
