@@ -356,28 +356,48 @@ func (mysqlDialect) listTables() string {
 }
 
 // Server-side range checksums (sumranges.go): each row's MD5 over the
-// salt and its columns, every column as its bytes with its length before
-// it (-1 for NULL), so that no two rows of other values concatenate
-// alike; the two halves of the MD5 are XORed over the range as two
-// unsigned 64-bit numbers, an order-free sum that leaves the rows on the
-// server, as pt-table-checksum's BIT_XOR of CRC32 does.
+// salt and its columns joined by '#', every column that may hold a '#'
+// (text, bytes, BIT, ENUM, JSON: all but numbers and times) after its
+// length, so that no two rows of other values join alike, and a flag per
+// column for NULL; the first 64 bits of the MD5 are XORed over the
+// range, an order-free sum that leaves the rows on the server, as
+// pt-table-checksum's BIT_XOR of CRC32 does (which is 32 bits and takes
+// no lengths). A subquery or a second half of the digest cost a MariaDB
+// 10.11 here 30 to 60% more time a row for little: a difference is
+// missed with a chance of 2^-64 a range.
 
 func (mysqlDialect) sumAlgorithm() string { return SumMySQLMD5 }
 
-func (d mysqlDialect) rowSum(cols []string) string {
-	var b strings.Builder
-	b.WriteString("MD5(CONCAT_WS('#', ?")
-	for _, c := range cols {
-		q := "CAST(" + d.Quote(c) + " AS BINARY)"
-		b.WriteString(", IFNULL(LENGTH(" + q + "), -1), " + q)
+func (d mysqlDialect) rowSum(cols, types []string) string {
+	var b, nulls strings.Builder
+	b.WriteString("CONV(LEFT(MD5(CONCAT_WS('#', ?")
+	for i, c := range cols {
+		q := d.Quote(c)
+		typ := ""
+		if i < len(types) {
+			typ = strings.ToLower(types[i])
+		}
+		if !mysqlPlainText(typ) {
+			b.WriteString(", LENGTH(" + q + ")")
+		}
+		b.WriteString(", " + q)
+		nulls.WriteString(", ISNULL(" + q + ")")
 	}
-	b.WriteString("))")
+	b.WriteString(", CONCAT(''" + nulls.String() + "))), 16), 16, 10)")
 	return b.String()
 }
 
-func (mysqlDialect) sumSelect(m string) string {
-	half := func(from string) string {
-		return "COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(" + m + ", " + from + ", 16), 16, 10) AS UNSIGNED)), 0)"
+// mysqlPlainText reports whether a column of type typ reads as text with
+// no '#' in it: a number or a time.
+func mysqlPlainText(typ string) bool {
+	for _, p := range []string{"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "numeric", "date", "datetime", "timestamp", "time", "year"} {
+		if strings.HasPrefix(typ, p) {
+			return true
+		}
 	}
-	return "COUNT(*), " + half("1") + ", " + half("17")
+	return false
+}
+
+func (mysqlDialect) sumSelect(h string) string {
+	return "COUNT(*), COALESCE(BIT_XOR(" + h + "), 0)"
 }

@@ -22,12 +22,12 @@ const SumMySQLMD5 = "mysql-md5-xor"
 type sumDialect interface {
 	// sumAlgorithm names the checksum, as SumRanges is asked for it.
 	sumAlgorithm() string
-	// rowSum is the hex digest of one row's cols, its single parameter
-	// the salt (hex).
-	rowSum(cols []string) string
-	// sumSelect is the select list that aggregates the digests m of a
-	// range: the row count and two unsigned 64-bit halves.
-	sumSelect(m string) string
+	// rowSum is the 64-bit digest of one row's cols (of declared types
+	// types), its single parameter the salt (hex).
+	rowSum(cols, types []string) string
+	// sumSelect is the select list that sums the digests h of a range:
+	// its row count and one unsigned 64-bit number.
+	sumSelect(h string) string
 }
 
 // SumAlgorithm names the server-side range checksum this database
@@ -47,7 +47,9 @@ func (db *DB) SumAlgorithm() string {
 // sets (the values are hashed as the engine stores them, not in the
 // canonical form HashRanges uses), which the caller checks; a table
 // with file references is refused (they must be mapped back to their
-// origin, which only HashRanges does). It issues SELECT only.
+// origin, which only HashRanges does). Asked for one range of every row
+// of r (per of math.MaxInt32 or more) with r.Hi set, it sums them at
+// once and gives r.Hi as the range's last key. It issues SELECT only.
 func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error) {
 	sd, ok := db.d.(sumDialect)
 	if !ok || sd.sumAlgorithm() != algo {
@@ -118,7 +120,7 @@ func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r g
 		}
 		return rows[0], nil
 	}
-	sumQ := "SELECT " + sd.sumSelect("m") + " FROM (SELECT " + sd.rowSum(cols) + " AS m FROM " + db.d.Quote(t.Name) + " WHERE "
+	sumQ := "SELECT " + sd.sumSelect(sd.rowSum(cols, db.typesOf(ctx, t.Name, cols))) + " FROM " + db.d.Quote(t.Name) + " WHERE "
 	hexSalt := hex.EncodeToString(salt)
 	var out []gapsync.RangeHash
 	lo := r.Lo
@@ -131,7 +133,12 @@ func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r g
 			}
 		}
 		final := last == nil
-		if final { // fewer than per rows left: the range ends at the last one
+		switch {
+		case final && per >= math.MaxInt32 && r.Hi != nil:
+			// One range of every row up to r.Hi, as a verification asks
+			// of this side: no need to find the key of its last row.
+			last = r.Hi
+		case final: // fewer than per rows left: the range ends at the last one
 			if last, err = lastKey(lo, 0, true); err != nil {
 				return fail(err)
 			}
@@ -141,19 +148,21 @@ func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r g
 		}
 		cond, args := where(lo, last)
 		var (
-			n      int64
-			h1, h2 uint64
+			n   int64
+			sum uint64
 		)
-		err = db.sql.QueryRowContext(ctx, sumQ+cond+") x", append([]any{hexSalt}, args...)...).Scan(&n, &h1, &h2)
+		err = db.sql.QueryRowContext(ctx, sumQ+cond, append([]any{hexSalt}, args...)...).Scan(&n, &sum)
 		if errors.Is(err, sql.ErrNoRows) {
 			err = errors.New("no sum")
 		}
 		if err != nil {
 			return fail(err)
 		}
-		h := make([]byte, 16)
-		binary.BigEndian.PutUint64(h, h1)
-		binary.BigEndian.PutUint64(h[8:], h2)
+		if n == 0 { // nothing up to r.Hi (the one case that does not look for the last key)
+			return out, false, nil
+		}
+		h := make([]byte, 8)
+		binary.BigEndian.PutUint64(h, sum)
 		out = append(out, gapsync.RangeHash{Last: last, Rows: n, Hash: h})
 		read += int(n)
 		if final {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,12 @@ func TestSumRangesMariaDB(t *testing.T) {
 	upTo, _ := sums(dbs[0], gapsync.KeyRange{Lo: a[0].Last, Hi: a[1].Last}, 1000, 10_000)
 	is.Equal(len(upTo), 1)
 	is.True(bytes.Equal(upTo[0].Hash, a[1].Hash))
+	whole, _ := sums(dbs[0], gapsync.KeyRange{Lo: a[0].Last, Hi: a[1].Last}, math.MaxInt, math.MaxInt) // as a verification asks this side
+	is.Equal(len(whole), 1)
+	is.True(bytes.Equal(whole[0].Hash, a[1].Hash))
+	is.Equal(whole[0].Rows, int64(300))
+	none, _ := sums(dbs[0], gapsync.KeyRange{Lo: a[3].Last, Hi: []any{int64(1 << 40), []byte("z")}}, math.MaxInt, math.MaxInt)
+	is.Equal(len(none), 0)
 
 	for _, damage := range []string{
 		"UPDATE sums SET amount = 500.01 WHERE a = 166 AND b = 'k2'", // row 500, the second range
@@ -90,6 +97,15 @@ func TestSumRangesMariaDB(t *testing.T) {
 			is.Equal(bytes.Equal(got[i].Hash, a[i].Hash), i != 1) // damage: only its range differs
 		}
 	}
+
+	// A '#' moved from the end of one column to the start of the next
+	// (row 700, the third range): the same text joined, not the same row.
+	MustExec(t, dbs[0], "UPDATE sums SET note = 'x#', l1 = 'y' WHERE a = 233 AND b = 'k1'")
+	MustExec(t, dbs[1], "UPDATE sums SET note = 'x', l1 = '#y' WHERE a = 233 AND b = 'k1'")
+	x, _ := sums(dbs[0], gapsync.KeyRange{}, 300, 10_000)
+	y, _ := sums(dbs[1], gapsync.KeyRange{}, 300, 10_000)
+	is.True(!bytes.Equal(x[2].Hash, y[2].Hash))
+	is.True(bytes.Equal(x[3].Hash, y[3].Hash))
 
 	_, _, err = dbs[0].SumRanges(ctx, tbl, cols, gapsync.KeyRange{}, 300, 1000, salt, "other-algo")
 	is.True(errors.Is(err, gapsync.ErrMalformed))
