@@ -148,9 +148,17 @@ func (c *Coordinator) emptyWindows(ctx context.Context, b Batcher, d gapsync.Dir
 	if err != nil {
 		return nil, err
 	}
-	from := make([]string, len(cand))
-	for i, t := range cand {
-		from[i] = last[t.Name]
+	// A table with no window logged yet (its first load to come) has
+	// nothing to ask about: it runs its window.
+	var from []string
+	logged := cand[:0:0]
+	for _, t := range cand {
+		if f := last[t.Name]; f != "" {
+			logged, from = append(logged, t), append(from, f)
+		}
+	}
+	if cand = logged; len(cand) == 0 {
+		return nil, nil
 	}
 	var bounds []string
 	if d == gapsync.Push {

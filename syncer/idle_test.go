@@ -153,3 +153,35 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// A table added beside idle ones, with no window logged yet, is left out
+// of the batched check (it has nothing to ask about) instead of making
+// the gateway refuse the whole request: the idle ones still cost no
+// window, and the new one runs its first load.
+func TestNewTableBesideIdleOnes(t *testing.T) {
+	is := is.New(t)
+	z := newZones(t, "sqlite", zoneOpts{})
+	pc := &pathCount{n: map[string]int{}, next: z.faults.next}
+	z.faults.next = pc
+	for i := 0; i < 4; i++ {
+		name := fmt.Sprintf("idle_%02d", i)
+		z.both(gapsync.Table{Name: name, Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true},
+			"CREATE TABLE "+name+" (id BIGINT NOT NULL PRIMARY KEY, body VARCHAR(50) NULL, updated_at DATETIME(6) NULL)")
+	}
+	for range 2 {
+		z.waitLag()
+		_, err := z.runOnce()
+		is.NoErr(err)
+	}
+	z.both(gapsync.Table{Name: "fresh", Direction: gapsync.Both, Key: []string{"id"}, Cursor: "updated_at", Enabled: true},
+		"CREATE TABLE fresh (id BIGINT NOT NULL PRIMARY KEY, body VARCHAR(50) NULL, updated_at DATETIME(6) NULL)")
+	mustExec(t, z.dst(), "INSERT INTO fresh (id, body, updated_at) VALUES (1, 'new', "+z.now+")")
+	z.waitLag()
+	pc.take()
+	r, err := z.runOnce()
+	is.NoErr(err)
+	is.Equal(r.Rows(gapsync.Pull), int64(1)) // the new table's first load
+	got := pc.take()
+	is.Equal(got["/v1/empty"], 1)
+	is.Equal(got["/v1/bound"], 1) // the new table's window alone
+}
