@@ -261,6 +261,11 @@ func (g *Gateway) getChunks(ctx context.Context, body []byte) ([]byte, error) {
 	for i, idx := range req.Idxs {
 		keys[i] = gapsync.ChunkKey{FileID: req.FileID, Idx: idx}
 	}
+	return g.chunkFrame(ctx, keys)
+}
+
+// chunkFrame reads the chunks of keys and frames them for an answer.
+func (g *Gateway) chunkFrame(ctx context.Context, keys []gapsync.ChunkKey) ([]byte, error) {
 	cs, err := g.files.GetChunks(ctx, keys)
 	if err != nil {
 		return nil, err
@@ -382,11 +387,7 @@ func (g *Gateway) getPage(ctx context.Context, body []byte) ([]byte, error) {
 			}
 		}
 	}
-	cs, err := g.files.GetChunks(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	return transport.AppendChunks(nil, cs)
+	return g.chunkFrame(ctx, keys)
 }
 
 // ackPage is seed 1.4.4d for many files: their chunks acknowledged, and

@@ -284,12 +284,7 @@ func FuzzDecodePage(f *testing.F) {
 			}
 			return
 		}
-		asked := map[gapsync.ChunkKey]bool{}
-		for _, f := range got.Files {
-			for _, i := range f.Idxs {
-				asked[gapsync.ChunkKey{FileID: f.FileID, Idx: i}] = true
-			}
-		}
+		asked := got.Keys()
 		for _, c := range cs {
 			k := gapsync.ChunkKey{FileID: c.FileID, Idx: c.Idx}
 			if !asked[k] {

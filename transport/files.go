@@ -267,6 +267,17 @@ func DecodeChunksRequest(data []byte) (ChunksRequest, error) {
 // false has its value skipped. Anything after the object is an error.
 func decodeObject(data []byte, member func(dec *json.Decoder, key string) (bool, error)) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := decodeMembers(dec, member); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON object", gapsync.ErrMalformed)
+	}
+	return nil
+}
+
+// decodeMembers reads one JSON object from dec, as decodeObject does.
+func decodeMembers(dec *json.Decoder, member func(dec *json.Decoder, key string) (bool, error)) error {
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return fmt.Errorf("%w: not a JSON object (%v)", gapsync.ErrMalformed, err)
 	}
@@ -289,9 +300,6 @@ func decodeObject(data []byte, member func(dec *json.Decoder, key string) (bool,
 	}
 	if _, err := dec.Token(); err != nil {
 		return fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the JSON object", gapsync.ErrMalformed)
 	}
 	return nil
 }
@@ -490,6 +498,17 @@ func (r PageRequest) Chunks() int {
 	return n
 }
 
+// Keys returns the chunks r names.
+func (r PageRequest) Keys() map[gapsync.ChunkKey]bool {
+	out := make(map[gapsync.ChunkKey]bool, r.Chunks())
+	for _, f := range r.Files {
+		for _, i := range f.Idxs {
+			out[gapsync.ChunkKey{FileID: f.FileID, Idx: i}] = true
+		}
+	}
+	return out
+}
+
 // DecodePageRequest parses a page request as a stream, and stops at the
 // first file past MaxPageFiles, index past MaxChunksPerRequest in all,
 // file id of more than 64 bytes, negative index, or file or index named
@@ -526,22 +545,16 @@ func DecodePageRequest(data []byte) (PageRequest, error) {
 // most max indexes.
 func decodePageFile(dec *json.Decoder, max int) (ChunksRequest, error) {
 	var f ChunksRequest
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return f, fmt.Errorf("%w: not a JSON object (%v)", gapsync.ErrMalformed, err)
-	}
 	seen := map[int]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return f, fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
-		}
-		switch key, _ := t.(string); key {
+	err := decodeMembers(dec, func(dec *json.Decoder, key string) (bool, error) {
+		switch key {
 		case "file_id":
 			if err := dec.Decode(&f.FileID); err != nil || len(f.FileID) > 64 {
-				return f, fmt.Errorf("%w: file id (%v)", gapsync.ErrMalformed, err)
+				return true, fmt.Errorf("%w: file id (%v)", gapsync.ErrMalformed, err)
 			}
+			return true, nil
 		case "idxs":
-			err := decodeArray(dec, max-len(f.Idxs), "chunk indexes", func() error {
+			return true, decodeArray(dec, max-len(f.Idxs), "chunk indexes", func() error {
 				var i int
 				if err := dec.Decode(&i); err != nil || i < 0 || seen[i] {
 					return fmt.Errorf("%w: chunk index %d, negative, named twice or not a number (%v)", gapsync.ErrMalformed, i, err)
@@ -550,23 +563,13 @@ func decodePageFile(dec *json.Decoder, max int) (ChunksRequest, error) {
 				f.Idxs = append(f.Idxs, i)
 				return nil
 			})
-			if err != nil {
-				return f, err
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return f, fmt.Errorf("%w: member %.64q: %v", gapsync.ErrMalformed, key, err)
-			}
 		}
+		return false, nil
+	})
+	if err == nil && f.FileID == "" {
+		err = fmt.Errorf("%w: no file id", gapsync.ErrMalformed)
 	}
-	if _, err := dec.Token(); err != nil {
-		return f, fmt.Errorf("%w: %v", gapsync.ErrMalformed, err)
-	}
-	if f.FileID == "" {
-		return f, fmt.Errorf("%w: no file id", gapsync.ErrMalformed)
-	}
-	return f, nil
+	return f, err
 }
 
 // GetPage reads intranet chunks of many files in one request. The answer
@@ -604,12 +607,7 @@ func DecodePageAnswer(data []byte, req PageRequest) ([]gapsync.Chunk, error) {
 	if err != nil {
 		return nil, err
 	}
-	asked := make(map[gapsync.ChunkKey]bool, n)
-	for _, f := range req.Files {
-		for _, i := range f.Idxs {
-			asked[gapsync.ChunkKey{FileID: f.FileID, Idx: i}] = true
-		}
-	}
+	asked := req.Keys()
 	for _, ch := range cs {
 		k := gapsync.ChunkKey{FileID: ch.FileID, Idx: ch.Idx}
 		if !asked[k] {
