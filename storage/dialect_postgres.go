@@ -247,6 +247,9 @@ func (pgDialect) writeValue(s colSpec, v any) (any, error) {
 	if isTimestamptz(s.typ) {
 		return utcText(text), nil
 	}
+	if _, ok := v.(string); ok {
+		return v, nil // as it is: no new interface value a value
+	}
 	return text, nil
 }
 
@@ -467,6 +470,10 @@ func (pgDialect) copyRow(dst []byte, vals []any) ([]byte, bool) {
 				dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
 			}
 		case string:
+			if strings.IndexAny(x, "\\\t\n\r") < 0 {
+				dst = append(dst, x...)
+				continue
+			}
 			for j := 0; j < len(x); j++ {
 				switch c := x[j]; c {
 				case '\\':

@@ -217,11 +217,15 @@ func (x *applyTx) InsertNew(ctx context.Context, table string, names, key []stri
 		return 0, err
 	}
 	wnames, wchunks := x.db.writable(ctx, table, names, chunks)
-	buf := make([]byte, 0, 64<<10)
-	for _, c := range wchunks {
-		for _, r := range c {
+	var buf []byte
+	for i, c := range wchunks {
+		for j, r := range c {
 			if buf, ok = cp.copyRow(buf, r.Values); !ok {
 				return x.Upsert(ctx, table, names, key, rows)
+			}
+			if i == 0 && j == 0 {
+				// Room for the page at the first row's size and a half.
+				buf = append(make([]byte, 0, min(len(buf)*len(rows)*3/2, 64<<20)), buf...)
 			}
 		}
 	}
