@@ -119,8 +119,13 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 	return nil
 }
 
-// offerPage is how many records one offer or records request carries.
+// offerPage is how many records one offer carries.
 const offerPage = 200
+
+// recordsPage is how many intranet records one records request asks
+// for: as many as an answer may carry, the fewer round trips and
+// acknowledgements (commits there) a pull of many files takes.
+const recordsPage = transport.MaxOfferRecords
 
 // piece names one chunk of one file.
 type piece struct {
@@ -235,7 +240,7 @@ func (c *Coordinator) pullFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 		if err != nil {
 			return err
 		}
-		if n < offerPage {
+		if n < recordsPage {
 			break
 		}
 	}
@@ -245,12 +250,12 @@ func (c *Coordinator) pullFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 // pullRecords stores one page of unacknowledged intranet records here and
 // acknowledges them; it returns how many came.
 func (c *Coordinator) pullRecords(ctx context.Context, f *fileFlow, ft FileTransport) (int, error) {
-	recs, err := ft.FileRecords(ctx, offerPage)
+	recs, err := ft.FileRecords(ctx, recordsPage)
 	if err != nil {
 		return 0, err
 	}
-	if len(recs) > offerPage {
-		return 0, fmt.Errorf("%w: %d records for a page of %d", gapsync.ErrMalformed, len(recs), offerPage)
+	if len(recs) > recordsPage {
+		return 0, fmt.Errorf("%w: %d records for a page of %d", gapsync.ErrMalformed, len(recs), recordsPage)
 	}
 	// Every record passes the checks of an offer. One that fails is
 	// acknowledged all the same, so that it does not come back and hold
