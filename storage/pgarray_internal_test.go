@@ -66,26 +66,11 @@ func TestPostgresArrayUpsertSQL(t *testing.T) {
 // an upsert updates the rows it finds.
 func TestPostgresArrayUpsert(t *testing.T) {
 	is := is.New(t)
-	ctx := context.Background()
 	db := openEngine(t, "postgres", &Options{Lag: time.Millisecond})
-	is.NoErr(db.Migrate(ctx))
-	MustExec(t, db, `CREATE TABLE typed (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, vc varchar(3), ch char(2), bits bit(3), amount numeric(6,2),
-		data bytea, ints integer[], span interval day to second(3), at timestamp(3), note text, updated_at timestamp(6))`)
-	tb := gapsync.Table{Name: "typed", Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
-	is.NoErr(db.Configure(ctx, tb))
-	var cols []batch.Column
-	for _, n := range []string{"id", "vc", "ch", "bits", "amount", "data", "ints", "span", "at", "note", "updated_at"} {
-		cols = append(cols, batch.Column{Name: n, Key: n == "id"})
-	}
-	apply := func(id string, rows ...[]any) (gapsync.Result, error) {
-		b := &batch.Batch{ID: id, Table: "typed", Direction: "push", Columns: cols}
-		for _, r := range rows {
-			b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
-		}
-		return db.Apply(ctx, b)
-	}
+	is.NoErr(db.Migrate(context.Background()))
+	apply := typedTable(t, db, "typed", "integer[]")
 	const at = "2026-01-01 00:00:00.000000"
-	res, err := apply("typed-1",
+	res, err := apply("typed-1", 0,
 		[]any{"1", "abc", "ab", "101", "1234.5", []byte{0, 0xff, '\\'}, "{1,2,NULL}", "1 day 02:03:04.5", "2026-01-02 03:04:05.123", "订单 'x'", at},
 		[]any{"2", nil, nil, nil, nil, nil, nil, nil, nil, nil, at})
 	is.NoErr(err)
@@ -107,7 +92,7 @@ func TestPostgresArrayUpsert(t *testing.T) {
 		{"3", nil, "abc", nil, nil, nil, nil, nil, nil, nil, at},
 		{"3", nil, nil, "1011", nil, nil, nil, nil, nil, nil, at},
 	} {
-		_, err := apply("typed-bad-"+string(rune('a'+i)), bad)
+		_, err := apply("typed-bad-"+string(rune('a'+i)), 0, bad)
 		is.True(err != nil)
 		is.True(errors.Is(err, gapsync.ErrRejected)) // a value the column cannot store
 	}
@@ -116,11 +101,35 @@ func TestPostgresArrayUpsert(t *testing.T) {
 	is.Equal(n, 2)
 
 	// An upsert of a row that is there updates it.
-	res, err = apply("typed-2", []any{"2", "z", "z", "111", "-1", []byte{}, "{}", "00:00:00", nil, "", at})
+	res, err = apply("typed-2", 0, []any{"2", "z", "z", "111", "-1", []byte{}, "{}", "00:00:00", nil, "", at})
 	is.NoErr(err)
 	is.Equal(res.Written, int64(1))
 	is.NoErr(db.sql.QueryRow("SELECT vc, ch, bits::text, amount::text, data, ints::text, note FROM typed WHERE id = 2").
 		Scan(&vc, &ch, &bits, &amount, &data, &ints, &note))
 	is.Equal([]string{vc, ch, bits, amount, ints, note}, []string{"z", "z ", "111", "-1.00", "{}", ""})
 	is.Equal(len(data), 0)
+}
+
+// typedTable creates a push table name of types that take a typmod, an
+// identity key and an array column of arrayType, and returns a function
+// that applies rows over all its columns as one batch.
+func typedTable(t *testing.T, db *DB, name, arrayType string) func(id string, flags batch.Flags, rows ...[]any) (gapsync.Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	MustExec(t, db, `CREATE TABLE `+name+` (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, vc varchar(3), ch char(2), bits bit(3),
+		amount numeric(6,2), data bytea, ints `+arrayType+`, span interval day to second(3), at timestamp(3), note text, updated_at timestamp(6))`)
+	if err := db.Configure(ctx, gapsync.Table{Name: name, Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	var cols []batch.Column
+	for _, n := range []string{"id", "vc", "ch", "bits", "amount", "data", "ints", "span", "at", "note", "updated_at"} {
+		cols = append(cols, batch.Column{Name: n, Key: n == "id"})
+	}
+	return func(id string, flags batch.Flags, rows ...[]any) (gapsync.Result, error) {
+		b := &batch.Batch{ID: id, Table: name, Direction: "push", Flags: flags, Columns: cols}
+		for _, r := range rows {
+			b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
+		}
+		return db.Apply(ctx, b)
+	}
 }

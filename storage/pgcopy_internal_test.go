@@ -35,33 +35,13 @@ func TestPostgresCopySQL(t *testing.T) {
 // always, and nothing of the COPY remains.
 func TestPostgresLoadCopy(t *testing.T) {
 	is := is.New(t)
-	ctx := context.Background()
 	db := openEngine(t, "postgres", &Options{Lag: time.Millisecond})
-	is.NoErr(db.Migrate(ctx))
+	is.NoErr(db.Migrate(context.Background()))
 	var copied []error
 	var mu sync.Mutex
 	testHookCopied = func(_ string, _ int64, err error) { mu.Lock(); copied = append(copied, err); mu.Unlock() }
 	t.Cleanup(func() { testHookCopied = nil })
-	names := []string{"id", "vc", "ch", "bits", "amount", "data", "ints", "span", "at", "note", "updated_at"}
-	var cols []batch.Column
-	for _, n := range names {
-		cols = append(cols, batch.Column{Name: n, Key: n == "id"})
-	}
-	for _, tb := range []string{"loaded", "upserted"} {
-		MustExec(t, db, `CREATE TABLE `+tb+` (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, vc varchar(3), ch char(2), bits bit(3),
-			amount numeric(6,2), data bytea, ints text[], span interval day to second(3), at timestamp(3), note text, updated_at timestamp(6))`)
-		is.NoErr(db.Configure(ctx, gapsync.Table{Name: tb, Direction: gapsync.Push, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}))
-	}
-	apply := func(tb, id string, load bool, rows ...[]any) (gapsync.Result, error) {
-		b := &batch.Batch{ID: id, Table: tb, Direction: "push", Columns: cols}
-		if load {
-			b.Flags = batch.FlagLoad
-		}
-		for _, r := range rows {
-			b.Rows = append(b.Rows, batch.Row{Op: batch.OpUpsert, Values: r})
-		}
-		return db.Apply(ctx, b)
-	}
+	load, upsert := typedTable(t, db, "loaded", "text[]"), typedTable(t, db, "upserted", "text[]")
 	const at = "2026-01-01 00:00:00.000000"
 	rows := [][]any{
 		{"1", "a\tb", "\\", "101", "1234.5", []byte{0, 0xff, '\\', '\t', '\n'}, `{"x\ty","a\\b",NULL,"\"q\""}`, "1 day 02:03:04.5",
@@ -76,11 +56,11 @@ func TestPostgresLoadCopy(t *testing.T) {
 		is.NoErr(db.sql.QueryRow("SELECT string_agg(t::text, E'\\n' ORDER BY id) FROM upserted t").Scan(&b))
 		is.Equal(a, b)
 	}
-	res, err := apply("loaded", "l-1", true, rows...)
+	res, err := load("l-1", batch.FlagLoad, rows...)
 	is.NoErr(err)
 	is.Equal(res.Written, int64(3))
 	is.Equal(copied, []error{nil}) // copied in
-	_, err = apply("upserted", "u-1", false, rows...)
+	_, err = upsert("u-1", 0, rows...)
 	is.NoErr(err)
 	is.Equal(len(copied), 1) // not a load: upserted
 	same()
@@ -89,24 +69,24 @@ func TestPostgresLoadCopy(t *testing.T) {
 	// its rows are there, the COPY is undone and the rows upserted.
 	changed := append([]any{}, rows[1]...)
 	changed[1] = "new"
-	res, err = apply("loaded", "l-2", true, changed, []any{"4", "x", nil, nil, nil, nil, nil, nil, nil, nil, at})
+	res, err = load("l-2", batch.FlagLoad, changed, []any{"4", "x", nil, nil, nil, nil, nil, nil, nil, nil, at})
 	is.NoErr(err)
 	is.Equal(res.Written, int64(2))
 	is.Equal(len(copied), 2)
 	is.True(copied[1] != nil) // the COPY failed and was undone
-	_, err = apply("upserted", "u-2", false, changed, []any{"4", "x", nil, nil, nil, nil, nil, nil, nil, nil, at})
+	_, err = upsert("u-2", 0, changed, []any{"4", "x", nil, nil, nil, nil, nil, nil, nil, nil, at})
 	is.NoErr(err)
 	same()
 
 	// Too long for a column: refused as ever, nothing written.
-	_, err = apply("loaded", "l-3", true, []any{"5", "ok", nil, nil, nil, nil, nil, nil, nil, nil, at}, []any{"6", "abcd", nil, nil, nil, nil, nil, nil, nil, nil, at})
+	_, err = load("l-3", batch.FlagLoad, []any{"5", "ok", nil, nil, nil, nil, nil, nil, nil, nil, at}, []any{"6", "abcd", nil, nil, nil, nil, nil, nil, nil, nil, at})
 	is.True(errors.Is(err, gapsync.ErrRejected))
 	var n int
 	is.NoErr(db.sql.QueryRow("SELECT count(*) FROM loaded").Scan(&n))
 	is.Equal(n, 4)
 
 	// The same batch id again: a duplicate, nothing copied.
-	res, err = apply("loaded", "l-1", true, rows...)
+	res, err = load("l-1", batch.FlagLoad, rows...)
 	is.NoErr(err)
 	is.True(res.Duplicate)
 	is.Equal(len(copied), 3)
