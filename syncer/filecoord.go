@@ -369,7 +369,7 @@ func (c *Coordinator) pullChunks(ctx context.Context, f *fileFlow, ft FileTransp
 		case len(need) == 0:
 			// Every chunk is here already (a run stopped before their
 			// acknowledgement, or an empty file): it is acknowledged
-			// once published.
+			// below, before it is published.
 			fetched = append(fetched, rec)
 			continue
 		case pt != nil && f.fitsPage(rec, need):
@@ -612,16 +612,6 @@ func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTranspo
 		done      atomic.Int64
 		files     atomic.Int64
 	)
-	perFile := func(ctx context.Context, page []wanted) error {
-		for _, w := range page {
-			if err := c.fetchFile(ctx, f, ft, acked, w.rec, w.need, int(files.Add(1)), total, r); err != nil {
-				errs = append(errs, fmt.Errorf("receive %s: %w", w.rec.Ref, err))
-				continue
-			}
-			fetched = append(fetched, w.rec)
-		}
-		return nil
-	}
 	// fetch runs one page; it returns transport.ErrNoEndpoint, unwrapped,
 	// when the gateway has no get-page.
 	fetch := func(ctx context.Context, page []wanted) error {
@@ -700,8 +690,12 @@ func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTranspo
 	// The first page alone tells whether the gateway has pages.
 	if err := fetch(ctx, ps[0]); errors.Is(err, transport.ErrNoEndpoint) {
 		c.opts.Logger.Info("the gateway has no paged file endpoints (an earlier version); fetching file by file")
-		for _, p := range ps {
-			perFile(ctx, p)
+		for _, w := range ws {
+			if err := c.fetchFile(ctx, f, ft, acked, w.rec, w.need, int(files.Add(1)), total, r); err != nil {
+				errs = append(errs, fmt.Errorf("receive %s: %w", w.rec.Ref, err))
+				continue
+			}
+			fetched = append(fetched, w.rec)
 		}
 		return nil, fetched, errors.Join(errs...)
 	} else if err != nil {
