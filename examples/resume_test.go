@@ -36,8 +36,9 @@ func resumeRows(t *testing.T) int {
 	return n
 }
 
-// The page the mains read (CoordinatorOptions.Page's default).
-const mainsPageRows = 1000
+// The page the mains read in a first load (CoordinatorOptions.LoadRows's
+// default).
+const mainsPageRows = 10_000
 
 // TestKillCoordinatorMidLoad kills the internet main with SIGKILL a third
 // of the way through a first push of resumeRows rows. The next run goes on
