@@ -72,6 +72,7 @@ func preset(t *testing.T, name string) storage.DeviceProfile {
 // device as text: values written into the statements, FLOAT read through
 // a DOUBLE.
 func TestConformanceMariaDBTextOnly(t *testing.T) {
+	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
 	testdb.MySQL(t)
 	sqltest.Run(t, mariaDevice(preset(t, storage.DeviceTextOnly)))
 }
@@ -82,6 +83,7 @@ func TestConformanceMariaDBTextOnly(t *testing.T) {
 // device, so values read one way are written and read back the other.
 // The single-target tests run behind the device in the suites above.
 func TestConformanceMariaDBMixed(t *testing.T) {
+	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
 	testdb.MySQL(t)
 	h := mariaDevice(preset(t, storage.DeviceTextOnly))
 	var mu sync.Mutex
@@ -196,6 +198,7 @@ func privateMariaDB(t *testing.T, packet string) (dsn string, ok bool) {
 // PostgreSQL on pgx's simple protocol, behind a device that passes
 // SELECT, INSERT, UPDATE and DELETE only.
 func TestConformancePostgresSimpleProtocol(t *testing.T) {
+	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
 	testdb.Postgres(t)
 	p := preset(t, storage.DeviceDMLOnly)
 	sqltest.Run(t, sqltest.Harness{

@@ -27,6 +27,7 @@ func target(t *testing.T, db *storage.DB) *sqltest.Target {
 var testOpts = &storage.Options{Lag: 300 * time.Millisecond}
 
 func TestConformanceSQLite(t *testing.T) {
+	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
 	sqltest.Run(t, sqltest.Harness{
 		Open: func(t *testing.T) *sqltest.Target {
 			db, err := storage.OpenSQLite(testdb.SQLite(t), testOpts)
@@ -41,6 +42,7 @@ func TestConformanceSQLite(t *testing.T) {
 }
 
 func TestConformanceMariaDB(t *testing.T) {
+	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
 	testdb.MySQL(t) // skip early without a server
 	sqltest.Run(t, sqltest.Harness{
 		Open: func(t *testing.T) *sqltest.Target {
@@ -57,6 +59,7 @@ func TestConformanceMariaDB(t *testing.T) {
 }
 
 func TestConformancePostgres(t *testing.T) {
+	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
 	testdb.Postgres(t) // skip early without a server
 	sqltest.Run(t, sqltest.Harness{
 		Open: func(t *testing.T) *sqltest.Target {
