@@ -42,7 +42,7 @@ func TestConformanceSQLite(t *testing.T) {
 }
 
 func TestConformanceMariaDB(t *testing.T) {
-	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
+	t.Parallel()    // a whole suite, mostly waiting on its server: two at a time
 	testdb.MySQL(t) // skip early without a server
 	sqltest.Run(t, sqltest.Harness{
 		Open: func(t *testing.T) *sqltest.Target {
@@ -59,7 +59,7 @@ func TestConformanceMariaDB(t *testing.T) {
 }
 
 func TestConformancePostgres(t *testing.T) {
-	t.Parallel() // a whole suite, mostly waiting on its server: two at a time
+	t.Parallel()       // a whole suite, mostly waiting on its server: two at a time
 	testdb.Postgres(t) // skip early without a server
 	sqltest.Run(t, sqltest.Harness{
 		Open: func(t *testing.T) *sqltest.Target {
