@@ -30,6 +30,12 @@ type sumDialect interface {
 	sumSelect(h string) string
 }
 
+// maxSumRanges is the most ranges one SumRanges call sums: each costs
+// the server two queries, so that a request of one-row ranges (per 1)
+// over a large budget is cut, as more, well before it keeps the server
+// busy for minutes; the caller asks again from the last range.
+const maxSumRanges = 256
+
 // SumAlgorithm names the server-side range checksum this database
 // computes (SumRanges), "" where its engine has none (SQLite).
 func (db *DB) SumAlgorithm() string {
@@ -49,7 +55,8 @@ func (db *DB) SumAlgorithm() string {
 // with file references is refused (they must be mapped back to their
 // origin, which only HashRanges does). Asked for one range of every row
 // of r (per of math.MaxInt32 or more) with r.Hi set, it sums them at
-// once and gives r.Hi as the range's last key. It issues SELECT only.
+// once and gives r.Hi as the range's last key. It sums at most 256
+// ranges a call (more is then true). It issues SELECT only.
 func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error) {
 	sd, ok := db.d.(sumDialect)
 	if !ok || sd.sumAlgorithm() != algo {
@@ -124,7 +131,7 @@ func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r g
 	hexSalt := hex.EncodeToString(salt)
 	var out []gapsync.RangeHash
 	lo := r.Lo
-	for read := 0; read < budget; {
+	for read := 0; read < budget && len(out) < maxSumRanges; {
 		var last []any
 		var err error
 		if per < math.MaxInt32 { // else one range holds every row of r: no need to look for its end

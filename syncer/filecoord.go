@@ -630,7 +630,10 @@ func (c *Coordinator) pullPages(ctx context.Context, f *fileFlow, ft FileTranspo
 		got := make(map[string][]int, len(page))
 		var size int64
 		for _, ch := range cs {
-			w := byID[ch.FileID] // transport checked that each was asked for, once
+			w := byID[ch.FileID] // transport's client checks that each was asked for, once; another PageTransport may not
+			if w == nil {
+				return fmt.Errorf("%w: chunk %d of %.64q in a page that did not ask for it", gapsync.ErrMalformed, ch.Idx, ch.FileID)
+			}
 			if want := chunkLen(w.rec, ch.Idx); int64(len(ch.Data)) > want {
 				return fmt.Errorf("%w: chunk %d of %s of %d bytes in a page, where the record has %d", gapsync.ErrMalformed, ch.Idx, w.rec.ID, len(ch.Data), want)
 			}

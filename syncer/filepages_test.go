@@ -261,3 +261,28 @@ func TestPageRequestsRefused(t *testing.T) {
 	is.NoErr(z.client.AckPage(ctx, transport.PageRequest{Files: []transport.ChunksRequest{file(good, 0)}}))
 	is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_record WHERE status = '"+gapsync.FilePublished+"'"), 1)
 }
+
+// strayPage is a PageTransport that adds to every page a chunk of a file
+// the page did not ask for, as a transport of a user's own might pass.
+type strayPage struct{ *transport.Client }
+
+func (s strayPage) GetPage(ctx context.Context, req transport.PageRequest) ([]gapsync.Chunk, error) {
+	cs, err := s.Client.GetPage(ctx, req)
+	return append(cs, gapsync.Chunk{FileID: "not-asked-for", Idx: 0, Data: []byte("x")}), err
+}
+
+// A page answer holding a chunk it did not ask for is refused, not
+// stored, and nothing of the page is acknowledged or published.
+func TestPagedPullRefusesStrayChunk(t *testing.T) {
+	is := is.New(t)
+	z := newFileZones(t, "sqlite", "local", 16<<10)
+	var err error
+	z.coord, err = syncer.NewCoordinator(z.inet, strayPage{z.client}, &syncer.CoordinatorOptions{Files: &syncer.FileOptions{
+		Store: z.inetStore, ChunkSize: 16 << 10, Retention: -1}})
+	is.NoErr(err)
+	z.smallIntranetFiles(20)
+	r, _ := z.round()
+	is.True(errors.Is(r.FilesErr, gapsync.ErrMalformed))
+	is.Equal(r.Files.Received, 1) // the empty file only, which has no chunk to fetch
+	is.Equal(count(t, z.src(), "SELECT COUNT(*) FROM file_chunk"), 0)
+}
