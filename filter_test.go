@@ -12,6 +12,11 @@ import (
 
 func backquote(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
+// bare renders a filter with its column names unquoted, which is what the
+// grammar reads back (stripping the backquotes from a backquoted rendering
+// would also strip them from inside string literals).
+func bare(s string) string { return s }
+
 func TestParseFilterRenders(t *testing.T) {
 	is := is.New(t)
 	for in, want := range map[string]string{
@@ -29,7 +34,7 @@ func TestParseFilterRenders(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(f.SQL(backquote), want)
 		// What it renders parses to the same thing again.
-		g, err := gapsync.ParseFilter(strings.ReplaceAll(f.SQL(backquote), "`", ""))
+		g, err := gapsync.ParseFilter(f.SQL(bare))
 		is.NoErr(err)
 		is.Equal(g.SQL(backquote), want)
 	}
@@ -55,7 +60,7 @@ func TestParseFilterRefuses(t *testing.T) {
 }
 
 func FuzzParseFilter(f *testing.F) {
-	for _, s := range []string{"a = 1", "status IN ('a','b') AND NOT x IS NULL", "n LIKE 'x''%'", "p BETWEEN -1 AND 2.5e3", "a = 'x\\'"} {
+	for _, s := range []string{"a = 1", "status IN ('a','b') AND NOT x IS NULL", "n LIKE 'x''%'", "p BETWEEN -1 AND 2.5e3", "a = 'x\\'", "0 LIKE'`'"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -72,7 +77,7 @@ func FuzzParseFilter(f *testing.F) {
 				t.Fatalf("%q renders %q, with %q outside a string", s, out, bad)
 			}
 		}
-		again, err := gapsync.ParseFilter(strings.ReplaceAll(out, "`", ""))
+		again, err := gapsync.ParseFilter(flt.SQL(bare))
 		if err != nil {
 			t.Fatalf("%q renders %q, which does not parse: %v", s, out, err)
 		}
