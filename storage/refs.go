@@ -273,6 +273,82 @@ func (r rewriter) BeginRewrite(ctx context.Context, t gapsync.Table) (rules.Rewr
 	return &applyTx{db: r.db, tx: tx}, eff.triggers || eff.onUpdate || eff.generated, nil
 }
 
+var _ rules.ManyUpdater = (*applyTx)(nil)
+
+// updateManyRows is how many rows one statement of UpdateMany sets.
+const updateManyRows = 256
+
+// UpdateMany is rules.ManyUpdater.UpdateMany: the rows that change the
+// same columns, up to updateManyRows a statement, in one guarded UPDATE
+// whose SET picks each row's value by its key:
+//
+//	UPDATE t SET c = CASE WHEN (k = ?) THEN ? … ELSE c END, cur = cur
+//	WHERE ((k = ?) AND c = ?) OR …
+//
+// (ELSE c also gives the CASE the column's own type where an engine
+// types its parameters, PostgreSQL's jsonb say.)
+func (x *applyTx) UpdateMany(ctx context.Context, t gapsync.Table, names []string, rows []rules.RowUpdate) (int, error) {
+	d := x.db.d
+	keyPos := rules.Positions(names, t.Key)
+	cp := rules.Positions(names, []string{t.Cursor})[0]
+	groups := map[string][]rules.RowUpdate{}
+	var order []string
+	for _, r := range rows {
+		sig := fmt.Sprint(r.Cols)
+		if groups[sig] == nil {
+			order = append(order, sig)
+		}
+		groups[sig] = append(groups[sig], r)
+	}
+	n := 0
+	for _, sig := range order {
+		for rest := groups[sig]; len(rest) > 0; {
+			part := rest[:min(len(rest), updateManyRows)]
+			rest = rest[len(part):]
+			cols := part[0].Cols
+			var set []string
+			var args []any
+			for _, ci := range cols {
+				col := d.Quote(names[ci])
+				var b strings.Builder
+				b.WriteString(col + " = CASE")
+				for _, r := range part {
+					m, margs := keyMatch(d, "", t.Key, [][]any{rules.Pick(r.Old, keyPos)})
+					b.WriteString(" WHEN " + m + " THEN ?")
+					args = append(append(args, margs...), r.New[ci])
+				}
+				b.WriteString(" ELSE " + col + " END")
+				set = append(set, b.String())
+			}
+			if cp >= 0 && !slices.Contains(cols, cp) {
+				c := d.Quote(t.Cursor)
+				set = append(set, c+" = "+c)
+			}
+			var where strings.Builder
+			for i, r := range part {
+				if i > 0 {
+					where.WriteString(" OR ")
+				}
+				m, margs := keyMatch(d, "", t.Key, [][]any{rules.Pick(r.Old, keyPos)})
+				where.WriteString("(" + m)
+				args = append(args, margs...)
+				for _, ci := range cols {
+					where.WriteString(" AND " + d.Quote(names[ci]) + " = ?")
+					args = append(args, r.Old[ci])
+				}
+				where.WriteString(")")
+			}
+			res, err := x.tx.ExecContext(ctx, "UPDATE "+d.Quote(t.Name)+" SET "+strings.Join(set, ", ")+" WHERE "+where.String(), args...)
+			if err != nil {
+				return n, err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+	}
+	return n, nil
+}
+
 // Update is rules.RewriteTx.Update: one guarded UPDATE. A cursor the
 // update does not set is set to itself, so that an ON UPDATE clause
 // leaves it as it was.
