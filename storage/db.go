@@ -197,12 +197,15 @@ func OpenPostgres(dsn string, o *Options) (*DB, error) {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	}
 	var zone atomic.Value
+	var bitXor atomic.Bool
 	after := func(ctx context.Context, c *pgx.Conn) error {
 		if zone.Load() == nil {
 			var z string
-			if err := c.QueryRow(ctx, "SELECT current_setting('TimeZone')").Scan(&z); err != nil {
+			var x bool
+			if err := c.QueryRow(ctx, "SELECT current_setting('TimeZone'), "+pgHasBitXor).Scan(&z, &x); err != nil {
 				return err
 			}
+			bitXor.Store(x)
 			zone.Store(z)
 		}
 		_, err := c.Exec(ctx, "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1")
@@ -216,7 +219,7 @@ func OpenPostgres(dsn string, o *Options) (*DB, error) {
 		return nil, fmt.Errorf("storage: connect postgres: %w", err)
 	}
 	z, _ := zone.Load().(string)
-	return newDB(bun.NewDB(sqldb, pgdialect.New()), pgDialect{zone: z}, &opts)
+	return newDB(bun.NewDB(sqldb, pgdialect.New()), pgDialect{zone: z, bitXor: bitXor.Load()}, &opts)
 }
 
 // redactPG says what is wrong with a DSN pgx cannot parse without

@@ -398,6 +398,9 @@ func mysqlPlainText(typ string) bool {
 	return false
 }
 
+// exactFloats: a FLOAT reads as text of six digits in CONCAT_WS.
+func (mysqlDialect) exactFloats() bool { return false }
+
 func (mysqlDialect) sumSelect(h string) string {
 	return "COUNT(*), COALESCE(BIT_XOR(" + h + "), 0)"
 }

@@ -26,8 +26,54 @@ type sumDialect interface {
 	// types), its single parameter the salt (hex).
 	rowSum(cols, types []string) string
 	// sumSelect is the select list that sums the digests h of a range:
-	// its row count and one unsigned 64-bit number.
+	// its row count and one 64-bit number (signed or unsigned: its bits
+	// are the sum, see sum64).
 	sumSelect(h string) string
+	// exactFloats reports whether a binary float is hashed to its last
+	// bit (not as a text that may round it).
+	exactFloats() bool
+}
+
+// SumExactFloats reports whether this database's server-side range
+// checksum (SumAlgorithm) hashes a binary float (FLOAT, REAL, DOUBLE) to
+// its last bit, so that a table with one can be compared by it: true on
+// PostgreSQL, which hashes the float's bits, false on MySQL and MariaDB,
+// which hash its text.
+func (db *DB) SumExactFloats() bool {
+	sd, ok := db.d.(sumDialect)
+	return ok && sd.exactFloats()
+}
+
+// sum64 scans a range's sum as its 64 bits: MySQL's BIT_XOR is an
+// unsigned BIGINT, PostgreSQL's bit_xor a signed one (the same bits).
+type sum64 uint64
+
+func (s *sum64) Scan(v any) error {
+	var text string
+	switch x := v.(type) {
+	case int64:
+		*s = sum64(uint64(x))
+		return nil
+	case uint64:
+		*s = sum64(x)
+		return nil
+	case []byte:
+		text = string(x)
+	case string:
+		text = x
+	default:
+		return fmt.Errorf("a sum of type %T", v)
+	}
+	if u, err := strconv.ParseUint(text, 10, 64); err == nil {
+		*s = sum64(u)
+		return nil
+	}
+	i, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		return fmt.Errorf("a sum of %q", text)
+	}
+	*s = sum64(uint64(i))
+	return nil
 }
 
 // maxSumRanges is the most ranges one SumRanges call sums: each costs
@@ -37,7 +83,8 @@ type sumDialect interface {
 const maxSumRanges = 256
 
 // SumAlgorithm names the server-side range checksum this database
-// computes (SumRanges), "" where its engine has none (SQLite).
+// computes (SumRanges), "" where its engine has none (SQLite, and
+// PostgreSQL before 14, which has no bit_xor).
 func (db *DB) SumAlgorithm() string {
 	if sd, ok := db.d.(sumDialect); ok {
 		return sd.sumAlgorithm()
@@ -156,7 +203,7 @@ func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r g
 		cond, args := where(lo, last)
 		var (
 			n   int64
-			sum uint64
+			sum sum64
 		)
 		err = db.sql.QueryRowContext(ctx, sumQ+cond, append([]any{hexSalt}, args...)...).Scan(&n, &sum)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -169,7 +216,7 @@ func (db *DB) SumRanges(ctx context.Context, t gapsync.Table, cols []string, r g
 			return out, false, nil
 		}
 		h := make([]byte, 8)
-		binary.BigEndian.PutUint64(h, sum)
+		binary.BigEndian.PutUint64(h, uint64(sum))
 		out = append(out, gapsync.RangeHash{Last: last, Rows: n, Hash: h})
 		read += int(n)
 		if final {
