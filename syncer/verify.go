@@ -348,12 +348,17 @@ func (c *Coordinator) verifyShapes(ctx context.Context, tables []gapsync.Table, 
 // the same engine, each column of the same declared type and character
 // set on both (the servers hash the values as stored, not in the
 // canonical form), and none of them a file reference (mapped back to
-// its origin only when rows are read) or a binary float (whose text
-// form could hide a difference in its last bits).
+// its origin only when rows are read) or a binary float where the
+// algorithm hashes its text (which could hide a difference in its last
+// bits: MySQL's; PostgreSQL's hashes the bits).
 func (c *Coordinator) sumAlgorithm(t gapsync.Table, cols []string, mine, theirs gapsync.Shape) string {
 	sa, ok := c.db.(interface{ SumAlgorithm() string })
 	if !ok || len(t.FileColumns) > 0 || !mine.Exists || !theirs.Exists || mine.Dialect != theirs.Dialect {
 		return ""
+	}
+	exactFloats := false // the algorithm is the one of this side, and by its name the other's
+	if ef, ok := c.db.(interface{ SumExactFloats() bool }); ok {
+		exactFloats = ef.SumExactFloats()
 	}
 	if _, ok := c.db.(RangeSummer); !ok {
 		return ""
@@ -365,7 +370,7 @@ func (c *Coordinator) sumAlgorithm(t gapsync.Table, cols []string, mine, theirs 
 		a, ok1 := mine.Column(col)
 		b, ok2 := theirs.Column(col)
 		if !ok1 || !ok2 || a.Type != b.Type || a.Charset != b.Charset ||
-			a.Class == rules.ClassFloat32 || a.Class == rules.ClassFloat64 {
+			(!exactFloats && (a.Class == rules.ClassFloat32 || a.Class == rules.ClassFloat64)) {
 			return ""
 		}
 	}

@@ -20,9 +20,10 @@ type RangeHasher interface {
 }
 
 // RangeSummer checksums key ranges on the database server, so that no
-// row leaves it (storage's *DB on MySQL and MariaDB; *transport.Client
-// asks the gateway). Its sums compare only with the same algorithm's on
-// a table of the same column types; see storage.DB.SumRanges.
+// row leaves it (storage's *DB on MySQL, MariaDB and PostgreSQL 14 and
+// later; *transport.Client asks the gateway). Its sums compare only with
+// the same algorithm's on a table of the same column types; see
+// storage.DB.SumRanges.
 type RangeSummer interface {
 	SumRanges(ctx context.Context, t gapsync.Table, cols []string, r gapsync.KeyRange, per, budget int, salt []byte, algo string) ([]gapsync.RangeHash, bool, error)
 }
