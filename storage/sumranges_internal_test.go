@@ -308,3 +308,32 @@ func TestSum64Scan(t *testing.T) {
 	is.True(s.Scan("x") != nil)
 	is.True(s.Scan(1.5) != nil)
 }
+
+// PostgreSQL's row digest, without a server: each column's send form, a
+// length before those of varying width, an array's element oid zeroed,
+// a type of the application's own as its text, then the NULL bits in
+// words of 64; no checksum without bit_xor.
+func TestPostgresRowSumSQL(t *testing.T) {
+	is := is.New(t)
+	d := pgDialect{bitXor: true}
+	is.Equal(d.sumAlgorithm(), SumPostgresMD5)
+	is.Equal(pgDialect{}.sumAlgorithm(), "")
+	got := d.rowSum([]string{"id", "note", "f", "ia", "mo"}, []string{"bigint", "character varying(3)", "double precision", "integer[]", "mood"})
+	is.Equal(got, `('x' || md5(decode(?, 'hex')`+
+		` || COALESCE(int8send("id"), ''::bytea)`+
+		` || COALESCE(int4send(octet_length(varcharsend("note"))) || varcharsend("note"), ''::bytea)`+
+		` || COALESCE(float8send("f"), ''::bytea)`+
+		` || COALESCE(int4send(octet_length(overlay(array_send("ia") placing '\x00000000'::bytea from 9 for 4))) || overlay(array_send("ia") placing '\x00000000'::bytea from 9 for 4), ''::bytea)`+
+		` || COALESCE(int4send(octet_length(textsend("mo"::text))) || textsend("mo"::text), ''::bytea)`+
+		` || int8send((("id" IS NULL)::int::int8 << 0) | (("note" IS NULL)::int::int8 << 1) | (("f" IS NULL)::int::int8 << 2) | (("ia" IS NULL)::int::int8 << 3) | (("mo" IS NULL)::int::int8 << 4))`+
+		`))::bit(64)::bigint`)
+	is.Equal(strings.Count(got, "?"), 1) // the salt
+	var cols, types []string
+	for i := range 65 {
+		cols, types = append(cols, fmt.Sprintf("c%d", i)), append(types, "timestamp(6) with time zone")
+	}
+	got = d.rowSum(cols, types)
+	is.Equal(strings.Count(got, "timestamptz_send("), 65)
+	is.Equal(strings.Count(got, "int8send("), 2) // two words of NULL bits
+	is.True(strings.Contains(got, `|| int8send((("c64" IS NULL)::int::int8 << 0))`))
+}
