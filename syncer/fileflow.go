@@ -545,51 +545,116 @@ func (f *fileFlow) localKey(rec gapsync.FileRecord) (string, error) {
 // already read (a file of at most one chunk). On failure the record comes
 // back with its error and attempts, to be written.
 func (f *fileFlow) deliver(ctx context.Context, rec gapsync.FileRecord, data []byte) (gapsync.FileRecord, string, error) {
-	key, err := f.localKey(rec)
+	rec, key, err := f.target(rec)
 	if err != nil {
-		rec.Status, rec.Error = gapsync.FileRefused, err.Error() // a reference no store here may hold
 		return rec, "", err
 	}
-	sums := chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256, SM3: rec.SM3}
-	var r io.Reader
-	if data != nil {
-		r = chunker.NewReader(ctx, sums, func(ctx context.Context, i int) (chunker.Chunk, error) {
-			return chunker.Chunk{Index: i, Data: data}, nil
-		})
-	} else if twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID); err != nil {
+	r, done, err := f.source(ctx, rec, data)
+	if err != nil {
 		return rec, "", err
+	}
+	defer done()
+	err = f.opts.Store.Put(ctx, key, r, rec.Size, FileInfo{Key: key, Size: rec.Size, MD5: rec.MD5, SHA256: rec.SHA256})
+	if err != nil {
+		return f.notStored(ctx, rec, err)
+	}
+	return rec, key, nil
+}
+
+// target is localKey, with a reference no store here may hold refused.
+func (f *fileFlow) target(rec gapsync.FileRecord) (gapsync.FileRecord, string, error) {
+	key, err := f.localKey(rec)
+	if err != nil {
+		rec.Status, rec.Error = gapsync.FileRefused, err.Error()
+	}
+	return rec, key, err
+}
+
+// publishBatch writes the files of recs whose bytes data holds to bs in
+// one PutBatch, passing each outcome to finish as deliver returns it, and
+// returns the records it did not take.
+func (f *fileFlow) publishBatch(ctx context.Context, bs BatchStore, recs []gapsync.FileRecord, data map[string][]byte, finish func(gapsync.FileRecord, string, error)) []gapsync.FileRecord {
+	var (
+		rest, batch []gapsync.FileRecord
+		items       []PutItem
+	)
+	for _, rec := range recs {
+		b, ok := data[rec.ID]
+		if !ok {
+			rest = append(rest, rec)
+			continue
+		}
+		rec, key, err := f.target(rec)
+		if err != nil {
+			finish(rec, "", err)
+			continue
+		}
+		r, _, _ := f.source(ctx, rec, b) // from memory: no error, nothing to close
+		batch = append(batch, rec)
+		items = append(items, PutItem{Key: key, R: r, Size: rec.Size, Info: FileInfo{Key: key, Size: rec.Size, MD5: rec.MD5, SHA256: rec.SHA256}})
+	}
+	if len(items) == 0 {
+		return rest
+	}
+	errs := bs.PutBatch(ctx, items)
+	for i, rec := range batch {
+		if i < len(errs) && errs[i] == nil {
+			finish(rec, items[i].Key, nil)
+			continue
+		}
+		err := errors.New("the store returned no outcome for this file")
+		if i < len(errs) {
+			err = errs[i]
+		}
+		finish(f.notStored(ctx, rec, err))
+	}
+	return rest
+}
+
+// source returns a reader of rec's bytes that fails instead of ending
+// when they do not match its sums (see deliver), and what to call once it
+// is read.
+func (f *fileFlow) source(ctx context.Context, rec gapsync.FileRecord, data []byte) (io.Reader, func(), error) {
+	sums := chunker.Sums{Size: rec.Size, Chunks: rec.Chunks, MD5: rec.MD5, SHA256: rec.SHA256, SM3: rec.SM3}
+	if data != nil {
+		return chunker.NewReader(ctx, sums, func(ctx context.Context, i int) (chunker.Chunk, error) {
+			return chunker.Chunk{Index: i, Data: data}, nil
+		}), func() {}, nil
+	}
+	if twin, ok, err := f.db.SameContent(ctx, rec.SHA256, rec.ID); err != nil {
+		return nil, nil, err
 	} else if ok && twin.Status == gapsync.FilePublished && twin.LocalKey != "" {
 		// The same bytes are here already: copy them, verified, instead of
 		// waiting for them to cross again.
 		rc, err := f.opts.Store.OpenRange(ctx, twin.LocalKey, 0, rec.Size)
 		if err != nil {
-			return rec, "", err
+			return nil, nil, err
 		}
-		defer rc.Close()
-		r = verifying(rc, rec)
-	} else {
-		r = chunker.NewReaderAhead(ctx, sums, readAhead, func(ctx context.Context, i int) (chunker.Chunk, error) {
-			c, err := f.db.GetChunk(ctx, rec.ID, i)
-			if err != nil {
-				return chunker.Chunk{}, err
-			}
-			// The whole-file sums decide; the chunk sums only find the
-			// bad chunks after a mismatch (badChunks), which saves two
-			// of four hash passes over every byte.
-			return chunker.Chunk{Index: i, Data: c.Data}, nil
-		})
+		return verifying(rc, rec), func() { rc.Close() }, nil
 	}
-	err = f.opts.Store.Put(ctx, key, r, rec.Size, FileInfo{Key: key, Size: rec.Size, MD5: rec.MD5, SHA256: rec.SHA256})
-	if err != nil {
-		rec.Error, rec.Attempts = err.Error(), rec.Attempts+1
-		if errors.Is(err, gapsync.ErrChecksumMismatch) {
-			bad, derr := f.badChunks(ctx, rec)
-			f.log.Warn("file failed verification; nothing published, corrupt chunks dropped", "ref", rec.Ref, "chunks", bad, "err", err)
-			err = errors.Join(err, derr, f.db.DeleteChunks(ctx, rec.ID, bad))
+	return chunker.NewReaderAhead(ctx, sums, readAhead, func(ctx context.Context, i int) (chunker.Chunk, error) {
+		c, err := f.db.GetChunk(ctx, rec.ID, i)
+		if err != nil {
+			return chunker.Chunk{}, err
 		}
-		return rec, "", err
+		// The whole-file sums decide; the chunk sums only find the bad
+		// chunks after a mismatch (badChunks), which saves two of four
+		// hash passes over every byte.
+		return chunker.Chunk{Index: i, Data: c.Data}, nil
+	}), func() {}, nil
+}
+
+// notStored is what a failed store write of rec leaves: the record with
+// its error and attempts, and for bytes that did not match their sums,
+// the corrupt chunks dropped so that the next cycle fetches them again.
+func (f *fileFlow) notStored(ctx context.Context, rec gapsync.FileRecord, err error) (gapsync.FileRecord, string, error) {
+	rec.Error, rec.Attempts = err.Error(), rec.Attempts+1
+	if errors.Is(err, gapsync.ErrChecksumMismatch) {
+		bad, derr := f.badChunks(ctx, rec)
+		f.log.Warn("file failed verification; nothing published, corrupt chunks dropped", "ref", rec.Ref, "chunks", bad, "err", err)
+		err = errors.Join(err, derr, f.db.DeleteChunks(ctx, rec.ID, bad))
 	}
-	return rec, key, nil
+	return rec, "", err
 }
 
 // publishAll publishes recs (seed 1.3.4 and 1.4.5) and returns the ids
@@ -685,20 +750,27 @@ func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, t
 		refs   = map[string]string{}
 		eg     errgroup.Group
 	)
-	eg.SetLimit(f.opts.Concurrency)
-	for _, rec := range recs {
-		eg.Go(func() error {
-			rec, key, err := f.deliver(ctx, rec, data[rec.ID])
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
-				writes = append(writes, rec)
-				return nil
-			}
-			rec.Status, rec.Error, rec.LocalKey = gapsync.FilePublished, "", key
+	finish := func(rec gapsync.FileRecord, key string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
 			writes = append(writes, rec)
-			refs[rec.Ref] = f.opts.RefPrefix + key
+			return
+		}
+		rec.Status, rec.Error, rec.LocalKey = gapsync.FilePublished, "", key
+		writes = append(writes, rec)
+		refs[rec.Ref] = f.opts.RefPrefix + key
+	}
+	rest := recs
+	if bs, ok := f.opts.Store.(BatchStore); ok {
+		// The files read already go in one batch, sharing its syncs.
+		rest = f.publishBatch(ctx, bs, recs, data, finish)
+	}
+	eg.SetLimit(f.opts.Concurrency)
+	for _, rec := range rest {
+		eg.Go(func() error {
+			finish(f.deliver(ctx, rec, data[rec.ID]))
 			return nil
 		})
 	}

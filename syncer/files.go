@@ -61,3 +61,27 @@ type VersionedStore interface {
 	// Stat is then safe. An empty version is OpenRange.
 	OpenRangeAt(ctx context.Context, key, version string, off, n int64) (io.ReadCloser, error)
 }
+
+// BatchStore is a FileStore that stores many small files at once with
+// their durability barriers shared: on a local disk one Put costs a sync
+// of the file and one of its directory, and those syncs, not the bytes,
+// bound how many small files a second a zone publishes. A publish uses
+// PutBatch for a page of files it holds in memory.
+type BatchStore interface {
+	FileStore
+	// PutBatch stores each item as Put would: atomically, and nothing
+	// from a reader that fails or yields other than its size. It returns
+	// one error an item, nil for each stored, in the order of items; when
+	// it returns, every item stored is as durable as after a Put. Items
+	// with the same key are stored in their order (the last one stays).
+	// A failure of one item does not fail the others.
+	PutBatch(ctx context.Context, items []PutItem) []error
+}
+
+// PutItem is one file of a PutBatch: Put's arguments.
+type PutItem struct {
+	Key  string
+	R    io.Reader
+	Size int64
+	Info FileInfo
+}

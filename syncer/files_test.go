@@ -286,6 +286,48 @@ func TestCorruptChunkRepaired(t *testing.T) {
 	})
 }
 
+// A page of small files is published in one batch of the store's
+// (localstore.PutBatch): a file whose bytes were corrupted on the way is
+// not published while the others of its page are, its chunk is dropped,
+// and the next cycle repairs it.
+func TestCorruptSmallFileInBatch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		is := is.New(t)
+		const cs = 32 << 10
+		z := newFileZones(t, kind, "local", cs)
+		if _, ok := z.intraStore.(syncer.BatchStore); !ok {
+			t.Fatalf("%T is no BatchStore: this test would not use PutBatch", z.intraStore)
+		}
+		files := map[string][]byte{}
+		for i := 1; i <= 6; i++ {
+			ref := fmt.Sprintf("small/%d.bin", i)
+			files[ref] = randBytes(uint64(20+i), 1000*i)
+			put(t, z.inetStore, ref, files[ref])
+			z.doc(gapsync.Internet, i, ref)
+		}
+		z.waitLag()
+		r, err := z.coord.RunOnce(context.Background())
+		is.NoErr(err)
+		is.Equal(r.Files.Sent, 6)
+		bad := gapsync.FileID(gapsync.Internet, "small/3.bin")
+		mustExec(t, z.dst(), "UPDATE file_chunk SET data = ? WHERE file_id = ?", randBytes(99, 3000), bad)
+		w, err := z.worker.RunOnce(context.Background())
+		is.True(errors.Is(err, gapsync.ErrChecksumMismatch))
+		is.Equal(w.Published, 5) // the rest of the page
+		_, serr := z.intraStore.Stat(context.Background(), "from-internet/small/3.bin")
+		is.True(errors.Is(serr, fs.ErrNotExist)) // nothing of the bad file
+		for ref, data := range files {
+			if ref != "small/3.bin" {
+				is.Equal(sha(t, z.intraStore, "from-internet/"+ref), shaOf(data))
+			}
+		}
+		is.Equal(count(t, z.dst(), "SELECT COUNT(*) FROM file_chunk WHERE file_id = '"+bad+"'"), 0) // dropped
+		_, w = z.round()
+		is.Equal(w.Published, 1)
+		is.Equal(sha(t, z.intraStore, "from-internet/small/3.bin"), shaOf(files["small/3.bin"]))
+	})
+}
+
 // Must-show 4: traversal and SSRF references are refused: nothing is
 // fetched and nothing is written outside the store's root.
 func TestFileRefsRefused(t *testing.T) {

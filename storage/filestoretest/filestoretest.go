@@ -104,6 +104,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CanceledPut", s.canceledPut)
 	t.Run("ConcurrentPuts", s.concurrentPuts)
 	t.Run("Checksums", s.checksums)
+	if _, ok := h.New(t).(syncer.BatchStore); ok {
+		t.Run("Batch", s.batch)
+	}
 }
 
 type suite struct{ h Harness }
@@ -646,4 +649,86 @@ func (s suite) versions(t *testing.T) {
 	got, err = readRangeAt(vs, key, info2.Version, 0, 5000)
 	is.NoErr(err)
 	is.Equal(got, v2) // the new version reads
+}
+
+// batch checks PutBatch of a syncer.BatchStore: each item stored as Put
+// would, the failures of some (every way failedPut fails, a bad key, a
+// key given twice) leaving the others stored and nothing of their own,
+// and a canceled context storing nothing.
+func (s suite) batch(t *testing.T) {
+	st := s.h.New(t).(syncer.BatchStore)
+	ctx := context.Background()
+	old := randomBytes(t, 3000)
+	s.put(t, st, "b/old.bin", old)
+	type item struct {
+		key  string
+		r    io.Reader
+		size int64
+		ok   bool
+		want []byte // what the key holds after
+	}
+	var items []item
+	good := func(key string, data []byte) {
+		items = append(items, item{key, bytes.NewReader(data), int64(len(data)), true, data})
+	}
+	for i := range 40 {
+		good(fmt.Sprintf("b/%d/f%03d.bin", i%3, i), randomBytes(t, 100*i))
+	}
+	good("b/empty.bin", []byte{})
+	twice1, twice2 := randomBytes(t, 500), randomBytes(t, 700)
+	good("b/twice.bin", twice1)
+	data := randomBytes(t, 5000)
+	items = append(items,
+		item{"b/old.bin", &failingReader{bytes.NewReader(data[:100])}, 5000, false, old},
+		item{"b/short.bin", bytes.NewReader(data[:4999]), 5000, false, nil},
+		item{"b/long.bin", bytes.NewReader(data), 4999, false, nil},
+		item{"b/neg.bin", bytes.NewReader(data), -1, false, nil},
+		item{"../escape.bin", bytes.NewReader(data), 5000, false, nil},
+	)
+	good("b/twice.bin", twice2)
+	good("中文 目录/文件 名.bin", data)
+	putItems := make([]syncer.PutItem, len(items))
+	for i, it := range items {
+		putItems[i] = syncer.PutItem{Key: it.key, R: it.r, Size: it.size}
+	}
+	errs := st.PutBatch(ctx, putItems)
+	if len(errs) != len(items) {
+		t.Fatalf("PutBatch of %d items returned %d errors", len(items), len(errs))
+	}
+	for i, it := range items {
+		if it.ok != (errs[i] == nil) {
+			t.Fatalf("item %d (%s): error %v, want ok %v", i, it.key, errs[i], it.ok)
+		}
+	}
+	for i, it := range items {
+		switch {
+		case it.key == "b/twice.bin":
+			checkContent(t, st, it.key, twice2) // the later item stays
+		case it.want != nil:
+			checkContent(t, st, it.key, it.want)
+		case it.key != "../escape.bin":
+			if _, err := st.Stat(ctx, it.key); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("item %d (%s) failed but Stat = %v; want fs.ErrNotExist", i, it.key, err)
+			}
+		}
+	}
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	errs = st.PutBatch(canceled, []syncer.PutItem{
+		{Key: "bc/one.bin", R: bytes.NewReader(data), Size: int64(len(data))},
+		{Key: "b/old.bin", R: bytes.NewReader(data), Size: int64(len(data))},
+	})
+	for i, err := range errs {
+		if err == nil {
+			t.Fatalf("item %d of a PutBatch with a canceled context succeeded", i)
+		}
+	}
+	if _, err := st.Stat(ctx, "bc/one.bin"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after a canceled PutBatch, Stat = %v; want fs.ErrNotExist", err)
+	}
+	checkContent(t, st, "b/old.bin", old)
+	if errs := st.PutBatch(ctx, nil); len(errs) != 0 {
+		t.Fatalf("PutBatch of no items returned %d errors", len(errs))
+	}
 }

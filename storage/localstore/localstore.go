@@ -50,6 +50,7 @@ import (
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/syncer"
+	"golang.org/x/sync/errgroup"
 )
 
 // TempPrefix starts the name of every temporary file Put writes.
@@ -78,7 +79,10 @@ type Store struct {
 	opts Options
 }
 
-var _ syncer.VersionedStore = (*Store)(nil)
+var (
+	_ syncer.VersionedStore = (*Store)(nil)
+	_ syncer.BatchStore     = (*Store)(nil)
+)
 
 // New opens (creating it if needed) the directory dir as a store. Close
 // releases it.
@@ -385,20 +389,36 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, in
 	return nil
 }
 
-func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
-	if err := checkKey(key); err != nil {
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) error {
+	tmp, err := s.write(ctx, key, r, size)
+	if err != nil {
 		return err
+	}
+	if err := s.root.Rename(tmp, key); err != nil {
+		_ = s.root.Remove(tmp)
+		return err
+	}
+	s.syncDir(path.Dir(key))
+	return nil
+}
+
+// write stores exactly size bytes from r in a new temporary file beside
+// key, synced and closed, and returns its name; on failure it leaves
+// nothing.
+func (s *Store) write(ctx context.Context, key string, r io.Reader, size int64) (_ string, err error) {
+	if err := checkKey(key); err != nil {
+		return "", err
 	}
 	if size < 0 {
-		return errors.New("negative size")
+		return "", errors.New("negative size")
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return "", err
 	}
 	dir := path.Dir(key)
 	if dir != "." {
 		if err := s.root.MkdirAll(dir, s.opts.DirMode); err != nil {
-			return err
+			return "", err
 		}
 	}
 	var rnd [12]byte
@@ -406,7 +426,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 	tmp := path.Join(dir, TempPrefix+hex.EncodeToString(rnd[:]))
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.opts.FileMode)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -415,22 +435,67 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 		}
 	}()
 	if err := copyExact(ctx, f, r, size); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return "", err
 	}
-	if err := s.root.Rename(tmp, key); err != nil {
-		return err
+	return tmp, nil
+}
+
+// batchWriters is how many files of a PutBatch are written at once.
+const batchWriters = 16
+
+// PutBatch stores items as Put does, with the directory syncs shared:
+// each file is written to a temporary file and synced, 16 at a time (the
+// file system commits syncs that wait together in one journal commit),
+// then the files are renamed into place in the order of items and each
+// directory is synced once. A page of small files publishes 2 to 4
+// times as fast as by one Put each (BENCHMARKS.md).
+func (s *Store) PutBatch(ctx context.Context, items []syncer.PutItem) []error {
+	errs := make([]error, len(items))
+	tmps := make([]string, len(items))
+	var eg errgroup.Group
+	eg.SetLimit(batchWriters)
+	for i, it := range items {
+		eg.Go(func() error {
+			tmps[i], errs[i] = s.write(ctx, it.Key, it.R, it.Size)
+			return nil
+		})
 	}
-	s.syncDir(dir)
-	return nil
+	_ = eg.Wait()
+	dirs := map[string]bool{}
+	for i, it := range items {
+		if errs[i] != nil {
+			continue
+		}
+		if errs[i] = ctx.Err(); errs[i] == nil {
+			errs[i] = s.root.Rename(tmps[i], it.Key)
+		}
+		if errs[i] != nil {
+			_ = s.root.Remove(tmps[i])
+			continue
+		}
+		dirs[path.Dir(it.Key)] = true
+	}
+	var sg errgroup.Group
+	sg.SetLimit(batchWriters)
+	for dir := range dirs {
+		sg.Go(func() error { s.syncDir(dir); return nil })
+	}
+	_ = sg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = fmt.Errorf("localstore: put %q: %w", items[i].Key, err)
+		}
+	}
+	return errs
 }
 
 // syncDir makes the rename durable where the file system allows it.
