@@ -102,7 +102,13 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 	if recs, err = f.valid(ctx, recs, gapsync.Internet); err != nil {
 		return err
 	}
-	for len(recs) > 0 {
+	// Pages go pushPagesInFlight at a time, so that one page's offer and
+	// records overlap another's chunks on the wire; the first failure
+	// stops the rest.
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(pushPagesInFlight)
+	var mu sync.Mutex
+	for len(recs) > 0 && gctx.Err() == nil {
 		// A page holds at most offerPage records and, together, the
 		// chunks of one offer (a record alone is never over that).
 		n, chunks := 0, 0
@@ -112,12 +118,22 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 		}
 		page := recs[:n]
 		recs = recs[n:]
-		if err := c.pushPage(ctx, f, ft, page, early, r); err != nil {
+		eg.Go(func() error {
+			var pr FileReport
+			err := c.pushPage(gctx, f, ft, page, early, &pr)
+			mu.Lock()
+			r.Sent, r.Delivered, r.Bytes = r.Sent+pr.Sent, r.Delivered+pr.Delivered, r.Bytes+pr.Bytes
+			mu.Unlock()
 			return err
-		}
+		})
 	}
-	return nil
+	return eg.Wait()
 }
+
+// pushPagesInFlight is how many pages of records pushFiles offers and
+// sends at once. Two halve the time of many small files, whose pages
+// each wait on an offer, a commit here and one there.
+const pushPagesInFlight = 2
 
 // offerPage is how many records one offer carries.
 const offerPage = 200
