@@ -76,11 +76,20 @@ func (g *Gateway) verify(ctx context.Context, body []byte) ([]byte, error) {
 		budget = transport.MaxVerifyBudget
 	}
 	if r.Sum != "" {
-		rs, ok := g.db.(RangeSummer)
-		if !ok {
-			return nil, fmt.Errorf("%w: the intranet database cannot checksum ranges on its server", gapsync.ErrMalformed)
+		_, ok := g.db.(RangeSummer)
+		if sa, ok2 := g.db.(interface{ SumAlgorithm() string }); ok2 && sa.SumAlgorithm() != r.Sum {
+			ok = false
 		}
-		sums, more, err := rs.SumRanges(ctx, t, r.Columns, kr, r.Per, budget, r.Salt, r.Sum)
+		if !ok {
+			// This database cannot (SQLite, PostgreSQL before 14, another
+			// engine): the row hashes, which the client tells apart
+			// (transport.ErrNoSum) and asks for from then on.
+			g.opts.Logger.Debug("verify sums asked for, none here: rows hashed", "table", t.Name, "sum", r.Sum)
+			r.Sum = ""
+		}
+	}
+	if r.Sum != "" {
+		sums, more, err := g.db.(RangeSummer).SumRanges(ctx, t, r.Columns, kr, r.Per, budget, r.Salt, r.Sum)
 		if err != nil {
 			return nil, err
 		}

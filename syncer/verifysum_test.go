@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -28,13 +29,14 @@ func TestVerifySumsOnTheServers(t *testing.T) {
 	t.Run("mariadb", func(t *testing.T) { verifySums(t, "mysql") })
 	t.Run("postgres", func(t *testing.T) { verifySums(t, "postgres") })
 
-	// SQLite has no server checksum: asked for one, the gateway refuses.
+	// SQLite has no server checksum: asked for one, the gateway answers
+	// with row hashes, which the client tells apart.
 	is := is.New(t)
 	ctx := context.Background()
 	zs := newZones(t, "sqlite", zoneOpts{})
 	zs.both(orders, ordersDDL)
 	_, _, err := zs.client.SumRanges(ctx, orders, []string{"id", "note"}, gapsync.KeyRange{}, 10, 100, nil, storage.SumMySQLMD5)
-	is.True(errors.Is(err, gapsync.ErrMalformed))
+	is.True(errors.Is(err, transport.ErrNoSum))
 	_, _, err = zs.client.SumRanges(ctx, orders, []string{"id", "note"}, gapsync.KeyRange{}, 10, 100, nil, strings.Repeat("x", transport.MaxSumName+1))
 	is.True(errors.Is(err, gapsync.ErrTooLarge))
 }
@@ -177,6 +179,33 @@ func TestVerifySumsPostgresTypes(t *testing.T) {
 	is.Equal(diffLines(vs), []string(nil))
 }
 
+// PostgreSQL on both sides, the intranet's without a checksum (as before
+// 14, which has no bit_xor): the gateway answers the probe with row
+// hashes, and the verification hashes rows on both sides and finds the
+// damage, where it failed on the gateway's refusal.
+func TestVerifySumsGatewayWithout(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	z := newZones(t, "postgres", zoneOpts{})
+	want := damagedOrders(t, z, 1000)
+	var logs lockedBuffer
+	gw, err := syncer.NewGateway(sumless{z.intra}, z.keys, &syncer.GatewayOptions{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	is.NoErr(err)
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	client, err := transport.NewClient(srv.URL, z.keys, nil)
+	is.NoErr(err)
+	t.Cleanup(func() { client.Close() })
+	coord, err := syncer.NewCoordinator(z.inet, client, nil)
+	is.NoErr(err)
+	vs, err := coord.Verify(ctx, []string{"orders"}, &syncer.VerifyOptions{RangeRows: 250})
+	is.NoErr(err)
+	is.Equal(diffLines(vs), want)
+	is.True(strings.Contains(logs.String(), "verify sums asked for, none here"))
+	is.True(!strings.Contains(logs.String(), "served verify sums"))
+	is.True(servedRanges(t, logs.String()) > 0)
+}
+
 // MariaDB on the internet, PostgreSQL on the intranet, the same table:
 // the two engines' checksums never compare, so the coordinator does not
 // ask the gateway for one (not even to probe), the rows are hashed on
@@ -216,9 +245,10 @@ func TestVerifySumsNotAcrossEngines(t *testing.T) {
 	})
 	is.True(!strings.Contains(logs.String(), "served verify sums"))
 	is.True(servedRanges(t, logs.String()) > 0)
-	// Asked anyway, each side refuses the other's algorithm.
+	// Asked anyway, each side refuses the other's algorithm (the
+	// gateway with row hashes, which the client tells apart).
 	_, _, err = z.client.SumRanges(ctx, orders, []string{"id", "note"}, gapsync.KeyRange{}, 10, 100, nil, storage.SumMySQLMD5)
-	is.True(errors.Is(err, gapsync.ErrMalformed))
+	is.True(errors.Is(err, transport.ErrNoSum))
 	_, _, err = z.inet.SumRanges(ctx, orders, []string{"id", "note"}, gapsync.KeyRange{}, 10, 100, nil, storage.SumPostgresMD5)
 	is.True(errors.Is(err, gapsync.ErrMalformed))
 }
