@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/gapsync/gapsync"
 	"github.com/gapsync/gapsync/throttle"
@@ -108,6 +109,9 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(pushPagesInFlight)
 	var mu sync.Mutex
+	// The pages share Transfers: chunk batches in flight stay within
+	// it, and so does memory.
+	transfers := semaphore.NewWeighted(int64(f.opts.Transfers))
 	for len(recs) > 0 && gctx.Err() == nil {
 		// A page holds at most offerPage records and, together, the
 		// chunks of one offer (a record alone is never over that).
@@ -120,7 +124,7 @@ func (c *Coordinator) pushFiles(ctx context.Context, f *fileFlow, ft FileTranspo
 		recs = recs[n:]
 		eg.Go(func() error {
 			var pr FileReport
-			err := c.pushPage(gctx, f, ft, page, early, &pr)
+			err := c.pushPage(gctx, f, ft, page, early, transfers, &pr)
 			mu.Lock()
 			r.Sent, r.Delivered, r.Bytes = r.Sent+pr.Sent, r.Delivered+pr.Delivered, r.Bytes+pr.Bytes
 			mu.Unlock()
@@ -152,8 +156,9 @@ type piece struct {
 // pushPage offers one page of records and sends the chunks the intranet
 // lacks, grouped across files into batches of up to BatchBytes, so many
 // small files share a request (seed 1.3.1-1.3.3). early holds the chunks
-// sent this cycle while files were staged.
-func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTransport, recs []gapsync.FileRecord, early map[string]int, r *FileReport) error {
+// sent this cycle while files were staged. Each batch in flight holds one
+// of transfers.
+func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTransport, recs []gapsync.FileRecord, early map[string]int, transfers *semaphore.Weighted, r *FileReport) error {
 	answers, err := ft.OfferFiles(ctx, recs)
 	if err != nil {
 		return err
@@ -206,6 +211,10 @@ func (c *Coordinator) pushPage(ctx context.Context, f *fileFlow, ft FileTranspor
 	eg.SetLimit(min(f.opts.Transfers, max(len(groups), 1)))
 	for _, g := range groups {
 		eg.Go(func() error {
+			if err := transfers.Acquire(gctx, 1); err != nil {
+				return err
+			}
+			defer transfers.Release(1)
 			keys := make([]gapsync.ChunkKey, len(g))
 			for i, p := range g {
 				keys[i] = gapsync.ChunkKey{FileID: p.rec.ID, Idx: p.idx}

@@ -328,6 +328,35 @@ func TestCorruptSmallFileInBatch(t *testing.T) {
 	})
 }
 
+// The coordinator pushes two pages of records at once, and their chunk
+// batches together stay within Transfers (and so does memory: about
+// Transfers × BatchBytes × 3).
+func TestPushPagesShareTransfers(t *testing.T) {
+	is := is.New(t)
+	const cs = 4 << 10
+	z := newFileZones(t, "sqlite", "local", cs)
+	inet := syncer.FileOptions{Store: z.inetStore, ChunkSize: cs, BatchBytes: 3 * cs, Retention: -1, Transfers: 2}
+	var err error
+	z.coord, err = syncer.NewCoordinator(z.inet, z.client, &syncer.CoordinatorOptions{Files: &inet})
+	is.NoErr(err)
+	const n = 450 // three pages of records
+	for i := 1; i <= n; i++ {
+		ref := fmt.Sprintf("p/%d.bin", i)
+		put(t, z.inetStore, ref, randBytes(uint64(i), 1024))
+		z.doc(gapsync.Internet, i, ref)
+	}
+	z.faults.mu.Lock()
+	z.faults.slow = 5 * time.Millisecond
+	z.faults.mu.Unlock()
+	r, w := z.round()
+	is.NoErr(r.FilesErr)
+	is.Equal(r.Files.Sent, n)
+	is.Equal(w.Published, n)
+	if got := z.faults.most(transport.PathFileChunks); got > 2 || got < 1 {
+		t.Fatalf("%d chunk batches were sent at once; Transfers is 2", got)
+	}
+}
+
 // Must-show 4: traversal and SSRF references are refused: nothing is
 // fetched and nothing is written outside the store's root.
 func TestFileRefsRefused(t *testing.T) {

@@ -201,6 +201,16 @@ type faults struct {
 	paths     map[string]int  // requests by path
 	gone      map[string]bool // paths answered 404, as a gateway without them
 	inflight  sync.WaitGroup  // requests still being served (a client may have given up on them)
+	slow      time.Duration   // each request waits this long before it is served
+	active    map[string]int  // requests being served, by path
+	peak      map[string]int  // the most served at once, by path
+}
+
+// most returns the most requests to path that were served at once.
+func (f *faults) most(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peak[path]
 }
 
 // calls returns how many requests went to path.
@@ -219,6 +229,21 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.paths = map[string]int{}
 	}
 	f.paths[r.URL.Path]++
+	if f.active == nil {
+		f.active, f.peak = map[string]int{}, map[string]int{}
+	}
+	f.active[r.URL.Path]++
+	f.peak[r.URL.Path] = max(f.peak[r.URL.Path], f.active[r.URL.Path])
+	defer func() {
+		f.mu.Lock()
+		f.active[r.URL.Path]--
+		f.mu.Unlock()
+	}()
+	if f.slow > 0 {
+		f.mu.Unlock()
+		time.Sleep(f.slow)
+		f.mu.Lock()
+	}
 	if f.gone[r.URL.Path] {
 		f.mu.Unlock()
 		http.NotFound(w, r)
