@@ -671,6 +671,31 @@ func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, to
 		failed    int
 		errs      []error
 	)
+	// The store writes of a page overlap the records of the page before
+	// (its mappings, references and records, in order, one page at a
+	// time): a file stored before it is recorded is stored again by the
+	// next cycle, as after a kill between the two.
+	type stored struct {
+		recs []gapsync.FileRecord
+		d    delivery
+		err  error
+	}
+	pages := make(chan stored, 1)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for p := range pages {
+			var ids []string
+			var n int
+			var err error
+			if p.err != nil {
+				ids, n, err = f.pageFailed(ctx, p.recs, p.err)
+			} else {
+				ids, n, err = f.recordPage(ctx, p.recs, total, p.d)
+			}
+			published, failed, errs = append(published, ids...), failed+n, append(errs, err)
+		}
+	}()
 	for len(recs) > 0 && ctx.Err() == nil {
 		page, size := 0, int64(0)
 		for page < len(recs) && page < offerPage && (page == 0 || (recs[page].Chunks <= 1 && size+recs[page].Size <= f.opts.BatchBytes)) {
@@ -686,16 +711,15 @@ func (f *fileFlow) publishAll(ctx context.Context, recs []gapsync.FileRecord, to
 		if haveChunks {
 			data, err = f.pageData(ctx, recs[:page])
 		}
-		var ids []string
-		var n int
-		if err != nil {
-			ids, n, err = f.pageFailed(ctx, recs[:page], err)
-		} else {
-			ids, n, err = f.publishPage(ctx, recs[:page], total, data)
+		var d delivery
+		if err == nil {
+			d, err = f.deliverPage(ctx, recs[:page], data)
 		}
-		published, failed, errs = append(published, ids...), failed+n, append(errs, err)
+		pages <- stored{recs[:page], d, err}
 		recs = recs[page:]
 	}
+	close(pages)
+	<-recorded
 	return published, failed, errors.Join(append(errs, ctx.Err())...)
 }
 
@@ -742,25 +766,41 @@ func (f *fileFlow) pageFailed(ctx context.Context, recs []gapsync.FileRecord, er
 // from their chunks here, or copied from the same content published here
 // (see deliver).
 func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, total int, data map[string][]byte) ([]string, int, error) {
-	pageFailed := func(err error) ([]string, int, error) { return f.pageFailed(ctx, recs, err) }
+	d, err := f.deliverPage(ctx, recs, data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return f.recordPage(ctx, recs, total, d)
+}
+
+// delivery is what deliverPage did with a page: the records to write
+// (published or failed), the references of those published, and the
+// failures.
+type delivery struct {
+	writes []gapsync.FileRecord
+	refs   map[string]string
+	errs   []error
+}
+
+// deliverPage writes the files of a page to the store (see
+// publishPage); its error is ctx's alone.
+func (f *fileFlow) deliverPage(ctx context.Context, recs []gapsync.FileRecord, data map[string][]byte) (delivery, error) {
 	var (
-		mu     sync.Mutex
-		errs   []error
-		writes []gapsync.FileRecord
-		refs   = map[string]string{}
-		eg     errgroup.Group
+		mu sync.Mutex
+		d  = delivery{refs: map[string]string{}}
+		eg errgroup.Group
 	)
 	finish := func(rec gapsync.FileRecord, key string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
-			writes = append(writes, rec)
+			d.errs = append(d.errs, fmt.Errorf("publish %s: %w", rec.Ref, err))
+			d.writes = append(d.writes, rec)
 			return
 		}
 		rec.Status, rec.Error, rec.LocalKey = gapsync.FilePublished, "", key
-		writes = append(writes, rec)
-		refs[rec.Ref] = f.opts.RefPrefix + key
+		d.writes = append(d.writes, rec)
+		d.refs[rec.Ref] = f.opts.RefPrefix + key
 	}
 	rest := recs
 	if bs, ok := f.opts.Store.(BatchStore); ok {
@@ -775,23 +815,26 @@ func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, t
 		})
 	}
 	eg.Wait()
-	if ctx.Err() != nil {
-		return nil, 0, ctx.Err()
-	}
+	return d, ctx.Err()
+}
+
+// recordPage records what deliverPage did with recs.
+func (f *fileFlow) recordPage(ctx context.Context, recs []gapsync.FileRecord, total int, d delivery) ([]string, int, error) {
+	pageFailed := func(err error) ([]string, int, error) { return f.pageFailed(ctx, recs, err) }
 	// The mapping and the references first: a record says published
 	// only once rows point at the file.
-	if err := f.db.AddMappings(ctx, refs); err != nil {
+	if err := f.db.AddMappings(ctx, d.refs); err != nil {
 		return pageFailed(err)
 	}
-	n, err := f.db.RewriteRefsMany(ctx, refs)
+	n, err := f.db.RewriteRefsMany(ctx, d.refs)
 	if err != nil {
 		return pageFailed(err)
 	}
-	if err := f.db.PutFileRecords(ctx, writes); err != nil {
+	if err := f.db.PutFileRecords(ctx, d.writes); err != nil {
 		return pageFailed(err)
 	}
 	var ids []string
-	for _, rec := range writes {
+	for _, rec := range d.writes {
 		if rec.Status == gapsync.FilePublished {
 			ids = append(ids, rec.ID)
 			f.log.Info("file published", "ref", rec.Ref, "key", rec.LocalKey, "bytes", rec.Size)
@@ -799,9 +842,9 @@ func (f *fileFlow) publishPage(ctx context.Context, recs []gapsync.FileRecord, t
 		}
 	}
 	if n > 0 {
-		f.log.Info("references rewritten", "files", len(refs), "rows", n)
+		f.log.Info("references rewritten", "files", len(d.refs), "rows", n)
 	}
-	return ids, len(errs), errors.Join(errs...)
+	return ids, len(d.errs), errors.Join(d.errs...)
 }
 
 // readAhead is how many chunks a publish fetches beyond the one it
