@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +30,7 @@ type procZones struct {
 	env                 []string
 	url                 string
 	gw                  *exec.Cmd
+	gwPeak              func() int64     // the gateway's peak RSS so far, KiB
 	rss                 map[string]int64 // KiB, by role
 	steps               []string         // each run of internet or intranet, with its time
 }
@@ -53,6 +56,7 @@ func startZones(bin, table, inetDSN, intraDSN, inetStore, intraStore string) (*p
 	if err := z.gw.Start(); err != nil {
 		return nil, err
 	}
+	z.gwPeak = watchPeak(z.gw)
 	for i := 0; i < 400; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -71,7 +75,7 @@ func (z *procZones) stop() {
 	}
 	z.gw.Process.Signal(syscall.SIGTERM)
 	z.gw.Wait()
-	z.rss["external"] = max(z.rss["external"], z.gw.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	z.rss["external"] = max(z.rss["external"], z.gwPeak())
 	z.gw = nil
 }
 
@@ -104,13 +108,17 @@ func (z *procZones) proc(name string, args ...string) (time.Duration, int64, err
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
-	err = cmd.Run()
+	var peak func() int64
+	if err = cmd.Start(); err == nil {
+		peak = watchPeak(cmd)
+		err = cmd.Wait()
+	}
 	took := time.Since(start)
 	if err != nil {
 		log, _ := os.ReadFile(out.Name())
 		return took, 0, fmt.Errorf("%s: %w\n%s", name, err, log)
 	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	rss := peak()
 	if len(args) > 0 && args[0] == "-once" { // a cycle, not the setup
 		z.rss[name] = max(z.rss[name], rss)
 		z.steps = append(z.steps, fmt.Sprintf("%s %.1f s", name, took.Seconds()))
@@ -168,4 +176,61 @@ func (z *procZones) rssCells() string {
 		}
 	}
 	return strings.Join(cells, " | ")
+}
+
+// watchPeak follows the peak RSS (VmHWM, KiB) of cmd's process from
+// /proc while it runs, and returns what reads it, to call once cmd was
+// waited for. The child's own accounting (rusage's ru_maxrss) is no
+// measure here: Linux keeps in it the address space the child started
+// from, which for a child of this process (started with vfork) is this
+// process's, so every role would read at least the bench's own peak.
+// Where /proc cannot be read the rusage is the figure.
+func watchPeak(cmd *exec.Cmd) func() int64 {
+	var (
+		mu   sync.Mutex
+		high int64
+	)
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	read := func() {
+		b, err := os.ReadFile(status)
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+					mu.Lock()
+					high = max(high, kb)
+					mu.Unlock()
+				}
+			}
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			read()
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if high == 0 && cmd.ProcessState != nil {
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				return ru.Maxrss
+			}
+		}
+		return high
+	}
 }
