@@ -229,9 +229,21 @@ func TestSplitConcurrency(t *testing.T) {
 			is := is.New(t)
 			data := randomBytes(40*1000, 3)
 			var open, peak atomic.Int64
+			// The first reads wait until Concurrency of them are open (or 5 s
+			// pass), so a loaded machine cannot let one finish before the
+			// last starts: a Split that never opens that many fails here.
+			full := make(chan struct{})
+			var fullOnce sync.Once
 			src := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 				now := open.Add(1)
 				for p := peak.Load(); now > p && !peak.CompareAndSwap(p, now); p = peak.Load() {
+				}
+				if now >= int64(conc) {
+					fullOnce.Do(func() { close(full) })
+				}
+				select {
+				case <-full:
+				case <-time.After(5 * time.Second):
 				}
 				time.Sleep(2 * time.Millisecond)
 				return closer{io.NewSectionReader(bytes.NewReader(data), off, n), func() { open.Add(-1) }}, nil
