@@ -379,11 +379,11 @@ func (db *DB) EmptyWindows(ctx context.Context, ts []gapsync.Table, from []strin
 }
 
 // emptyBounds sets each probe's bound as Bound would: one clock read per
-// cursor type and one look at the open writers for the time cursors; for
-// the integer ones the deletions' bound (when one has tombstones) first,
-// then every MAX(cursor) in one statement per batchTerms tables, then one
-// look at the open writers. A probe whose bound cannot be taken is marked
-// to run its window.
+// cursor type of the time cursors, the deletions' clock when an integer
+// one has tombstones, every MAX(cursor) of the integer ones in one
+// statement per batchTerms tables, then one look at the open writers
+// that serves them all. A probe whose bound cannot be taken is marked to
+// run its window.
 func (db *DB) emptyBounds(ctx context.Context, probes []*emptyProbe) error {
 	var times, ints []*emptyProbe
 	del := false
@@ -395,34 +395,25 @@ func (db *DB) emptyBounds(ctx context.Context, probes []*emptyProbe) error {
 			del = del || p.tomb
 		}
 	}
-	if len(times) > 0 {
-		clocks := map[string]time.Time{}
-		for _, p := range times {
-			q := db.d.clock(p.cursorType, false)
-			if _, ok := clocks[q]; ok {
-				continue
-			}
-			now, err := db.clock(ctx, p.cursorType, false)
-			if err != nil {
-				return err
-			}
-			clocks[q] = now
-		}
-		hold := db.opts.Lag
-		if age, ok := db.oldestWriter(ctx); ok && age+db.d.writerSlack() > hold {
-			hold = age + db.d.writerSlack()
-		}
-		for _, p := range times {
-			p.bound = clocks[db.d.clock(p.cursorType, false)].Add(-hold).Format(timeLayout)
-		}
-	}
-	if len(ints) == 0 {
+	if len(probes) == 0 {
 		return nil
 	}
-	var delBound string
+	clocks := map[string]time.Time{}
+	for _, p := range times {
+		q := db.d.clock(p.cursorType, false)
+		if _, ok := clocks[q]; ok {
+			continue
+		}
+		now, err := db.clock(ctx, p.cursorType, false)
+		if err != nil {
+			return err
+		}
+		clocks[q] = now
+	}
+	var delNow time.Time
 	if del {
 		var err error
-		if delBound, err = db.deletionBound(ctx); err != nil {
+		if delNow, err = db.deletionClock(ctx); err != nil {
 			return err
 		}
 	}
@@ -441,13 +432,19 @@ func (db *DB) emptyBounds(ctx context.Context, probes []*emptyProbe) error {
 		}
 	}
 	seen := time.Now()
-	asked := time.Now()
-	age, open := db.oldestWriter(ctx)
+	w := db.openWriters(ctx)
+	for _, p := range times {
+		p.bound = clocks[db.d.clock(p.cursorType, false)].Add(-db.timeHold(w)).Format(timeLayout)
+	}
+	var delBound string
+	if del {
+		delBound = db.deletionBoundAt(delNow, w)
+	}
 	for k, p := range ints {
 		if p.moves {
 			continue
 		}
-		b, err := db.intBoundAt(p.t, tops[k], seen, asked, age, open)
+		b, err := db.intBoundAt(p.t, tops[k], seen, w)
 		if err != nil {
 			p.moves = true // the usual run says what is wrong
 			continue

@@ -37,11 +37,11 @@ type Options struct {
 	Lag time.Duration
 	// MaxTxAge: on MySQL/MariaDB the upper bound is also held before the
 	// start of every open transaction that has already written rows (read
-	// from information_schema.innodb_trx, which needs the PROCESS
-	// privilege), unless that transaction is older than MaxTxAge or its
+	// from SHOW ENGINE INNODB STATUS, which needs the PROCESS privilege), unless that transaction is older than MaxTxAge or its
 	// connection's default database is another one. Such a transaction's
-	// rows carry cursor values from before it commits.
-	// Default 15 minutes.
+	// rows carry cursor values from before it commits. When the open
+	// transactions cannot be seen (no privilege, or a view that does not
+	// refresh), the bound rests on Lag alone. Default 15 minutes.
 	MaxTxAge time.Duration
 	// CursorMargin holds an integer cursor's window bound this many values
 	// below one past MAX(cursor), for applications that take versions

@@ -74,11 +74,31 @@ type dialect interface {
 	// UTC when utc is set, else in the zone the cursor column's type
 	// (cursorType) is written in.
 	clock(cursorType string, utc bool) string
-	// openWriters returns the age in microseconds of the oldest open
-	// transaction that has written rows in this database, or -1; its one
-	// argument is the oldest age, in seconds, to count. "" when the engine
-	// cannot tell (the window then rests on the lag alone).
+	// openWriters returns one row of two columns: the age in
+	// microseconds of the oldest open transaction that has written rows
+	// in this database (-1 for none, -2 when other sessions'
+	// transactions are hidden from this role), and whether the view it
+	// read is known to be newer than the transaction it runs in (true
+	// where the view is live); its one argument is the oldest age, in
+	// seconds, to count. "" when the engine cannot tell (the window then
+	// rests on the lag alone).
 	openWriters() string
+	// writersCached returns, where openWriters reads a cache that a read
+	// refreshes only after it went unread for a while (InnoDB's
+	// INNODB_TRX), the statement that puts the querying transaction into
+	// the view (a read of a table), so that openWriters can look for it;
+	// "" where the view is live.
+	writersCached() string
+	// writerReport returns a statement whose first row's last column is
+	// the engine's own report of its open transactions (parseWriters
+	// reads it), and one that lists the ids of the connections that may
+	// write this database's tables, this one left out; "" where the
+	// engine has none. Used in place of openWriters where the isolation
+	// device passes it.
+	writerReport() (report, conns string)
+	// parseWriters reads writerReport's report; errReportCut when it
+	// does not list every transaction.
+	parseWriters(report string) ([]openTrx, error)
 	// param is the placeholder for a value compared with a column of
 	// declared type typ ("" when not known): "?", or an expression that
 	// reads the value in the form SelectExpr gives it (PostgreSQL: a

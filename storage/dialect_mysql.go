@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -123,15 +124,95 @@ func (mysqlDialect) clock(cursorType string, utc bool) string {
 }
 
 // openWriters reads information_schema.INNODB_TRX (which needs the PROCESS
-// privilege), ignoring this connection and connections whose default
-// database is another one (a writer there that names our tables with a
-// database prefix is not seen). trx_started has whole seconds only.
+// privilege) where the isolation device passes no SHOW (writerReport),
+// counting the connections writerReport counts. trx_started has whole
+// seconds only. The second column finds this connection's own
+// transaction in the view (see writersCached).
 func (mysqlDialect) openWriters() string {
-	return "SELECT COALESCE(MAX(TIMESTAMPDIFF(MICROSECOND, trx_started, " +
-		"CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM'))), -1) FROM information_schema.INNODB_TRX " +
-		"WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_rows_modified > 0 AND " +
+	return "SELECT COALESCE(MAX(CASE WHEN trx_mysql_thread_id <> CONNECTION_ID() AND trx_rows_modified > 0 AND " +
 		"trx_mysql_thread_id IN (SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() OR DB IS NULL) AND " +
-		"trx_started > CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM') - INTERVAL ? SECOND"
+		"trx_started > CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM') - INTERVAL ? SECOND " +
+		"THEN TIMESTAMPDIFF(MICROSECOND, trx_started, CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', 'SYSTEM')) END), -1), " +
+		"COALESCE(MAX(trx_mysql_thread_id = CONNECTION_ID()), 0) FROM information_schema.INNODB_TRX"
+}
+
+// writersCached: InnoDB refreshes INNODB_TRX on a read only when it went
+// unread for 0.1 s (trx0i_s.cc); a transaction is in it once it has read
+// an InnoDB table, here the sync_config metadata table.
+func (mysqlDialect) writersCached() string { return "SELECT 1 FROM sync_config LIMIT 1" }
+
+// writerReport: SHOW ENGINE INNODB STATUS (which needs the PROCESS
+// privilege) lists the transactions as they are, where
+// information_schema.INNODB_TRX is a cache that a read refreshes only
+// once it went unread for 0.1 s, so that a monitor polling it faster
+// keeps it as it was for as long as it polls. The connections counted are
+// this database's and those with no default database (a writer whose
+// default database is another one and names our tables with a prefix is
+// not seen).
+func (mysqlDialect) writerReport() (string, string) {
+	return "SHOW ENGINE INNODB STATUS",
+		"SELECT ID FROM information_schema.PROCESSLIST WHERE (DB = DATABASE() OR DB IS NULL) AND ID <> CONNECTION_ID()"
+}
+
+var (
+	innodbTrxHead   = regexp.MustCompile(`^---TRANSACTION [0-9]+, (.*)$`)
+	innodbTrxActive = regexp.MustCompile(`^ACTIVE (?:\([A-Z ]+\) )?([0-9]+) sec`)
+	innodbTrxUndo   = regexp.MustCompile(`undo log entries ([0-9]+)`)
+	innodbTrxThread = regexp.MustCompile(`^(?:MySQL|MariaDB) thread id ([0-9]+),`)
+)
+
+// parseWriters reads the TRANSACTIONS section of SHOW ENGINE INNODB
+// STATUS: each "---TRANSACTION id, ACTIVE n sec" (whole seconds: see
+// writerSlack), its "undo log entries n" (rows modified) and its
+// "MySQL thread id n" (MariaDB: "MariaDB thread id"). A transaction in
+// another state than ACTIVE but not "not started" (committing in memory)
+// counts as just begun. A statement's text follows its thread line and
+// is not read, except that a line of it that looks like a transaction's
+// head starts one more (which can only hold a bound back). A report that
+// InnoDB cut short ("... truncated...", or no end line) is errReportCut.
+func (mysqlDialect) parseWriters(report string) ([]openTrx, error) {
+	if strings.Contains(report, "\n... truncated...\n") || !strings.Contains(report, "END OF INNODB MONITOR OUTPUT") {
+		return nil, errReportCut
+	}
+	start := strings.Index(report, "\nLIST OF TRANSACTIONS FOR EACH SESSION:\n")
+	if start < 0 {
+		return nil, errReportCut
+	}
+	var out []openTrx
+	var cur *openTrx
+	threadSeen := false
+	for _, line := range strings.Split(report[start+1:], "\n") {
+		if m := innodbTrxHead.FindStringSubmatch(line); m != nil {
+			if strings.HasPrefix(m[1], "not started") {
+				cur = nil
+				continue
+			}
+			out = append(out, openTrx{})
+			cur = &out[len(out)-1]
+			threadSeen = false
+			if a := innodbTrxActive.FindStringSubmatch(m[1]); a != nil {
+				if n, err := strconv.ParseInt(a[1], 10, 64); err == nil && n < 1<<31 {
+					cur.age = time.Duration(n) * time.Second
+				}
+			}
+			continue
+		}
+		if cur == nil || threadSeen {
+			if strings.HasPrefix(line, "--------") { // the next section
+				cur = nil
+			}
+			continue
+		}
+		if m := innodbTrxThread.FindStringSubmatch(line); m != nil {
+			cur.conn, _ = strconv.ParseInt(m[1], 10, 64)
+			threadSeen = true
+			continue
+		}
+		if m := innodbTrxUndo.FindStringSubmatch(line); m != nil && m[1] != "0" {
+			cur.written = true
+		}
+	}
+	return out, nil
 }
 
 func (mysqlDialect) clockInWriteTx() bool { return false }

@@ -131,8 +131,16 @@ func (pgDialect) openWriters() string {
 		"(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) THEN -2 ELSE " +
 		"COALESCE((SELECT MAX((EXTRACT(EPOCH FROM (clock_timestamp() - xact_start)) * 1000000)::bigint) FROM pg_stat_activity " +
 		"WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL " +
-		"AND xact_start > clock_timestamp() - make_interval(secs => CAST(? AS bigint))), -1) END"
+		"AND xact_start > clock_timestamp() - make_interval(secs => CAST(? AS bigint))), -1) END, true"
 }
+
+// writersCached: pg_stat_activity outside a transaction is read afresh by
+// every statement.
+func (pgDialect) writersCached() string { return "" }
+
+func (pgDialect) writerReport() (string, string) { return "", "" }
+
+func (pgDialect) parseWriters(string) ([]openTrx, error) { return nil, nil }
 
 func (pgDialect) clockInWriteTx() bool { return false }
 

@@ -106,6 +106,12 @@ func (sqliteDialect) clock(string, bool) string {
 
 func (sqliteDialect) openWriters() string { return "" }
 
+func (sqliteDialect) writersCached() string { return "" }
+
+func (sqliteDialect) writerReport() (string, string) { return "", "" }
+
+func (sqliteDialect) parseWriters(string) ([]openTrx, error) { return nil, nil }
+
 func (sqliteDialect) clockInWriteTx() bool { return true }
 
 // effects: a trigger of any event but gapsync's own (an AFTER trigger may

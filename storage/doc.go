@@ -44,8 +44,13 @@
 // A window is [from, to) over the configured cursor column. Its upper
 // bound comes from the database clock, a configurable lag behind now, and
 // on MySQL/MariaDB also before the start of any open transaction that has
-// already written rows (information_schema.INNODB_TRX; needs PROCESS),
-// since those rows carry cursor values older than their commit. The
+// already written rows (SHOW ENGINE INNODB STATUS; needs PROCESS), since
+// those rows carry cursor values older than their commit. Not
+// information_schema.INNODB_TRX: that is a cache a read refreshes only
+// when it went unread for 0.1 s, which a monitor polling it faster keeps
+// frozen. Where the open transactions cannot be seen, the bound rests on
+// the lag alone (logged once), an integer cursor's too: held at the
+// MAX(cursor) seen a lag ago. The
 // cursor column needs an index: CREATE INDEX ix_t_cursor ON t (cursor);
 // InnoDB secondary indexes carry the primary key, so (cursor, key) keyset
 // paging reads without a sort.

@@ -212,90 +212,93 @@ func (db *DB) Bound(ctx context.Context, t gapsync.Table) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	hold := db.opts.Lag
-	if age, ok := db.oldestWriter(ctx); ok && age+db.d.writerSlack() > hold {
-		hold = age + db.d.writerSlack()
-	}
-	return now.Add(-hold).Format(timeLayout), nil
+	return now.Add(-db.timeHold(db.openWriters(ctx))).Format(timeLayout), nil
 }
 
 // intBounds is Bound for an integer cursor: the integer bound, joined
 // (gapsync.JoinBound) with the bound of the deletions' own time window
-// when t has a tombstone table.
+// when t has a tombstone table. The deletions' clock is read before
+// MAX(cursor), so a deletion stamped after it waits for the next window
+// whatever the counter did meanwhile, and one look at the open writers
+// after both serves the two.
 func (db *DB) intBounds(ctx context.Context, t gapsync.Table) (string, error) {
 	ok, err := db.hasTombstones(ctx, t.Name)
 	if err != nil {
 		return "", err
 	}
-	var del string
+	var delNow time.Time
 	if ok {
-		// Taken before the integer bound: a deletion stamped after it
-		// waits for the next window, whatever the counter did meanwhile.
-		if del, err = db.deletionBound(ctx); err != nil {
+		if delNow, err = db.deletionClock(ctx); err != nil {
 			return "", err
 		}
 	}
-	rows, err := db.intBound(ctx, t)
+	top, err := db.intTop(ctx, t)
 	if err != nil {
 		return "", err
+	}
+	seen := time.Now()
+	w := db.openWriters(ctx)
+	rows, err := db.intBoundAt(t, top, seen, w)
+	if err != nil {
+		return "", err
+	}
+	var del string
+	if ok {
+		del = db.deletionBoundAt(delNow, w)
 	}
 	return gapsync.JoinBound(rows, del), nil
 }
 
-// deletionBound is the upper bound of the deletions' window of a table
+// deletionClock reads the clock for the deletions' window of a table
 // with an integer cursor, whose tombstones the trigger stamps with the
-// database's UTC clock: now less Options.Lag, held like a time cursor's
-// bound before the oldest open writer on MySQL/MariaDB. On SQLite the
-// clock is read inside a write transaction: while it holds the write
-// lock no other writer is open, so every deletion stamped before the
-// bound is committed (a writer that holds the lock longer than the busy
-// timeout fails this run, and the next one tries again).
-func (db *DB) deletionBound(ctx context.Context) (string, error) {
-	hold := db.opts.Lag
-	var now time.Time
-	if db.d.clockInWriteTx() {
-		tx, err := db.sql.BeginTx(ctx, nil) // BEGIN IMMEDIATE (OpenSQLite)
-		if err != nil {
-			return "", fmt.Errorf("storage: wait for open writers: %w", err)
-		}
-		now, err = db.clock(ctx, "", true)
-		tx.Rollback()
-		if err != nil {
-			return "", err
-		}
-	} else {
-		var err error
-		if now, err = db.clock(ctx, "", true); err != nil {
-			return "", err
-		}
-		if age, ok := db.oldestWriter(ctx); ok && age+db.d.writerSlack() > hold {
-			hold = age + db.d.writerSlack()
-		}
+// database's UTC clock. On SQLite it is read inside a write transaction:
+// while it holds the write lock no other writer is open, so every
+// deletion stamped before it is committed (a writer that holds the lock
+// longer than the busy timeout fails this run, and the next one tries
+// again).
+func (db *DB) deletionClock(ctx context.Context) (time.Time, error) {
+	if !db.d.clockInWriteTx() {
+		return db.clock(ctx, "", true)
 	}
-	return now.Add(-hold).Format(timeLayout), nil
+	tx, err := db.sql.BeginTx(ctx, nil) // BEGIN IMMEDIATE (OpenSQLite)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("storage: wait for open writers: %w", err)
+	}
+	defer tx.Rollback()
+	return db.clock(ctx, "", true)
+}
+
+// deletionBoundAt is the deletions' bound from their clock (read before
+// the look w at the open writers): now less Options.Lag, held like a
+// time cursor's bound before the oldest open writer (not on SQLite,
+// whose clock was read with no writer open).
+func (db *DB) deletionBoundAt(now time.Time, w writers) string {
+	if db.d.clockInWriteTx() {
+		return now.Add(-db.opts.Lag).Format(timeLayout)
+	}
+	return now.Add(-db.timeHold(w)).Format(timeLayout)
 }
 
 // intFloor is the bound of an integer cursor that has no history yet:
 // below every value a BIGINT can hold.
 var intFloor = big.NewInt(math.MinInt64)
 
-// intBound is Bound for an integer cursor.
-func (db *DB) intBound(ctx context.Context, t gapsync.Table) (string, error) {
+// intTop reads MAX(cursor) of t.
+func (db *DB) intTop(ctx context.Context, t gapsync.Table) (sql.NullString, error) {
 	var top sql.NullString
 	q := "SELECT MAX(" + db.d.Quote(t.Cursor) + ") FROM " + db.d.Quote(t.Name)
 	if err := db.sql.QueryRowContext(ctx, q).Scan(&top); err != nil {
-		return "", fmt.Errorf("storage: read the top of cursor %s.%s: %w", t.Name, t.Cursor, err)
+		return top, fmt.Errorf("storage: read the top of cursor %s.%s: %w", t.Name, t.Cursor, err)
 	}
-	seen := time.Now()
-	asked := time.Now()
-	age, open := db.oldestWriter(ctx)
-	return db.intBoundAt(t, top, seen, asked, age, open)
+	return top, nil
 }
 
-// intBoundAt is intBound once MAX(cursor) was read (top, at seen) and
-// then the oldest open writer asked for at asked (its age, and whether
-// there is one); it records the sample for later bounds.
-func (db *DB) intBoundAt(t gapsync.Table, top sql.NullString, seen, asked time.Time, age time.Duration, open bool) (string, error) {
+// intBoundAt is the integer bound once MAX(cursor) was read (top, at
+// seen) and the open writers were looked at after (w); it records the
+// sample for later bounds. While a writer is open the bound is held at
+// the top seen before it began; when the look was blind, at the top seen
+// Options.Lag ago (the honest lag of a time cursor).
+func (db *DB) intBoundAt(t gapsync.Table, top sql.NullString, seen time.Time, w writers) (string, error) {
 	next := new(big.Int).Set(intFloor)
 	if top.Valid {
 		if _, ok := next.SetString(strings.TrimSpace(top.String), 10); !ok {
@@ -304,8 +307,11 @@ func (db *DB) intBoundAt(t gapsync.Table, top sql.NullString, seen, asked time.T
 		next.Add(next, big.NewInt(1))
 	}
 	bound := new(big.Int).Set(next)
-	if open {
-		started := asked.Add(-age - db.d.writerSlack())
+	if w.open || w.blind {
+		started := w.at.Add(-db.opts.Lag)
+		if w.open {
+			started = w.at.Add(-w.age - db.d.writerSlack())
+		}
 		held, found := db.intSeen.before(t.Name, started)
 		if !found {
 			held = intFloor
@@ -377,35 +383,6 @@ func intArg(s string) any {
 		return v
 	}
 	return s
-}
-
-// oldestWriter returns the age of the oldest open transaction that has
-// modified rows in this database, ignoring this connection and
-// transactions older than MaxTxAge (see dialect.openWriters for what each
-// engine can see). Without the privilege to read other sessions it logs
-// once and reports none.
-func (db *DB) oldestWriter(ctx context.Context) (time.Duration, bool) {
-	q := db.d.openWriters()
-	if q == "" {
-		return 0, false
-	}
-	var us int64
-	if err := db.sql.QueryRowContext(ctx, q, int64(db.opts.MaxTxAge/time.Second)).Scan(&us); err != nil {
-		db.warnOnce.Do(func() {
-			db.opts.Logger.Warn("cannot read open transactions; window bound uses the lag only", "err", err)
-		})
-		return 0, false
-	}
-	if us == -2 { // PostgreSQL: other roles' transactions are hidden from this role
-		db.warnOnce.Do(func() {
-			db.opts.Logger.Warn("cannot see other roles' open transactions; window bound uses the lag only " +
-				"(GRANT pg_read_all_stats TO this role, or raise -lag past the longest write transaction)")
-		})
-	}
-	if us < 0 {
-		return 0, false
-	}
-	return time.Duration(us) * time.Microsecond, true
 }
 
 // clock reads the database clock (see dialect.clock).
