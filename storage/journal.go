@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -65,4 +67,49 @@ func (db *DB) Log(ctx context.Context, table string, limit int) ([]LogRow, error
 		return nil, fmt.Errorf("storage: read sync_log: %w", err)
 	}
 	return rows, nil
+}
+
+// PruneLog deletes at most max entries of sync_log that finished before
+// before and are no longer needed: each has a newer successful (or
+// reload) entry of the same table and direction. So the newest good
+// window of every table and direction stays whatever its age (LastWindow
+// reads it), and so does every failure after it (Status shows the last
+// error). The oldest entries go first, and only those before the first
+// entry that finished at or after before are looked at (the log is
+// appended in time order; after a clock stepped back, an old entry past
+// a young one waits). It returns how many it deleted; call it again
+// while that is max.
+func (db *DB) PruneLog(ctx context.Context, before time.Time, max int) (int64, error) {
+	if max <= 0 {
+		return 0, nil
+	}
+	// Entries are appended in time order, so the first one young enough
+	// to keep bounds the ids to look at: the scans below stop there, not
+	// at the end of a log that holds nothing old (finished_at has no
+	// index).
+	var young sql.NullInt64
+	err := db.bun.NewSelect().Model((*LogRow)(nil)).Column("id").Where("finished_at >= ?", before.UTC()).
+		OrderExpr("id").Limit(1).Scan(ctx, &young)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("storage: prune sync_log: %w", err)
+	}
+	limit := int64(math.MaxInt64)
+	if young.Valid {
+		limit = young.Int64
+	}
+	// The derived table, with its LIMIT, is read before the delete:
+	// MySQL/MariaDB refuse a DELETE whose own subquery reads its table.
+	res, err := db.bun.ExecContext(ctx, "DELETE FROM sync_log WHERE id IN (SELECT id FROM ("+
+		"SELECT r.id FROM sync_log r WHERE r.id < ? AND r.finished_at < ? AND EXISTS ("+
+		"SELECT 1 FROM sync_log n WHERE n.table_name = r.table_name AND n.direction = r.direction "+
+		"AND n.status IN (?) AND n.id > r.id) ORDER BY r.id LIMIT ?) doomed)",
+		limit, before.UTC(), bun.List([]string{StatusOK, StatusReload}), max)
+	if err != nil {
+		return 0, fmt.Errorf("storage: prune sync_log: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("storage: prune sync_log: %w", err)
+	}
+	return n, nil
 }

@@ -67,6 +67,14 @@ type CoordinatorOptions struct {
 	// Run's.
 	VerifyEvery time.Duration
 	Verify      *VerifyOptions
+	// LogRetention is how long Run keeps sync_log entries that a newer
+	// good run of the same table and direction has made history (see
+	// LogPruner): once an hour, between cycles, older ones are deleted, a
+	// few thousand at a time within about a second. The newest good
+	// window of every table and direction, and any failure after it, stay
+	// however old. Default 180 days (the six months of logs that audit
+	// rules commonly ask for); negative: keep every entry.
+	LogRetention time.Duration
 	// Metrics, when set, counts cycles, rows, bytes, conflicts and files
 	// (a *metrics.Metrics exports them to Prometheus).
 	Metrics Recorder
@@ -90,7 +98,8 @@ type Coordinator struct {
 	tr       Transport
 	opts     CoordinatorOptions
 	fileFlow *fileFlow
-	drift    drift // schema drift seen in this process (drift.go)
+	drift    drift     // schema drift seen in this process (drift.go)
+	pruned   time.Time // when Run last pruned sync_log (prune.go)
 }
 
 // NewCoordinator returns a Coordinator over the internet database db (a
@@ -123,6 +132,9 @@ func NewCoordinator(db InternetDB, t Transport, o *CoordinatorOptions) (*Coordin
 	}
 	if c.opts.Interval <= 0 {
 		c.opts.Interval = time.Minute
+	}
+	if c.opts.LogRetention == 0 {
+		c.opts.LogRetention = 180 * 24 * time.Hour
 	}
 	if c.opts.Resolver == nil {
 		c.opts.Resolver = gapsync.NewestWins{}
@@ -246,6 +258,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			c.opts.Logger.Warn("cycle failed", "run", r.RunID, "err", err)
 		}
 		spent := c.verifyBetweenCycles(ctx) // CoordinatorOptions.VerifyEvery
+		spent += c.pruneBetweenCycles(ctx)  // CoordinatorOptions.LogRetention
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -75,6 +75,7 @@ func run(ctx context.Context) error {
 	flag.Var(&verify, "verify", "compare every enabled table (or -verify orders,docs) with the intranet's through the gateway, by range hashes;\nprint each row that differs and a summary, keep the result in sync_verify, and exit (0: the same, 3: they differ);\nit holds the coordinator lease as a cycle does, and is refused while a running coordinator holds it")
 	repair := flag.Bool("repair", false, "with -verify: send the rows that differ again by each table's direction, delete extra rows where deletions travel,\nleave rows changed since alone, log every repair, then verify again (0 only when the tables then match)")
 	verifyRate := flag.Int("verify-rows-per-second", 0, "with -verify and -verify-every: read at most this many rows a second on each side (0: no limit)")
+	logRetention := flag.Duration("log-retention", 180*24*time.Hour, "keep sync_log entries this long once a newer good run follows them (pruned hourly between cycles;\nthe newest good window of every table is always kept); negative: keep every entry")
 	verifyEvery := flag.Duration("verify-every", 0, "verify every enabled table this often (e.g. 24h) between cycles, under the lease, one -interval at a time;\nresults in sync_verify, -status and the metrics (0: never)")
 	check := flag.Bool("check", false, "compare both sides' sync tables through the gateway, print every problem with its fix, and exit (0: clean, 2: problems)")
 	var act admin
@@ -181,7 +182,7 @@ func run(ctx context.Context) error {
 	service.ExportStatus(rec, db, *lag, log) // per-table lag, rows and files pending, read at scrape time
 	vopts := &syncer.VerifyOptions{RowsPerSecond: *verifyRate}
 	opts := &syncer.CoordinatorOptions{Logger: log, Interval: *interval, LeaseTTL: *leaseTTL, InFlight: *inFlight, Metrics: rec,
-		VerifyEvery: *verifyEvery, Verify: vopts}
+		VerifyEvery: *verifyEvery, Verify: vopts, LogRetention: *logRetention}
 	if opts.Throttle, err = limits.Throttler(map[string]throttle.Probe{"internet": db}, rec, log); err != nil {
 		return err
 	}
