@@ -119,11 +119,12 @@ type DB struct {
 	d    dialect
 	opts Options
 
-	meta     sync.Map // cached table shapes (see metaTTL); sync_config is not cached
-	warnOnce sync.Once
-	replay   replayState // purge bookkeeping (replay.go)
-	intSeen  intHistory  // recent tops of integer cursors, for the open-transaction guard
-	ledgers  ledgerStats // growth of the ledgers since their statistics were refreshed (analyze.go)
+	meta      sync.Map // cached table shapes (see metaTTL); sync_config is not cached
+	warnOnce  sync.Once
+	replay    replayState  // purge bookkeeping (replay.go)
+	intSeen   intHistory   // recent tops of integer cursors, for the open-transaction guard
+	staleView atomic.Value // time.Time: until then a cached view of the open transactions is not tried (writers.go)
+	ledgers   ledgerStats  // growth of the ledgers since their statistics were refreshed (analyze.go)
 }
 
 // OpenMySQL opens a MySQL or MariaDB database from a go-sql-driver DSN

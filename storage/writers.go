@@ -71,6 +71,9 @@ func (db *DB) lookAtWriters(ctx context.Context) (writers, error) {
 	if q == "" {
 		return writers{}, nil
 	}
+	if until, _ := db.staleView.Load().(time.Time); time.Now().Before(until) {
+		return writers{}, errStaleView
+	}
 	give := time.Now().Add(freshFor)
 	for {
 		us, fresh, err := db.queriedWriters(ctx, q)
@@ -82,8 +85,8 @@ func (db *DB) lookAtWriters(ctx context.Context) (writers, error) {
 			return writers{}, errors.New("other roles' sessions are shown without their transactions")
 		case !fresh:
 			if time.Now().After(give) {
-				return writers{}, errors.New("information_schema.INNODB_TRX stayed unrefreshed (something reads it " +
-					"more often than every 0.1 s)")
+				db.staleView.Store(time.Now().Add(staleFor))
+				return writers{}, errStaleView
 			}
 			t := time.NewTimer(cacheIdle)
 			select {
@@ -103,6 +106,13 @@ func (db *DB) lookAtWriters(ctx context.Context) (writers, error) {
 // cacheIdle is how long InnoDB's INNODB_TRX must go unread before a read
 // refreshes it: 0.1 s in trx0i_s.cc (CACHE_MIN_IDLE_TIME), with a margin.
 const cacheIdle = 120 * time.Millisecond
+
+// errStaleView: the view of the transactions did not refresh.
+var errStaleView = errors.New("information_schema.INNODB_TRX stayed unrefreshed (something reads it more often than every 0.1 s)")
+
+// staleFor is how long, once the view stayed stale for freshFor, looks
+// report blind at once before they try it again.
+const staleFor = 10 * time.Second
 
 // freshFor is how long a look keeps trying for a view of the
 // transactions that is newer than its start, before it gives up.
