@@ -52,28 +52,8 @@ func benchNewest(b *testing.B, dir gapsync.Direction) {
 	const rows, changed = 1_000_000, 10_000
 	tb := gapsync.Table{Name: "load_rows", Direction: dir, Key: []string{"id"}, Cursor: "updated_at", Enabled: true}
 	ctx := context.Background()
-	key, err := crypto.GenerateKey("bench1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, _ := crypto.NewKeyring(key)
-	open := func() *storage.DB {
-		db, err := storage.OpenMySQL(testdb.MySQL(b), &storage.Options{Lag: 50 * time.Millisecond})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
-		if _, err := db.Bun().ExecContext(ctx, newestDDL); err != nil {
-			b.Fatal(err)
-		}
-		if err := db.Migrate(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if err := db.Configure(ctx, tb); err != nil {
-			b.Fatal(err)
-		}
-		return db
-	}
+	keys := benchKeys(b)
+	open := func() *storage.DB { return benchMySQL(b, newestDDL, tb) }
 	inet, intra := open(), open()
 	src := inet
 	if dir == gapsync.Pull {
@@ -123,4 +103,38 @@ func benchNewest(b *testing.B, dir gapsync.Direction) {
 		}
 		b.StartTimer()
 	}
+}
+
+// benchKeys is a keyring of one new key.
+func benchKeys(b *testing.B) *crypto.Keyring {
+	key, err := crypto.GenerateKey("bench1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := crypto.NewKeyring(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return keys
+}
+
+// benchMySQL opens a fresh MariaDB database with the metadata tables,
+// the table made by ddl, and tb configured.
+func benchMySQL(b *testing.B, ddl string, tb gapsync.Table) *storage.DB {
+	ctx := context.Background()
+	db, err := storage.OpenMySQL(testdb.MySQL(b), &storage.Options{Lag: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if _, err := db.Bun().ExecContext(ctx, ddl); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Configure(ctx, tb); err != nil {
+		b.Fatal(err)
+	}
+	return db
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/gapsync/gapsync"
-	"github.com/gapsync/gapsync/crypto"
-	"github.com/gapsync/gapsync/internal/testdb"
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
 	"github.com/gapsync/gapsync/throttle"
@@ -25,28 +23,8 @@ import (
 func BenchmarkThrottledLoad(b *testing.B) {
 	const rows, limit = 200_000, 20_000
 	ctx := context.Background()
-	key, err := crypto.GenerateKey("bench1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, _ := crypto.NewKeyring(key)
-	open := func() *storage.DB {
-		db, err := storage.OpenMySQL(testdb.MySQL(b), &storage.Options{Lag: 50 * time.Millisecond})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
-		if err := db.Migrate(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.Bun().ExecContext(ctx, itemsDDL); err != nil {
-			b.Fatal(err)
-		}
-		if err := db.Configure(ctx, items); err != nil {
-			b.Fatal(err)
-		}
-		return db
-	}
+	keys := benchKeys(b)
+	open := func() *storage.DB { return benchMySQL(b, itemsDDL, items) }
 	var took time.Duration
 	for b.Loop() {
 		b.StopTimer()
