@@ -65,8 +65,15 @@ MySQL thread id 14, OS thread handle 4, query id 42 localhost app
 		{conn: 13, age: 40 * time.Second, written: true},  // XA prepared
 		{conn: 14, written: true},                         // committing: counted as just begun
 	})
-	_, err = d.parseWriters(strings.Replace(report, "---TRANSACTION 21740", "... truncated...\n---TRANSACTION 21740", 1))
+	// InnoDB's cut of a report at its 1 MiB limit.
+	long := strings.Replace(report, "---TRANSACTION 21740", "---TRANSACTION 5, ACTIVE 1 sec\nMySQL thread id 5, x\n"+
+		strings.Repeat("SELECT 'padding' FROM dual\n", innodbStatusMax/27)+"... truncated...\n---TRANSACTION 21740", 1)
+	_, err = d.parseWriters(long)
 	is.True(errors.Is(err, errReportCut))
+	// A statement's own text with that line, in a short report, is text.
+	got, err = d.parseWriters(strings.Replace(report, "SELECT * FROM t FOR UPDATE", "SELECT '\n... truncated...\n'", 1))
+	is.NoErr(err)
+	is.Equal(len(got), 4)
 	_, err = d.parseWriters(report[:len(report)-len(innodbStatusTail)])
 	is.True(errors.Is(err, errReportCut)) // no end line
 	none, err := d.parseWriters(innodbStatusHead + innodbStatusTail)
