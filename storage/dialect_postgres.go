@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -255,7 +256,7 @@ func (pgDialect) writeValue(s colSpec, v any) (any, error) {
 	if s.time && looksLikeZeroDate(text) {
 		return nil, fmt.Errorf("MySQL's zero date %q has no PostgreSQL value; store NULL for it on the MySQL side, or map the column to text", text)
 	}
-	if isTimestamptz(s.typ) {
+	if s.time && isTimestamptzLower(s.typ) {
 		return utcText(text), nil
 	}
 	if _, ok := v.(string); ok {
@@ -390,8 +391,11 @@ func (pgDialect) param(typ string) string {
 	return "?"
 }
 
-func isTimestamptz(typ string) bool {
-	t := strings.ToLower(typ)
+func isTimestamptz(typ string) bool { return isTimestamptzLower(strings.ToLower(typ)) }
+
+// isTimestamptzLower is isTimestamptz of a type already in lower case
+// (colSpec.typ), without a new string a value.
+func isTimestamptzLower(t string) bool {
 	return strings.HasPrefix(t, "timestamp") && strings.Contains(t, "with time zone") && !strings.HasSuffix(t, "[]")
 }
 
@@ -467,7 +471,6 @@ func (d pgDialect) copyIn(table string, cols []string) string {
 // and carriage return escaped, bytea as \x and hex digits. false: a value
 // of another form (the caller upserts instead).
 func (pgDialect) copyRow(dst []byte, vals []any) ([]byte, bool) {
-	const hexDigits = "0123456789abcdef"
 	for i, v := range vals {
 		if i > 0 {
 			dst = append(dst, '\t')
@@ -477,34 +480,29 @@ func (pgDialect) copyRow(dst []byte, vals []any) ([]byte, bool) {
 			dst = append(dst, `\N`...)
 		case []byte:
 			dst = append(dst, `\\x`...)
-			for _, c := range x {
-				dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
-			}
+			dst = hex.AppendEncode(dst, x)
 		case string:
-			if strings.IndexAny(x, "\\\t\n\r") < 0 {
-				dst = append(dst, x...)
-				continue
-			}
+			// One pass: the runs between the bytes to escape are copied
+			// whole.
+			start := 0
 			for j := 0; j < len(x); j++ {
-				switch c := x[j]; c {
-				case '\\':
-					dst = append(dst, '\\', '\\')
-				case '\t':
-					dst = append(dst, '\\', 't')
-				case '\n':
-					dst = append(dst, '\\', 'n')
-				case '\r':
-					dst = append(dst, '\\', 'r')
-				default:
-					dst = append(dst, c)
+				if e := pgCopyEscape[x[j]]; e != 0 {
+					dst = append(dst, x[start:j]...)
+					dst = append(dst, '\\', e)
+					start = j + 1
 				}
 			}
+			dst = append(dst, x[start:]...)
 		default:
 			return dst, false
 		}
 	}
 	return append(dst, '\n'), true
 }
+
+// pgCopyEscape is, for each byte COPY's text format escapes, the letter
+// that follows the backslash; 0 for every other byte.
+var pgCopyEscape = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r'}
 
 // Server-side range checksums (sumranges.go), PostgreSQL's own: each
 // row's MD5 over the salt and its columns in their binary send form

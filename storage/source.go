@@ -650,6 +650,21 @@ func (s sender) MapLocal(ctx context.Context, refs []string) (map[string]string,
 // reports whether more rows may follow.
 func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page) (out [][]any, full bool, err error) {
 	p = db.devicePage(p)
+	if rr, ok := db.d.(rawReader); ok {
+		size := 0
+		handled, err := rr.readRows(ctx, db.sql, q, ncols, func(vals []any) bool {
+			out = append(out, vals)
+			size += batch.RowSize(batch.Row{Values: vals})
+			return size >= p.Bytes
+		})
+		switch {
+		case handled && err != nil:
+			return nil, false, err
+		case handled:
+			return out, size >= p.Bytes || len(out) == p.Rows, nil
+		}
+		out = nil
+	}
 	var rows *sql.Rows
 	if bt, ok := db.d.(bareTexter); ok && len(q.Args) == 0 && bt.bareReadsAsText() {
 		// Prepared, so that the values come back in the binary form every
@@ -690,6 +705,14 @@ func (db *DB) readPage(ctx context.Context, q Query, ncols int, p gapsync.Page) 
 		return nil, false, err
 	}
 	return out, len(out) == p.Rows, nil
+}
+
+// rawReader is an engine that reads a page's rows from its own driver,
+// past database/sql, as readPage's scan would give them (PostgreSQL:
+// pgread.go). row gets each row's values and returns true to stop;
+// handled false: nothing was read, read through database/sql.
+type rawReader interface {
+	readRows(ctx context.Context, db *sql.DB, q Query, ncols int, row func(vals []any) bool) (handled bool, err error)
 }
 
 // Scan phases: deletions first, then changed rows.

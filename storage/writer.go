@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gapsync/gapsync"
@@ -218,14 +219,23 @@ func (x *applyTx) InsertNew(ctx context.Context, table string, names, key []stri
 	}
 	wnames, wchunks := x.db.writable(ctx, table, names, chunks)
 	var buf []byte
+	if p, _ := copyBufs.Get().(*[]byte); p != nil {
+		buf = (*p)[:0]
+	}
+	defer func() {
+		if cap(buf) <= maxPooledCopy {
+			b := buf[:0]
+			copyBufs.Put(&b)
+		}
+	}()
 	for i, c := range wchunks {
 		for j, r := range c {
 			if buf, ok = cp.copyRow(buf, r.Values); !ok {
 				return x.Upsert(ctx, table, names, key, rows)
 			}
-			if i == 0 && j == 0 {
+			if want := min(len(buf)*len(rows)*3/2, maxPooledCopy); i == 0 && j == 0 && cap(buf) < want {
 				// Room for the page at the first row's size and a half.
-				buf = append(make([]byte, 0, min(len(buf)*len(rows)*3/2, 64<<20)), buf...)
+				buf = append(make([]byte, 0, want), buf...)
 			}
 		}
 	}
@@ -301,6 +311,15 @@ func (x *applyTx) release() {
 		x.conn = nil
 	}
 }
+
+// copyBufs holds InsertNew's buffers between pages (a *[]byte each), so
+// that a first load does not allocate and clear one of some megabytes a
+// page.
+var copyBufs sync.Pool
+
+// maxPooledCopy is the largest buffer copyBufs keeps, and the most
+// InsertNew sizes one at first.
+const maxPooledCopy = 64 << 20
 
 // testHookCopied, when set by a test, sees every COPY of InsertNew.
 var testHookCopied func(table string, rows int64, err error)
@@ -917,10 +936,18 @@ func (db *DB) adaptValues(ctx context.Context, t gapsync.Table, names []string, 
 		specs[i] = specOf(db.d, c.Type)
 	}
 	keyPos := rules.Positions(names, t.Key)
+	var slab []any
 	for k, r := range b.Rows {
 		// Each row gets values of its own: the caller's may be shared
 		// (several batches built from one set of rows, applied at once).
-		out := make([]any, len(r.Values))
+		// They are cut from one slice for the batch, each capped at its
+		// length.
+		n := len(r.Values)
+		if len(slab) < n {
+			slab = make([]any, max(n*(len(b.Rows)-k), n))
+		}
+		out := slab[:n:n]
+		slab = slab[n:]
 		for i, v := range r.Values {
 			if v == nil {
 				continue
@@ -974,7 +1001,7 @@ func fractionDigits(s string, isTime bool) int {
 		return len(strings.TrimRight(s[:end], "0"))
 	}
 	i := strings.IndexByte(s, '.')
-	if i < 0 || strings.ContainsAny(s, "eE") {
+	if i < 0 || strings.IndexByte(s, 'e') >= 0 || strings.IndexByte(s, 'E') >= 0 {
 		return 0
 	}
 	return len(strings.TrimRight(s[i+1:], "0"))

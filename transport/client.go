@@ -137,11 +137,22 @@ func (c *Client) Close() error {
 // Retrying is safe: the gateway applies a batch id once.
 func (c *Client) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, error) {
 	var res gapsync.Result
-	body, err := b.MarshalBinary()
+	var body []byte
+	var err error
+	if p, _ := batchBufs.Get().(*[]byte); p != nil {
+		body, err = b.AppendBinary((*p)[:0])
+	} else {
+		body, err = b.MarshalBinary() // sized to the batch
+	}
 	if err != nil {
 		return res, fmt.Errorf("transport: encode batch %s: %w", b.ID, err)
 	}
 	out, err := c.Call(ctx, PathApply, body)
+	if cap(body) <= maxPooledBatch {
+		// Call sealed a copy of body for each attempt, and returned.
+		body = body[:0]
+		batchBufs.Put(&body)
+	}
 	if err != nil {
 		return res, fmt.Errorf("apply %s batch %s: %w", b.Table, b.ID, err)
 	}
@@ -150,6 +161,13 @@ func (c *Client) Apply(ctx context.Context, b *batch.Batch) (gapsync.Result, err
 	}
 	return res, nil
 }
+
+// batchBufs holds Apply's encoding buffers between batches (a *[]byte
+// each): a page of a first load encodes to a few megabytes.
+var batchBufs sync.Pool
+
+// maxPooledBatch is the largest encoding buffer batchBufs keeps.
+const maxPooledBatch = 64 << 20
 
 // Call seals body for path, posts it with retries, and returns the opened
 // answer. A refusal by the gateway comes back as an error wrapping the
@@ -164,7 +182,20 @@ func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, er
 	)
 	size := new(atomic.Int64) // sealed length of the latest attempt, for setContentLength
 	endpoint := "POST " + path
+	// retryablehttp calls seal once when the request is made, to learn
+	// its length, then once an attempt: the first attempt sends the
+	// envelope of that first call (its id is last's) instead of sealing
+	// the body a second time.
+	var probe []byte
+	probed := false
 	seal := func() (io.Reader, error) {
+		mu.Lock()
+		env, first := probe, !probed
+		probe, probed = nil, true
+		mu.Unlock()
+		if env != nil {
+			return bytes.NewReader(env), nil
+		}
 		env, h, err := c.keys.Seal(nil, crypto.Header{Sender: ZoneInternet, Endpoint: endpoint}, body)
 		if err != nil {
 			return nil, err
@@ -175,6 +206,9 @@ func (c *Client) Call(ctx context.Context, path string, body []byte) ([]byte, er
 		}
 		mu.Lock()
 		last = h.MessageID
+		if first {
+			probe = env
+		}
 		mu.Unlock()
 		size.Store(int64(len(env)))
 		return bytes.NewReader(env), nil

@@ -310,11 +310,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, plain, err := s.keys.Open(nil, body, &crypto.OpenOptions{
 		Now: now, MaxSkew: s.opts.MaxSkew, Endpoint: "POST " + r.URL.Path, Sender: ZoneInternet,
 	})
+	putBody(body) // the plaintext is a copy of its own
+	body = nil
 	if err != nil {
 		refuse(err)
 		return
 	}
-	body = nil
 	log = log.With("msg", h.MessageID)
 	var out []byte
 	// The envelope's own sealed time, not this host's clock: ids are
@@ -417,7 +418,8 @@ const firstPiece = 32 << 10
 
 // readBody reads a request body of at most MaxBody bytes. The buffer
 // grows as bytes arrive (doubling, never past the announced length), so
-// memory follows what the caller has actually sent, not what it claims.
+// memory follows what the caller has actually sent, not what it claims;
+// a body over firstPiece starts in a buffer an earlier one left (bodies).
 // The body must arrive within ReadTimeout of start and, after BodyGrace,
 // at MinBodyRate or faster: each byte received extends the read deadline
 // by 1/MinBodyRate seconds, up to BodyGrace ahead.
@@ -436,19 +438,20 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Tim
 	if r.ContentLength >= 0 {
 		limit = r.ContentLength + 1 // room for the read that sees EOF
 	}
-	buf := make([]byte, 0, min(limit, firstPiece))
+	buf := getBody(limit)
 	for {
-		if len(buf) == cap(buf) {
+		room := min(int64(cap(buf)), limit)
+		if int64(len(buf)) == room {
 			nb := make([]byte, len(buf), min(2*int64(cap(buf)), limit))
 			copy(nb, buf)
-			buf = nb
+			buf, room = nb, int64(cap(nb))
 		}
 		d := hard
 		if rate > 0 && credit.Before(d) {
 			d = credit
 		}
 		setDeadline(d)
-		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		n, err := r.Body.Read(buf[len(buf):room])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > s.opts.MaxBody {
 			return nil, fmt.Errorf("%w: request body over the %d-byte cap", gapsync.ErrTooLarge, s.opts.MaxBody)
@@ -480,6 +483,36 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Tim
 			}
 			return nil, fmt.Errorf("%w: request body cut short after %d bytes: %v", gapsync.ErrBadEnvelope, len(buf), err)
 		}
+	}
+}
+
+// bodies holds request body buffers between requests (a *[]byte each):
+// a page of a first load is a few megabytes, and a new buffer a request,
+// doubled as it fills, costs the allocations, the clearing and the
+// copies.
+var bodies sync.Pool
+
+// maxPooledBody is the largest body buffer bodies keeps.
+const maxPooledBody = 64 << 20
+
+// getBody returns an empty buffer to read a body of up to limit bytes
+// into (readBody reads no further than limit whatever its capacity): for
+// more than firstPiece a pooled one where there is one, else a new one
+// of firstPiece at most.
+func getBody(limit int64) []byte {
+	if limit > firstPiece {
+		if p, _ := bodies.Get().(*[]byte); p != nil {
+			return (*p)[:0]
+		}
+	}
+	return make([]byte, 0, min(limit, firstPiece))
+}
+
+// putBody gives buf back once nothing refers to it.
+func putBody(buf []byte) {
+	if c := cap(buf); c >= firstPiece && c <= maxPooledBody {
+		buf = buf[:0]
+		bodies.Put(&buf)
 	}
 }
 
