@@ -308,7 +308,13 @@ func rowsCase(ctx context.Context, e engine, dir gapsync.Direction, n, changed i
 		if err := execSQL(srcDSN, "UPDATE load_rows SET qty = qty + 1, updated_at = "+e.now+" WHERE "+where); err != nil {
 			return 0, err
 		}
-		time.Sleep(1100 * time.Millisecond)
+		// Past the lag (1 s) and the late-commit guard's resolution: a
+		// bound taken while any write transaction is open (gapsync's own
+		// sync_log and checkpoint writes of the tables before included)
+		// stays up to a second more behind, as InnoDB reports a
+		// transaction's age in whole seconds; what changed is then inside
+		// the window.
+		time.Sleep(2100 * time.Millisecond)
 		start := time.Now()
 		r, err := z.coord.RunOnce(ctx)
 		took := time.Since(start)
