@@ -169,8 +169,15 @@ func (z *zones) dst() *sql.DB { return z.intra.Bun().DB }
 // the next window.
 func (z *zones) waitLag() { time.Sleep(80 * time.Millisecond) }
 
+// runOnce runs a cycle and waits for the requests the client gave up on
+// (a run that failed cancels what it had in flight) to finish at the
+// gateway, so that a test may set the faults for the next run.
 func (z *zones) runOnce() (*syncer.Report, error) {
-	return z.coord.RunOnce(context.Background())
+	r, err := z.coord.RunOnce(context.Background())
+	if z.faults != nil {
+		z.faults.inflight.Wait()
+	}
+	return r, err
 }
 
 func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
