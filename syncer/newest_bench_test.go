@@ -62,22 +62,8 @@ func benchNewest(b *testing.B, dir gapsync.Direction) {
 	if _, err := src.Bun().ExecContext(ctx, newestFill); err != nil {
 		b.Fatal(err)
 	}
-	gw, err := syncer.NewGateway(intra, keys, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: gw}
-	go srv.Serve(ln)
-	defer srv.Close()
-	client, err := transport.NewClient("http://"+ln.Addr().String(), keys, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
+	client, stop := benchGateway(b, intra, keys)
+	defer stop()
 	coord, err := syncer.NewCoordinator(inet, client, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -137,4 +123,25 @@ func benchMySQL(b *testing.B, ddl string, tb gapsync.Table) *storage.DB {
 		b.Fatal(err)
 	}
 	return db
+}
+
+// benchGateway serves a gateway over intra on loopback HTTP and returns
+// a client of it, and what stops both.
+func benchGateway(b *testing.B, intra *storage.DB, keys *crypto.Keyring) (*transport.Client, func()) {
+	gw, err := syncer.NewGateway(intra, keys, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: gw}
+	go srv.Serve(ln)
+	client, err := transport.NewClient("http://"+ln.Addr().String(), keys, nil)
+	if err != nil {
+		srv.Close()
+		b.Fatal(err)
+	}
+	return client, func() { client.Close(); srv.Close() }
 }

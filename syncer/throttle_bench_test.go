@@ -2,8 +2,6 @@ package syncer_test
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -11,7 +9,6 @@ import (
 	"github.com/gapsync/gapsync/storage"
 	"github.com/gapsync/gapsync/syncer"
 	"github.com/gapsync/gapsync/throttle"
-	"github.com/gapsync/gapsync/transport"
 )
 
 // BenchmarkThrottledLoad is must-show 2 of issue 14: with a limit of
@@ -33,20 +30,7 @@ func BenchmarkThrottledLoad(b *testing.B) {
 			"SELECT seq, CONCAT('item ', seq, ' 物品'), seq, NOW(6) - INTERVAL 1 SECOND FROM seq_0_to_199999"); err != nil {
 			b.Fatal(err)
 		}
-		gw, err := syncer.NewGateway(intra, keys, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := &http.Server{Handler: gw}
-		go srv.Serve(ln)
-		client, err := transport.NewClient("http://"+ln.Addr().String(), keys, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		client, stop := benchGateway(b, intra, keys)
 		th, err := throttle.New(&throttle.Options{Overall: throttle.Limits{Rows: limit}})
 		if err != nil {
 			b.Fatal(err)
@@ -61,8 +45,7 @@ func BenchmarkThrottledLoad(b *testing.B) {
 		d := time.Since(start)
 		b.StopTimer()
 		took += d
-		client.Close()
-		srv.Close()
+		stop()
 		if err != nil {
 			b.Fatal(err)
 		}
